@@ -1,0 +1,36 @@
+import '../util/polyfills.js'
+import { Command, CommanderError } from 'commander'
+import { errorMessage, isUserFacingError, UserCodeError } from '../util/errors.js'
+import { registerCommands } from './commands.js'
+
+const program = new Command()
+program
+  .name('mrp2p')
+  .description('Peer-to-peer MapReduce over libp2p')
+  .version('0.1.0')
+  .exitOverride()
+  .configureOutput({ outputError: (str, write) => write(str.replace(/^error: /, 'mrp2p: ')) })
+
+registerCommands(program)
+
+try {
+  await program.parseAsync(process.argv)
+} catch (err) {
+  process.exitCode = exitCodeFor(err)
+}
+
+function exitCodeFor (err: unknown): number {
+  if (err instanceof CommanderError) {
+    // commander already printed its one line; --help and --version exit 0
+    return err.exitCode === 0 ? 0 : 2
+  }
+  if (isUserFacingError(err)) {
+    process.stderr.write(`mrp2p: ${err.message}\n`)
+    if (err instanceof UserCodeError && err.userStack !== undefined) process.stderr.write(`${err.userStack}\n`)
+    return err.exitCode
+  }
+  // A bug of ours, not a user mistake: keep the stack, it is what we need to fix it.
+  process.stderr.write(`mrp2p: internal error: ${errorMessage(err)}\n`)
+  if (err instanceof Error && err.stack !== undefined) process.stderr.write(`${err.stack}\n`)
+  return 70
+}
