@@ -1,0 +1,32 @@
+import { InvalidArgumentError } from '../util/errors.js'
+
+/** Option parsers shared by the commands. Each throws one line naming the flag and the bad value. */
+
+export function positiveInt (flag: string) {
+  return (raw: string): number => {
+    if (!/^\d+$/.test(raw.trim()) || Number(raw) < 1 || !Number.isSafeInteger(Number(raw))) {
+      throw new InvalidArgumentError(`${flag} must be a positive integer, got '${raw}'`)
+    }
+    return Number(raw)
+  }
+}
+
+const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3, gib: 1024 ** 3 }
+
+/** Sizes in bytes with an optional binary unit: 65536, 64k, 16MiB, 1g. */
+export function byteSize (flag: string) {
+  return (raw: string): number => {
+    const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(raw.trim())
+    const unit = m === null ? undefined : UNITS[m[2].toLowerCase()]
+    const bytes = m === null || unit === undefined ? NaN : Math.floor(Number(m[1]) * unit)
+    if (!Number.isSafeInteger(bytes) || bytes < 1) throw new InvalidArgumentError(`${flag} must be a size in bytes such as 65536, 64k or 16MiB, got '${raw}'`)
+    return bytes
+  }
+}
+
+/** Collects repeated `--param key=value` into an object. */
+export function collectParam (raw: string, acc: Record<string, string> = {}): Record<string, string> {
+  const eq = raw.indexOf('=')
+  if (eq < 1) throw new InvalidArgumentError(`--param takes key=value, got '${raw}'`)
+  return { ...acc, [raw.slice(0, eq)]: raw.slice(eq + 1) }
+}

@@ -1,0 +1,48 @@
+import type { Command } from 'commander'
+import { loadJob } from '../mapreduce/job-loader.js'
+import { runSequential } from '../mapreduce/sequential.js'
+import { DEFAULT_SPLIT_SIZE } from '../mapreduce/splits.js'
+import { byteSize, collectParam, positiveInt } from './options.js'
+
+interface RunFlags {
+  input: string[]
+  reduces: number
+  output: string
+  splitSize: number
+  param: Record<string, string>
+  memory?: number
+  quiet?: boolean
+}
+
+export function registerRunCommand (program: Command): void {
+  program
+    .command('run')
+    .description('run a job sequentially in this process (the reference that distributed runs must match byte for byte)')
+    .argument('<job>', 'built-in job (wc, indexer, grep) or path to a .ts/.js module')
+    .requiredOption('-i, --input <paths...>', 'input files; map receives each path exactly as given')
+    .option('-r, --reduces <R>', 'number of reduce partitions', positiveInt('--reduces'), 1)
+    .option('-o, --output <dir>', 'output folder (must be empty or absent)', 'mr-out')
+    .option('--split-size <bytes>', 'cut larger files at line ends into splits of about this size', byteSize('--split-size'), DEFAULT_SPLIT_SIZE)
+    .option('--memory <bytes>', 'map output held in memory per task before spilling to disk', byteSize('--memory'))
+    .option('-p, --param <key=value>', 'job parameter (repeatable)', collectParam, {})
+    .option('-q, --quiet', 'print nothing on success')
+    .action(async (jobSpec: string, flags: RunFlags) => {
+      const started = performance.now()
+      const loaded = await loadJob(jobSpec)
+      const result = await runSequential({
+        job: loaded.job,
+        jobName: loaded.name,
+        inputs: flags.input,
+        output: flags.output,
+        reduces: flags.reduces,
+        params: flags.param,
+        splitSize: flags.splitSize,
+        memoryBudgetBytes: flags.memory
+      })
+      if (flags.quiet !== true) {
+        const secs = (performance.now() - started) / 1000
+        const mb = result.inputBytes / 1e6
+        console.log(`${loaded.name}: ${result.maps} maps, ${result.reduces} reduces, ${result.keys} keys, ${mb.toFixed(1)} MB in ${secs.toFixed(2)} s (${(mb / secs).toFixed(1)} MB/s) → ${flags.output}/`)
+      }
+    })
+}

@@ -1,0 +1,55 @@
+/**
+ * The API a job module is written against. This file has no imports on
+ * purpose: it is bundled into every job (the `mrp2p` import of a job module is
+ * aliased here), so it must stay tiny and free of node-only code.
+ */
+
+/** Emits one intermediate key/value pair. Both must be strings. */
+export type Emit = (key: string, value: string) => void
+
+/** Where a map call's contents come from. A large file is cut into several splits at line ends. */
+export interface SplitInfo {
+  /** The input path exactly as given on the command line. */
+  readonly document: string
+  /** The split's number within the job (0-based, in input order). */
+  readonly index: number
+  /** Byte offset of the split's first byte in the document. */
+  readonly offset: number
+  /** Line number (1-based) of the split's first line in the document. */
+  readonly firstLine: number
+}
+
+export interface JobContext {
+  /** `--param key=value` pairs from the command line. */
+  readonly params: Readonly<Record<string, string>>
+  /** Number of reduce partitions. */
+  readonly reduces: number
+}
+
+export interface MapContext extends JobContext {
+  readonly split: SplitInfo
+}
+
+export interface ReduceContext extends JobContext {
+  readonly partition: number
+}
+
+export interface Job {
+  /** Called once per split with the document name and the split's text. */
+  map: (document: string, contents: string, emit: Emit, ctx: MapContext) => void | Promise<void>
+  /** Called once per key, in key byte order, with every value emitted for it. Returns the output value. */
+  reduce: (key: string, values: string[], ctx: ReduceContext) => string
+  /**
+   * Optional map-side pre-reduction. It may be called any number of times on
+   * any subset of a key's values, so it must be associative and its output must
+   * be something `reduce` (and `combine` again) accepts as a value.
+   */
+  combine?: (key: string, values: string[], ctx: JobContext) => string
+  /** Optional: the reduce partition (0 ≤ p < reduces) of a key. Default: FNV-1a 32 of the key's UTF-8 bytes mod reduces. */
+  partition?: (key: string, reduces: number, ctx: JobContext) => number
+}
+
+/** Identity at run time; gives a job module its types. */
+export function defineJob<J extends Job> (job: J): J {
+  return job
+}

@@ -1,0 +1,116 @@
+import { createHash } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { mkdir, rename, stat, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { build, type Message } from 'esbuild'
+import { JobLoadError } from '../util/errors.js'
+import type { Job } from './job-api.js'
+
+/** The package root, found from this file whether it runs from src/ (tests) or dist/src/ (the CLI). */
+function packageRoot (): string {
+  let dir = dirname(fileURLToPath(import.meta.url))
+  while (!existsSync(join(dir, 'package.json')) || !existsSync(join(dir, 'examples'))) {
+    const up = dirname(dir)
+    if (up === dir) throw new Error('mrp2p package root not found')
+    dir = up
+  }
+  return dir
+}
+
+const ROOT = packageRoot()
+export const BUILTIN_JOBS = ['wc', 'indexer', 'grep'] as const
+
+/** A job ready to run: its code travels between nodes as one ESM file named by its hash. */
+export interface LoadedJob {
+  name: string
+  /** sha256 of `code`, hex. */
+  hash: string
+  /** The bundled module (ESM, inline source map). */
+  code: string
+  job: Job
+}
+
+function jobSourcePath (spec: string, cwd: string): string {
+  if ((BUILTIN_JOBS as readonly string[]).includes(spec)) return join(ROOT, 'examples', `${spec}.ts`)
+  const looksLikePath = spec.includes('/') || spec.includes('\\') || /\.(c|m)?(t|j)s$/.test(spec)
+  if (!looksLikePath) {
+    throw new JobLoadError(`unknown job '${spec}' (built-in jobs: ${BUILTIN_JOBS.join(', ')}; or give a path to a .ts/.js module)`)
+  }
+  return resolve(cwd, spec)
+}
+
+function describe (m: Message): string {
+  const where = m.location === null ? '' : `${m.location.file}:${m.location.line}:${m.location.column + 1}: `
+  return `${where}${m.text}`
+}
+
+/** Bundles a job module into one ESM file: TypeScript runs without a build step, and the file can be shipped to workers. */
+export async function bundleJob (spec: string, cwd = process.cwd()): Promise<{ name: string, code: string, hash: string }> {
+  const entry = jobSourcePath(spec, cwd)
+  try {
+    const st = await stat(entry)
+    if (!st.isFile()) throw new JobLoadError(`job module ${spec} is not a file`)
+  } catch (err) {
+    if (err instanceof JobLoadError) throw err
+    throw new JobLoadError(`job module ${spec} not found`)
+  }
+  let code: string
+  try {
+    const out = await build({
+      entryPoints: [entry],
+      bundle: true,
+      format: 'esm',
+      platform: 'node',
+      target: 'node20',
+      write: false,
+      sourcemap: 'inline',
+      logLevel: 'silent',
+      alias: { mrp2p: join(ROOT, 'src', 'mapreduce', 'job-api.ts') }
+    })
+    code = out.outputFiles[0].text
+  } catch (err) {
+    const errors = (err as { errors?: Message[] }).errors
+    const first = errors?.[0]
+    throw new JobLoadError(`job module ${spec} does not build: ${first !== undefined ? describe(first) : String(err)}`)
+  }
+  const hash = createHash('sha256').update(code).digest('hex')
+  return { name: jobName(spec), code, hash }
+}
+
+function jobName (spec: string): string {
+  const base = spec.split(/[\\/]/).pop() ?? spec
+  return base.replace(/\.(c|m)?(t|j)s$/, '')
+}
+
+/** Imports bundled job code (cached on disk by hash) and checks that it is a job. */
+export async function importJob (bundle: { name: string, code: string, hash: string }, cacheDir = join(tmpdir(), 'mrp2p-jobs')): Promise<LoadedJob> {
+  await mkdir(cacheDir, { recursive: true })
+  const file = join(cacheDir, `${bundle.hash}.mjs`)
+  if (!existsSync(file)) {
+    const tmp = `${file}.${process.pid}.tmp`
+    await writeFile(tmp, bundle.code)
+    await rename(tmp, file)
+  }
+  // Stacks of the user's code then point at their own .ts lines, not the bundle.
+  process.setSourceMapsEnabled(true)
+  let mod: Record<string, unknown>
+  try {
+    mod = await import(pathToFileURL(file).href) as Record<string, unknown>
+  } catch (err) {
+    throw new JobLoadError(`job module ${bundle.name} failed to load: ${err instanceof Error ? err.message : String(err)}`)
+  }
+  const candidate = (typeof mod.default === 'object' && mod.default !== null ? mod.default : mod) as Record<string, unknown>
+  for (const fn of ['map', 'reduce'] as const) {
+    if (typeof candidate[fn] !== 'function') throw new JobLoadError(`job module ${bundle.name} does not export a ${fn} function`)
+  }
+  for (const fn of ['combine', 'partition'] as const) {
+    if (candidate[fn] !== undefined && typeof candidate[fn] !== 'function') throw new JobLoadError(`job module ${bundle.name} exports ${fn}, but it is not a function`)
+  }
+  return { ...bundle, job: candidate as unknown as Job }
+}
+
+export async function loadJob (spec: string, opts: { cwd?: string, cacheDir?: string } = {}): Promise<LoadedJob> {
+  return await importJob(await bundleJob(spec, opts.cwd), opts.cacheDir)
+}

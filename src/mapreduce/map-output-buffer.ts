@@ -1,0 +1,103 @@
+import { defaultPartition } from './fnv1a.js'
+import { needsByteOrderCompare, sortKeys } from './key-order.js'
+import type { Job, JobContext } from './job-api.js'
+import { RunWriter, type RunStats } from './run-file.js'
+import { userCodeError } from './user-code.js'
+
+/** Values of one key are pre-reduced once this many pile up (when the job has a combiner). */
+const COMBINE_EVERY = 64
+/** Rough V8 cost of a Map entry and of an array slot, for the memory budget. */
+const KEY_OVERHEAD = 64
+const VALUE_OVERHEAD = 16
+
+/**
+ * Map output held in memory, grouped by key. Grouping (rather than a flat list
+ * sorted later) keeps each key's values in emit order for free and lets the
+ * combiner run as values arrive, which is what makes word count fast.
+ */
+export class MapOutputBuffer {
+  private groups = new Map<string, string[]>()
+  private highCodeUnits = false
+  /** Estimated bytes held; the map task spills when it passes the budget. */
+  bytes = 0
+
+  constructor (
+    private readonly job: Job,
+    private readonly jobName: string,
+    private readonly ctx: JobContext
+  ) {}
+
+  get combines (): boolean {
+    return this.job.combine !== undefined
+  }
+
+  get size (): number {
+    return this.groups.size
+  }
+
+  add (key: string, value: string): void {
+    const values = this.groups.get(key)
+    if (values === undefined) {
+      this.groups.set(key, [value])
+      this.bytes += KEY_OVERHEAD + 2 * key.length + VALUE_OVERHEAD + 2 * value.length
+      if (!this.highCodeUnits && needsByteOrderCompare(key)) this.highCodeUnits = true
+      return
+    }
+    values.push(value)
+    this.bytes += VALUE_OVERHEAD + 2 * value.length
+    if (values.length >= COMBINE_EVERY && this.job.combine !== undefined) this.combineInPlace(key, values)
+  }
+
+  private combineInPlace (key: string, values: string[]): void {
+    const combined = this.combineValues(key, values)
+    for (const v of values) this.bytes -= VALUE_OVERHEAD + 2 * v.length
+    values.length = 1
+    values[0] = combined
+    this.bytes += VALUE_OVERHEAD + 2 * combined.length
+  }
+
+  combineValues (key: string, values: string[]): string {
+    let out: unknown
+    try {
+      out = (this.job.combine as NonNullable<Job['combine']>)(key, values, this.ctx)
+    } catch (err) {
+      throw userCodeError(this.jobName, `combine failed on key ${JSON.stringify(key)}`, err)
+    }
+    if (typeof out !== 'string') throw userCodeError(this.jobName, `combine returned ${typeof out} for key ${JSON.stringify(key)}`, new TypeError('combine must return a string'))
+    return out
+  }
+
+  partitionOf (key: string): number {
+    const reduces = this.ctx.reduces
+    if (this.job.partition === undefined) return defaultPartition(key, reduces)
+    let p: unknown
+    try {
+      p = this.job.partition(key, reduces, this.ctx)
+    } catch (err) {
+      throw userCodeError(this.jobName, `partition failed on key ${JSON.stringify(key)}`, err)
+    }
+    if (typeof p !== 'number' || !Number.isInteger(p) || p < 0 || p >= reduces) {
+      throw userCodeError(this.jobName, `partition returned ${String(p)} for key ${JSON.stringify(key)}`, new RangeError(`partition must return an integer in [0, ${reduces})`))
+    }
+    return p
+  }
+
+  /** Writes one sorted run per partition to `paths` (created, must not exist) and empties the buffer. */
+  writeRuns (paths: readonly string[]): RunStats[] {
+    const byPartition: string[][] = paths.map(() => [])
+    for (const key of this.groups.keys()) byPartition[this.partitionOf(key)].push(key)
+    const stats = paths.map((path, p) => {
+      const writer = RunWriter.create(path)
+      for (const key of sortKeys(byPartition[p], this.highCodeUnits)) {
+        let values = this.groups.get(key) as string[]
+        if (values.length > 1 && this.job.combine !== undefined) values = [this.combineValues(key, values)]
+        for (const v of values) writer.add(key, v)
+      }
+      return writer.close()
+    })
+    this.groups = new Map()
+    this.highCodeUnits = false
+    this.bytes = 0
+    return stats
+  }
+}

@@ -1,0 +1,92 @@
+import { rmSync } from 'node:fs'
+import { join } from 'node:path'
+import type { Emit, Job, MapContext, SplitInfo } from './job-api.js'
+import { MapOutputBuffer } from './map-output-buffer.js'
+import { forEachGroup, KWayMerge } from './merge.js'
+import { RunReader, RunWriter, type RunStats } from './run-file.js'
+import { userCodeError } from './user-code.js'
+
+export const DEFAULT_MAP_MEMORY = 64 * 1024 * 1024
+
+export interface MapTaskInput {
+  job: Job
+  jobName: string
+  split: SplitInfo
+  contents: string
+  reduces: number
+  params: Readonly<Record<string, string>>
+  /** One run file per partition, created by the task. */
+  outputPaths: readonly string[]
+  /** Where spills go (removed before the task returns). */
+  spillDir: string
+  memoryBudgetBytes?: number
+}
+
+export interface MapTaskResult {
+  partitions: RunStats[]
+  emitted: number
+  spills: number
+}
+
+/**
+ * One map task: map (+ combine) → partition → sort → R run files. Output that
+ * outgrows the memory budget is spilled as sorted runs and merged at the end,
+ * so memory stays bounded whatever the job emits.
+ */
+export async function runMapTask (input: MapTaskInput): Promise<MapTaskResult> {
+  const { job, jobName, split, reduces } = input
+  const budget = input.memoryBudgetBytes ?? DEFAULT_MAP_MEMORY
+  const ctx: MapContext = { params: input.params, reduces, split }
+  const buffer = new MapOutputBuffer(job, jobName, ctx)
+  const spills: string[][] = []
+  let emitted = 0
+
+  const spill = (): void => {
+    const paths = input.outputPaths.map((_, p) => join(input.spillDir, `spill-${split.index}-${spills.length}-${p}`))
+    buffer.writeRuns(paths)
+    spills.push(paths)
+  }
+
+  const emit: Emit = (key, value) => {
+    if (typeof key !== 'string' || typeof value !== 'string') {
+      throw new TypeError(`emit(key, value) takes two strings, got ${typeof key} and ${typeof value}`)
+    }
+    emitted++
+    buffer.add(key, value)
+    if (buffer.bytes > budget) spill()
+  }
+
+  try {
+    const ret = job.map(split.document, input.contents, emit, ctx)
+    if (ret instanceof Promise) await ret
+  } catch (err) {
+    throw userCodeError(jobName, `map failed on document ${split.document}`, err)
+  }
+
+  try {
+    if (spills.length === 0) {
+      return { partitions: buffer.writeRuns(input.outputPaths), emitted, spills: 0 }
+    }
+    if (buffer.size > 0) spill()
+    const partitions = input.outputPaths.map((path, p) => mergeSpills(spills.map((s) => s[p]), path, buffer))
+    return { partitions, emitted, spills: spills.length }
+  } finally {
+    for (const paths of spills) for (const path of paths) rmSync(path, { force: true })
+  }
+}
+
+function mergeSpills (paths: string[], out: string, buffer: MapOutputBuffer): RunStats {
+  const readers = paths.map((path) => RunReader.open(path, 256 * 1024))
+  const writer = RunWriter.create(out)
+  let stats: RunStats | undefined
+  try {
+    forEachGroup(new KWayMerge(readers), (key, values) => {
+      if (values.length > 1 && buffer.combines) values = [buffer.combineValues(key, values)]
+      for (const v of values) writer.add(key, v)
+    })
+  } finally {
+    for (const r of readers) r.close()
+    stats = writer.close()
+  }
+  return stats
+}

@@ -1,0 +1,49 @@
+import type { Job, ReduceContext } from './job-api.js'
+import { forEachGroup, KWayMerge } from './merge.js'
+import { PartWriter } from './part-file.js'
+import { RunReader } from './run-file.js'
+import { userCodeError } from './user-code.js'
+
+export interface ReduceTaskInput {
+  job: Job
+  jobName: string
+  partition: number
+  reduces: number
+  params: Readonly<Record<string, string>>
+  /** Partition `partition` of every map output, in map task order (that order is the value order). */
+  inputs: readonly string[]
+  /** The part file to create (the caller commits it by rename). */
+  outputPath: string
+}
+
+export interface ReduceTaskResult { keys: number, bytes: number }
+
+/** Per-run read buffer: bounds memory at inputs × this, whatever the data size. */
+const READ_CHUNK = 256 * 1024
+
+/** One reduce task: k-way merge of the sorted runs → reduce once per key → part file. */
+export function runReduceTask (input: ReduceTaskInput): ReduceTaskResult {
+  const { job, jobName } = input
+  const ctx: ReduceContext = { params: input.params, reduces: input.reduces, partition: input.partition }
+  const readers: RunReader[] = []
+  const writer = PartWriter.create(input.outputPath)
+  try {
+    for (const path of input.inputs) readers.push(RunReader.open(path, READ_CHUNK))
+    forEachGroup(new KWayMerge(readers), (key, values) => {
+      let out: unknown
+      try {
+        out = job.reduce(key, values, ctx)
+      } catch (err) {
+        throw userCodeError(jobName, `reduce failed on key ${JSON.stringify(key)}`, err)
+      }
+      if (typeof out !== 'string') {
+        throw userCodeError(jobName, `reduce returned ${typeof out} for key ${JSON.stringify(key)}`, new TypeError('reduce must return a string'))
+      }
+      writer.add(key, out)
+    })
+  } finally {
+    for (const r of readers) r.close()
+    writer.close()
+  }
+  return { keys: writer.lines, bytes: writer.bytes }
+}

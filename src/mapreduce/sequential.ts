@@ -1,0 +1,96 @@
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { InvalidArgumentError } from '../util/errors.js'
+import type { Job } from './job-api.js'
+import { runMapTask } from './map-task.js'
+import { OutputDir, partFileName } from './output-dir.js'
+import { runReduceTask } from './reduce-task.js'
+import { planSplits, readSplit } from './splits.js'
+
+export interface SequentialRunOptions {
+  job: Job
+  jobName: string
+  /** Input paths as the user wrote them; each is the `document` name map receives. */
+  inputs: readonly string[]
+  output: string
+  reduces: number
+  params?: Readonly<Record<string, string>>
+  splitSize?: number
+  memoryBudgetBytes?: number
+  /** Folder the inputs are relative to (default: the process's). */
+  cwd?: string
+  onProgress?: (event: SequentialProgress) => void
+}
+
+export type SequentialProgress =
+  | { type: 'planned', maps: number, reduces: number, inputBytes: number }
+  | { type: 'map-done', index: number, emitted: number }
+  | { type: 'reduce-done', partition: number, keys: number }
+
+export interface SequentialRunResult {
+  maps: number
+  reduces: number
+  inputBytes: number
+  emitted: number
+  keys: number
+  outputBytes: number
+  parts: string[]
+}
+
+/**
+ * The reference run (the lab's RunSingle / mrsequential), built from the same
+ * task functions the workers run: map every split, then reduce every
+ * partition, then commit. Distributed output must equal this byte for byte.
+ */
+export async function runSequential (opts: SequentialRunOptions): Promise<SequentialRunResult> {
+  if (!Number.isInteger(opts.reduces) || opts.reduces < 1) throw new InvalidArgumentError(`reduces must be a positive integer, got ${opts.reduces}`)
+  const params = opts.params ?? {}
+  const splits = await planSplits(opts.inputs, { cwd: opts.cwd ?? process.cwd(), splitSize: opts.splitSize })
+  const inputBytes = splits.reduce((n, s) => n + s.length, 0)
+  opts.onProgress?.({ type: 'planned', maps: splits.length, reduces: opts.reduces, inputBytes })
+
+  const out = OutputDir.prepare(opts.output)
+  try {
+    const runsDir = join(out.temporary, 'runs')
+    mkdirSync(runsDir)
+    const runPath = (m: number, r: number): string => join(runsDir, `map-${m}-${r}`)
+    let emitted = 0
+    for (const split of splits) {
+      const result = await runMapTask({
+        job: opts.job,
+        jobName: opts.jobName,
+        split,
+        contents: readSplit(split),
+        reduces: opts.reduces,
+        params,
+        outputPaths: Array.from({ length: opts.reduces }, (_, r) => runPath(split.index, r)),
+        spillDir: runsDir,
+        memoryBudgetBytes: opts.memoryBudgetBytes
+      })
+      emitted += result.emitted
+      opts.onProgress?.({ type: 'map-done', index: split.index, emitted: result.emitted })
+    }
+    let keys = 0
+    let outputBytes = 0
+    for (let r = 0; r < opts.reduces; r++) {
+      const result = runReduceTask({
+        job: opts.job,
+        jobName: opts.jobName,
+        partition: r,
+        reduces: opts.reduces,
+        params,
+        inputs: splits.map((s) => runPath(s.index, r)),
+        outputPath: out.tempPart(r)
+      })
+      keys += result.keys
+      outputBytes += result.bytes
+      opts.onProgress?.({ type: 'reduce-done', partition: r, keys: result.keys })
+    }
+    out.commit(opts.reduces)
+    const parts = Array.from({ length: opts.reduces }, (_, r) => join(opts.output, partFileName(r)))
+    return { maps: splits.length, reduces: opts.reduces, inputBytes, emitted, keys, outputBytes, parts }
+  } catch (err) {
+    out.abort()
+    throw err
+  }
+}
