@@ -4,9 +4,10 @@ import { defineJob } from 'mrp2p'
 
 export default defineJob({
   map (document, contents, emit) {
-    const words = contents.match(/\p{L}+/gu)
-    if (words === null) return
-    for (const w of new Set(words)) emit(w, document)
+    const seen = new Set<string>()
+    const word = /\p{L}+/gu
+    for (let m = word.exec(contents); m !== null; m = word.exec(contents)) seen.add(m[0])
+    for (const w of seen) emit(w, document)
   },
   reduce (_key, values) {
     // A large document is cut into several splits, each emitting its name once.
