@@ -66,6 +66,9 @@ export async function bundleJob (spec: string, cwd = process.cwd()): Promise<{ n
       target: 'node20',
       write: false,
       sourcemap: 'inline',
+      // Absolute source paths, so the user's stack names their own file wherever the bundle is cached.
+      absWorkingDir: '/',
+      sourceRoot: '/',
       logLevel: 'silent',
       alias: { mrp2p: join(ROOT, 'src', 'mapreduce', 'job-api.ts') }
     })

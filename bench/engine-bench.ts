@@ -1,0 +1,61 @@
+import { execFileSync, spawnSync } from 'node:child_process'
+import { statSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { BENCH_DIR, corpus } from './corpus.js'
+
+const CHILD = fileURLToPath(new URL('./engine-child.js', import.meta.url))
+const CORPUS_BYTES = 256 * 2 ** 20
+const ROUNDS = 3
+
+function median (xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.floor(s.length / 2)]
+}
+
+function timeShell (script: string): number {
+  const t0 = performance.now()
+  execFileSync('bash', ['-c', `set -o pipefail; ${script}`], { env: { ...process.env, LC_ALL: 'C' }, stdio: ['ignore', 'ignore', 'inherit'] })
+  return (performance.now() - t0) / 1000
+}
+
+export interface EngineBenchResult extends Record<string, number> {
+  corpusMB: number
+  mrp2pMBps: number
+  coreutilsMBps: number
+  mawkMBps: number
+  ratioVsCoreutils: number
+  ratioVsMawk: number
+  peakRssMiB: number
+}
+
+/** Word count on ≥ 256 MiB: `mrp2p run wc` against two shell pipelines, each the median of three rounds in this same run. */
+export async function runEngineBench (): Promise<EngineBenchResult> {
+  const input = await corpus(CORPUS_BYTES)
+  const mb = statSync(input).size / 1e6
+  const mine: number[] = []
+  const rss: number[] = []
+  const coreutils: number[] = []
+  const mawk: number[] = []
+  for (let round = 0; round < ROUNDS; round++) {
+    const child = spawnSync(process.execPath, [CHILD, 'wc', input, join(BENCH_DIR, 'engine-out')], { encoding: 'utf8' })
+    if (child.status !== 0) throw new Error(`engine run failed: ${child.stderr}`)
+    const r = JSON.parse(child.stdout) as { seconds: number, maxRssMiB: number }
+    mine.push(r.seconds)
+    rss.push(r.maxRssMiB)
+    coreutils.push(timeShell(`tr -cs A-Za-z '\\n' < '${input}' | sort | uniq -c > /dev/null`))
+    mawk.push(timeShell(`tr -cs A-Za-z '\\n' < '${input}' | mawk '{ c[$0]++ } END { for (w in c) print w, c[w] }' > /dev/null`))
+  }
+  const mrp2pMBps = mb / median(mine)
+  const coreutilsMBps = mb / median(coreutils)
+  const mawkMBps = mb / median(mawk)
+  return {
+    corpusMB: mb,
+    mrp2pMBps,
+    coreutilsMBps,
+    mawkMBps,
+    ratioVsCoreutils: mrp2pMBps / coreutilsMBps,
+    ratioVsMawk: mrp2pMBps / mawkMBps,
+    peakRssMiB: Math.max(...rss)
+  }
+}

@@ -1,0 +1,57 @@
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { loadJob, type LoadedJob } from '../../src/mapreduce/job-loader.js'
+import { SUCCESS_FILE } from '../../src/mapreduce/output-dir.js'
+import { runSequential } from '../../src/mapreduce/sequential.js'
+import { runCli, SHARED_DATA } from '../support/run-cli.js'
+
+/** As the lab produced its reference: from a folder beside the books, inputs given as ../pg-*.txt. */
+const CWD = join(SHARED_DATA, 'expected')
+const BOOKS = readdirSync(SHARED_DATA).filter((f) => /^pg-.*\.txt$/.test(f)).sort().map((f) => `../${f}`)
+
+/** `cat OUT/part-* | LC_ALL=C sort | grep .` */
+function sortedOutput (dir: string): Buffer {
+  const lines = readdirSync(dir).filter((f) => f.startsWith('part-')).sort()
+    .flatMap((f) => readFileSync(join(dir, f), 'utf8').split('\n'))
+    .filter((l) => l !== '')
+    .map((l) => Buffer.from(l))
+    .sort(Buffer.compare)
+  return Buffer.concat(lines.flatMap((l) => [l, Buffer.from('\n')]))
+}
+
+describe('mrp2p run equals MIT 6.824 mrsequential on the eight books', () => {
+  const jobs: Record<string, LoadedJob> = {}
+  const scratch = mkdtempSync(join(tmpdir(), 'mrp2p-reference-'))
+  beforeAll(async () => {
+    expect(BOOKS).toHaveLength(8)
+    jobs.wc = await loadJob('wc')
+    jobs.indexer = await loadJob('indexer')
+  })
+
+  for (const name of ['wc', 'indexer']) {
+    for (const reduces of [1, 3, 10]) {
+      // 100 kB cuts every book (the smallest is 139 kB) into several splits.
+      for (const splitSize of [undefined, 100_000]) {
+        it(`${name}, R=${reduces}, ${splitSize === undefined ? 'one split per book' : 'every book cut into splits'}`, async () => {
+          const output = join(scratch, `${name}-${reduces}-${splitSize ?? 'whole'}`)
+          const job = jobs[name]
+          const result = await runSequential({ job: job.job, jobName: job.name, inputs: BOOKS, output, reduces, splitSize, cwd: CWD })
+          if (splitSize !== undefined) expect(result.maps).toBeGreaterThan(BOOKS.length * 2)
+          expect(readdirSync(output).sort()).toEqual([SUCCESS_FILE, ...Array.from({ length: reduces }, (_, r) => `part-${String(r).padStart(5, '0')}`)].sort())
+          expect(sortedOutput(output).equals(readFileSync(join(SHARED_DATA, 'expected', `${name}.txt`)))).toBe(true)
+        })
+      }
+    }
+  }
+
+  it('through the CLI, as a person runs it', async () => {
+    const output = join(scratch, 'cli-wc')
+    const res = await runCli(['run', 'wc', '--input', ...BOOKS, '--reduces', '3', '--output', output], { cwd: CWD })
+    expect(res.stderr).toBe('')
+    expect(res.code).toBe(0)
+    expect(res.stdout).toMatch(/^wc: 8 maps, 3 reduces, 22107 keys/)
+    expect(sortedOutput(output).equals(readFileSync(join(SHARED_DATA, 'expected', 'wc.txt')))).toBe(true)
+  })
+})
