@@ -1,0 +1,113 @@
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+
+/** Job ids become folder names: only these characters, so a peer can never name a path outside the store. */
+export const JOB_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/
+
+export interface MapOutputMeta {
+  jobId: string
+  mapIndex: number
+  attempt: number
+  /** Bytes of each partition's run file. */
+  partitionBytes: number[]
+}
+
+function checkJobId (jobId: string): void {
+  if (!JOB_ID_PATTERN.test(jobId)) throw new Error(`bad job id ${JSON.stringify(jobId)}`)
+}
+
+/**
+ * A worker's intermediate data, under DATA/intermediate/<jobId>/. A map
+ * output is written into a scratch folder and renamed into place whole, so
+ * what `inventory()` reports and what reducers fetch is always complete; the
+ * first attempt to finish wins and later ones are discarded.
+ *
+ *   <jobId>/map-<m>/run-<r>     finished map outputs (+ meta.json)
+ *   <jobId>/work-<kind>-<i>-<a>/ one attempt's scratch space (split bytes, spills, fetched runs, the part)
+ */
+export class IntermediateStore {
+  readonly root: string
+
+  constructor (dataDir: string) {
+    this.root = join(dataDir, 'intermediate')
+    mkdirSync(this.root, { recursive: true })
+  }
+
+  private jobDir (jobId: string): string {
+    checkJobId(jobId)
+    return join(this.root, jobId)
+  }
+
+  /** A fresh scratch folder for one attempt of one task. */
+  workDir (jobId: string, kind: 'map' | 'reduce', index: number, attempt: number): string {
+    const dir = join(this.jobDir(jobId), `work-${kind}-${index}-${attempt}`)
+    rmSync(dir, { recursive: true, force: true })
+    mkdirSync(dir, { recursive: true })
+    return dir
+  }
+
+  removeWorkDir (dir: string): void {
+    rmSync(dir, { recursive: true, force: true })
+  }
+
+  runPaths (workDir: string, reduces: number): string[] {
+    mkdirSync(join(workDir, 'out'), { recursive: true })
+    return Array.from({ length: reduces }, (_, r) => join(workDir, 'out', `run-${r}`))
+  }
+
+  /** Publishes an attempt's runs as the map output; false when another attempt already did. */
+  commitMapOutput (workDir: string, meta: MapOutputMeta): boolean {
+    const final = this.mapDir(meta.jobId, meta.mapIndex)
+    const staged = join(workDir, 'out')
+    writeFileSync(join(staged, 'meta.json'), JSON.stringify(meta))
+    if (existsSync(final)) return false
+    renameSync(staged, final)
+    return true
+  }
+
+  private mapDir (jobId: string, mapIndex: number): string {
+    return join(this.jobDir(jobId), `map-${mapIndex}`)
+  }
+
+  /** The finished run of one partition of one map output, or undefined when this node does not hold it. */
+  runFile (jobId: string, mapIndex: number, partition: number): { path: string, bytes: number } | undefined {
+    const path = join(this.mapDir(jobId, mapIndex), `run-${partition}`)
+    try {
+      return { path, bytes: statSync(path).size }
+    } catch {
+      return undefined
+    }
+  }
+
+  /** Every finished map output held here: what a new coordinator rebuilds from. */
+  inventory (jobId?: string): MapOutputMeta[] {
+    const jobs = jobId === undefined ? readdirSync(this.root) : [jobId]
+    const out: MapOutputMeta[] = []
+    for (const job of jobs) {
+      if (!JOB_ID_PATTERN.test(job)) continue
+      let entries: string[]
+      try {
+        entries = readdirSync(join(this.root, job))
+      } catch {
+        continue
+      }
+      for (const e of entries) {
+        if (!/^map-\d+$/.test(e)) continue
+        try {
+          out.push(JSON.parse(readFileSync(join(this.root, job, e, 'meta.json'), 'utf8')) as MapOutputMeta)
+        } catch {
+          // a folder without readable meta is not a finished output
+        }
+      }
+    }
+    return out
+  }
+
+  jobs (): string[] {
+    return readdirSync(this.root).filter((j) => JOB_ID_PATTERN.test(j))
+  }
+
+  removeJob (jobId: string): void {
+    rmSync(this.jobDir(jobId), { recursive: true, force: true })
+  }
+}
