@@ -1,0 +1,173 @@
+/**
+ * The scheduler's internal records. Kept apart from the rules in scheduler.ts
+ * so those read as rules; nothing here is exported from the package.
+ */
+import type { JobProgress, JobSpec, TaskKind, TaskRef } from './scheduler-types.js'
+
+export const KINDS: readonly TaskKind[] = ['map', 'reduce']
+
+/**
+ * running → done (it won) | failed (it reported an error) | lost (its worker
+ * went down) | abandoned (another attempt won, or the job ended). A lost
+ * attempt may still turn into done: a reduce's part is at the submitter
+ * whoever reports it, and a wrongly suspected worker still holds its map output.
+ */
+export type AttemptState = 'running' | 'done' | 'failed' | 'lost' | 'abandoned'
+
+export interface Attempt {
+  readonly task: Task
+  readonly attempt: number
+  readonly peer: string
+  /** The worker's boot id when it was dispatched, if the runtime gives one. */
+  readonly incarnation: string | undefined
+  readonly start: number
+  readonly backup: boolean
+  state: AttemptState
+}
+
+export interface Task {
+  readonly job: JobState
+  readonly ref: TaskRef
+  done: boolean
+  /** Map only: the peer that holds this map's output while `done`. */
+  location: string | undefined
+  /** Every attempt ever issued, `attempts[n - 1]` being attempt n: numbers are never reused. */
+  readonly attempts: Attempt[]
+  /** How many of `attempts` are running. */
+  running: number
+  userFailures: number
+  /** Workers where the user's code failed on this task: a retry avoids them when it can. */
+  readonly failedOn: Set<string>
+}
+
+export interface JobState {
+  readonly spec: JobSpec
+  readonly maps: Task[]
+  readonly reduces: Task[]
+  mapsDone: number
+  reducesDone: number
+  /** Tasks that are neither done nor running, by kind, lowest index first. */
+  readonly idle: Record<TaskKind, IndexQueue>
+  /** Durations of the winning attempts, by kind, sorted (for the straggler median). */
+  readonly durations: Record<TaskKind, number[]>
+  running: number
+  failedAttempts: number
+  /** Every peer that ran an attempt or held an output of this job: cleanup targets. */
+  readonly peers: Set<string>
+  lastProgress: JobProgress | undefined
+}
+
+export interface Worker {
+  readonly peer: string
+  slots: number
+  self: boolean
+  incarnation: string | undefined
+  readonly running: Set<Attempt>
+  /** Registration order: the last tie-break, so choices never depend on anything but the events. */
+  readonly order: number
+}
+
+export function newJob (spec: JobSpec): JobState {
+  const job: JobState = {
+    spec,
+    maps: [],
+    reduces: [],
+    mapsDone: 0,
+    reducesDone: 0,
+    idle: { map: new IndexQueue(), reduce: new IndexQueue() },
+    durations: { map: [], reduce: [] },
+    running: 0,
+    failedAttempts: 0,
+    peers: new Set(),
+    lastProgress: undefined
+  }
+  const task = (kind: TaskKind, index: number): Task => {
+    job.idle[kind].add(index)
+    return { job, ref: { jobId: spec.jobId, kind, index }, done: false, location: undefined, attempts: [], running: 0, userFailures: 0, failedOn: new Set() }
+  }
+  for (let i = 0; i < spec.splits.length; i++) job.maps.push(task('map', i))
+  for (let r = 0; r < spec.reduces; r++) job.reduces.push(task('reduce', r))
+  return job
+}
+
+export function tasksOf (job: JobState, kind: TaskKind): Task[] {
+  return kind === 'map' ? job.maps : job.reduces
+}
+
+export function doneOf (job: JobState, kind: TaskKind): number {
+  return kind === 'map' ? job.mapsDone : job.reducesDone
+}
+
+/** The task a ref names, or undefined for a ref that names nothing (a bad or stale message). */
+export function taskAt (job: JobState, ref: TaskRef): Task | undefined {
+  if (ref.kind !== 'map' && ref.kind !== 'reduce') return undefined
+  const tasks = tasksOf(job, ref.kind)
+  return Number.isInteger(ref.index) && ref.index >= 0 && ref.index < tasks.length ? tasks[ref.index] : undefined
+}
+
+export function progressOf (job: JobState, phase?: JobProgress['phase']): JobProgress {
+  return {
+    maps: { done: job.mapsDone, total: job.maps.length },
+    reduces: { done: job.reducesDone, total: job.reduces.length },
+    running: job.running,
+    failedAttempts: job.failedAttempts,
+    phase: phase ?? (job.mapsDone < job.maps.length ? 'map' : 'reduce')
+  }
+}
+
+export function sameProgress (a: JobProgress | undefined, b: JobProgress): boolean {
+  return a !== undefined && a.phase === b.phase && a.running === b.running && a.failedAttempts === b.failedAttempts &&
+    a.maps.done === b.maps.done && a.maps.total === b.maps.total &&
+    a.reduces.done === b.reduces.done && a.reduces.total === b.reduces.total
+}
+
+export function copyProgress (p: JobProgress): JobProgress {
+  return { ...p, maps: { ...p.maps }, reduces: { ...p.reduces } }
+}
+
+/**
+ * Ascending set of task indexes. A sorted array: the queue is walked from the
+ * front on every event, and re-queued tasks must go back to their place so a
+ * retried low index is not starved behind the rest of the job.
+ */
+export class IndexQueue {
+  private readonly items: number[] = []
+
+  get size (): number { return this.items.length }
+
+  at (i: number): number { return this.items[i] }
+
+  add (index: number): void {
+    const i = lowerBound(this.items, index)
+    if (this.items[i] !== index) this.items.splice(i, 0, index)
+  }
+
+  delete (index: number): void {
+    const i = lowerBound(this.items, index)
+    if (this.items[i] === index) this.items.splice(i, 1)
+  }
+
+  removeAt (i: number): void {
+    this.items.splice(i, 1)
+  }
+}
+
+export function insertSorted (xs: number[], x: number): void {
+  xs.splice(lowerBound(xs, x), 0, x)
+}
+
+export function median (sorted: readonly number[]): number {
+  const mid = sorted.length >> 1
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+}
+
+function lowerBound (xs: readonly number[], x: number): number {
+  let lo = 0
+  let hi = xs.length
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1
+    if (xs[mid] < x) lo = mid + 1
+    else hi = mid
+  }
+  return lo
+}

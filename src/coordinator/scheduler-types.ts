@@ -1,0 +1,75 @@
+/**
+ * The coordinator's scheduler speaks only in these values: events in, effects
+ * out. Nothing here touches a socket, a timer or the clock, so the runtime can
+ * change (or be replaced in a simulation) without the rules changing.
+ * docs/scheduler.md describes the state machine behind them.
+ */
+
+export type TaskKind = 'map' | 'reduce'
+
+export interface TaskRef { jobId: string, kind: TaskKind, index: number }
+
+/** One map task's input, as the submitter planned it (InputSplit without the submitter-local path). */
+export interface SplitDescriptor { document: string, index: number, offset: number, length: number, firstLine: number }
+
+export interface JobSpec {
+  jobId: string
+  jobName: string
+  codeHash: string
+  /** `splits[i].index` must be `i`: map task i reads split i. */
+  splits: SplitDescriptor[]
+  /** R, at least 1. */
+  reduces: number
+  params: Record<string, string>
+  submitter: { peer: string, addrs: string[] }
+  /** Attempts per task that failed by the USER's code; then the job fails. At least 1. */
+  maxAttempts: number
+}
+
+export interface MapAssignment { kind: 'map', jobId: string, index: number, attempt: number, split: SplitDescriptor }
+/** `sources` has one entry per map task, in map order: where partition `index` of map `mapIndex` is served. */
+export interface ReduceAssignment { kind: 'reduce', jobId: string, index: number, attempt: number, sources: Array<{ mapIndex: number, peer: string }> }
+export type Assignment = MapAssignment | ReduceAssignment
+
+export interface TaskError { message: string, stack?: string }
+
+export interface JobProgress {
+  maps: { done: number, total: number }
+  reduces: { done: number, total: number }
+  /** Attempts of this job running now (backups included). */
+  running: number
+  /** Attempts that ended without a result: user errors, broken workers, fetch failures, attempts lost with a worker. */
+  failedAttempts: number
+  /** 'map' while any map output is missing (also again after one is lost); 'failed' also after a cancel. */
+  phase: 'map' | 'reduce' | 'done' | 'failed'
+}
+
+export type SchedulerEvent =
+  /** Idempotent: the same jobId again (even after the job ended) is a no-op that returns the current progress. */
+  | { type: 'submit', job: JobSpec, now: number }
+  /**
+   * Idempotent; also updates slots. `incarnation` (the node's boot id, if the
+   * runtime has one) tells a restart that the failure detector missed from a
+   * repeated registration: a new value is handled as worker-down then worker-up.
+   */
+  | { type: 'worker-up', peer: string, slots: number, self?: boolean, incarnation?: string, now: number }
+  | { type: 'worker-down', peer: string, now: number }
+  | { type: 'task-done', ref: TaskRef, attempt: number, peer: string, partitionBytes?: number[], now: number }
+  | { type: 'task-failed', ref: TaskRef, attempt: number, peer: string, cause: 'user' | 'worker' | 'fetch', error: TaskError, fetch?: { mapIndex: number, peer: string }, now: number }
+  /** A worker's inventory after a coordinator change: this finished map output exists there. */
+  | { type: 'map-output-known', jobId: string, mapIndex: number, peer: string, now: number }
+  /** The submitter already holds this part. */
+  | { type: 'reduce-committed', jobId: string, partition: number, now: number }
+  | { type: 'cancel', jobId: string, reason: string, now: number }
+  | { type: 'tick', now: number }
+
+export type SchedulerEffect =
+  | { type: 'dispatch', peer: string, task: Assignment }
+  /** Another attempt won or the job ended: stop/ignore this one. */
+  | { type: 'abandon', peer: string, ref: TaskRef, attempt: number }
+  /** Emitted whenever a count or the phase changes (at most once per job per event), and in reply to a repeated submit. */
+  | { type: 'progress', jobId: string, progress: JobProgress }
+  | { type: 'job-succeeded', jobId: string }
+  | { type: 'job-failed', jobId: string, error: TaskError & { task: TaskRef } }
+  /** After success/failure/cancel: peers that may hold its intermediate files (to clean up), sorted. */
+  | { type: 'job-ended', jobId: string, peers: string[] }

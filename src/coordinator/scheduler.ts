@@ -1,0 +1,464 @@
+/**
+ * The coordinator's scheduler as a pure state machine: `handle(event)` returns
+ * the effects the runtime must carry out, and nothing else happens. No clock
+ * is read (every event carries `now`) and nothing is random, so the same
+ * events always give the same effects; tests and simulations replay exactly.
+ * The rules are those of 6.824 Lab 1 and Google MapReduce §3.3; see
+ * docs/scheduler.md for the state picture and what the runtime must feed in.
+ */
+import {
+  type Attempt, type AttemptState, type JobState, KINDS, type Task, type Worker,
+  copyProgress, doneOf, insertSorted, median, newJob, progressOf, sameProgress, taskAt, tasksOf
+} from './scheduler-state.js'
+import type {
+  Assignment, JobProgress, JobSpec, SchedulerEffect, SchedulerEvent, TaskError, TaskRef
+} from './scheduler-types.js'
+
+export type * from './scheduler-types.js'
+
+export interface SchedulerConfig {
+  /** A task is never a straggler before it has run this long (ms). */
+  backupMinElapsedMs: number
+  /** ...nor before it has run this many times the median of its phase's finished tasks. */
+  backupSlowFactor: number
+  /** Backups start once the phase's unfinished tasks are at most max(1, this × tasks in the phase). */
+  backupTailFraction: number
+}
+
+export const DEFAULT_SCHEDULER_CONFIG: Readonly<SchedulerConfig> = Object.freeze({
+  backupMinElapsedMs: 2000,
+  backupSlowFactor: 2,
+  backupTailFraction: 0.2
+})
+
+interface EarlyFacts { maps: Map<number, string>, reduces: Set<number> }
+
+export class Scheduler {
+  private readonly self: string
+  private readonly config: SchedulerConfig
+  /** Live peers (the failure detector's view), in registration order. Includes holders with 0 slots. */
+  private readonly workers = new Map<string, Worker>()
+  private workerSeq = 0
+  /** Jobs still running; Map order is submit order, which is the FIFO service order. */
+  private readonly active = new Map<string, JobState>()
+  /** Final progress of ended jobs: they answer progress() and make later events about them no-ops. */
+  private readonly ended = new Map<string, JobProgress>()
+  /** Cancelled before their submit arrived: a late submit must not start them. */
+  private readonly cancelledEarly = new Set<string>()
+  private readonly submitted: string[] = []
+  /** Inventory and committed parts that came in before the job's submit (coordinator failover). */
+  private readonly early = new Map<string, EarlyFacts>()
+  private out: SchedulerEffect[] = []
+  private readonly dirty = new Set<JobState>()
+
+  constructor (opts: { self: string, config?: Partial<SchedulerConfig> }) {
+    this.self = opts.self
+    this.config = { ...DEFAULT_SCHEDULER_CONFIG, ...opts.config }
+  }
+
+  handle (event: SchedulerEvent): SchedulerEffect[] {
+    this.out = []
+    switch (event.type) {
+      case 'submit': this.onSubmit(event.job); break
+      case 'worker-up': this.onWorkerUp(event.peer, event.slots, event.self === true || event.peer === this.self, event.incarnation); break
+      case 'worker-down': this.onWorkerDown(event.peer); break
+      case 'task-done': this.onTaskDone(event.ref, event.attempt, event.peer, event.now); break
+      case 'task-failed': this.onTaskFailed(event); break
+      case 'map-output-known': this.onMapOutputKnown(event.jobId, event.mapIndex, event.peer); break
+      case 'reduce-committed': this.onReduceCommitted(event.jobId, event.partition); break
+      case 'cancel': this.onCancel(event.jobId); break
+      case 'tick': break
+    }
+    this.schedule(event.now, event.type === 'tick')
+    this.flushProgress()
+    const out = this.out
+    this.out = []
+    return out
+  }
+
+  progress (jobId: string): JobProgress | undefined {
+    const job = this.active.get(jobId)
+    if (job !== undefined) return progressOf(job)
+    const final = this.ended.get(jobId)
+    return final === undefined ? undefined : copyProgress(final)
+  }
+
+  /** Every submitted job id in submit order, ended ones included (their progress says how they ended). */
+  jobs (): string[] {
+    return [...this.submitted]
+  }
+
+  // ── events ────────────────────────────────────────────────────────────
+
+  private onSubmit (spec: JobSpec): void {
+    const id = spec.jobId
+    const known = this.progress(id)
+    if (known !== undefined) {
+      // The submitter re-sends Submit to every new coordinator and on retries: answer, change nothing.
+      this.out.push({ type: 'progress', jobId: id, progress: known })
+      return
+    }
+    validateSpec(spec)
+    const job = newJob(spec)
+    this.submitted.push(id)
+    if (this.cancelledEarly.has(id)) {
+      this.cancelledEarly.delete(id)
+      this.endJob(job, 'failed')
+      return
+    }
+    this.active.set(id, job)
+    this.dirty.add(job)
+    const facts = this.early.get(id)
+    this.early.delete(id)
+    if (facts !== undefined) {
+      for (const [index, peer] of facts.maps) {
+        const task = job.maps[index]
+        if (task !== undefined && !task.done) this.complete(task, peer, undefined)
+      }
+      for (const index of facts.reduces) {
+        const task = job.reduces[index]
+        if (task !== undefined && !task.done) this.complete(task, undefined, undefined)
+      }
+    }
+  }
+
+  private onWorkerUp (peer: string, slots: number, self: boolean, incarnation: string | undefined): void {
+    let w = this.workers.get(peer)
+    if (w !== undefined && incarnation !== undefined && w.incarnation !== undefined && w.incarnation !== incarnation) {
+      // It restarted faster than the failure detector noticed: what it ran and held is gone.
+      this.onWorkerDown(peer)
+      w = undefined
+    }
+    const n = Number.isFinite(slots) && slots > 0 ? Math.floor(slots) : 0
+    if (w === undefined) {
+      this.workers.set(peer, { peer, slots: n, self, incarnation, running: new Set(), order: this.workerSeq++ })
+      return
+    }
+    // Fewer slots than running attempts: nothing is stopped, it just gets no more until it is under.
+    w.slots = n
+    w.self = self
+    if (incarnation !== undefined) w.incarnation = incarnation
+  }
+
+  private onWorkerDown (peer: string): void {
+    for (const facts of this.early.values()) {
+      for (const [index, p] of facts.maps) if (p === peer) facts.maps.delete(index)
+    }
+    const w = this.workers.get(peer)
+    if (w === undefined) return
+    this.workers.delete(peer)
+    for (const a of [...w.running]) {
+      this.endAttempt(a, 'lost')
+      a.task.job.failedAttempts++
+      this.requeueIfIdle(a.task)
+    }
+    for (const job of this.active.values()) {
+      // Every reduce reads every map, so any map output is needed while any reduce is not done.
+      if (job.reducesDone === job.reduces.length) continue
+      for (const m of job.maps) if (m.done && m.location === peer) this.loseMapOutput(m)
+    }
+  }
+
+  private onTaskDone (ref: TaskRef, attempt: number, peer: string, now: number): void {
+    const task = this.activeTask(ref)
+    if (task === undefined || task.done) return
+    const a = task.attempts[attempt - 1]
+    if (a === undefined || a.peer !== peer) return
+    if (a.state === 'running') {
+      this.endAttempt(a, 'done')
+    } else if (a.state === 'lost') {
+      // A reduce's part is at the submitter whoever reports it. A map output is only worth something
+      // on a peer we hold for alive, and not if that peer has restarted since (its disk was wiped).
+      if (ref.kind === 'map') {
+        const w = this.workers.get(peer)
+        if (w === undefined || (a.incarnation !== undefined && w.incarnation !== undefined && w.incarnation !== a.incarnation)) return
+      }
+      a.state = 'done'
+    } else {
+      return
+    }
+    this.complete(task, peer, now - a.start)
+  }
+
+  private onTaskFailed (ev: Extract<SchedulerEvent, { type: 'task-failed' }>): void {
+    const task = this.activeTask(ev.ref)
+    if (task === undefined || task.done) return
+    const a = task.attempts[ev.attempt - 1]
+    // An attempt already written off (lost with its worker, or abandoned) was accounted for then.
+    if (a === undefined || a.peer !== ev.peer || a.state !== 'running') return
+    const job = task.job
+    this.endAttempt(a, 'failed')
+    job.failedAttempts++
+    this.dirty.add(job)
+    const cause = ev.cause === 'fetch' && (task.ref.kind !== 'reduce' || ev.fetch === undefined) ? 'worker' : ev.cause
+    if (cause === 'user') {
+      task.userFailures++
+      task.failedOn.add(ev.peer)
+      if (task.userFailures >= job.spec.maxAttempts) {
+        const error: TaskError & { task: TaskRef } = { message: ev.error.message, task: { ...task.ref } }
+        if (ev.error.stack !== undefined) error.stack = ev.error.stack
+        this.endJob(job, 'failed', error)
+        return
+      }
+    } else if (cause === 'fetch' && ev.fetch !== undefined) {
+      // Only a report about where the map output is now condemns it; one about an old location is stale.
+      const m = job.maps[ev.fetch.mapIndex]
+      if (m !== undefined && m.done && m.location === ev.fetch.peer) this.loseMapOutput(m)
+    }
+    this.requeueIfIdle(task)
+  }
+
+  private onMapOutputKnown (jobId: string, mapIndex: number, peer: string): void {
+    if (this.ended.has(jobId) || this.cancelledEarly.has(jobId)) return
+    // A peer that just answered an inventory is alive; a later worker-down must find it to drop the output.
+    if (!this.workers.has(peer)) this.onWorkerUp(peer, 0, peer === this.self, undefined)
+    const job = this.active.get(jobId)
+    if (job === undefined) {
+      const facts = this.earlyFacts(jobId)
+      if (!facts.maps.has(mapIndex)) facts.maps.set(mapIndex, peer)
+      return
+    }
+    const task = taskAt(job, { jobId, kind: 'map', index: mapIndex })
+    if (task !== undefined && !task.done) this.complete(task, peer, undefined)
+  }
+
+  private onReduceCommitted (jobId: string, partition: number): void {
+    if (this.ended.has(jobId) || this.cancelledEarly.has(jobId)) return
+    const job = this.active.get(jobId)
+    if (job === undefined) {
+      this.earlyFacts(jobId).reduces.add(partition)
+      return
+    }
+    const task = taskAt(job, { jobId, kind: 'reduce', index: partition })
+    if (task !== undefined && !task.done) this.complete(task, undefined, undefined)
+  }
+
+  private onCancel (jobId: string): void {
+    const job = this.active.get(jobId)
+    if (job !== undefined) {
+      this.endJob(job, 'failed')
+    } else if (!this.ended.has(jobId)) {
+      this.early.delete(jobId)
+      this.cancelledEarly.add(jobId)
+    }
+  }
+
+  // ── task state changes ───────────────────────────────────────────────
+
+  /** First to finish wins: the task is done, every other attempt of it is abandoned. */
+  private complete (task: Task, peer: string | undefined, duration: number | undefined): void {
+    const job = task.job
+    const kind = task.ref.kind
+    task.done = true
+    job.idle[kind].delete(task.ref.index)
+    if (kind === 'map') {
+      task.location = peer
+      job.mapsDone++
+    } else {
+      job.reducesDone++
+    }
+    if (peer !== undefined) job.peers.add(peer)
+    if (duration !== undefined) insertSorted(job.durations[kind], duration)
+    for (const a of task.attempts) if (a.state === 'running') this.abandon(a)
+    this.dirty.add(job)
+    if (job.reducesDone === job.reduces.length) this.endJob(job, 'done')
+  }
+
+  private loseMapOutput (m: Task): void {
+    m.done = false
+    m.location = undefined
+    m.job.mapsDone--
+    this.dirty.add(m.job)
+    this.requeueIfIdle(m)
+  }
+
+  private requeueIfIdle (task: Task): void {
+    if (!task.done && task.running === 0) task.job.idle[task.ref.kind].add(task.ref.index)
+    this.dirty.add(task.job)
+  }
+
+  private endAttempt (a: Attempt, state: AttemptState): void {
+    a.state = state
+    a.task.running--
+    a.task.job.running--
+    this.workers.get(a.peer)?.running.delete(a)
+    this.dirty.add(a.task.job)
+  }
+
+  private abandon (a: Attempt): void {
+    this.out.push({ type: 'abandon', peer: a.peer, ref: { ...a.task.ref }, attempt: a.attempt })
+    this.endAttempt(a, 'abandoned')
+  }
+
+  private endJob (job: JobState, outcome: 'done' | 'failed', error?: TaskError & { task: TaskRef }): void {
+    const id = job.spec.jobId
+    for (const kind of KINDS) {
+      for (const t of tasksOf(job, kind)) for (const a of t.attempts) if (a.state === 'running') this.abandon(a)
+    }
+    this.active.delete(id)
+    this.dirty.delete(job)
+    const final = progressOf(job, outcome)
+    this.ended.set(id, final)
+    this.out.push({ type: 'progress', jobId: id, progress: copyProgress(final) })
+    if (outcome === 'done') this.out.push({ type: 'job-succeeded', jobId: id })
+    else if (error !== undefined) this.out.push({ type: 'job-failed', jobId: id, error })
+    this.out.push({ type: 'job-ended', jobId: id, peers: [...job.peers].sort() })
+  }
+
+  // ── dispatch ─────────────────────────────────────────────────────────
+
+  private schedule (now: number, backups: boolean): void {
+    const pool = this.pool()
+    let free = 0
+    for (const w of pool) free += Math.max(0, w.slots - w.running.size)
+    for (const job of this.active.values()) {
+      for (const kind of KINDS) {
+        if (free === 0) return
+        // Reduces start only when every map output has a place to be fetched from.
+        if (kind === 'reduce' && job.mapsDone < job.maps.length) continue
+        const queue = job.idle[kind]
+        const tasks = tasksOf(job, kind)
+        let i = 0
+        while (i < queue.size && free > 0) {
+          const task = tasks[queue.at(i)]
+          const w = this.pick(pool, task, undefined, true)
+          if (w === undefined) { i++; continue }
+          queue.removeAt(i)
+          this.dispatch(task, w, now, false)
+          free--
+        }
+      }
+    }
+    if (backups && free > 0) this.launchBackups(pool, now, free)
+  }
+
+  /**
+   * Google MapReduce §3.6: near the end of a phase, a second copy of a slow
+   * task. "Slow" is relative to the phase's own finished tasks, so a job of
+   * long tasks is not flooded with backups, and never below the floor, so a
+   * fast job gets none at all.
+   */
+  private launchBackups (pool: Worker[], now: number, free: number): void {
+    const cfg = this.config
+    for (const job of this.active.values()) {
+      // The phase in progress: maps until all are done, then reduces.
+      const kind = job.mapsDone < job.maps.length ? 'map' : 'reduce'
+      const tasks = tasksOf(job, kind)
+      const notDone = tasks.length - doneOf(job, kind)
+      if (notDone === 0 || notDone > Math.max(1, cfg.backupTailFraction * tasks.length)) continue
+      const finished = job.durations[kind]
+      const threshold = Math.max(cfg.backupMinElapsedMs, finished.length > 0 ? cfg.backupSlowFactor * median(finished) : cfg.backupMinElapsedMs)
+      const slow: Attempt[] = []
+      for (const t of tasks) {
+        if (t.done || t.running !== 1) continue
+        const a = t.attempts.find((x) => x.state === 'running')
+        if (a !== undefined && now - a.start > threshold) slow.push(a)
+      }
+      slow.sort((x, y) => x.start - y.start || x.task.ref.index - y.task.ref.index)
+      for (const a of slow) {
+        const w = this.pick(pool, a.task, a.peer, false)
+        if (w === undefined) continue
+        this.dispatch(a.task, w, now, true)
+        if (--free === 0) return
+      }
+    }
+  }
+
+  /**
+   * Every other live worker, or the coordinator's own node when it is alone:
+   * the coordinator keeps its CPU for the job table unless nobody else can work.
+   */
+  private pool (): Worker[] {
+    const others: Worker[] = []
+    const selves: Worker[] = []
+    for (const w of this.workers.values()) {
+      if (w.slots === 0) continue
+      if (w.self) selves.push(w)
+      else others.push(w)
+    }
+    return others.length > 0 ? others : selves
+  }
+
+  /**
+   * The least-loaded worker with a free slot, other than `exclude`. A task
+   * whose code failed on some workers goes elsewhere; with `mayWait` it waits
+   * for a busy "elsewhere" rather than run again where it failed, and only a
+   * mesh with nowhere else reuses one of those.
+   */
+  private pick (pool: Worker[], task: Task, exclude: string | undefined, mayWait: boolean): Worker | undefined {
+    let best: Worker | undefined
+    let avoided: Worker | undefined
+    let elsewhere = false
+    for (const w of pool) {
+      if (w.peer === exclude) continue
+      const failedHere = task.failedOn.has(w.peer)
+      if (!failedHere) elsewhere = true
+      if (w.running.size >= w.slots) continue
+      if (failedHere) avoided = lessLoaded(avoided, w)
+      else best = lessLoaded(best, w)
+    }
+    if (best !== undefined) return best
+    return mayWait && elsewhere ? undefined : avoided
+  }
+
+  private dispatch (task: Task, w: Worker, now: number, backup: boolean): void {
+    const job = task.job
+    const a: Attempt = { task, attempt: task.attempts.length + 1, peer: w.peer, incarnation: w.incarnation, start: now, backup, state: 'running' }
+    task.attempts.push(a)
+    task.running++
+    job.running++
+    w.running.add(a)
+    job.peers.add(w.peer)
+    this.dirty.add(job)
+    const { jobId, index } = task.ref
+    const assignment: Assignment = task.ref.kind === 'map'
+      ? { kind: 'map', jobId, index, attempt: a.attempt, split: { ...job.spec.splits[index] } }
+      : { kind: 'reduce', jobId, index, attempt: a.attempt, sources: job.maps.map((m) => ({ mapIndex: m.ref.index, peer: m.location as string })) }
+    this.out.push({ type: 'dispatch', peer: w.peer, task: assignment })
+  }
+
+  // ── helpers ──────────────────────────────────────────────────────────
+
+  private activeTask (ref: TaskRef): Task | undefined {
+    const job = this.active.get(ref.jobId)
+    return job === undefined ? undefined : taskAt(job, ref)
+  }
+
+  private earlyFacts (jobId: string): EarlyFacts {
+    let facts = this.early.get(jobId)
+    if (facts === undefined) {
+      facts = { maps: new Map(), reduces: new Set() }
+      this.early.set(jobId, facts)
+    }
+    return facts
+  }
+
+  /** One progress effect per job per event, and only when something in it changed. */
+  private flushProgress (): void {
+    for (const job of this.dirty) {
+      const p = progressOf(job)
+      if (sameProgress(job.lastProgress, p)) continue
+      job.lastProgress = p
+      this.out.push({ type: 'progress', jobId: job.spec.jobId, progress: copyProgress(p) })
+    }
+    this.dirty.clear()
+  }
+}
+
+/** Lower running/slots first (so a 4-slot worker takes more than a 1-slot one), then earlier registration. */
+function lessLoaded (a: Worker | undefined, b: Worker): Worker {
+  if (a === undefined) return b
+  const d = a.running.size * b.slots - b.running.size * a.slots
+  if (d !== 0) return d < 0 ? a : b
+  return a.order <= b.order ? a : b
+}
+
+/** A malformed spec is a bug upstream (the runtime validates Submit first): refuse it before any state changes. */
+function validateSpec (spec: JobSpec): void {
+  if (typeof spec.jobId !== 'string' || spec.jobId === '') throw new RangeError('job id must be a non-empty string')
+  if (!Number.isInteger(spec.reduces) || spec.reduces < 1) throw new RangeError(`job ${spec.jobId}: reduces must be an integer >= 1, got ${spec.reduces}`)
+  if (!Number.isInteger(spec.maxAttempts) || spec.maxAttempts < 1) throw new RangeError(`job ${spec.jobId}: maxAttempts must be an integer >= 1, got ${spec.maxAttempts}`)
+  spec.splits.forEach((s, i) => {
+    if (s.index !== i) throw new RangeError(`job ${spec.jobId}: splits[${i}].index is ${s.index}, must be ${i}`)
+  })
+}
