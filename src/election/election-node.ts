@@ -1,0 +1,604 @@
+import { HolderLease } from './lease.js'
+import { Membership } from './membership.js'
+import type { ClaimMessage, ControlMessage, HeartbeatMessage } from './messages.js'
+import { resolveElectionConfig, type ElectionConfig, type ElectionView, type Liveness, type MemberInfo, type PeerIdString, type Role } from './types.js'
+import { Voter } from './vote.js'
+
+export type ElectionEffect =
+  | { type: 'publish', message: ControlMessage }
+  | { type: 'role-changed', role: Role, epoch: number, leader: PeerIdString | undefined }
+  | { type: 'member-changed', peer: PeerIdString, liveness: Liveness }
+  | { type: 'epoch-observed', epoch: number }
+
+export interface ElectionNodeInit {
+  self: PeerIdString
+  config?: Partial<ElectionConfig>
+  random: () => number
+  info: MemberInfo
+  /** The highest epoch persisted by an earlier run (from its epoch-observed effects). */
+  initialEpoch?: number
+}
+
+/** A lease this follower acked: the promise it made and what it acks in its heartbeats. */
+interface Followed {
+  peer: PeerIdString
+  epoch: number
+  seq: number
+  receivedAt: number
+  expiry: number
+}
+
+type PendingClaim = Pick<ClaimMessage, 'from' | 'epoch' | 'seq' | 'durationMs'>
+
+/**
+ * Membership, failure detection and quorum-backed lease election as one pure
+ * state machine. Inputs are messages and the caller's clock; outputs are
+ * effects. Nothing here reads a clock or draws randomness except through
+ * `now` arguments and `init.random`, so a seeded simulator replays it exactly.
+ *
+ * `now` must come from a monotonic clock of this process (performance.now()
+ * or similar, never wall time that NTP can step): all lease arithmetic is in
+ * local durations and only the rate of the clock matters.
+ */
+export class ElectionNode {
+  readonly self: PeerIdString
+  readonly config: ElectionConfig
+  private readonly random: () => number
+  private info: MemberInfo
+  private readonly members: Membership
+  private readonly initialEpoch: number
+  private voter: Voter
+
+  private highest: number
+  private startedAt: number | undefined
+  private stopped = false
+  private lastNow = Number.NEGATIVE_INFINITY
+
+  private role: Role = 'follower'
+  /** Our outstanding claim (role candidate) or held lease (role coordinator). */
+  private lease: HolderLease | undefined
+  private claimSince = 0
+  /** Epoch of the lease last held or followed, for views and heartbeats. */
+  private leaseEpoch = 0
+  private followed: Followed | undefined
+  /**
+   * Holders heard from (lease or coordinator heartbeat, any epoch), each until
+   * one lease after we last heard it. Not a promise, but while any of them may
+   * still be acting we neither claim nor grant: after a heal our promises may
+   * belong to another side's holder, and this is what keeps a fresh quorum of
+   * the merged view from forming under a holder whose quorum was the old view.
+   */
+  private readonly holdersSeen = new Map<PeerIdString, { until: number, epoch: number }>()
+  /** Someone else is collecting grants: give them time before competing. */
+  private busy: { peer: PeerIdString, until: number } | undefined
+  private electionAt: number | undefined
+  private claimQuietUntil = Number.POSITIVE_INFINITY
+  private pending: PendingClaim | undefined
+
+  private lastHeartbeatAt = Number.NEGATIVE_INFINITY
+  private heartbeatWanted = false
+  private lastNudgeAt = Number.NEGATIVE_INFINITY
+  private nudgePending = false
+  private reported: { role: Role, epoch: number, leader: PeerIdString | undefined } = { role: 'follower', epoch: 0, leader: undefined }
+
+  constructor (init: ElectionNodeInit) {
+    if (typeof init.self !== 'string' || init.self.length === 0) throw new TypeError('ElectionNode: self must be a PeerId string')
+    const initialEpoch = init.initialEpoch ?? 0
+    if (!Number.isSafeInteger(initialEpoch) || initialEpoch < 0) throw new RangeError(`ElectionNode: initialEpoch must be a non-negative integer, got ${initialEpoch}`)
+    this.self = init.self
+    this.config = resolveElectionConfig(init.config)
+    this.random = init.random
+    this.info = copyInfo(init.info)
+    this.members = new Membership(this.self, this.config)
+    this.initialEpoch = initialEpoch
+    this.highest = initialEpoch
+    this.leaseEpoch = 0
+    this.reported = { role: 'follower', epoch: 0, leader: undefined }
+    this.voter = new Voter(initialEpoch, Number.POSITIVE_INFINITY)
+  }
+
+  get highestEpoch (): number {
+    return this.highest
+  }
+
+  start (now: number): ElectionEffect[] {
+    const out: ElectionEffect[] = []
+    if (this.startedAt !== undefined || this.stopped) return out
+    now = this.clock(now)
+    this.startedAt = now
+    this.claimQuietUntil = now + this.joinQuietMs
+    // We may have promised things before a crash that we no longer remember.
+    this.voter = new Voter(this.initialEpoch, now + this.config.leaseMs)
+    this.sendHeartbeat(now, out)
+    return out
+  }
+
+  tick (now: number): ElectionEffect[] {
+    const out: ElectionEffect[] = []
+    if (!this.begin(now, out)) return out
+    now = this.lastNow
+    for (const c of this.members.refresh(now)) out.push({ type: 'member-changed', peer: c.peer, liveness: c.liveness })
+
+    if (this.role === 'coordinator' && this.lease !== undefined) {
+      this.lease.recount(this.self, this.members.voters(now))
+      if (!this.lease.isValid(now)) {
+        this.stepDown(now, out)
+      } else if (now - this.lease.lastSentAt >= (this.lease.newestCovered ? this.renewEveryMs : this.renewEveryMs / 2)) {
+        // Renewals whose acks went missing are retried at twice the pace.
+        this.publish(out, { type: 'lease', v: 1, from: this.self, epoch: this.lease.epoch, seq: this.lease.send(now), durationMs: this.config.leaseMs })
+      }
+    }
+    if (this.role === 'candidate' && this.lease !== undefined) {
+      this.checkClaim(now, out)
+      if (this.role === 'candidate') {
+        if (now - this.claimSince >= this.claimTimeoutMs) {
+          this.abandon(now, out)
+        } else if (now - this.lease.lastSentAt >= this.claimResendMs) {
+          this.sendClaim(now, out)
+        }
+      }
+    }
+    if (this.pending !== undefined) this.tryGrant(this.pending, now, out)
+    if (this.role === 'follower') this.maybeClaim(now, out)
+
+    if (this.nudgePending || now - this.lastHeartbeatAt >= this.heartbeatDueMs(now) || (this.heartbeatWanted && now - this.lastHeartbeatAt >= this.minHeartbeatGapMs)) {
+      this.sendHeartbeat(now, out)
+    }
+    this.reportRole(now, out)
+    return out
+  }
+
+  receive (message: ControlMessage, now: number): ElectionEffect[] {
+    const out: ElectionEffect[] = []
+    if (!this.begin(now, out)) return out
+    now = this.lastNow
+    const from = message.from
+    if (from === this.self) return out
+    // A goodbye is not a sign of life.
+    const goodbye = message.type === 'leave' || (message.type === 'release' && message.leaving)
+    const change = goodbye ? undefined : this.members.heard(from, now)
+    if (change !== undefined) {
+      out.push({ type: 'member-changed', peer: change.peer, liveness: change.liveness })
+      // A peer we did not count as alive: tell it about us without waiting a full period.
+      this.heartbeatWanted = true
+    }
+
+    switch (message.type) {
+      case 'heartbeat':
+        this.members.report(from, message.info, message.role)
+        this.observeEpoch(message.highestEpoch, now, out)
+        if (message.role === 'coordinator' && message.leader === from) this.onHolderAlive(from, message.epoch, now, out)
+        // A candidate's highestEpoch is the epoch it claims: same split-vote rule as for its claim.
+        if (message.role === 'candidate' && this.role === 'candidate' && this.lease?.epoch === message.highestEpoch && from < this.self) this.abandon(now, out)
+        if (message.role === 'follower') this.onRelease(from, message.highestEpoch, now, out)
+        if (message.promise !== undefined && message.promise.to !== this.self) {
+          // Someone else's quorum may rest on that promise: respect it as if it were ours.
+          this.noteHolder(message.promise.to, message.promise.epoch, now + message.promise.leftMs / (1 - this.config.driftBound))
+        }
+        if (message.ack !== undefined && message.ack.to === this.self && this.lease?.epoch === message.ack.epoch) {
+          this.lease.ack(from, message.ack.seq)
+          if (this.role === 'candidate') this.checkClaim(now, out)
+        }
+        break
+      case 'lease':
+        this.observeEpoch(message.epoch, now, out)
+        this.onLease(from, message.epoch, message.seq, message.durationMs, now, out)
+        break
+      case 'claim':
+        this.observeEpoch(message.epoch, now, out)
+        this.onClaim(message, now, out)
+        break
+      case 'grant':
+        this.observeEpoch(message.epoch, now, out)
+        this.onRelease(from, message.epoch, now, out)
+        if (message.to === this.self) {
+          if (this.lease?.epoch === message.epoch) {
+            this.lease.ack(from, message.seq)
+            if (this.role === 'candidate') this.checkClaim(now, out)
+          }
+        } else if (message.epoch >= this.highest) {
+          this.noteBusy(message.to, now)
+        }
+        break
+      case 'release':
+        this.onRelease(from, message.epoch, now, out)
+        if (message.leaving) this.onLeave(from, out)
+        break
+      case 'leave':
+        this.onLeave(from, out)
+        break
+    }
+
+    if (this.heartbeatWanted && now - this.lastHeartbeatAt >= this.minHeartbeatGapMs) this.sendHeartbeat(now, out)
+    this.reportRole(now, out)
+    return out
+  }
+
+  /**
+   * Connectivity changed (a peer connected or subscribed to the control
+   * topic): send a heartbeat now rather than at the next period, so that two
+   * sides of a healed partition learn of each other's leases within one
+   * message delay. Not part of the original API; safe to never call.
+   */
+  nudge (now: number): ElectionEffect[] {
+    const out: ElectionEffect[] = []
+    if (!this.begin(now, out)) return out
+    now = this.lastNow
+    // A heartbeat sent before the change may not have reached the new peers, so
+    // the normal spacing does not apply; bursts of nudges still coalesce.
+    if (now - this.lastNudgeAt >= this.minHeartbeatGapMs) {
+      this.lastNudgeAt = now
+      this.sendHeartbeat(now, out)
+    } else {
+      // Coalesced, but never later than the next tick.
+      this.nudgePending = true
+    }
+    return out
+  }
+
+  setInfo (info: MemberInfo): void {
+    this.info = copyInfo(info)
+  }
+
+  stop (now: number): ElectionEffect[] {
+    const out: ElectionEffect[] = []
+    if (this.stopped || this.startedAt === undefined) {
+      this.stopped = true
+      return out
+    }
+    now = this.clock(now)
+    if (this.role !== 'follower' && this.lease !== undefined) {
+      this.publish(out, { type: 'release', v: 1, from: this.self, epoch: this.lease.epoch, leaving: true })
+    } else {
+      this.publish(out, { type: 'leave', v: 1, from: this.self })
+    }
+    this.role = 'follower'
+    this.lease = undefined
+    this.followed = undefined
+    this.stopped = true
+    this.reportRole(now, out)
+    return out
+  }
+
+  isCoordinator (now: number): boolean {
+    return !this.stopped && this.role === 'coordinator' && this.lease !== undefined && this.lease.isValid(now)
+  }
+
+  view (now: number): ElectionView {
+    const coordinator = this.isCoordinator(now)
+    let leaseAgeMs: number | undefined
+    let leaseValid = false
+    if (this.role === 'coordinator' && this.lease !== undefined) {
+      const covered = this.lease.coveredSentAt
+      leaseAgeMs = covered === undefined ? undefined : Math.max(0, now - covered)
+      leaseValid = coordinator
+    } else if (this.followed !== undefined) {
+      leaseAgeMs = Math.max(0, now - this.followed.receivedAt)
+      leaseValid = now < this.followed.expiry
+    }
+    return {
+      self: this.self,
+      role: this.stopped ? 'follower' : this.role,
+      leader: this.leaderAt(now),
+      epoch: this.leaseEpoch,
+      highestEpoch: this.highest,
+      leaseAgeMs,
+      leaseValid,
+      members: this.members.views(now)
+    }
+  }
+
+  // ---- derived timing --------------------------------------------------
+
+  private get renewEveryMs (): number {
+    return this.config.leaseMs / 3
+  }
+
+  /** Long enough for every voter's promise to the previous holder to run out. */
+  private get claimTimeoutMs (): number {
+    return this.config.leaseMs
+  }
+
+  private get claimResendMs (): number {
+    return this.config.heartbeatMs / 2
+  }
+
+  /**
+   * While we follow a live lease each renewal triggers our heartbeat (it
+   * carries the ack), so the timer only backs that up; otherwise a plain period.
+   */
+  private heartbeatDueMs (now: number): number {
+    const following = this.role === 'follower' && this.followed !== undefined && now < this.followed.expiry
+    return following ? this.config.heartbeatMs * 1.25 : this.config.heartbeatMs
+  }
+
+  private get minHeartbeatGapMs (): number {
+    return this.config.heartbeatMs / 10
+  }
+
+  /**
+   * A fresh node cannot tell "no one else exists" from "not heard yet" until a
+   * peer would have been declared dead, so it does not claim before then.
+   */
+  private get joinQuietMs (): number {
+    return Math.max(this.config.deadAfterMs, this.config.leaseMs)
+  }
+
+  // ---- inputs ----------------------------------------------------------
+
+  /** `holder` may be acting under a lease of `epoch` until `until` (our clock). */
+  private noteHolder (holder: PeerIdString, epoch: number, until: number): void {
+    if (holder === this.self) return
+    const prev = this.holdersSeen.get(holder)
+    if (prev === undefined || prev.until < until || prev.epoch < epoch) {
+      this.holdersSeen.set(holder, { until: Math.max(until, prev?.until ?? until), epoch: Math.max(epoch, prev?.epoch ?? epoch) })
+    }
+  }
+
+  private onHolderAlive (holder: PeerIdString, epoch: number, now: number, out: ElectionEffect[]): void {
+    this.noteHolder(holder, epoch, now + this.config.leaseMs)
+    if (epoch < this.highest) return
+    if (this.role === 'coordinator' && this.lease !== undefined && this.lease.epoch === epoch) {
+      // Two holders of one epoch can only meet after a partition heals: lower PeerId wins.
+      if (holder < this.self) this.stepDown(now, out)
+      else this.heartbeatWanted = true
+    }
+    if (this.role === 'candidate' && this.lease !== undefined && this.lease.epoch <= epoch) this.abandon(now, out)
+    if (this.role !== 'coordinator') this.electionAt = undefined
+  }
+
+  private onLease (holder: PeerIdString, epoch: number, seq: number, durationMs: number, now: number, out: ElectionEffect[]): void {
+    if (epoch < this.highest) return
+    this.onHolderAlive(holder, epoch, now, out)
+    if (this.role !== 'follower') return
+    if (!this.voter.canAck(holder, epoch, this.highest, now)) return
+    const until = now + Math.max(this.config.leaseMs, durationMs)
+    this.voter.ack(holder, epoch, now, Math.max(this.config.leaseMs, durationMs))
+    const prev = this.followed
+    const newer = prev === undefined || prev.peer !== holder || prev.epoch !== epoch || seq > prev.seq
+    this.followed = {
+      peer: holder,
+      epoch,
+      seq: newer ? seq : prev.seq,
+      receivedAt: now,
+      expiry: until
+    }
+    this.leaseEpoch = epoch
+    if (this.pending !== undefined && this.pending.epoch <= epoch) this.pending = undefined
+    // The ack rides on our heartbeat; send it now unless we just sent one.
+    if (now - this.lastHeartbeatAt >= this.config.heartbeatMs / 2) this.sendHeartbeat(now, out)
+    else this.heartbeatWanted = true
+  }
+
+  private onClaim (claim: ClaimMessage, now: number, out: ElectionEffect[]): void {
+    if (claim.epoch < this.highest) return
+    if (this.role === 'coordinator') return
+    if (this.role === 'candidate' && this.lease !== undefined) {
+      // Two claimants in one epoch split the votes; the lower PeerId keeps going.
+      if (claim.from > this.self) return
+      this.abandon(now, out)
+    }
+    this.noteBusy(claim.from, now)
+    this.tryGrant(claim, now, out)
+  }
+
+  /**
+   * `peer` no longer holds or seeks any epoch up to `upTo`: its explicit
+   * release, or implied by a grant it gave or a follower heartbeat carrying
+   * highestEpoch >= upTo (a node claims only highest + 1, so once it is a
+   * follower that has seen `upTo` it can never again pursue an epoch <= upTo;
+   * this is what makes a lost release harmless).
+   */
+  private onRelease (peer: PeerIdString, upTo: number, now: number, out: ElectionEffect[]): void {
+    const hadVoteOrPromise = this.voter.released(peer, upTo)
+    if (this.followed?.peer === peer && this.followed.epoch <= upTo) this.followed.expiry = Math.min(this.followed.expiry, now)
+    const seen = this.holdersSeen.get(peer)
+    if (seen !== undefined && seen.epoch <= upTo) this.holdersSeen.delete(peer)
+    if (this.busy?.peer === peer) this.busy = undefined
+    if (this.pending?.from === peer && this.pending.epoch <= upTo) this.pending = undefined
+    if (hadVoteOrPromise && this.pending !== undefined) this.tryGrant(this.pending, now, out)
+  }
+
+  private onLeave (peer: PeerIdString, out: ElectionEffect[]): void {
+    const c = this.members.left(peer)
+    if (c !== undefined) out.push({ type: 'member-changed', peer: c.peer, liveness: c.liveness })
+    this.holdersSeen.delete(peer)
+    if (this.busy?.peer === peer) this.busy = undefined
+  }
+
+  private noteBusy (claimant: PeerIdString, now: number): void {
+    if (claimant === this.self) return
+    const until = now + this.claimTimeoutMs
+    if (this.busy === undefined || this.busy.until < until) this.busy = { peer: claimant, until }
+    this.electionAt = undefined
+  }
+
+  /** Higher epochs are adopted at once, and a holder or claimant of a lower one gives up at once. */
+  private observeEpoch (epoch: number, now: number, out: ElectionEffect[]): void {
+    if (epoch <= this.highest) return
+    this.highest = epoch
+    out.push({ type: 'epoch-observed', epoch })
+    if (this.lease !== undefined && this.lease.epoch < epoch) {
+      if (this.role === 'coordinator') this.stepDown(now, out)
+      else if (this.role === 'candidate') this.abandon(now, out)
+    }
+  }
+
+  // ---- voting ----------------------------------------------------------
+
+  private tryGrant (claim: PendingClaim, now: number, out: ElectionEffect[]): void {
+    if (this.role !== 'follower' || claim.from === this.self) return
+    let d = this.voter.canGrant(claim.from, claim.epoch, this.highest, now)
+    if (d === 'grant' && this.seenOtherHolder(claim.from, now)) d = 'defer'
+    if (d === 'grant') {
+      this.voter.grant(claim.from, claim.epoch, now, Math.max(this.config.leaseMs, claim.durationMs))
+      this.pending = undefined
+      this.publish(out, { type: 'grant', v: 1, from: this.self, to: claim.from, epoch: claim.epoch, seq: claim.seq })
+    } else if (d === 'defer') {
+      const p = this.pending
+      if (p === undefined || claim.epoch > p.epoch || (claim.epoch === p.epoch && claim.from === p.from)) {
+        this.pending = { from: claim.from, epoch: claim.epoch, seq: claim.seq, durationMs: claim.durationMs }
+      }
+    } else if (this.pending?.from === claim.from && this.pending.epoch === claim.epoch) {
+      this.pending = undefined
+    }
+  }
+
+  // ---- claiming --------------------------------------------------------
+
+  private maybeClaim (now: number, out: ElectionEffect[]): void {
+    if (this.startedAt === undefined || now < this.claimQuietUntil || this.hasLeaderEvidence(now)) {
+      this.electionAt = undefined
+      return
+    }
+    // Lower PeerIds go first; the others normally see that claim before their own slot comes.
+    this.electionAt ??= now + this.members.rank(now) * this.config.backoffStepMs + this.random() * this.config.jitterMs
+    if (now >= this.electionAt) this.claim(now, out)
+  }
+
+  private hasLeaderEvidence (now: number): boolean {
+    return (this.followed !== undefined && now < this.followed.expiry) ||
+      this.seenOtherHolder(this.self, now) ||
+      (this.busy !== undefined && now < this.busy.until) ||
+      this.voter.promisedOther(this.self, now)
+  }
+
+  private seenOtherHolder (peer: PeerIdString, now: number): boolean {
+    for (const [h, { until }] of this.holdersSeen) {
+      if (until <= now) this.holdersSeen.delete(h)
+      else if (h !== peer) return true
+    }
+    return false
+  }
+
+  private claim (now: number, out: ElectionEffect[]): void {
+    const epoch = this.highest + 1
+    this.observeEpoch(epoch, now, out)
+    this.electionAt = undefined
+    this.pending = undefined
+    this.voter.grant(this.self, epoch, now, this.config.leaseMs)
+    this.lease = new HolderLease(epoch, this.config.leaseMs, this.config.driftBound)
+    this.claimSince = now
+    this.role = 'candidate'
+    this.sendClaim(now, out)
+    this.checkClaim(now, out)
+  }
+
+  private sendClaim (now: number, out: ElectionEffect[]): void {
+    if (this.lease === undefined) return
+    this.publish(out, { type: 'claim', v: 1, from: this.self, epoch: this.lease.epoch, seq: this.lease.send(now), durationMs: this.config.leaseMs })
+  }
+
+  private checkClaim (now: number, out: ElectionEffect[]): void {
+    const lease = this.lease
+    if (this.role !== 'candidate' || lease === undefined) return
+    lease.recount(this.self, this.members.voters(now))
+    if (!lease.isValid(now)) return
+    this.role = 'coordinator'
+    this.leaseEpoch = lease.epoch
+    this.followed = undefined
+    this.busy = undefined
+    this.pending = undefined
+    // Announce at once: followers' promises start from this message.
+    this.publish(out, { type: 'lease', v: 1, from: this.self, epoch: lease.epoch, seq: lease.send(now), durationMs: this.config.leaseMs })
+    this.heartbeatWanted = true
+  }
+
+  private abandon (now: number, out: ElectionEffect[]): void {
+    if (this.role !== 'candidate' || this.lease === undefined) return
+    this.publish(out, { type: 'release', v: 1, from: this.self, epoch: this.lease.epoch, leaving: false })
+    this.role = 'follower'
+    this.voter.released(this.self, this.lease.epoch)
+    this.lease = undefined
+    this.electionAt = undefined
+  }
+
+  private stepDown (now: number, out: ElectionEffect[]): void {
+    if (this.role !== 'coordinator' || this.lease === undefined) return
+    // Followers may grant someone else at once instead of waiting out their promise to us.
+    this.publish(out, { type: 'release', v: 1, from: this.self, epoch: this.lease.epoch, leaving: false })
+    this.role = 'follower'
+    this.voter.released(this.self, this.lease.epoch)
+    this.lease = undefined
+    this.electionAt = undefined
+    this.heartbeatWanted = true
+  }
+
+  // ---- output ----------------------------------------------------------
+
+  private sendHeartbeat (now: number, out: ElectionEffect[]): void {
+    const f = this.followed
+    const ack = this.role === 'follower' && f !== undefined ? { to: f.peer, epoch: f.epoch, seq: f.seq } : undefined
+    const m: HeartbeatMessage = {
+      type: 'heartbeat',
+      v: 1,
+      from: this.self,
+      info: copyInfo(this.info),
+      role: this.role,
+      leader: this.leaderAt(now),
+      epoch: this.leaseEpoch,
+      highestEpoch: this.highest
+    }
+    if (ack !== undefined) m.ack = ack
+    const p = this.voter.promise
+    if (p !== undefined && p.to !== this.self && now < p.until) m.promise = { to: p.to, epoch: p.epoch, leftMs: Math.ceil(p.until - now) }
+    this.lastHeartbeatAt = now
+    this.heartbeatWanted = false
+    this.nudgePending = false
+    this.publish(out, m)
+  }
+
+  private leaderAt (now: number): PeerIdString | undefined {
+    if (this.stopped) return undefined
+    if (this.role === 'coordinator') return this.isCoordinator(now) ? this.self : undefined
+    if (this.followed !== undefined && now < this.followed.expiry) return this.followed.peer
+    return undefined
+  }
+
+  private reportRole (now: number, out: ElectionEffect[]): void {
+    const role: Role = this.stopped ? 'follower' : this.role
+    const leader = this.leaderAt(now)
+    const epoch = this.leaseEpoch
+    const r = this.reported
+    if (r.role === role && r.epoch === epoch && r.leader === leader) return
+    this.reported = { role, epoch, leader }
+    out.push({ type: 'role-changed', role, epoch, leader })
+  }
+
+  private publish (out: ElectionEffect[], message: ControlMessage): void {
+    out.push({ type: 'publish', message })
+  }
+
+  /** Common entry: auto-start, ignore after stop, keep local time monotonic. */
+  private begin (now: number, out: ElectionEffect[]): boolean {
+    if (this.stopped) return false
+    if (this.startedAt === undefined) out.push(...this.start(now))
+    const gap = now - this.lastNow
+    this.clock(now)
+    if (gap > this.config.heartbeatMs) this.stalled(gap)
+    return true
+  }
+
+  /**
+   * We were not running (GC pause, suspended VM, blocked event loop). The
+   * silence was ours, not our peers': do not count it against them, or a node
+   * that wakes up before reading its socket would find everyone dead and elect
+   * itself alone. Leases and promises are not touched: they are about real
+   * time, which did pass. And hold back claims until we have had a chance to
+   * hear the current holder.
+   */
+  private stalled (gap: number): void {
+    this.members.credit(gap)
+    this.claimQuietUntil = Math.max(this.claimQuietUntil, this.lastNow + this.config.leaseMs)
+  }
+
+  private clock (now: number): number {
+    if (!Number.isFinite(now)) throw new RangeError(`ElectionNode: now must be a finite number, got ${now}`)
+    if (now > this.lastNow) this.lastNow = now
+    return this.lastNow
+  }
+}
+
+function copyInfo (info: MemberInfo): MemberInfo {
+  return { addrs: [...info.addrs], slots: info.slots, running: info.running, worker: info.worker, version: info.version }
+}

@@ -1,0 +1,7 @@
+export * from './types.js'
+export * from './messages.js'
+export * from './failure-detector.js'
+export * from './membership.js'
+export * from './lease.js'
+export * from './vote.js'
+export * from './election-node.js'

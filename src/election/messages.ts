@@ -1,0 +1,151 @@
+import { z } from 'zod'
+import type { MemberInfo, PeerIdString, Role } from './types.js'
+
+/**
+ * Control-topic messages. Every field is checked before the state machine sees
+ * it: a peer that sends junk is ignored, never trusted and never able to throw
+ * inside the node. The transport (gossipsub, signed messages) is what ties
+ * `from` to the real sender; the adapter must drop a message whose `from`
+ * differs from its signer.
+ */
+
+/** Everything a node says about itself, about once a heartbeatMs. Also carries the follower's lease ack. */
+export interface HeartbeatMessage {
+  type: 'heartbeat'
+  v: 1
+  from: PeerIdString
+  info: MemberInfo
+  role: Role
+  /** The holder this node follows (itself when coordinator). */
+  leader?: PeerIdString | undefined
+  /** Epoch of that lease (0 when none). */
+  epoch: number
+  highestEpoch: number
+  /** Cumulative: "I received your renewal `seq` of `epoch`, and every promise that implies". */
+  ack?: { to: PeerIdString, epoch: number, seq: number } | undefined
+  /**
+   * The sender's running promise (grant or ack) to another peer, with the time
+   * it has left on the sender's clock. Others then refuse grants that could
+   * build a second quorum around it, which is what keeps a healed partition
+   * from electing over a holder whose quorum lay in the other half.
+   */
+  promise?: { to: PeerIdString, epoch: number, leftMs: number } | undefined
+}
+
+/** The holder's announcement and every renewal after it, every leaseMs/3. */
+export interface LeaseMessage {
+  type: 'lease'
+  v: 1
+  from: PeerIdString
+  epoch: number
+  seq: number
+  durationMs: number
+}
+
+/** A request for grants. Re-sent with a new seq while the claimant waits; grants of any seq count. */
+export interface ClaimMessage {
+  type: 'claim'
+  v: 1
+  from: PeerIdString
+  epoch: number
+  seq: number
+  durationMs: number
+}
+
+export interface GrantMessage {
+  type: 'grant'
+  v: 1
+  from: PeerIdString
+  to: PeerIdString
+  epoch: number
+  seq: number
+}
+
+/** "I no longer hold or seek `epoch`": a stepping-down holder or an abandoning claimant. */
+export interface ReleaseMessage {
+  type: 'release'
+  v: 1
+  from: PeerIdString
+  epoch: number
+  /** The sender is shutting down: drop it from membership now rather than after deadAfterMs. */
+  leaving: boolean
+}
+
+/** A non-holder shutting down. */
+export interface LeaveMessage {
+  type: 'leave'
+  v: 1
+  from: PeerIdString
+}
+
+export type ControlMessage = HeartbeatMessage | LeaseMessage | ClaimMessage | GrantMessage | ReleaseMessage | LeaveMessage
+
+export const MAX_CONTROL_MESSAGE_BYTES = 64 * 1024
+
+const peerId = z.string().regex(/^[\x21-\x7e]{1,128}$/)
+const epoch = z.int().min(0)
+const seq = z.int().min(0)
+const duration = z.int().min(1).max(3_600_000)
+
+const memberInfo = z.object({
+  addrs: z.array(z.string().max(512)).max(64),
+  slots: z.int().min(0).max(1_000_000),
+  running: z.int().min(0).max(1_000_000),
+  worker: z.boolean(),
+  version: z.string().max(64)
+})
+
+const base = { v: z.literal(1), from: peerId }
+
+const schema = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('heartbeat'),
+    ...base,
+    info: memberInfo,
+    role: z.enum(['follower', 'candidate', 'coordinator']),
+    leader: peerId.optional(),
+    epoch,
+    highestEpoch: epoch,
+    ack: z.object({ to: peerId, epoch, seq }).optional(),
+    promise: z.object({ to: peerId, epoch, leftMs: z.int().min(0).max(3_600_000) }).optional()
+  }),
+  z.object({ type: z.literal('lease'), ...base, epoch, seq, durationMs: duration }),
+  z.object({ type: z.literal('claim'), ...base, epoch, seq, durationMs: duration }),
+  z.object({ type: z.literal('grant'), ...base, to: peerId, epoch, seq }),
+  z.object({ type: z.literal('release'), ...base, epoch, leaving: z.boolean() }),
+  z.object({ type: z.literal('leave'), ...base })
+])
+
+// Fails to compile if the schema and the hand-written types drift apart.
+type Parsed = z.infer<typeof schema>
+const _schemaMatchesTypes: [Parsed] extends [ControlMessage] ? ([ControlMessage] extends [Parsed] ? true : never) : never = true
+void _schemaMatchesTypes
+
+/** Validates an already-parsed value. Unknown fields are dropped; anything malformed gives undefined. */
+export function parseControlMessage (value: unknown): ControlMessage | undefined {
+  try {
+    const r = schema.safeParse(value)
+    if (!r.success) return undefined
+    const m = r.data as ControlMessage
+    if (m.type === 'heartbeat' && m.epoch > m.highestEpoch) return undefined
+    return m
+  } catch {
+    // Proxies and throwing getters can make even safeParse throw.
+    return undefined
+  }
+}
+
+export function encodeControlMessage (m: ControlMessage): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(m))
+}
+
+export function decodeControlMessage (bytes: Uint8Array): ControlMessage | undefined {
+  if (!(bytes instanceof Uint8Array) || bytes.byteLength > MAX_CONTROL_MESSAGE_BYTES) return undefined
+  let value: unknown
+  try {
+    value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes))
+  } catch {
+    return undefined
+  }
+  return parseControlMessage(value)
+}

@@ -1,0 +1,341 @@
+import { describe, expect, it } from 'vitest'
+import { ElectionNode, type ElectionEffect } from '../../src/election/election-node.js'
+import type { ControlMessage, HeartbeatMessage } from '../../src/election/messages.js'
+import { DEFAULT_ELECTION_CONFIG, type MemberInfo } from '../../src/election/types.js'
+import { mulberry32 } from '../support/prng.js'
+
+const INFO: MemberInfo = { addrs: [], slots: 1, running: 0, worker: true, version: 'test' }
+const TICK = 100
+const { leaseMs, deadAfterMs, driftBound } = DEFAULT_ELECTION_CONFIG
+
+function node (self: string, initialEpoch = 0, seed = 1): ElectionNode {
+  return new ElectionNode({ self, info: INFO, random: mulberry32(seed), initialEpoch })
+}
+
+function published (effects: ElectionEffect[]): ControlMessage[] {
+  return effects.flatMap(e => (e.type === 'publish' ? [e.message] : []))
+}
+
+function roles (effects: ElectionEffect[]): Array<Extract<ElectionEffect, { type: 'role-changed' }>> {
+  return effects.flatMap(e => (e.type === 'role-changed' ? [e] : []))
+}
+
+/**
+ * A few nodes on a perfect network: every message arrives 5 ms after it is
+ * sent, ticks every 100 ms on one shared clock. `cut` drops everything to and
+ * from a node, as a frozen process or a pulled cable would.
+ */
+class Mesh {
+  now = 0
+  readonly nodes = new Map<string, ElectionNode>()
+  readonly cut = new Set<string>()
+  readonly frozen = new Set<string>()
+  private queue: Array<{ at: number, to: string, m: ControlMessage }> = []
+  readonly log: Array<{ at: number, id: string, e: ElectionEffect }> = []
+
+  constructor (ids: string[]) {
+    ids.forEach((id, i) => {
+      const n = node(id, 0, i + 1)
+      this.nodes.set(id, n)
+      this.apply(id, n.start(0))
+    })
+  }
+
+  get (id: string): ElectionNode {
+    const n = this.nodes.get(id)
+    if (n === undefined) throw new Error(id)
+    return n
+  }
+
+  apply (id: string, effects: ElectionEffect[]): void {
+    for (const e of effects) {
+      this.log.push({ at: this.now, id, e })
+      if (e.type !== 'publish' || this.cut.has(id)) continue
+      for (const to of this.nodes.keys()) {
+        if (to !== id && !this.cut.has(to)) this.queue.push({ at: this.now + 5, to, m: e.message })
+      }
+    }
+  }
+
+  /** Runs for `ms` in 1 ms steps: deliveries, and ticks every 100 ms. */
+  run (ms: number): void {
+    const end = this.now + ms
+    while (this.now < end) {
+      this.now += 1
+      const due = this.queue.filter(q => q.at <= this.now)
+      this.queue = this.queue.filter(q => q.at > this.now)
+      for (const q of due) {
+        if (this.frozen.has(q.to) || this.cut.has(q.to)) continue
+        this.apply(q.to, this.get(q.to).receive(q.m, this.now))
+      }
+      if (this.now % TICK === 0) {
+        for (const [id, n] of this.nodes) if (!this.frozen.has(id)) this.apply(id, n.tick(this.now))
+      }
+    }
+  }
+
+  coordinators (): string[] {
+    return [...this.nodes].filter(([, n]) => n.isCoordinator(this.now)).map(([id]) => id)
+  }
+
+  runUntil (cond: () => boolean, maxMs: number): number {
+    const start = this.now
+    while (!cond()) {
+      if (this.now - start > maxMs) throw new Error(`condition not met within ${maxMs} ms`)
+      this.run(1)
+    }
+    return this.now - start
+  }
+}
+
+/** A lone node that has elected itself; returns it and the time reached. */
+function loneCoordinator (self: string, initialEpoch = 0): { n: ElectionNode, now: number, effects: ElectionEffect[] } {
+  const n = node(self, initialEpoch)
+  const effects = n.start(0)
+  let now = 0
+  while (!n.isCoordinator(now)) {
+    now += TICK
+    effects.push(...n.tick(now))
+    if (now > 60_000) throw new Error('never elected')
+  }
+  return { n, now, effects }
+}
+
+function coordinatorHeartbeat (from: string, epoch: number): HeartbeatMessage {
+  return { type: 'heartbeat', v: 1, from, info: INFO, role: 'coordinator', leader: from, epoch, highestEpoch: epoch }
+}
+
+describe('ElectionNode', () => {
+  it('a single node elects itself, once it could have heard of any peer', () => {
+    const { n, now, effects } = loneCoordinator('12D3KooWsolo')
+    // Not before a peer could be known dead; not much later either (backoff rank 0 + jitter).
+    expect(now).toBeGreaterThanOrEqual(deadAfterMs)
+    expect(now).toBeLessThanOrEqual(deadAfterMs + DEFAULT_ELECTION_CONFIG.jitterMs + 2 * TICK)
+    expect(effects).toContainEqual({ type: 'epoch-observed', epoch: 1 })
+    expect(roles(effects).at(-1)).toEqual({ type: 'role-changed', role: 'coordinator', epoch: 1, leader: '12D3KooWsolo' })
+    expect(published(effects).map(m => m.type)).toContain('lease')
+    // It keeps the lease by renewing (its own ack is the majority of one).
+    let t = now
+    for (let i = 0; i < 600; i++) {
+      t += TICK
+      n.tick(t)
+      expect(n.isCoordinator(t)).toBe(true)
+    }
+    const v = n.view(t)
+    expect(v).toMatchObject({ role: 'coordinator', leader: '12D3KooWsolo', epoch: 1, highestEpoch: 1, leaseValid: true, members: [] })
+    expect(v.leaseAgeMs).toBeLessThanOrEqual(leaseMs / 3 + TICK)
+  })
+
+  it('a restarted node continues from the persisted epoch', () => {
+    const { n, effects } = loneCoordinator('12D3KooWsolo', 41)
+    expect(n.highestEpoch).toBe(42)
+    expect(effects).toContainEqual({ type: 'epoch-observed', epoch: 42 })
+  })
+
+  it('three nodes elect exactly one coordinator, the lowest PeerId, and all follow it', () => {
+    const mesh = new Mesh(['12D3KooWc', '12D3KooWa', '12D3KooWb'])
+    mesh.runUntil(() => mesh.coordinators().length > 0, deadAfterMs + 2000)
+    mesh.run(5000)
+    expect(mesh.coordinators()).toEqual(['12D3KooWa'])
+    for (const id of ['12D3KooWb', '12D3KooWc']) {
+      expect(mesh.get(id).view(mesh.now)).toMatchObject({ role: 'follower', leader: '12D3KooWa', epoch: 1, leaseValid: true })
+    }
+    const members = mesh.get('12D3KooWa').view(mesh.now).members
+    expect(members.map(m => [m.peer, m.liveness, m.role])).toEqual([['12D3KooWb', 'alive', 'follower'], ['12D3KooWc', 'alive', 'follower']])
+  })
+
+  it('at equal epoch the lower PeerId wins: the other steps down at once', () => {
+    // Two nodes that each elected themselves alone (as two sides of a partition would), both at epoch 1.
+    const low = loneCoordinator('12D3KooWaaa')
+    const high = loneCoordinator('12D3KooWzzz')
+    expect(low.n.view(low.now).epoch).toBe(1)
+    expect(high.n.view(high.now).epoch).toBe(1)
+
+    const lowHears = low.n.receive(coordinatorHeartbeat('12D3KooWzzz', 1), low.now + 1)
+    expect(low.n.isCoordinator(low.now + 1)).toBe(true)
+    expect(roles(lowHears)).toEqual([])
+
+    const highHears = high.n.receive(coordinatorHeartbeat('12D3KooWaaa', 1), high.now + 1)
+    expect(high.n.isCoordinator(high.now + 1)).toBe(false)
+    expect(roles(highHears)).toEqual([{ type: 'role-changed', role: 'follower', epoch: 1, leader: undefined }])
+    expect(published(highHears)).toContainEqual({ type: 'release', v: 1, from: '12D3KooWzzz', epoch: 1, leaving: false })
+  })
+
+  it.each([
+    ['a heartbeat carrying a higher highestEpoch', (from: string): ControlMessage => ({ ...coordinatorHeartbeat(from, 1), role: 'follower', leader: undefined, highestEpoch: 5 })],
+    ['a lease of a higher epoch', (from: string): ControlMessage => ({ type: 'lease', v: 1, from, epoch: 5, seq: 0, durationMs: leaseMs })],
+    ['a claim of a higher epoch', (from: string): ControlMessage => ({ type: 'claim', v: 1, from, epoch: 5, seq: 0, durationMs: leaseMs })]
+  ])('a coordinator that sees %s steps down at once', (_name, make) => {
+    const { n, now } = loneCoordinator('12D3KooWaaa')
+    // Even a higher PeerId: epochs decide first.
+    const effects = n.receive(make('12D3KooWzzz'), now + 1)
+    expect(n.isCoordinator(now + 1)).toBe(false)
+    expect(n.highestEpoch).toBe(5)
+    expect(effects).toContainEqual({ type: 'epoch-observed', epoch: 5 })
+    expect(roles(effects)[0]).toMatchObject({ role: 'follower' })
+    expect(published(effects)).toContainEqual({ type: 'release', v: 1, from: '12D3KooWaaa', epoch: 1, leaving: false })
+  })
+
+  it('ignores stale epochs and its own messages', () => {
+    const { n, now } = loneCoordinator('12D3KooWaaa', 9)
+    expect(n.receive(coordinatorHeartbeat('12D3KooWbbb', 3), now + 1).filter(e => e.type === 'role-changed')).toEqual([])
+    expect(n.receive({ type: 'lease', v: 1, from: '12D3KooWbbb', epoch: 2, seq: 7, durationMs: leaseMs }, now + 2).filter(e => e.type === 'role-changed')).toEqual([])
+    expect(n.receive({ ...coordinatorHeartbeat('12D3KooWaaa', 99) }, now + 3)).toEqual([])
+    expect(n.isCoordinator(now + 3)).toBe(true)
+    expect(n.highestEpoch).toBe(10)
+  })
+
+  it('a frozen coordinator is not coordinator after its lease, and follows the new epoch when it hears it', () => {
+    const mesh = new Mesh(['12D3KooWa', '12D3KooWb', '12D3KooWc'])
+    mesh.runUntil(() => mesh.coordinators().length === 1, deadAfterMs + 2000)
+    mesh.run(3000)
+    const old = mesh.coordinators()[0]
+    const oldNode = mesh.get(old)
+    // Freeze it: no ticks, nothing received, nothing sent.
+    mesh.frozen.add(old)
+    mesh.cut.add(old)
+    const frozeAt = mesh.now
+    // Without running at all, it stops counting itself as coordinator before
+    // any follower could have stopped counting its lease.
+    expect(oldNode.isCoordinator(frozeAt + leaseMs * (1 - driftBound))).toBe(false)
+    const took = mesh.runUntil(() => mesh.coordinators().some(id => id !== old), 3 * leaseMs)
+    const next = mesh.coordinators().find(id => id !== old) as string
+    expect(took).toBeGreaterThan(leaseMs * (1 - driftBound) - leaseMs / 3)
+    expect(mesh.get(next).view(mesh.now).epoch).toBe(2)
+    mesh.run(2000)
+
+    // It wakes up long after its lease: not coordinator, even before any tick or message.
+    const wake = mesh.now
+    expect(wake - frozeAt).toBeGreaterThan(leaseMs)
+    expect(oldNode.isCoordinator(wake)).toBe(false)
+    expect(oldNode.view(wake).leaseValid).toBe(false)
+    // The first tick after the freeze makes it step down and announce the release.
+    const ticked = oldNode.tick(wake)
+    expect(roles(ticked)[0]).toMatchObject({ role: 'follower' })
+    expect(published(ticked).map(m => m.type)).toContain('release')
+    // It does not find everyone dead just because it was not listening.
+    expect(oldNode.view(wake).members.every(m => m.liveness !== 'dead')).toBe(true)
+    // Hearing the new holder's lease, it follows epoch 2.
+    const heard = oldNode.receive({ type: 'lease', v: 1, from: next, epoch: 2, seq: 99, durationMs: leaseMs }, wake + 1)
+    expect(heard).toContainEqual({ type: 'epoch-observed', epoch: 2 })
+    expect(roles(heard).at(-1)).toEqual({ type: 'role-changed', role: 'follower', epoch: 2, leader: next })
+    mesh.frozen.delete(old)
+    mesh.cut.delete(old)
+    mesh.run(5000)
+    expect(mesh.coordinators()).toEqual([next])
+  })
+
+  it('a node cut off into a minority stops acting first, and the majority elects after the followers\' leases run out', () => {
+    const mesh = new Mesh(['12D3KooWa', '12D3KooWb', '12D3KooWc'])
+    mesh.runUntil(() => mesh.coordinators().length === 1, deadAfterMs + 2000)
+    mesh.run(2000)
+    const old = mesh.coordinators()[0]
+    mesh.cut.add(old)
+    const cutAt = mesh.now
+    const lostAfter = mesh.runUntil(() => !mesh.get(old).isCoordinator(mesh.now), leaseMs)
+    // Its last acked renewal is at most one renewal period old when the cut happens.
+    expect(lostAfter).toBeLessThanOrEqual(leaseMs * (1 - driftBound) + TICK)
+    // Nobody else was coordinator while it still was.
+    expect(mesh.coordinators()).toEqual([])
+    mesh.runUntil(() => mesh.coordinators().length === 1, 2 * leaseMs)
+    expect(mesh.now - cutAt).toBeGreaterThan(lostAfter)
+    expect(mesh.coordinators()[0]).not.toBe(old)
+  })
+
+  it('a stopping coordinator releases, and another takes over well within one lease', () => {
+    const mesh = new Mesh(['12D3KooWa', '12D3KooWb', '12D3KooWc'])
+    mesh.runUntil(() => mesh.coordinators().length === 1, deadAfterMs + 2000)
+    mesh.run(2000)
+    const old = mesh.coordinators()[0]
+    const effects = mesh.get(old).stop(mesh.now)
+    expect(published(effects)).toEqual([{ type: 'release', v: 1, from: old, epoch: 1, leaving: true }])
+    expect(roles(effects)).toEqual([{ type: 'role-changed', role: 'follower', epoch: 1, leader: undefined }])
+    mesh.apply(old, effects)
+    mesh.nodes.delete(old)
+    const took = mesh.runUntil(() => mesh.coordinators().length === 1, leaseMs)
+    expect(took).toBeLessThan(leaseMs / 2)
+    // The leaver is out of the quorum at once, not after deadAfterMs.
+    const next = mesh.coordinators()[0]
+    expect(mesh.get(next).view(mesh.now).members.find(m => m.peer === old)?.liveness).toBe('dead')
+  })
+
+  it('reports membership changes: alive, suspect, dead, and alive again on rejoin', () => {
+    const n = node('12D3KooWa')
+    n.start(0)
+    const hb: HeartbeatMessage = { type: 'heartbeat', v: 1, from: '12D3KooWb', info: INFO, role: 'follower', epoch: 0, highestEpoch: 0 }
+    const changes: Array<[number, string]> = []
+    const record = (t: number, es: ElectionEffect[]): void => {
+      for (const e of es) if (e.type === 'member-changed') changes.push([t, e.liveness])
+    }
+    record(10, n.receive(hb, 10))
+    for (let t = 100; t <= 7000; t += TICK) record(t, n.tick(t))
+    record(7050, n.receive(hb, 7050))
+    expect(changes).toEqual([[10, 'alive'], [3100, 'suspect'], [6100, 'dead'], [7050, 'alive']])
+    expect(n.view(7050).members).toMatchObject([{ peer: '12D3KooWb', liveness: 'alive', lastHeardAgoMs: 0, info: INFO, role: 'follower' }])
+  })
+
+  it('forgets a peer long dead', () => {
+    const n = new ElectionNode({ self: 'a', info: INFO, random: () => 0.5, config: { forgetAfterMs: 10_000 } })
+    n.start(0)
+    n.receive({ type: 'leave', v: 1, from: 'b' }, 1)
+    n.receive({ type: 'heartbeat', v: 1, from: 'b', info: INFO, role: 'follower', epoch: 0, highestEpoch: 0 }, 2)
+    for (let t = 100; t <= 12_000; t += TICK) n.tick(t)
+    expect(n.view(12_000).members).toEqual([])
+  })
+
+  it('nudge sends a heartbeat at once; a burst of nudges adds at most one more, by the next tick', () => {
+    const n = node('a')
+    n.start(0)
+    n.tick(100)
+    expect(published(n.nudge(150)).map(m => m.type)).toEqual(['heartbeat'])
+    expect(published(n.nudge(160))).toEqual([])
+    expect(published(n.nudge(170))).toEqual([])
+    expect(published(n.tick(200)).map(m => m.type)).toEqual(['heartbeat'])
+    expect(published(n.tick(300))).toEqual([])
+  })
+
+  it('a lost release is harmless: a grant or follower heartbeat from the claimant frees the vote', () => {
+    const v = node('v')
+    v.start(0)
+    for (let t = 100; t <= 3500; t += TICK) v.tick(t)
+    const claim = (from: string, seq: number): ControlMessage => ({ type: 'claim', v: 1, from, epoch: 1, seq, durationMs: leaseMs })
+    expect(published(v.receive(claim('c1', 0), 3510))).toContainEqual({ type: 'grant', v: 1, from: 'v', to: 'c1', epoch: 1, seq: 0 })
+    // One vote per epoch: c2 waits.
+    expect(published(v.receive(claim('c2', 0), 3520)).filter(m => m.type === 'grant')).toEqual([])
+    // c1 gave up; its release is lost, but its next heartbeat shows a follower that has seen epoch 1.
+    const hb: HeartbeatMessage = { type: 'heartbeat', v: 1, from: 'c1', info: INFO, role: 'follower', epoch: 0, highestEpoch: 1 }
+    expect(published(v.receive(hb, 3600))).toContainEqual({ type: 'grant', v: 1, from: 'v', to: 'c2', epoch: 1, seq: 0 })
+  })
+
+  it('a voter respects promises it learns of from other voters\' heartbeats', () => {
+    const v = node('v')
+    v.start(0)
+    for (let t = 100; t <= 3500; t += TICK) v.tick(t)
+    const hb: HeartbeatMessage = { type: 'heartbeat', v: 1, from: 'w', info: INFO, role: 'follower', leader: 'h', epoch: 1, highestEpoch: 1, promise: { to: 'h', epoch: 1, leftMs: 2000 } }
+    v.receive(hb, 3510)
+    const claim: ControlMessage = { type: 'claim', v: 1, from: 'c', epoch: 2, seq: 0, durationMs: leaseMs }
+    expect(published(v.receive(claim, 3520)).filter(m => m.type === 'grant')).toEqual([])
+    // Kept, and granted once that promise has run out (with the drift margin).
+    let granted: ControlMessage[] = []
+    let t = 3600
+    for (; t <= 7000 && granted.length === 0; t += TICK) granted = published(v.tick(t)).filter(m => m.type === 'grant')
+    expect(granted).toEqual([{ type: 'grant', v: 1, from: 'v', to: 'c', epoch: 2, seq: 0 }])
+    expect(t).toBeGreaterThan(3510 + 2000)
+  })
+
+  it('carries new info in the next heartbeat', () => {
+    const n = node('a')
+    n.start(0)
+    n.setInfo({ ...INFO, running: 3 })
+    const hb = published(n.tick(1000)).find(m => m.type === 'heartbeat') as HeartbeatMessage
+    expect(hb.info.running).toBe(3)
+  })
+
+  it('rejects a bad configuration and a bad initial epoch', () => {
+    expect(() => new ElectionNode({ self: 'a', info: INFO, random: Math.random, config: { leaseMs: 0 } })).toThrow(RangeError)
+    expect(() => new ElectionNode({ self: 'a', info: INFO, random: Math.random, config: { driftBound: 0.7 } })).toThrow(RangeError)
+    expect(() => new ElectionNode({ self: 'a', info: INFO, random: Math.random, config: { suspectAfterMs: 9000 } })).toThrow(RangeError)
+    expect(() => new ElectionNode({ self: 'a', info: INFO, random: Math.random, initialEpoch: -1 })).toThrow(RangeError)
+    expect(() => new ElectionNode({ self: 'a', info: INFO, random: Math.random, initialEpoch: 1.5 })).toThrow(RangeError)
+  })
+})
