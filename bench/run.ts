@@ -6,11 +6,13 @@ import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { BENCH_DIR } from './corpus.js'
 import { runEngineBench } from './engine-bench.js'
+import { runMeshBench } from './mesh-bench.js'
 
 type Suite = () => Promise<Record<string, number>>
 
 const suites: Record<string, Suite> = {
-  engine: runEngineBench
+  engine: runEngineBench,
+  mesh: runMeshBench
 }
 
 const wanted = process.argv.slice(2)

@@ -1,6 +1,10 @@
 import type { Command } from 'commander'
+import { registerClusterCommand } from './cluster.js'
 import { registerDemoCommand } from './demo.js'
+import { registerJoinCommand } from './join.js'
 import { registerRunCommand } from './run.js'
+import { registerStatusCommand } from './status.js'
+import { registerSubmitCommand } from './submit.js'
 
 /**
  * Every sub-command lives in its own file and exports one `register…` function;
@@ -9,4 +13,8 @@ import { registerRunCommand } from './run.js'
 export function registerCommands (program: Command): void {
   registerRunCommand(program)
   registerDemoCommand(program)
+  registerJoinCommand(program)
+  registerSubmitCommand(program)
+  registerStatusCommand(program)
+  registerClusterCommand(program)
 }

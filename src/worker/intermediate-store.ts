@@ -7,7 +7,8 @@ export const JOB_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/
 export interface MapOutputMeta {
   jobId: string
   mapIndex: number
-  attempt: number
+  /** `epoch.attempt` of the attempt that made it. */
+  attempt: string
   /** Bytes of each partition's run file. */
   partitionBytes: number[]
 }
@@ -39,7 +40,7 @@ export class IntermediateStore {
   }
 
   /** A fresh scratch folder for one attempt of one task. */
-  workDir (jobId: string, kind: 'map' | 'reduce', index: number, attempt: number): string {
+  workDir (jobId: string, kind: 'map' | 'reduce', index: number, attempt: string): string {
     const dir = join(this.jobDir(jobId), `work-${kind}-${index}-${attempt}`)
     rmSync(dir, { recursive: true, force: true })
     mkdirSync(dir, { recursive: true })

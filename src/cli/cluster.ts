@@ -1,0 +1,47 @@
+import type { Command } from 'commander'
+import { createLogger } from '../util/logger.js'
+import { errorMessage } from '../util/errors.js'
+import { parseIntArg } from '../node/options.js'
+import { startCluster, type Cluster } from '../harness/cluster.js'
+
+interface ClusterFlags {
+  nodes: string
+  keep?: boolean
+}
+
+/**
+ * `mrp2p cluster --nodes N`: a local mesh of N real `join` processes for trying
+ * things out. Prints each node's address, and on Ctrl-C (or SIGTERM) stops
+ * every node and waits until all are gone. Nodes also watch this process
+ * (MRP2P_PARENT_PID), so even a SIGKILL here leaves no node behind.
+ * Election timings are passed on through the environment (MRP2P_LEASE_MS …).
+ */
+export function registerClusterCommand (program: Command): void {
+  program
+    .command('cluster')
+    .description('run a local mesh of N nodes on 127.0.0.1 until Ctrl-C')
+    .option('--nodes <n>', 'how many nodes', '3')
+    .option('--keep', 'keep the nodes\' data dirs and logs after stopping')
+    .action(async (flags: ClusterFlags) => {
+      const count = parseIntArg(flags.nodes, '--nodes', 1, 100)
+      const log = createLogger('cluster')
+      const cluster: Cluster = await startCluster({ nodes: count, keep: flags.keep === true })
+      const out = process.stdout
+      for (const n of cluster.nodes) out.write(`node ${n.index} ${n.addr}\n`)
+      out.write(`data ${cluster.rootDir}\n`)
+      out.write('ready\n')
+      await new Promise<void>((resolve) => {
+        let stopping = false
+        const stop = (why: string): void => {
+          if (stopping) return
+          stopping = true
+          log.info({ why }, 'stopping cluster')
+          cluster.stop().catch((err: unknown) => { log.warn({ err: errorMessage(err) }, 'cluster stop failed') }).finally(resolve)
+        }
+        process.once('SIGINT', () => { stop('SIGINT') })
+        process.once('SIGTERM', () => { stop('SIGTERM') })
+      })
+      out.write('stopped\n')
+      process.exit(0)
+    })
+}

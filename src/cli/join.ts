@@ -1,0 +1,81 @@
+import { Command, Option } from 'commander'
+import { createLogger } from '../util/logger.js'
+import { errorMessage } from '../util/errors.js'
+import { resolveNetworkOptions, type JoinFlags } from '../node/options.js'
+import { resolveElectionOptions, ELECTION_FLAGS, type ElectionFlags } from '../node/election-options.js'
+import { startNode, type MeshNode, type NodeConfig } from '../node/node.js'
+import { startRoles } from '../node/roles.js'
+import { MRP2P_VERSION } from '../node/version.js'
+
+/**
+ * `mrp2p join`: run a node until told to stop. stdout carries exactly what a
+ * script needs (the PeerId, its dialable addresses, then `ready`); the same is
+ * written to DATA_DIR/node.json. Logs go to stderr.
+ */
+export function registerJoinCommand (program: Command): void {
+  const cmd = program
+    .command('join')
+    .description('run a node and join the mesh (stays in the foreground until Ctrl-C)')
+    .option('--bootstrap <multiaddr...>', 'address of a node already in the mesh, ending in /p2p/<PeerId> (env MRP2P_BOOTSTRAP, comma separated)')
+    .option('--listen <multiaddr...>', 'address to listen on (env MRP2P_LISTEN; default /ip4/127.0.0.1/tcp/0)')
+    .option('--data-dir <dir>', 'where the identity key and election state live (env MRP2P_DATA_DIR; default ~/.mrp2p)')
+    .option('--slots <n>', 'tasks this node runs at once (env MRP2P_SLOTS; default: CPU count)')
+    .option('--no-worker', 'take part in the mesh and election but never run tasks')
+  for (const f of ELECTION_FLAGS) cmd.addOption(new Option(`--${f.flag} <${f.kind === 'ms' ? 'ms' : 'x'}>`, `${f.description} (env ${f.env}; default ${f.defaultValue})`))
+  cmd.action(async (flags: JoinFlags & ElectionFlags) => {
+    const network = resolveNetworkOptions(flags)
+    const election = resolveElectionOptions(flags)
+    await runJoin({ ...network, election })
+  })
+}
+
+async function runJoin (config: Omit<NodeConfig, 'version'>): Promise<void> {
+  const log = createLogger('join')
+  const node: MeshNode = await startNode({ ...config, version: MRP2P_VERSION })
+  const roles = await startRoles(node, { worker: config.worker, slots: config.slots, version: MRP2P_VERSION })
+  const out = process.stdout
+  out.write(`peer-id ${node.peerId}\n`)
+  for (const addr of node.addrs()) out.write(`addr ${addr}\n`)
+  out.write('ready\n')
+  log.info({ peerId: node.peerId, addrs: node.addrs(), dataDir: node.dataDir.path }, 'node ready')
+
+  await new Promise<void>((resolve) => {
+    let stopping = false
+    const stop = (why: string): void => {
+      if (stopping) return
+      stopping = true
+      log.info({ why }, 'stopping')
+      // The promise above is the contract (stop within 2 s); this timer is the guarantee.
+      setTimeout(() => {
+        log.warn('clean stop took too long, exiting')
+        process.exit(0)
+      }, 1_800).unref()
+      roles.stop().then(async () => { await node.stop() }).catch((err: unknown) => { log.warn({ err: errorMessage(err) }, 'stop failed') }).finally(resolve)
+    }
+    process.once('SIGINT', () => { stop('SIGINT') })
+    process.once('SIGTERM', () => { stop('SIGTERM') })
+    watchParent(() => { stop('parent process gone') })
+  })
+  // Sockets and libp2p timers can keep the loop alive for another second; we are done.
+  process.exit(0)
+}
+
+/**
+ * The test harness and `mrp2p cluster` set MRP2P_PARENT_PID: if that process
+ * disappears (even by SIGKILL, which gives it no chance to clean up), the node
+ * stops rather than live on as an orphan.
+ */
+function watchParent (onGone: () => void): void {
+  const raw = process.env.MRP2P_PARENT_PID
+  const pid = raw === undefined ? NaN : Number.parseInt(raw, 10)
+  if (!Number.isInteger(pid) || pid <= 1) return
+  const timer = setInterval(() => {
+    try {
+      process.kill(pid, 0)
+    } catch {
+      clearInterval(timer)
+      onGone()
+    }
+  }, 1_000)
+  timer.unref()
+}

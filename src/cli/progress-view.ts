@@ -1,0 +1,65 @@
+import cliProgress from 'cli-progress'
+import type { SubmissionEvent } from '../submitter/submission.js'
+
+/**
+ * Live progress of a submitted job on stderr: a bar on a terminal, plain
+ * lines (at most one a second, and on every change of phase or coordinator)
+ * when piped, so logs of CI runs stay readable.
+ */
+export class ProgressView {
+  private bar: cliProgress.SingleBar | undefined
+  private lastLine = 0
+  private lastPhase = ''
+  private readonly started = performance.now()
+
+  constructor (private readonly jobName: string, private readonly tty = process.stderr.isTTY === true) {}
+
+  private elapsed (): string {
+    return `${((performance.now() - this.started) / 1000).toFixed(1)}s`
+  }
+
+  private say (line: string): void {
+    if (this.bar !== undefined) this.bar.stop()
+    this.bar = undefined
+    process.stderr.write(`${line}\n`)
+  }
+
+  onEvent (e: SubmissionEvent): void {
+    if (e.type === 'coordinator') {
+      this.say(e.previous === undefined
+        ? `${this.jobName}: submitted to coordinator ${e.peer.slice(-8)} (epoch ${e.epoch})`
+        : `${this.jobName}: coordinator changed ${e.previous.slice(-8)} → ${e.peer.slice(-8)} (epoch ${e.epoch}); job re-sent, finished work kept`)
+      return
+    }
+    if (e.type !== 'progress') return
+    const p = e.progress
+    const total = p.maps.total + p.reduces.total
+    const done = p.maps.done + p.reduces.done
+    const mbps = (e.bytesOut + e.bytesIn) / 1e6 / Math.max(0.001, (performance.now() - this.started) / 1000)
+    const fields = { maps: `${p.maps.done}/${p.maps.total}`, reduces: `${p.reduces.done}/${p.reduces.total}`, running: p.running, failed: p.failedAttempts, mbps: mbps.toFixed(1), elapsed: this.elapsed() }
+    if (this.tty) {
+      if (this.bar === undefined) {
+        this.bar = new cliProgress.SingleBar({
+          format: `${this.jobName} [{bar}] maps {maps} reduces {reduces} | running {running} failed {failed} | {mbps} MB/s | {elapsed}`,
+          stream: process.stderr,
+          hideCursor: true
+        }, cliProgress.Presets.shades_classic)
+        this.bar.start(total, done, fields)
+      }
+      this.bar.setTotal(total)
+      this.bar.update(done, fields)
+      return
+    }
+    const now = performance.now()
+    if (p.phase !== this.lastPhase || now - this.lastLine >= 1000) {
+      this.lastPhase = p.phase
+      this.lastLine = now
+      process.stderr.write(`${this.jobName}: ${p.phase} maps ${fields.maps} reduces ${fields.reduces} running ${p.running} failed ${p.failedAttempts} ${fields.mbps} MB/s ${fields.elapsed}\n`)
+    }
+  }
+
+  stop (): void {
+    this.bar?.stop()
+    this.bar = undefined
+  }
+}

@@ -1,0 +1,94 @@
+import { multiaddr } from '@multiformats/multiaddr'
+import type { Command } from 'commander'
+import { bundleJob, importJob } from '../mapreduce/job-loader.js'
+import { OutputDir } from '../mapreduce/output-dir.js'
+import { DEFAULT_SPLIT_SIZE, planSplits } from '../mapreduce/splits.js'
+import { createClientLibp2p } from '../node/libp2p.js'
+import { DEFAULT_LISTEN, parseBootstrapAddr, parseListenAddr, splitList } from '../node/options.js'
+import { MRP2P_VERSION } from '../node/version.js'
+import { PartCollector } from '../submitter/part-collector.js'
+import { newJobId, Submission } from '../submitter/submission.js'
+import { InvalidArgumentError } from '../util/errors.js'
+import { createLogger, setLogLevel } from '../util/logger.js'
+import { byteSize, collectParam, positiveInt } from './options.js'
+import { ProgressView } from './progress-view.js'
+
+interface SubmitFlags {
+  input: string[]
+  bootstrap?: string[]
+  reduces: number
+  output: string
+  splitSize: number
+  param: Record<string, string>
+  timeout: number
+  maxAttempts: number
+  listen?: string
+  quiet?: boolean
+}
+
+export function registerSubmitCommand (program: Command): void {
+  program
+    .command('submit')
+    .description('run a job on the mesh: any node may be named, the job goes to the current coordinator')
+    .argument('<job>', 'built-in job (wc, indexer, grep) or path to a .ts/.js module')
+    .requiredOption('-i, --input <paths...>', 'input files; map receives each path exactly as given')
+    .option('-b, --bootstrap <multiaddr...>', 'a node of the mesh, ending in /p2p/<PeerId> (env MRP2P_BOOTSTRAP)')
+    .option('-r, --reduces <R>', 'number of reduce partitions', positiveInt('--reduces'), 1)
+    .option('-o, --output <dir>', 'output folder (must be empty or absent)', 'mr-out')
+    .option('--split-size <bytes>', 'cut larger files at line ends into splits of about this size', byteSize('--split-size'), DEFAULT_SPLIT_SIZE)
+    .option('-p, --param <key=value>', 'job parameter (repeatable)', collectParam, {})
+    .option('--timeout <seconds>', 'give up when no coordinator is found for this long', positiveInt('--timeout'), 30)
+    .option('--max-attempts <n>', 'attempts per task that fail in the job\'s own code before the job fails', positiveInt('--max-attempts'), 4)
+    .option('--listen <multiaddr>', `where workers reach this submitter (env MRP2P_LISTEN; default ${DEFAULT_LISTEN})`)
+    .option('-q, --quiet', 'no progress, only errors')
+    .action(async (jobSpec: string, flags: SubmitFlags) => {
+      if (process.env.MRP2P_LOG_LEVEL === undefined) setLogLevel('warn')
+      const fromFlag = (flags.bootstrap?.length ?? 0) > 0
+      const rawBootstrap = fromFlag ? (flags.bootstrap ?? []) : splitList(process.env.MRP2P_BOOTSTRAP)
+      if (rawBootstrap.length === 0) throw new InvalidArgumentError('submit needs --bootstrap <multiaddr> (or MRP2P_BOOTSTRAP) naming a node of the mesh')
+      const bootstrap = rawBootstrap.map((s) => parseBootstrapAddr(s, fromFlag ? '--bootstrap' : 'MRP2P_BOOTSTRAP'))
+      const listen = flags.listen !== undefined ? parseListenAddr(flags.listen, '--listen') : process.env.MRP2P_LISTEN !== undefined ? parseListenAddr(process.env.MRP2P_LISTEN, 'MRP2P_LISTEN') : DEFAULT_LISTEN
+
+      // Everything that can be refused is refused before anything runs or is written.
+      const bundle = await bundleJob(jobSpec)
+      await importJob(bundle)
+      const splits = await planSplits(flags.input, { cwd: process.cwd(), splitSize: flags.splitSize })
+      const output = OutputDir.prepare(flags.output)
+
+      const log = createLogger('submit')
+      const node = await createClientLibp2p({ version: MRP2P_VERSION, listen: [listen] })
+      const view = new ProgressView(bundle.name)
+      const abort = new AbortController()
+      const onSignal = (): void => { abort.abort(new InvalidArgumentError('interrupted')) }
+      process.once('SIGINT', onSignal)
+      process.once('SIGTERM', onSignal)
+      const started = performance.now()
+      try {
+        await node.start()
+        const self = node.peerId.toString()
+        const addrs = node.getMultiaddrs().map((a) => a.toString())
+        const parts = new PartCollector(output, flags.reduces)
+        const submission = new Submission(
+          { self, addrs, network: node, bootstrap: bootstrap.map((b) => multiaddr(b.toString())), log },
+          { jobId: newJobId(bundle.name), jobName: bundle.name, code: bundle, splits, reduces: flags.reduces, params: flags.param, maxAttempts: flags.maxAttempts, parts }
+        )
+        await submission.serve()
+        await submission.run({ coordinatorTimeoutMs: flags.timeout * 1000, signal: abort.signal, onEvent: flags.quiet === true ? undefined : (e) => { view.onEvent(e) } })
+        parts.publish()
+        view.stop()
+        if (flags.quiet !== true) {
+          const secs = (performance.now() - started) / 1000
+          const mb = splits.reduce((n, s) => n + s.length, 0) / 1e6
+          console.log(`${bundle.name}: ${splits.length} maps, ${flags.reduces} reduces, ${mb.toFixed(1)} MB in ${secs.toFixed(2)} s → ${flags.output}/`)
+        }
+      } catch (err) {
+        view.stop()
+        output.abort()
+        throw abort.signal.aborted ? abort.signal.reason : err
+      } finally {
+        process.off('SIGINT', onSignal)
+        process.off('SIGTERM', onSignal)
+        await Promise.resolve(node.stop()).catch(() => {})
+      }
+    })
+}

@@ -1,0 +1,256 @@
+import type { z } from 'zod'
+import {
+  DoJobResponse, EndRequest, JOB_PROTOCOLS, OkResponse, RegisterRequest, ReportRequest, StatusRequest, SubmitRequest,
+  type JobRef
+} from '../protocol/job-messages.js'
+import type { Rpc } from '../protocol/rpc.js'
+import { errorMessage } from '../util/errors.js'
+import type { Logger } from '../util/logger.js'
+import { Scheduler } from './scheduler.js'
+import type { JobProgress, JobSpec, SchedulerEffect, SchedulerEvent, TaskError, TaskRef } from './scheduler-types.js'
+
+export class NotCoordinatorError extends Error {
+  static readonly NAME = 'NotCoordinatorError'
+  override readonly name = NotCoordinatorError.NAME
+}
+
+export type Liveness = 'alive' | 'suspect' | 'dead'
+
+/** What the coordinator role needs from the node. */
+export interface CoordinatorServiceComponents {
+  self: string
+  rpc: Rpc
+  /** The epoch of the lease this node holds and may act on now, or undefined. */
+  lease: () => number | undefined
+  liveness: (peer: string) => Liveness | undefined
+  log: Logger
+}
+
+export interface CoordinatorServiceInit {
+  /** A job whose submitter has not asked for its status for this long is aborted (its submitter is gone). */
+  submitterTimeoutMs?: number
+  tickMs?: number
+}
+
+interface JobRecord {
+  spec: JobSpec
+  lastPoll: number
+  progress: JobProgress | undefined
+  outcome: { state: 'succeeded' } | { state: 'failed', error: TaskError & { task: string } } | undefined
+  endedAt?: number
+}
+
+export interface CoordinatorEvents {
+  /** For tests and `status`: every effect the scheduler produced, in order. */
+  onEffect?: (effect: SchedulerEffect) => void
+}
+
+function taskName (t: TaskRef): string {
+  return `${t.kind} ${t.index}`
+}
+
+/**
+ * The coordinator role: the scheduler's state machine fed by Register, Submit,
+ * reports and the failure detector, acting through DoJob. Its state is soft:
+ * it lives only while this node holds the lease, and a new coordinator
+ * rebuilds it from re-sent submissions and the workers' inventories.
+ */
+export class CoordinatorService {
+  private scheduler: Scheduler | undefined
+  private epoch = -1
+  private readonly jobs = new Map<string, JobRecord>()
+  private readonly workers = new Map<string, { incarnation: string }>()
+  private timer: NodeJS.Timeout | undefined
+  private readonly log: Logger
+  private readonly submitterTimeoutMs: number
+  staleReports = 0
+
+  constructor (private readonly c: CoordinatorServiceComponents, private readonly init: CoordinatorServiceInit = {}, private readonly events: CoordinatorEvents = {}) {
+    this.log = c.log.child({ component: 'coordinator' })
+    this.submitterTimeoutMs = init.submitterTimeoutMs ?? 6_000
+  }
+
+  async start (): Promise<void> {
+    const rpc = this.c.rpc
+    await rpc.serve(JOB_PROTOCOLS.submit, SubmitRequest, (req) => this.onSubmit(req.job))
+    await rpc.serve(JOB_PROTOCOLS.status, StatusRequest, (req) => this.onStatus(req.jobId))
+    await rpc.serve(JOB_PROTOCOLS.register, RegisterRequest, (req, from) => this.onRegister(req, from))
+    await rpc.serve(JOB_PROTOCOLS.report, ReportRequest, (req, from) => this.onReport(req, from))
+    this.timer = setInterval(() => { this.tick() }, this.init.tickMs ?? 200)
+    this.timer.unref()
+  }
+
+  stop (): void {
+    clearInterval(this.timer)
+    this.scheduler = undefined
+  }
+
+  get active (): boolean {
+    return this.scheduler !== undefined
+  }
+
+  /** The scheduler for the lease held now, started afresh for a new epoch; throws when this node does not lead. */
+  private acting (): Scheduler {
+    const epoch = this.c.lease()
+    if (epoch === undefined) {
+      if (this.scheduler !== undefined) this.stepDown()
+      throw new NotCoordinatorError('this node is not the coordinator')
+    }
+    if (this.scheduler === undefined || epoch !== this.epoch) {
+      this.scheduler = new Scheduler({ self: this.c.self })
+      this.epoch = epoch
+      this.jobs.clear()
+      this.workers.clear()
+      this.log.info({ epoch }, 'acting as coordinator')
+    }
+    return this.scheduler
+  }
+
+  private stepDown (): void {
+    this.log.info({ epoch: this.epoch }, 'no longer coordinator; dropping soft state')
+    this.scheduler = undefined
+    this.jobs.clear()
+    this.workers.clear()
+  }
+
+  private feed (event: SchedulerEvent): void {
+    const scheduler = this.acting()
+    for (const effect of scheduler.handle(event)) this.apply(effect)
+  }
+
+  private onSubmit (spec: JobSpec): { epoch: number } {
+    this.acting()
+    const now = performance.now()
+    const known = this.jobs.get(spec.jobId)
+    if (known === undefined) {
+      this.jobs.set(spec.jobId, { spec, lastPoll: now, progress: undefined, outcome: undefined })
+      this.log.info({ job: spec.jobId, name: spec.jobName, maps: spec.splits.length, reduces: spec.reduces, submitter: spec.submitter.peer }, 'job submitted')
+    } else {
+      known.lastPoll = now
+    }
+    this.feed({ type: 'submit', job: spec, now })
+    return { epoch: this.epoch }
+  }
+
+  private onStatus (jobId: string): { known: boolean, epoch: number, progress?: JobProgress, error?: TaskError & { task: string } } {
+    this.acting()
+    const job = this.jobs.get(jobId)
+    if (job === undefined) return { known: false, epoch: this.epoch }
+    job.lastPoll = performance.now()
+    return { known: true, epoch: this.epoch, progress: job.progress, error: job.outcome?.state === 'failed' ? job.outcome.error : undefined }
+  }
+
+  private onRegister (req: z.output<typeof RegisterRequest>, from: string): { epoch: number } {
+    const now = performance.now()
+    this.acting()
+    this.workers.set(from, { incarnation: req.incarnation })
+    this.feed({ type: 'worker-up', peer: from, slots: req.slots, self: from === this.c.self, incarnation: req.incarnation, now })
+    for (const o of req.outputs) this.feed({ type: 'map-output-known', jobId: o.jobId, mapIndex: o.mapIndex, peer: from, now })
+    return { epoch: this.epoch }
+  }
+
+  private onReport (r: z.output<typeof ReportRequest>, from: string): { ok: true } {
+    const now = performance.now()
+    this.acting()
+    const ref: TaskRef = { jobId: r.jobId, kind: r.kind, index: r.index }
+    if (r.epoch !== this.epoch) {
+      // An order of an earlier coordinator: its attempt numbers mean nothing to us, but a finished result is still a result.
+      this.staleReports++
+      // Known only through this report, the peer must still be watched so that its death re-queues the output.
+      if (!this.workers.has(from)) this.workers.set(from, { incarnation: '' })
+      if (r.ok && r.kind === 'map') this.feed({ type: 'map-output-known', jobId: r.jobId, mapIndex: r.index, peer: from, now })
+      if (r.ok && r.kind === 'reduce') this.feed({ type: 'reduce-committed', jobId: r.jobId, partition: r.index, now })
+      return { ok: true }
+    }
+    if (r.ok) this.feed({ type: 'task-done', ref, attempt: r.attempt, peer: from, partitionBytes: r.partitionBytes, now })
+    else this.feed({ type: 'task-failed', ref, attempt: r.attempt, peer: from, cause: r.cause ?? 'worker', error: r.error ?? { message: 'unknown failure' }, fetch: r.fetch, now })
+    return { ok: true }
+  }
+
+  private tick (): void {
+    const now = performance.now()
+    if (this.c.lease() === undefined) {
+      if (this.scheduler !== undefined) this.stepDown()
+      return
+    }
+    if (this.scheduler === undefined) return
+    for (const peer of [...this.workers.keys()]) {
+      if (this.c.liveness(peer) === 'dead') {
+        this.workers.delete(peer)
+        this.log.info({ peer }, 'worker lost')
+        this.feed({ type: 'worker-down', peer, now })
+      }
+    }
+    for (const [jobId, job] of this.jobs) {
+      if (job.outcome === undefined && now - job.lastPoll > this.submitterTimeoutMs) {
+        this.log.warn({ job: jobId, submitter: job.spec.submitter.peer }, 'submitter gone; aborting its job')
+        this.feed({ type: 'cancel', jobId, reason: 'submitter gone', now })
+        job.outcome = { state: 'failed', error: { message: 'the submitter went away', task: 'job' } }
+      }
+      if (job.endedAt !== undefined && now - job.endedAt > 10 * 60_000) this.jobs.delete(jobId)
+    }
+    this.feed({ type: 'tick', now })
+  }
+
+  private jobRef (jobId: string): JobRef | undefined {
+    const spec = this.jobs.get(jobId)?.spec
+    if (spec === undefined) return undefined
+    return { jobId: spec.jobId, jobName: spec.jobName, codeHash: spec.codeHash, reduces: spec.reduces, params: spec.params, submitter: spec.submitter }
+  }
+
+  private apply (effect: SchedulerEffect): void {
+    this.events.onEffect?.(effect)
+    switch (effect.type) {
+      case 'dispatch': {
+        const job = this.jobRef(effect.task.jobId)
+        if (job === undefined) return
+        void this.dispatch(effect.peer, job, effect.task)
+        return
+      }
+      case 'abandon':
+        void this.c.rpc.call(effect.peer, JOB_PROTOCOLS.end, { jobId: effect.ref.jobId, epoch: this.epoch, task: { kind: effect.ref.kind, index: effect.ref.index, attempt: effect.attempt } } satisfies z.input<typeof EndRequest>, OkResponse)
+          .catch((err: unknown) => { this.log.debug({ peer: effect.peer, err: errorMessage(err) }, 'abandon not delivered') })
+        return
+      case 'progress': {
+        const job = this.jobs.get(effect.jobId)
+        if (job !== undefined) job.progress = effect.progress
+        return
+      }
+      case 'job-succeeded': {
+        const job = this.jobs.get(effect.jobId)
+        if (job !== undefined) job.outcome = { state: 'succeeded' }
+        this.log.info({ job: effect.jobId }, 'job succeeded')
+        return
+      }
+      case 'job-failed': {
+        const job = this.jobs.get(effect.jobId)
+        if (job !== undefined) job.outcome = { state: 'failed', error: { ...effect.error, task: taskName(effect.error.task) } }
+        this.log.warn({ job: effect.jobId, err: effect.error.message }, 'job failed')
+        return
+      }
+      case 'job-ended': {
+        const job = this.jobs.get(effect.jobId)
+        if (job !== undefined) job.endedAt = performance.now()
+        for (const peer of effect.peers) {
+          void this.c.rpc.call(peer, JOB_PROTOCOLS.end, { jobId: effect.jobId, epoch: this.epoch }, OkResponse)
+            .catch((err: unknown) => { this.log.debug({ peer, err: errorMessage(err) }, 'job end not delivered') })
+        }
+      }
+    }
+  }
+
+  private async dispatch (peer: string, job: JobRef, task: Extract<SchedulerEffect, { type: 'dispatch' }>['task']): Promise<void> {
+    const epoch = this.epoch
+    let reason: string | undefined
+    try {
+      const answer = await this.c.rpc.call(peer, JOB_PROTOCOLS.doJob, { epoch, job, task }, DoJobResponse)
+      if (answer.accepted) return
+      reason = answer.reason ?? 'refused'
+    } catch (err) {
+      reason = errorMessage(err)
+    }
+    if (this.scheduler === undefined || this.epoch !== epoch) return
+    this.log.info({ peer, task: `${task.kind}-${task.index}`, attempt: task.attempt, reason }, 'dispatch failed')
+    this.feed({ type: 'task-failed', ref: { jobId: task.jobId, kind: task.kind, index: task.index }, attempt: task.attempt, peer, cause: 'worker', error: { message: `worker did not take the task: ${reason}` }, now: performance.now() })
+  }
+}

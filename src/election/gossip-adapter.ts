@@ -1,0 +1,241 @@
+import type { PeerId } from '@libp2p/interface'
+import type { Logger } from '../util/logger.js'
+import { errorMessage } from '../util/errors.js'
+import { CONTROL_TOPIC } from '../protocol/ids.js'
+import { createLogLimiter } from '../protocol/log-limiter.js'
+import {
+  decodeControlMessage, encodeControlMessage,
+  type ElectionEffect, type ElectionNode, type ElectionView, type MemberInfo
+} from './index.js'
+
+/**
+ * The only place where the pure election state machine meets the network.
+ * It turns gossipsub messages on the control topic into `receive` calls, a
+ * 100 ms timer into `tick` calls, and `publish` effects into gossip; every
+ * other effect goes to the owner through `onEffect`.
+ *
+ * Trust: gossipsub signs every message (StrictSign), so `message.from` is the
+ * proven author. A control message whose own `from` names someone else is a
+ * forgery (or a bug) and is rejected in the topic validator, which also stops
+ * gossipsub from forwarding it and lowers the sender's peer score. So is
+ * anything that does not decode. Drops are logged, rate-limited per sender.
+ */
+export type ControlMessage = NonNullable<ReturnType<typeof decodeControlMessage>>
+
+/** The election as the adapter drives it; ElectionNode satisfies it. */
+export type ElectionMachine = Pick<ElectionNode, 'start' | 'tick' | 'receive' | 'stop' | 'view' | 'isCoordinator' | 'setInfo'> & {
+  /** Optional: connectivity changed, heartbeat now rather than at the next period. */
+  nudge?: (now: number) => ElectionEffect[]
+}
+
+export type ValidationVerdict = 'accept' | 'ignore' | 'reject'
+
+/** What gossipsub hands us; both the signed and the unsigned flavour. */
+export type GossipMessage =
+  | { type: 'signed', from: PeerId, topic: string, data: Uint8Array }
+  | { type: 'unsigned', topic: string, data: Uint8Array }
+
+/** The part of gossipsub the adapter uses (the node builds it from @libp2p/gossipsub). */
+export interface ControlPubSub {
+  subscribe: (topic: string) => void
+  unsubscribe: (topic: string) => void
+  publish: (topic: string, data: Uint8Array) => Promise<unknown>
+  /** Returns the function that removes the listener. */
+  onMessage: (listener: (message: GossipMessage) => void) => () => void
+  /** Runs before delivery and before forwarding; undefined removes it. */
+  setValidator: (topic: string, validator: ((peer: PeerId, message: GossipMessage) => ValidationVerdict) | undefined) => void
+}
+
+export interface GossipElectionInit {
+  pubsub: ControlPubSub
+  election: ElectionMachine
+  log: Logger
+  topic?: string
+  /** How often the state machine is ticked. */
+  tickMs?: number
+  /**
+   * Milliseconds, monotonic within the process. The default is wall-clock
+   * aligned (timeOrigin + performance.now()) so that numbers from different
+   * processes on one machine are comparable in logs, yet never jump back.
+   */
+  clock?: () => number
+  onEffect?: (effect: Exclude<ElectionEffect, { type: 'publish' }>) => void
+}
+
+export interface GossipElection {
+  start: () => void
+  /** Runs the machine's stop effects (a resigning coordinator says so) and leaves the topic. */
+  stop: (options?: { signal?: AbortSignal }) => Promise<void>
+  view: () => ElectionView
+  isCoordinator: () => boolean
+  setInfo: (info: MemberInfo) => void
+  /** A peer joined the control topic: let the election announce itself to it at once. */
+  nudge: () => void
+  /** Counters for tests and benchmarks. */
+  stats: () => GossipElectionStats
+}
+
+export interface GossipElectionStats {
+  received: number
+  dropped: number
+  published: number
+  publishedBytes: number
+}
+
+export const DEFAULT_TICK_MS = 100
+
+export function defaultClock (): number {
+  return performance.timeOrigin + performance.now()
+}
+
+export function createGossipElection (init: GossipElectionInit): GossipElection {
+  const { pubsub, election, log } = init
+  const topic = init.topic ?? CONTROL_TOPIC
+  const tickMs = init.tickMs ?? DEFAULT_TICK_MS
+  const clock = init.clock ?? defaultClock
+  const limiter = createLogLimiter(1_000)
+  const stats: GossipElectionStats = { received: 0, dropped: 0, published: 0, publishedBytes: 0 }
+  let timer: NodeJS.Timeout | undefined
+  let running = false
+  let unlisten: (() => void) | undefined
+  const pending = new Set<Promise<unknown>>()
+
+  /** `reason` is a fixed word (the rate-limit key); `detail` may carry remote data. */
+  const drop = (sender: string, reason: string, detail?: string): void => {
+    stats.dropped++
+    const suppressed = limiter.admit(`${sender}:${reason}`)
+    if (suppressed === undefined) return
+    log.warn({ topic, peer: sender, reason, detail, suppressed }, 'dropped control message')
+  }
+
+  /** Decode and authenticate; undefined (and a log line) when the message must not be used. */
+  const check = (message: GossipMessage): ControlMessage | undefined => {
+    if (message.type !== 'signed') {
+      drop('unknown', 'unsigned')
+      return undefined
+    }
+    const sender = message.from.toString()
+    const decoded = decodeControlMessage(message.data)
+    if (decoded === undefined) {
+      drop(sender, 'does not decode')
+      return undefined
+    }
+    if (decoded.from !== sender) {
+      drop(sender, 'forged sender', `claims to be from ${decoded.from.slice(0, 80)}`)
+      return undefined
+    }
+    return decoded
+  }
+
+  const apply = (effects: ElectionEffect[]): void => {
+    for (const effect of effects) {
+      if (effect.type === 'publish') {
+        publish(effect.message)
+        continue
+      }
+      switch (effect.type) {
+        case 'role-changed':
+          log.info({ role: effect.role, epoch: effect.epoch, leader: effect.leader }, 'election role changed')
+          break
+        case 'member-changed':
+          log.info({ peer: effect.peer, liveness: effect.liveness }, 'member changed')
+          break
+        default:
+          break
+      }
+      try {
+        init.onEffect?.(effect)
+      } catch (err) {
+        log.error({ err: errorMessage(err), effect: effect.type }, 'election effect handler failed')
+      }
+    }
+  }
+
+  const publish = (message: Parameters<typeof encodeControlMessage>[0]): void => {
+    let bytes: Uint8Array
+    try {
+      bytes = encodeControlMessage(message)
+    } catch (err) {
+      log.error({ err: errorMessage(err) }, 'cannot encode control message')
+      return
+    }
+    stats.published++
+    stats.publishedBytes += bytes.byteLength
+    const p = pubsub.publish(topic, bytes).catch((err: unknown) => {
+      // No subscriber yet, or a stream that just closed: the next heartbeat repeats it.
+      log.debug({ err: errorMessage(err) }, 'control publish failed')
+    })
+    pending.add(p)
+    void p.finally(() => pending.delete(p))
+  }
+
+  const validator = (_peer: PeerId, message: GossipMessage): ValidationVerdict => {
+    return check(message) === undefined ? 'reject' : 'accept'
+  }
+
+  const onMessage = (message: GossipMessage): void => {
+    if (message.topic !== topic || !running) return
+    // The validator already ran; checking again costs microseconds and keeps
+    // this handler safe even if a validator is replaced.
+    const decoded = check(message)
+    if (decoded === undefined) return
+    stats.received++
+    try {
+      apply(election.receive(decoded, clock()))
+    } catch (err) {
+      log.error({ err: errorMessage(err) }, 'election rejected a message')
+    }
+  }
+
+  const tick = (): void => {
+    try {
+      apply(election.tick(clock()))
+    } catch (err) {
+      log.error({ err: errorMessage(err) }, 'election tick failed')
+    }
+  }
+
+  return {
+    start () {
+      if (running) return
+      running = true
+      pubsub.setValidator(topic, validator)
+      unlisten = pubsub.onMessage(onMessage)
+      pubsub.subscribe(topic)
+      apply(election.start(clock()))
+      timer = setInterval(tick, tickMs)
+    },
+    async stop (options = {}) {
+      if (!running) return
+      running = false
+      if (timer !== undefined) clearInterval(timer)
+      timer = undefined
+      apply(election.stop(clock()))
+      // Give the farewell a moment on the wire, but never hold shutdown hostage to it.
+      const flushed = Promise.allSettled([...pending])
+      const limit = new Promise(resolve => setTimeout(resolve, 250).unref())
+      const aborted = new Promise(resolve => options.signal?.addEventListener('abort', resolve, { once: true }))
+      await Promise.race([flushed, limit, aborted])
+      unlisten?.()
+      unlisten = undefined
+      pubsub.setValidator(topic, undefined)
+      try {
+        pubsub.unsubscribe(topic)
+      } catch {
+        // Already stopped: nothing to leave.
+      }
+    },
+    view: () => election.view(clock()),
+    isCoordinator: () => election.isCoordinator(clock()),
+    setInfo: (info) => { election.setInfo(info) },
+    nudge: () => {
+      if (!running || election.nudge === undefined) return
+      try {
+        apply(election.nudge(clock()))
+      } catch (err) {
+        log.error({ err: errorMessage(err) }, 'election nudge failed')
+      }
+    },
+    stats: () => ({ ...stats })
+  }
+}

@@ -1,0 +1,5 @@
+export { startCluster, type Cluster, type ClusterNode, type ClusterOptions, type NodeState } from './cluster.js'
+export { NodeProcess, NodeExitedError, binPath, type NodeProcessInit, type ReadyInfo } from './node-process.js'
+export { createProbe, PROBE_TIMEOUTS, type Probe } from './probe.js'
+export { waitFor, WaitTimeoutError, type WaitForOptions } from './wait-for.js'
+export { freePort, freePorts } from './free-port.js'

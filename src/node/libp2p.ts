@@ -1,0 +1,115 @@
+import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
+import { identify, type Identify } from '@libp2p/identify'
+import { noise } from '@libp2p/noise'
+import { ping, type Ping } from '@libp2p/ping'
+import { pubsubPeerDiscovery } from '@libp2p/pubsub-peer-discovery'
+import { tcp } from '@libp2p/tcp'
+import { yamux } from '@libp2p/yamux'
+import type { ConnectionGater, PrivateKey } from '@libp2p/interface'
+import { createLibp2p, type Libp2p } from 'libp2p'
+import { DISCOVERY_TOPIC } from '../protocol/ids.js'
+
+export interface MeshServices extends Record<string, unknown> {
+  pubsub: GossipSub
+  identify: Identify
+  ping: Ping
+}
+
+export type MeshLibp2p = Libp2p<MeshServices>
+
+export interface MeshLibp2pInit {
+  privateKey: PrivateKey
+  listen: string[]
+  connectionGater: ConnectionGater
+  /** How often pubsub-peer-discovery re-announces our addresses. */
+  discoveryIntervalMs: number
+  version: string
+}
+
+/**
+ * The gossip parameters measured to work for meshes of 2–20 local nodes (see
+ * /work/shared/libp2p-notes.md): a small D so a 3-node mesh is already "full",
+ * flood publishing so a heartbeat reaches every subscriber in one hop rather
+ * than waiting for the mesh to form, no peer exchange (we dial everyone
+ * ourselves), and a half-second heartbeat so grafts happen quickly after a
+ * connection opens.
+ *
+ * IP colocation scoring is off: gossipsub's default penalises more than 10
+ * peers behind one IP address as a Sybil attack, graylisting them all, which
+ * silently killed gossip on one machine at 11+ nodes (and would on any host
+ * running many nodes, or behind one NAT). Membership here is a cluster of
+ * cooperating nodes, not an open network.
+ */
+/**
+ * Without this, gossipsub verifies the signature of every copy of a message
+ * before noticing it is a duplicate, and with flood publishing each node gets
+ * 1 + D copies: most of an idle node's CPU. Author + sequence number is what
+ * the real message id is made of; a forged copy is still verified (and
+ * rejected) before its id is cached, so it cannot shadow the real message.
+ */
+function fastMsgIdFn (msg: { from?: Uint8Array, seqno?: Uint8Array, data?: Uint8Array }): string {
+  return `${Buffer.from(msg.from ?? new Uint8Array()).toString('base64')}/${Buffer.from(msg.seqno ?? new Uint8Array()).toString('hex')}`
+}
+
+const GOSSIP = {
+  D: 3,
+  Dlo: 2,
+  Dhi: 5,
+  Dout: 1,
+  Dlazy: 3,
+  heartbeatInterval: 1_000,
+  floodPublish: true,
+  doPX: false,
+  allowPublishToZeroTopicPeers: true,
+  emitSelf: false,
+  scoreParams: { IPColocationFactorWeight: 0 },
+  fastMsgIdFn
+}
+
+export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2p> {
+  return await createLibp2p<MeshServices>({
+    start: false,
+    privateKey: init.privateKey,
+    nodeInfo: { name: 'mrp2p', version: init.version },
+    addresses: { listen: init.listen },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionGater: init.connectionGater,
+    connectionManager: {
+      // The default (5 per second per host) refuses the 6th local node for good.
+      inboundConnectionThreshold: 1_000,
+      maxIncomingPendingConnections: 100,
+      maxConnections: 500,
+      dialTimeout: 5_000
+    },
+    peerDiscovery: [
+      pubsubPeerDiscovery({ interval: init.discoveryIntervalMs, topics: [DISCOVERY_TOPIC] })
+    ],
+    services: {
+      // pubsub-peer-discovery finds gossipsub under this exact component name.
+      pubsub: gossipsub(GOSSIP),
+      identify: identify(),
+      ping: ping()
+    }
+  })
+}
+
+/**
+ * A libp2p with no gossip and no discovery: used by `status` and the test
+ * harness to ask nodes questions without becoming a member of the mesh or a
+ * bridge between partitioned halves. By default it listens nowhere; a
+ * submitter that peers must reach passes `listen`.
+ */
+export async function createClientLibp2p (init: { privateKey?: PrivateKey, version: string, listen?: string[] }): Promise<Libp2p<{ identify: Identify }>> {
+  return await createLibp2p({
+    privateKey: init.privateKey,
+    nodeInfo: { name: 'mrp2p-client', version: init.version },
+    addresses: { listen: init.listen ?? [] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionManager: { dialTimeout: 5_000, inboundConnectionThreshold: 1_000 },
+    services: { identify: identify() }
+  })
+}

@@ -1,0 +1,203 @@
+import type { AbortOptions, Connection, IdentifyResult, Libp2pEvents, PeerData, PeerId, PeerInfo, TypedEventTarget } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import type { Logger } from '../util/logger.js'
+import { errorMessage } from '../util/errors.js'
+
+/**
+ * Keeps this node connected to every other node of the mesh. libp2p 3 dials
+ * nothing by itself, so this is what turns "I have heard of peer X" into a
+ * connection, and what repairs the mesh after a restart or a healed partition.
+ *
+ * Candidates come from three places: pubsub-peer-discovery (`peer:discovery`),
+ * identify (a peer that serves the member protocol is an mrp2p node), and the
+ * election's heartbeats, which carry every member's addresses (`addMember`):
+ * the first heartbeat relayed by the bootstrap node is enough to find everyone.
+ *
+ * - A new candidate is dialled at once by the lower PeerId of the pair, so two
+ *   nodes do not open two connections to each other; the higher one waits a
+ *   grace period and dials only if still unconnected.
+ * - Every sweep interval, each unconnected, unblocked candidate is dialled
+ *   again, with per-peer exponential backoff; one failing for 5 minutes is
+ *   forgotten until it shows up again.
+ * - While we have no connection at all, the bootstrap addresses are dialled
+ *   with exponential backoff (0.5 s doubling to 10 s), and each failure says so
+ *   in the log: an unreachable bootstrap never stops the node.
+ */
+type MaintainerEvents = Pick<Libp2pEvents, 'peer:discovery' | 'peer:identify'>
+
+export interface MaintainerHost {
+  peerId: PeerId
+  getConnections: (peer?: PeerId) => Connection[]
+  dial: (target: PeerId | Multiaddr, options?: AbortOptions) => Promise<Connection>
+  peerStore: { merge: (id: PeerId, data: PeerData, options?: AbortOptions) => Promise<unknown> }
+  addEventListener: TypedEventTarget<MaintainerEvents>['addEventListener']
+  removeEventListener: TypedEventTarget<MaintainerEvents>['removeEventListener']
+}
+
+export interface MeshMaintainerInit {
+  host: MaintainerHost
+  bootstrap: Multiaddr[]
+  /** The protocol every mrp2p node serves; tells members from other peers after identify. */
+  memberProtocol: string
+  isBlocked: (peerId: string) => boolean
+  log: Logger
+  sweepIntervalMs?: number
+  dialTimeoutMs?: number
+}
+
+export interface MeshMaintainer {
+  start: () => void
+  stop: () => void
+  /** A member the election heard of, with the addresses it announced. */
+  addMember: (peerId: string, addrs: string[]) => void
+}
+
+const BACKOFF_MIN_MS = 500
+const BACKOFF_MAX_MS = 10_000
+const PEER_BACKOFF_MAX_MS = 8_000
+/** How long the higher PeerId of a pair leaves the first dial to the lower one. */
+const HIGHER_ID_GRACE_MS = 2_000
+const FORGET_AFTER_MS = 5 * 60_000
+
+interface Candidate {
+  id: PeerId
+  nextAttempt: number
+  backoff: number
+  failingSince?: number
+  inFlight: boolean
+}
+
+export function createMeshMaintainer (init: MeshMaintainerInit): MeshMaintainer {
+  const { host, log } = init
+  const self = host.peerId.toString()
+  const sweepIntervalMs = init.sweepIntervalMs ?? 1_000
+  const dialTimeoutMs = init.dialTimeoutMs ?? 5_000
+  const candidates = new Map<string, Candidate>()
+  const bootstrap = init.bootstrap.filter(ma => ma.getComponents().findLast(c => c.name === 'p2p')?.value !== self)
+  let bootstrapBackoff = BACKOFF_MIN_MS
+  let bootstrapNext = 0
+  let bootstrapAttempt = 0
+  let bootstrapInFlight = false
+  let timer: NodeJS.Timeout | undefined
+  let running = false
+  const controller = new AbortController()
+
+  const connected = (id: PeerId): boolean => host.getConnections(id).length > 0
+
+  const dial = (c: Candidate): void => {
+    if (c.inFlight || !running) return
+    c.inFlight = true
+    const signal = AbortSignal.any([controller.signal, AbortSignal.timeout(dialTimeoutMs)])
+    host.dial(c.id, { signal }).then(() => {
+      c.backoff = BACKOFF_MIN_MS
+      c.failingSince = undefined
+    }, (err: unknown) => {
+      const now = performance.now()
+      c.failingSince ??= now
+      c.nextAttempt = now + c.backoff * (0.75 + Math.random() * 0.5)
+      c.backoff = Math.min(c.backoff * 2, PEER_BACKOFF_MAX_MS)
+      log.debug({ peer: c.id.toString(), err: errorMessage(err), retryInMs: Math.round(c.nextAttempt - now) }, 'dial to peer failed')
+    }).finally(() => { c.inFlight = false })
+  }
+
+  /** Note a candidate; dial it now if it is new and ours to dial. */
+  const consider = (id: PeerId): void => {
+    const key = id.toString()
+    if (key === self || !running) return
+    let c = candidates.get(key)
+    if (c === undefined) {
+      const now = performance.now()
+      c = { id, nextAttempt: self < key ? now : now + HIGHER_ID_GRACE_MS, backoff: BACKOFF_MIN_MS, inFlight: false }
+      candidates.set(key, c)
+    }
+    if (!init.isBlocked(key) && !connected(id) && performance.now() >= c.nextAttempt) dial(c)
+  }
+
+  const onDiscovery = (evt: CustomEvent<PeerInfo>): void => { consider(evt.detail.id) }
+  const onIdentify = (evt: CustomEvent<IdentifyResult>): void => {
+    if (evt.detail.protocols.includes(init.memberProtocol) && evt.detail.listenAddrs.length > 0) consider(evt.detail.peerId)
+  }
+
+  const sweepBootstrap = (now: number): void => {
+    if (bootstrap.length === 0 || bootstrapInFlight || now < bootstrapNext) return
+    if (host.getConnections().length > 0) {
+      bootstrapBackoff = BACKOFF_MIN_MS
+      bootstrapAttempt = 0
+      return
+    }
+    bootstrapInFlight = true
+    const attempt = ++bootstrapAttempt
+    const signal = AbortSignal.any([controller.signal, AbortSignal.timeout(dialTimeoutMs)])
+    Promise.any(bootstrap.map(async ma => await host.dial(ma, { signal }))).then((conn) => {
+      log.info({ peer: conn.remotePeer.toString(), attempt }, 'connected to bootstrap peer')
+      bootstrapBackoff = BACKOFF_MIN_MS
+      bootstrapAttempt = 0
+    }, (err: unknown) => {
+      if (!running) return
+      const retryInMs = Math.round(bootstrapBackoff * (0.75 + Math.random() * 0.5))
+      bootstrapNext = performance.now() + retryInMs
+      bootstrapBackoff = Math.min(bootstrapBackoff * 2, BACKOFF_MAX_MS)
+      const reasons = err instanceof AggregateError ? err.errors.map(errorMessage) : [errorMessage(err)]
+      log.warn({ bootstrap: bootstrap.map(String), attempt, retryInMs, err: reasons.join('; ') }, `bootstrap peer unreachable, retrying in ${(retryInMs / 1000).toFixed(1)} s`)
+    }).finally(() => { bootstrapInFlight = false })
+  }
+
+  const sweep = (): void => {
+    const now = performance.now()
+    sweepBootstrap(now)
+    for (const [key, c] of candidates) {
+      if (init.isBlocked(key)) continue
+      if (connected(c.id)) {
+        c.backoff = BACKOFF_MIN_MS
+        c.failingSince = undefined
+        continue
+      }
+      if (c.failingSince !== undefined && now - c.failingSince > FORGET_AFTER_MS) {
+        candidates.delete(key)
+        continue
+      }
+      if (now >= c.nextAttempt) dial(c)
+    }
+  }
+
+  return {
+    start () {
+      if (running) return
+      running = true
+      host.addEventListener('peer:discovery', onDiscovery)
+      host.addEventListener('peer:identify', onIdentify)
+      sweep()
+      timer = setInterval(sweep, sweepIntervalMs)
+    },
+    stop () {
+      if (!running) return
+      running = false
+      host.removeEventListener('peer:discovery', onDiscovery)
+      host.removeEventListener('peer:identify', onIdentify)
+      if (timer !== undefined) clearInterval(timer)
+      controller.abort()
+    },
+    addMember (peer, addrs) {
+      if (!running || peer === self) return
+      let id: PeerId
+      let mas: Multiaddr[]
+      try {
+        id = peerIdFromString(peer)
+        // Addresses come from a signed heartbeat, but only that peer's own
+        // addresses are worth keeping: anything naming another PeerId is dropped.
+        mas = addrs.map(a => multiaddr(a)).filter(ma => {
+          const p2p = ma.getComponents().findLast(c => c.name === 'p2p')?.value
+          return p2p === undefined || p2p === peer
+        })
+      } catch (err) {
+        log.debug({ peer, err: errorMessage(err) }, 'ignoring member with unusable addresses')
+        return
+      }
+      if (candidates.has(peer) && connected(id)) return
+      host.peerStore.merge(id, { multiaddrs: mas }).then(() => { consider(id) }, (err: unknown) => {
+        log.debug({ peer, err: errorMessage(err) }, 'cannot store member addresses')
+      })
+    }
+  }
+}

@@ -1,0 +1,72 @@
+import { CoordinatorService } from '../coordinator/coordinator-service.js'
+import { Rpc } from '../protocol/rpc.js'
+import { createLogger } from '../util/logger.js'
+import { WorkerService, type CoordinatorRef, type WorkerStats } from '../worker/worker-service.js'
+import type { MeshNode } from './node.js'
+
+export interface RolesConfig {
+  worker: boolean
+  slots: number
+  version: string
+  /** Heap cap per task thread, MiB. */
+  taskMemoryMb?: number
+  /** A job whose submitter stops polling for this long is aborted. */
+  submitterTimeoutMs?: number
+}
+
+export interface Roles {
+  coordinator: CoordinatorService
+  worker: WorkerService | undefined
+  workerStats: () => WorkerStats | undefined
+  stop: () => Promise<void>
+}
+
+/**
+ * The MapReduce roles on top of a running mesh node. Every node can become
+ * coordinator (the service acts only while the node holds the lease); every
+ * node but `--no-worker` ones runs tasks. The election says who leads.
+ */
+export async function startRoles (node: MeshNode, config: RolesConfig): Promise<Roles> {
+  const log = createLogger('roles')
+  const rpc = new Rpc(node.peerId, node.libp2p, log)
+
+  const leader = (): CoordinatorRef | undefined => {
+    const v = node.view()
+    return v.leader !== undefined && v.leaseValid ? { peer: v.leader, epoch: v.epoch } : undefined
+  }
+
+  const coordinator = new CoordinatorService({
+    self: node.peerId,
+    rpc,
+    lease: () => (node.isCoordinator() ? node.view().epoch : undefined),
+    liveness: (peer) => node.view().members.find((m) => m.peer === peer)?.liveness,
+    log
+  }, { submitterTimeoutMs: config.submitterTimeoutMs })
+  await coordinator.start()
+
+  let worker: WorkerService | undefined
+  let runningTimer: NodeJS.Timeout | undefined
+  if (config.worker) {
+    worker = new WorkerService({ self: node.peerId, network: node.libp2p, rpc, dataDir: node.dataDir.path, coordinator: leader, log }, { slots: config.slots, version: config.version, taskMemoryMb: config.taskMemoryMb })
+    await worker.start()
+    const w = worker
+    let last = 0
+    // Heartbeats carry how many tasks run here (for `status`).
+    runningTimer = setInterval(() => {
+      const running = w.getStats().running
+      if (running !== last) node.setRunning(last = running)
+    }, 500)
+    runningTimer.unref()
+  }
+
+  return {
+    coordinator,
+    worker,
+    workerStats: () => worker?.getStats(),
+    async stop () {
+      clearInterval(runningTimer)
+      coordinator.stop()
+      await worker?.stop()
+    }
+  }
+}

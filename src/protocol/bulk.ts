@@ -1,0 +1,228 @@
+import { createHash } from 'node:crypto'
+import { closeSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs'
+import type { AbortOptions, Stream } from '@libp2p/interface'
+import { Uint8ArrayList } from 'uint8arraylist'
+import type { z } from 'zod'
+import { errorMessage } from '../util/errors.js'
+import { InvalidFrameError, ProtocolError, StreamEndedError } from './errors.js'
+import { decodeJson, encodeJson } from './framing.js'
+
+/**
+ * Bulk transfer on a libp2p 3 stream: length-prefixed frames, read with our
+ * own buffer that pauses the stream past a high-water mark (the stream's own
+ * reader and iterator buffer without bound), written with a bound on the
+ * stream's write buffer (send() + onDrain alone let 250 MiB pile up here).
+ *
+ *   [JSON header] [chunk]... [empty frame] [JSON trailer {bytes, sha256}]
+ *
+ * A peer killed mid-transfer looks like a clean end of stream, so a transfer
+ * is complete only when the trailer arrives and matches what was received.
+ */
+
+export const BULK_CHUNK = 256 * 1024
+const MAX_FRAME = BULK_CHUNK + 64 * 1024
+const READ_HIGH_WATER = 2 * 1024 * 1024
+const WRITE_HIGH_WATER = 1024 * 1024
+
+export class TransferIncompleteError extends ProtocolError {
+  static override readonly NAME = 'TransferIncompleteError'
+  override name = TransferIncompleteError.NAME
+}
+
+function varint (n: number): Uint8Array {
+  const out: number[] = []
+  while (n >= 0x80) {
+    out.push((n & 0x7f) | 0x80)
+    n = Math.floor(n / 128)
+  }
+  out.push(n)
+  return Uint8Array.from(out)
+}
+
+/** Reads frames from a stream, pausing it while more than READ_HIGH_WATER bytes wait unread. */
+export class FrameReader {
+  private readonly buf = new Uint8ArrayList()
+  private ended = false
+  private error: Error | undefined
+  private wake: (() => void) | undefined
+  private paused = false
+
+  constructor (private readonly stream: Stream) {
+    stream.addEventListener('message', (evt) => {
+      this.buf.append(evt.data)
+      if (this.buf.byteLength > READ_HIGH_WATER && !this.paused) {
+        this.paused = true
+        stream.pause()
+      }
+      this.notify()
+    })
+    stream.addEventListener('remoteCloseWrite', () => { this.ended = true; this.notify() })
+    stream.addEventListener('close', (evt) => {
+      this.ended = true
+      if (evt.error !== undefined) this.error = evt.error
+      this.notify()
+    })
+  }
+
+  private notify (): void {
+    const w = this.wake
+    this.wake = undefined
+    w?.()
+  }
+
+  private tryFrame (): Uint8Array | undefined {
+    let len = 0
+    let shift = 0
+    let i = 0
+    for (;;) {
+      if (i >= this.buf.byteLength) return undefined
+      const b = this.buf.get(i++)
+      len += (b & 0x7f) * 2 ** shift
+      if (b < 0x80) break
+      shift += 7
+      if (shift > 28) throw new InvalidFrameError('bad frame length')
+    }
+    if (len > MAX_FRAME) throw new InvalidFrameError(`frame of ${len} bytes exceeds ${MAX_FRAME}`)
+    if (this.buf.byteLength < i + len) return undefined
+    const frame = this.buf.subarray(i, i + len)
+    this.buf.consume(i + len)
+    if (this.paused && this.buf.byteLength < READ_HIGH_WATER / 2) {
+      this.paused = false
+      this.stream.resume()
+    }
+    return frame
+  }
+
+  async next (options: AbortOptions = {}): Promise<Uint8Array> {
+    for (;;) {
+      const frame = this.tryFrame()
+      if (frame !== undefined) return frame
+      if (this.error !== undefined) throw new StreamEndedError(`stream failed: ${errorMessage(this.error)}`)
+      if (this.ended) throw new StreamEndedError('stream ended before the transfer was complete')
+      options.signal?.throwIfAborted()
+      await new Promise<void>((resolve, reject) => {
+        const onAbort = (): void => { reject(options.signal?.reason) }
+        options.signal?.addEventListener('abort', onAbort, { once: true })
+        this.wake = () => { options.signal?.removeEventListener('abort', onAbort); resolve() }
+      })
+    }
+  }
+
+  async json<S extends z.ZodType> (schema: S, options?: AbortOptions): Promise<z.output<S>> {
+    return decodeJson(schema, await this.next(options))
+  }
+}
+
+/** Writes frames, waiting whenever the stream holds more than WRITE_HIGH_WATER unsent bytes. */
+export async function writeFrame (stream: Stream, data: Uint8Array, options: AbortOptions = {}): Promise<void> {
+  stream.send(new Uint8ArrayList(varint(data.byteLength), data))
+  while (stream.writeBufferLength > WRITE_HIGH_WATER) {
+    options.signal?.throwIfAborted()
+    if (stream.status !== 'open') throw new StreamEndedError('stream closed while sending')
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        stream.removeEventListener('idle', done)
+        stream.removeEventListener('drain', done)
+        stream.removeEventListener('close', done)
+        options.signal?.removeEventListener('abort', done)
+        resolve()
+      }
+      stream.addEventListener('idle', done)
+      stream.addEventListener('drain', done)
+      stream.addEventListener('close', done)
+      options.signal?.addEventListener('abort', done)
+    })
+  }
+}
+
+export async function writeJsonFrame (stream: Stream, value: unknown, options?: AbortOptions): Promise<void> {
+  await writeFrame(stream, encodeJson(value), options)
+}
+
+interface Trailer { bytes: number, sha256: string }
+
+/** Sends `length` bytes of a file from `offset`, then the trailer. */
+export async function sendFileRange (stream: Stream, path: string, offset: number, length: number, options: AbortOptions = {}): Promise<Trailer> {
+  const hash = createHash('sha256')
+  const fd = openSync(path, 'r')
+  let sent = 0
+  try {
+    while (sent < length) {
+      const chunk = Buffer.allocUnsafe(Math.min(BULK_CHUNK, length - sent))
+      const n = readSync(fd, chunk, 0, chunk.length, offset + sent)
+      if (n === 0) throw new TransferIncompleteError(`${path} ended after ${sent} of ${length} bytes`)
+      const data = chunk.subarray(0, n)
+      hash.update(data)
+      await writeFrame(stream, data, options)
+      sent += n
+    }
+  } finally {
+    closeSync(fd)
+  }
+  return await sendTrailer(stream, sent, hash, options)
+}
+
+export async function sendBytes (stream: Stream, data: Uint8Array, options: AbortOptions = {}): Promise<Trailer> {
+  const hash = createHash('sha256')
+  for (let off = 0; off < data.byteLength; off += BULK_CHUNK) {
+    const chunk = data.subarray(off, off + BULK_CHUNK)
+    hash.update(chunk)
+    await writeFrame(stream, chunk, options)
+  }
+  return await sendTrailer(stream, data.byteLength, hash, options)
+}
+
+async function sendTrailer (stream: Stream, bytes: number, hash: ReturnType<typeof createHash>, options: AbortOptions): Promise<Trailer> {
+  const trailer = { bytes, sha256: hash.digest('hex') }
+  await writeFrame(stream, new Uint8Array(0), options)
+  await writeJsonFrame(stream, trailer, options)
+  return trailer
+}
+
+async function receive (reader: FrameReader, sink: (chunk: Uint8Array) => void, maxBytes: number, options: AbortOptions): Promise<number> {
+  const hash = createHash('sha256')
+  let got = 0
+  for (;;) {
+    const frame = await reader.next(options)
+    if (frame.byteLength === 0) break
+    got += frame.byteLength
+    if (got > maxBytes) throw new TransferIncompleteError(`transfer exceeds its announced ${maxBytes} bytes`)
+    hash.update(frame)
+    sink(frame)
+  }
+  let trailer: unknown
+  try {
+    trailer = JSON.parse(new TextDecoder().decode(await reader.next(options)))
+  } catch (err) {
+    if (err instanceof ProtocolError) throw err
+    throw new TransferIncompleteError('bad transfer trailer')
+  }
+  const t = trailer as Partial<Trailer>
+  if (t.bytes !== got || t.sha256 !== hash.digest('hex')) throw new TransferIncompleteError(`transfer does not match its trailer (${got} bytes received)`)
+  return got
+}
+
+/** Receives a transfer into `path` (written to a temporary name, renamed only when complete and verified). */
+export async function receiveToFile (reader: FrameReader, path: string, maxBytes: number, options: AbortOptions = {}): Promise<number> {
+  const tmp = `${path}.partial`
+  const fd = openSync(tmp, 'w')
+  let ok = false
+  try {
+    const n = await receive(reader, (chunk) => {
+      let off = 0
+      while (off < chunk.byteLength) off += writeSync(fd, chunk, off, chunk.byteLength - off)
+    }, maxBytes, options)
+    ok = true
+    return n
+  } finally {
+    closeSync(fd)
+    if (ok) renameSync(tmp, path)
+    else rmSync(tmp, { force: true })
+  }
+}
+
+export async function receiveBytes (reader: FrameReader, maxBytes: number, options: AbortOptions = {}): Promise<Uint8Array> {
+  const parts: Uint8Array[] = []
+  await receive(reader, (chunk) => { parts.push(chunk.slice()) }, maxBytes, options)
+  return Buffer.concat(parts)
+}

@@ -1,0 +1,90 @@
+import { z } from 'zod'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import type { PeerId } from '@libp2p/interface'
+import type { Logger } from '../util/logger.js'
+import { INFO_PROTOCOL } from './ids.js'
+import { handleRequests, request, type HandlerRegistrar, type RegisteredHandler, type RequestOptions, type StreamOpener } from './reqresp.js'
+
+/**
+ * `/mrp2p/info/1.0.0`: ask a node what it sees. The answer is a wire copy of
+ * its election view, flattened into a schema of its own so that the internal
+ * ElectionView can change without changing the wire. `status` prints it; the
+ * test harness samples it from every node to check that no two nodes act as
+ * coordinator at once. `isCoordinator` is computed when the answer is made,
+ * so a node that was frozen and has not noticed yet still answers truthfully
+ * by its own clock.
+ */
+export const InfoRequest = z.object({}).loose()
+export type InfoRequest = z.infer<typeof InfoRequest>
+
+const peerIdString = z.string().min(1).max(200)
+
+export const InfoMember = z.object({
+  peerId: peerIdString,
+  addrs: z.array(z.string().max(500)).max(64),
+  liveness: z.enum(['alive', 'suspect', 'dead']),
+  /** The role that member reported in its last heartbeat. */
+  role: z.string().max(50),
+  slots: z.number().int().nonnegative(),
+  running: z.number().int().nonnegative(),
+  worker: z.boolean(),
+  version: z.string().max(100),
+  /** How long ago this node last heard from that member; null when unknown. */
+  lastHeardMsAgo: z.number().nonnegative().nullable()
+})
+export type InfoMember = z.infer<typeof InfoMember>
+
+export const InfoResponse = z.object({
+  peerId: peerIdString,
+  addrs: z.array(z.string().max(500)).max(64),
+  version: z.string().max(100),
+  worker: z.boolean(),
+  slots: z.number().int().nonnegative(),
+  /** Peers with an open connection right now. */
+  connections: z.array(peerIdString).max(10_000),
+  /** Peers this node refuses (partition control). */
+  blocked: z.array(peerIdString).max(10_000),
+  role: z.string().max(50),
+  isCoordinator: z.boolean(),
+  epoch: z.number().int().nonnegative(),
+  /** Highest epoch this node has ever seen (persisted). */
+  highestEpoch: z.number().int().nonnegative(),
+  coordinator: peerIdString.nullable(),
+  /** Whether this node currently sees a valid lease (held or followed); always sent by this version. */
+  leaseValid: z.boolean().optional(),
+  /** Time since the lease was last renewed as this node sees it; null without a lease. */
+  leaseAgeMs: z.number().nullable(),
+  /** Lease duration minus its age, by this node's clock; null without a valid lease. */
+  leaseRemainingMs: z.number().nullable(),
+  members: z.array(InfoMember).max(10_000),
+  uptimeMs: z.number().nonnegative(),
+  /** Control-topic counters since start (benchmarks, diagnosis). */
+  control: z.object({
+    published: z.number().int().nonnegative(),
+    publishedBytes: z.number().int().nonnegative(),
+    received: z.number().int().nonnegative(),
+    dropped: z.number().int().nonnegative()
+  }).optional()
+})
+export type InfoResponse = z.infer<typeof InfoResponse>
+
+export interface InfoServerInit {
+  registrar: HandlerRegistrar
+  info: () => InfoResponse
+  log: Logger
+  maxFrameBytes?: number
+}
+
+export async function serveInfo (init: InfoServerInit): Promise<RegisteredHandler> {
+  return await handleRequests(init.registrar, {
+    protocol: INFO_PROTOCOL,
+    requestSchema: InfoRequest,
+    log: init.log,
+    maxFrameBytes: init.maxFrameBytes,
+    handle: () => InfoResponse.parse(init.info())
+  })
+}
+
+export async function queryInfo (opener: StreamOpener, peer: PeerId | Multiaddr | Multiaddr[], options: RequestOptions = {}): Promise<InfoResponse> {
+  return await request(opener, peer, INFO_PROTOCOL, {}, InfoResponse, options)
+}

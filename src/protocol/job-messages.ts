@@ -1,0 +1,131 @@
+import { z } from 'zod'
+import { protocolId } from './ids.js'
+
+/**
+ * Register / DoJob and the data paths of a job. Every message is validated
+ * with these schemas before use: sizes, ranges and ids are bounded so that a
+ * buggy or hostile member can at worst fail the tasks it runs.
+ */
+export const JOB_PROTOCOLS = {
+  /** submitter → coordinator: the job (idempotent by job id; re-sent to every new coordinator) */
+  submit: protocolId('job/submit'),
+  /** submitter → coordinator: progress, or "unknown" (then the submitter submits again) */
+  status: protocolId('job/status'),
+  /** worker → coordinator: here I am, with my slots and the map outputs I hold */
+  register: protocolId('job/register'),
+  /** coordinator → worker: run this task attempt (fenced by epoch) */
+  doJob: protocolId('job/dojob'),
+  /** worker → coordinator: an attempt finished or failed */
+  report: protocolId('job/report'),
+  /** coordinator → worker: the job ended; drop its intermediate files */
+  end: protocolId('job/end'),
+  /** worker → submitter (bulk): the job's bundled code, by hash */
+  fetchCode: protocolId('job/fetch-code'),
+  /** worker → submitter (bulk): a split's bytes */
+  fetchSplit: protocolId('job/fetch-split'),
+  /** reducer → mapper (bulk): one partition of one map output */
+  fetchRun: protocolId('job/fetch-run'),
+  /** reducer → submitter (bulk upload): a finished part file */
+  commit: protocolId('job/commit')
+} as const
+
+export const JOB_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/
+const JobId = z.string().regex(JOB_ID_PATTERN)
+/** A PeerId as text: base58btc (Ed25519 ids start with 12D3Koo). */
+export const PeerIdText = z.string().min(8).max(128).regex(/^[1-9A-HJ-NP-Za-km-z]+$/)
+const CodeHash = z.string().regex(/^[0-9a-f]{64}$/)
+const Count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)
+const Index = z.number().int().min(0).max(10_000_000)
+const Attempt = z.number().int().min(1).max(1_000_000)
+const Epoch = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)
+const Reduces = z.number().int().min(1).max(100_000)
+const Text = (max: number): z.ZodString => z.string().max(max)
+const Params = z.record(Text(256), Text(64 * 1024)).refine((p) => Object.keys(p).length <= 256, 'at most 256 params')
+const Multiaddrs = z.array(Text(512)).max(32)
+
+export const SplitDescriptor = z.object({ document: Text(4096), index: Index, offset: Count, length: Count, firstLine: z.number().int().min(1) })
+
+export const TaskErrorSchema = z.object({ message: Text(16 * 1024), stack: Text(64 * 1024).optional() })
+
+export const JobSpecSchema = z.object({
+  jobId: JobId,
+  jobName: Text(200),
+  codeHash: CodeHash,
+  splits: z.array(SplitDescriptor).min(1).max(1_000_000),
+  reduces: Reduces,
+  params: Params,
+  submitter: z.object({ peer: PeerIdText, addrs: Multiaddrs }),
+  maxAttempts: z.number().int().min(1).max(100)
+})
+export type JobSpecMessage = z.output<typeof JobSpecSchema>
+
+/** What a worker needs to know of a job to run any of its tasks. */
+export const JobRefSchema = JobSpecSchema.pick({ jobId: true, jobName: true, codeHash: true, reduces: true, params: true, submitter: true })
+export type JobRef = z.output<typeof JobRefSchema>
+
+export const SubmitRequest = z.object({ job: JobSpecSchema })
+export const SubmitResponse = z.object({ epoch: Epoch })
+
+export const ProgressSchema = z.object({
+  maps: z.object({ done: Count, total: Count }),
+  reduces: z.object({ done: Count, total: Count }),
+  running: Count,
+  failedAttempts: Count,
+  phase: z.enum(['map', 'reduce', 'done', 'failed'])
+})
+export const StatusRequest = z.object({ jobId: JobId })
+export const StatusResponse = z.object({
+  known: z.boolean(),
+  epoch: Epoch,
+  progress: ProgressSchema.optional(),
+  error: TaskErrorSchema.extend({ task: Text(200) }).optional()
+})
+
+export const RegisterRequest = z.object({
+  slots: z.number().int().min(1).max(1024),
+  version: Text(64),
+  /** Changes at every start of the node: a restart the failure detector missed still reads as one. */
+  incarnation: Text(64),
+  /** Finished map outputs held on this worker: what a new coordinator rebuilds from. */
+  outputs: z.array(z.object({ jobId: JobId, mapIndex: Index })).max(1_000_000)
+})
+export const RegisterResponse = z.object({ epoch: Epoch })
+
+export const MapAssignmentSchema = z.object({ kind: z.literal('map'), jobId: JobId, index: Index, attempt: Attempt, split: SplitDescriptor })
+export const ReduceAssignmentSchema = z.object({
+  kind: z.literal('reduce'),
+  jobId: JobId,
+  index: Index,
+  attempt: Attempt,
+  sources: z.array(z.object({ mapIndex: Index, peer: PeerIdText })).max(1_000_000)
+})
+export const DoJobRequest = z.object({ epoch: Epoch, job: JobRefSchema, task: z.discriminatedUnion('kind', [MapAssignmentSchema, ReduceAssignmentSchema]) })
+export const DoJobResponse = z.object({ accepted: z.boolean(), reason: Text(500).optional() })
+
+export const ReportRequest = z.object({
+  epoch: Epoch,
+  jobId: JobId,
+  kind: z.enum(['map', 'reduce']),
+  index: Index,
+  attempt: Attempt,
+  ok: z.boolean(),
+  partitionBytes: z.array(Count).max(100_000).optional(),
+  cause: z.enum(['user', 'worker', 'fetch']).optional(),
+  error: TaskErrorSchema.optional(),
+  fetch: z.object({ mapIndex: Index, peer: PeerIdText }).optional()
+})
+export const OkResponse = z.object({ ok: z.literal(true) })
+
+/** The whole job ended (drop its files), or, with `task`, one attempt lost to another (stop it). */
+export const EndRequest = z.object({ jobId: JobId, epoch: Epoch, task: z.object({ kind: z.enum(['map', 'reduce']), index: Index, attempt: Attempt }).optional() })
+
+export const FetchCodeRequest = z.object({ hash: CodeHash })
+export const FetchSplitRequest = z.object({ jobId: JobId, index: Index })
+export const FetchRunRequest = z.object({ jobId: JobId, mapIndex: Index, partition: Index })
+/** First frame of every bulk answer; the bytes follow when ok. */
+export const BulkResponseHeader = z.union([
+  z.object({ ok: z.literal(true), bytes: Count }),
+  z.object({ ok: z.literal(false), error: Text(4000) })
+])
+export const CommitRequest = z.object({ jobId: JobId, partition: Index, epoch: Epoch, attempt: Attempt, bytes: Count })
+export const CommitResponse = z.object({ accepted: z.boolean(), reason: Text(500).optional() })

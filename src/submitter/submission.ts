@@ -1,0 +1,228 @@
+import { randomBytes } from 'node:crypto'
+import { rmSync } from 'node:fs'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import type { z } from 'zod'
+import type { JobProgress } from '../coordinator/scheduler-types.js'
+import type { InputSplit } from '../mapreduce/splits.js'
+import { receiveToFile, sendBytes, sendFileRange, writeJsonFrame } from '../protocol/bulk.js'
+import { handleBulk } from '../protocol/bulk-rpc.js'
+import { queryInfo } from '../protocol/info.js'
+import {
+  CommitRequest, FetchCodeRequest, FetchSplitRequest, JOB_PROTOCOLS, StatusResponse, SubmitResponse, type JobSpecMessage
+} from '../protocol/job-messages.js'
+import { request, type HandlerRegistrar, type StreamOpener } from '../protocol/reqresp.js'
+import { errorMessage, UserCodeError, UserFacingError } from '../util/errors.js'
+import type { Logger } from '../util/logger.js'
+import type { PartCollector } from './part-collector.js'
+
+export class NoCoordinatorError extends UserFacingError {
+  static readonly NAME = 'NoCoordinatorError'
+  override readonly name = NoCoordinatorError.NAME
+  readonly exitCode = 1
+}
+
+export class JobFailedError extends UserCodeError {}
+
+export function newJobId (name: string): string {
+  return `${name.replace(/[^A-Za-z0-9_-]/g, '').slice(0, 40) || 'job'}-${randomBytes(6).toString('hex')}`
+}
+
+export type SubmissionEvent =
+  | { type: 'coordinator', peer: string, epoch: number, previous: string | undefined }
+  | { type: 'progress', progress: JobProgress, parts: number, bytesIn: number, bytesOut: number }
+  | { type: 'part', partition: number, bytes: number }
+
+export interface SubmissionComponents {
+  self: string
+  /** Where workers reach this submitter. */
+  addrs: string[]
+  network: StreamOpener & HandlerRegistrar
+  bootstrap: Multiaddr[]
+  log: Logger
+}
+
+export interface SubmissionPlan {
+  jobId: string
+  jobName: string
+  code: { hash: string, code: string }
+  splits: InputSplit[]
+  reduces: number
+  params: Record<string, string>
+  maxAttempts: number
+  parts: PartCollector
+}
+
+export interface SubmissionOptions {
+  /** How long to look for a coordinator before giving up (each time one is lost). */
+  coordinatorTimeoutMs: number
+  pollMs?: number
+  signal?: AbortSignal
+  onEvent?: (event: SubmissionEvent) => void
+}
+
+/**
+ * The submitter's side of a job: serves the code and the splits, collects one
+ * commit per partition, and keeps the job alive by polling the coordinator.
+ * When the coordinator changes, the job is submitted again with the same id;
+ * the new coordinator rebuilds the rest from the workers' inventories.
+ */
+export class Submission {
+  private coordinator: { peer: string, addrs: Multiaddr[] } | undefined
+  private coordinatorPeer: string | undefined
+  private readonly known = new Map<string, Multiaddr[]>()
+  private bytesIn = 0
+  private bytesOut = 0
+
+  constructor (private readonly c: SubmissionComponents, private readonly plan: SubmissionPlan) {}
+
+  private spec (): JobSpecMessage {
+    const p = this.plan
+    return {
+      jobId: p.jobId,
+      jobName: p.jobName,
+      codeHash: p.code.hash,
+      splits: p.splits.map((s) => ({ document: s.document, index: s.index, offset: s.offset, length: s.length, firstLine: s.firstLine })),
+      reduces: p.reduces,
+      params: p.params,
+      submitter: { peer: this.c.self, addrs: this.c.addrs },
+      maxAttempts: p.maxAttempts
+    }
+  }
+
+  async serve (): Promise<void> {
+    const { network, log } = this.c
+    const plan = this.plan
+    const code = Buffer.from(plan.code.code)
+    await handleBulk(network, {
+      protocol: JOB_PROTOCOLS.fetchCode,
+      requestSchema: FetchCodeRequest,
+      log,
+      handle: async (req, ctx) => {
+        if (req.hash !== plan.code.hash) {
+          await writeJsonFrame(ctx.stream, { ok: false, error: 'unknown code hash' }, ctx)
+          return
+        }
+        await writeJsonFrame(ctx.stream, { ok: true, bytes: code.byteLength }, ctx)
+        await sendBytes(ctx.stream, code, ctx)
+      }
+    })
+    await handleBulk(network, {
+      protocol: JOB_PROTOCOLS.fetchSplit,
+      requestSchema: FetchSplitRequest,
+      log,
+      handle: async (req, ctx) => {
+        const split = req.jobId === plan.jobId ? plan.splits[req.index] : undefined
+        if (split === undefined) {
+          await writeJsonFrame(ctx.stream, { ok: false, error: 'no such split' }, ctx)
+          return
+        }
+        await writeJsonFrame(ctx.stream, { ok: true, bytes: split.length }, ctx)
+        await sendFileRange(ctx.stream, split.path, split.offset, split.length, ctx)
+        this.bytesOut += split.length
+      }
+    })
+    await handleBulk(network, {
+      protocol: JOB_PROTOCOLS.commit,
+      requestSchema: CommitRequest,
+      log,
+      handle: async (req, ctx) => {
+        if (req.jobId !== plan.jobId || req.partition >= plan.reduces) throw new Error('commit for an unknown job or partition')
+        const path = plan.parts.incomingPath(req.partition)
+        try {
+          await receiveToFile(ctx.reader, path, req.bytes, ctx)
+        } catch (err) {
+          rmSync(path, { force: true })
+          throw err
+        }
+        const accepted = plan.parts.offer(req.partition, path)
+        if (accepted) {
+          this.bytesIn += req.bytes
+          this.c.log.info({ partition: req.partition, bytes: req.bytes, epoch: req.epoch, from: ctx.remotePeer.toString() }, 'part committed')
+        }
+        await writeJsonFrame(ctx.stream, accepted ? { accepted } : { accepted, reason: 'already committed' }, ctx)
+      }
+    })
+  }
+
+  /** Runs the job to the end: resolves when every part is committed, rejects when the job fails. */
+  async run (opts: SubmissionOptions): Promise<void> {
+    const pollMs = opts.pollMs ?? 250
+    for (const a of this.c.bootstrap) {
+      const peer = a.getComponents().find((c) => c.name === 'p2p')?.value
+      if (peer !== undefined) this.known.set(peer, [a])
+    }
+    let epoch = -1
+    while (!this.plan.parts.complete) {
+      opts.signal?.throwIfAborted()
+      if (this.coordinator === undefined) {
+        const previous = this.coordinatorPeer
+        const found = await this.findCoordinator(opts.coordinatorTimeoutMs, opts.signal)
+        this.coordinator = found
+        const submitted = await this.call(JOB_PROTOCOLS.submit, { job: this.spec() }, SubmitResponse).catch((err: unknown) => {
+          this.c.log.info({ coordinator: found.peer, err: errorMessage(err) }, 'submit failed')
+          this.coordinator = undefined
+          return undefined
+        })
+        if (submitted === undefined) continue
+        epoch = submitted.epoch
+        this.coordinatorPeer = found.peer
+        opts.onEvent?.({ type: 'coordinator', peer: found.peer, epoch, previous })
+      }
+      await new Promise((resolve) => setTimeout(resolve, pollMs))
+      let status
+      try {
+        status = await this.call(JOB_PROTOCOLS.status, { jobId: this.plan.jobId }, StatusResponse)
+      } catch (err) {
+        this.c.log.info({ coordinator: this.coordinator?.peer, err: errorMessage(err) }, 'coordinator lost')
+        this.coordinator = undefined
+        continue
+      }
+      if (!status.known || status.epoch !== epoch) {
+        // A coordinator that does not know the job (new, or restarted): submit again, same id.
+        this.coordinator = undefined
+        continue
+      }
+      if (status.error !== undefined) throw new JobFailedError(`job ${this.plan.jobName} failed: ${status.error.message}`, status.error.stack)
+      if (status.progress !== undefined) opts.onEvent?.({ type: 'progress', progress: status.progress, parts: this.plan.parts.count, bytesIn: this.bytesIn, bytesOut: this.bytesOut })
+    }
+  }
+
+  private async call<S extends z.ZodType> (protocol: string, body: unknown, schema: S): Promise<z.output<S>> {
+    const target = this.coordinator
+    if (target === undefined) throw new NoCoordinatorError('no coordinator')
+    return await request(this.c.network, target.addrs, protocol, body, schema, { timeouts: { dialMs: 3_000, firstByteMs: 3_000, responseMs: 3_000 } })
+  }
+
+  /** Asks every member it knows of (the bootstrap nodes first) who holds the lease. */
+  private async findCoordinator (timeoutMs: number, signal?: AbortSignal): Promise<{ peer: string, addrs: Multiaddr[] }> {
+    const deadline = performance.now() + timeoutMs
+    let lastError = 'no node answered'
+    while (performance.now() < deadline) {
+      signal?.throwIfAborted()
+      for (const [peer, addrs] of [...this.known]) {
+        try {
+          const info = await queryInfo(this.c.network, addrs, { signal, timeouts: { dialMs: 2_000, firstByteMs: 2_000, responseMs: 2_000 } })
+          for (const m of info.members) {
+            if (m.liveness !== 'dead' && m.addrs.length > 0) this.known.set(m.peerId, m.addrs.map(withPeer(m.peerId)))
+          }
+          if (info.coordinator !== null) {
+            const addrs = info.coordinator === info.peerId ? info.addrs.map(withPeer(info.peerId)) : this.known.get(info.coordinator)
+            if (addrs !== undefined && addrs.length > 0) return { peer: info.coordinator, addrs }
+          }
+          lastError = `${peer} knows no coordinator yet`
+        } catch (err) {
+          lastError = `${peer}: ${errorMessage(err)}`
+        }
+      }
+      await new Promise((resolve) => setTimeout(resolve, 300))
+    }
+    throw new NoCoordinatorError(`no coordinator found within ${Math.round(timeoutMs / 1000)} s (${lastError})`)
+  }
+}
+
+function withPeer (peer: string): (a: string) => Multiaddr {
+  return (a) => {
+    const ma = multiaddr(a)
+    return ma.getComponents().some((c) => c.name === 'p2p') ? ma : ma.encapsulate(`/p2p/${peer}`)
+  }
+}

@@ -1,0 +1,97 @@
+import '../../src/util/polyfills.js'
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Libp2p } from '@libp2p/interface'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { CoordinatorService } from '../../src/coordinator/coordinator-service.js'
+import type { SchedulerEffect } from '../../src/coordinator/scheduler-types.js'
+import { bundleJob } from '../../src/mapreduce/job-loader.js'
+import { OutputDir } from '../../src/mapreduce/output-dir.js'
+import { planSplits } from '../../src/mapreduce/splits.js'
+import { createClientLibp2p } from '../../src/node/libp2p.js'
+import { serveInfo, type InfoResponse } from '../../src/protocol/info.js'
+import { Rpc } from '../../src/protocol/rpc.js'
+import { PartCollector } from '../../src/submitter/part-collector.js'
+import { newJobId, Submission, type SubmissionEvent } from '../../src/submitter/submission.js'
+import { createLogger } from '../../src/util/logger.js'
+import { WorkerService } from '../../src/worker/worker-service.js'
+import { SHARED_DATA } from '../support/run-cli.js'
+
+const log = createLogger('test')
+const CWD = join(SHARED_DATA, 'expected')
+const BOOKS = readdirSync(SHARED_DATA).filter((f) => /^pg-.*\.txt$/.test(f)).sort().map((f) => `../${f}`)
+
+function sortedLines (dir: string): string {
+  return readdirSync(dir).filter((f) => f.startsWith('part-')).flatMap((f) => readFileSync(join(dir, f), 'utf8').split('\n'))
+    .filter((l) => l !== '').map((l) => Buffer.from(l)).sort(Buffer.compare).map((b) => `${b.toString()}\n`).join('')
+}
+
+/**
+ * The job path without the election: node 0 is made coordinator by fiat, nodes
+ * 1 and 2 are workers, a fourth libp2p is the submitter. Real libp2p streams
+ * over TCP, real task threads.
+ */
+describe('Register / DoJob / fetch / commit over libp2p (one process)', () => {
+  const nodes: Array<Libp2p<any>> = []
+  const workers: WorkerService[] = []
+  let coordinator: CoordinatorService
+  let submitterNode: Libp2p<any>
+  const effects: SchedulerEffect[] = []
+  const dir = mkdtempSync(join(tmpdir(), 'mrp2p-jobproto-'))
+
+  beforeAll(async () => {
+    for (let i = 0; i < 4; i++) {
+      const n = await createClientLibp2p({ version: 'test', listen: ['/ip4/127.0.0.1/tcp/0'] })
+      await n.start()
+      nodes.push(n)
+    }
+    submitterNode = nodes[3]
+    const ids = nodes.map((n) => n.peerId.toString())
+    for (const a of nodes) for (const b of nodes) if (a !== b) await a.peerStore.merge(b.peerId, { multiaddrs: b.getMultiaddrs() })
+    const lead = { peer: ids[0], epoch: 1 }
+    const rpcs = nodes.slice(0, 3).map((n, i) => new Rpc(ids[i], n, log))
+    coordinator = new CoordinatorService({ self: ids[0], rpc: rpcs[0], lease: () => 1, liveness: () => 'alive', log }, {}, { onEffect: (e) => effects.push(e) })
+    await coordinator.start()
+    const info = (): InfoResponse => ({
+      peerId: ids[0], addrs: nodes[0].getMultiaddrs().map((a) => a.toString()), version: 'test', worker: false, slots: 0, connections: [], blocked: [],
+      role: 'coordinator', isCoordinator: true, epoch: 1, highestEpoch: 1, coordinator: ids[0], leaseAgeMs: 0, leaseRemainingMs: 1000, members: [], uptimeMs: 1
+    })
+    await serveInfo({ registrar: nodes[0], info, log })
+    for (let i = 1; i < 3; i++) {
+      const w = new WorkerService({ self: ids[i], network: nodes[i], rpc: rpcs[i], dataDir: join(dir, `node-${i}`), coordinator: () => lead, log }, { slots: 2, version: 'test' })
+      await w.start()
+      workers.push(w)
+    }
+  })
+
+  afterAll(async () => {
+    coordinator.stop()
+    for (const w of workers) await w.stop()
+    for (const n of nodes) await n.stop()
+  })
+
+  it('runs wc on the eight books across two workers and equals the reference', async () => {
+    const code = await bundleJob('wc')
+    const splits = await planSplits(BOOKS, { cwd: CWD, splitSize: 200_000 })
+    const outDir = join(dir, 'out')
+    const output = OutputDir.prepare(outDir)
+    const parts = new PartCollector(output, 3)
+    const events: SubmissionEvent[] = []
+    const submission = new Submission(
+      { self: submitterNode.peerId.toString(), addrs: submitterNode.getMultiaddrs().map((a) => a.toString()), network: submitterNode, bootstrap: nodes[0].getMultiaddrs(), log },
+      { jobId: newJobId('wc'), jobName: 'wc', code, splits, reduces: 3, params: {}, maxAttempts: 2, parts }
+    )
+    await submission.serve()
+    await submission.run({ coordinatorTimeoutMs: 10_000, onEvent: (e) => events.push(e) })
+    parts.publish()
+    expect(sortedLines(outDir)).toBe(readFileSync(join(SHARED_DATA, 'expected', 'wc.txt'), 'utf8'))
+    expect(readdirSync(outDir)).toContain('_SUCCESS')
+    // both workers ran maps; each map ran exactly once
+    const dispatched = effects.filter((e): e is Extract<SchedulerEffect, { type: 'dispatch' }> => e.type === 'dispatch')
+    const maps = dispatched.filter((d) => d.task.kind === 'map')
+    expect(new Set(maps.map((d) => d.peer)).size).toBe(2)
+    expect(maps.length).toBe(splits.length)
+    expect(events.some((e) => e.type === 'coordinator')).toBe(true)
+  })
+})
