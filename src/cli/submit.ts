@@ -46,49 +46,70 @@ export function registerSubmitCommand (program: Command): void {
       const fromFlag = (flags.bootstrap?.length ?? 0) > 0
       const rawBootstrap = fromFlag ? (flags.bootstrap ?? []) : splitList(process.env.MRP2P_BOOTSTRAP)
       if (rawBootstrap.length === 0) throw new InvalidArgumentError('submit needs --bootstrap <multiaddr> (or MRP2P_BOOTSTRAP) naming a node of the mesh')
-      const bootstrap = rawBootstrap.map((s) => parseBootstrapAddr(s, fromFlag ? '--bootstrap' : 'MRP2P_BOOTSTRAP'))
+      const bootstrap = rawBootstrap.map((s) => parseBootstrapAddr(s, fromFlag ? '--bootstrap' : 'MRP2P_BOOTSTRAP').toString())
       const listen = flags.listen !== undefined ? parseListenAddr(flags.listen, '--listen') : process.env.MRP2P_LISTEN !== undefined ? parseListenAddr(process.env.MRP2P_LISTEN, 'MRP2P_LISTEN') : DEFAULT_LISTEN
-
-      // Everything that can be refused is refused before anything runs or is written.
-      const bundle = await bundleJob(jobSpec)
-      await importJob(bundle)
-      const splits = await planSplits(flags.input, { cwd: process.cwd(), splitSize: flags.splitSize })
-      const output = OutputDir.prepare(flags.output)
-
-      const log = createLogger('submit')
-      const node = await createClientLibp2p({ version: MRP2P_VERSION, listen: [listen] })
-      const view = new ProgressView(bundle.name)
-      const abort = new AbortController()
-      const onSignal = (): void => { abort.abort(new InvalidArgumentError('interrupted')) }
-      process.once('SIGINT', onSignal)
-      process.once('SIGTERM', onSignal)
-      const started = performance.now()
-      try {
-        await node.start()
-        const self = node.peerId.toString()
-        const addrs = node.getMultiaddrs().map((a) => a.toString())
-        const parts = new PartCollector(output, flags.reduces)
-        const submission = new Submission(
-          { self, addrs, network: node, bootstrap: bootstrap.map((b) => multiaddr(b.toString())), log },
-          { jobId: newJobId(bundle.name), jobName: bundle.name, code: bundle, splits, reduces: flags.reduces, params: flags.param, maxAttempts: flags.maxAttempts, parts }
-        )
-        await submission.serve()
-        await submission.run({ coordinatorTimeoutMs: flags.timeout * 1000, signal: abort.signal, onEvent: flags.quiet === true ? undefined : (e) => { view.onEvent(e) } })
-        parts.publish()
-        view.stop()
-        if (flags.quiet !== true) {
-          const secs = (performance.now() - started) / 1000
-          const mb = splits.reduce((n, s) => n + s.length, 0) / 1e6
-          console.log(`${bundle.name}: ${splits.length} maps, ${flags.reduces} reduces, ${mb.toFixed(1)} MB in ${secs.toFixed(2)} s → ${flags.output}/`)
-        }
-      } catch (err) {
-        view.stop()
-        output.abort()
-        throw abort.signal.aborted ? abort.signal.reason : err
-      } finally {
-        process.off('SIGINT', onSignal)
-        process.off('SIGTERM', onSignal)
-        await Promise.resolve(node.stop()).catch(() => {})
+      const result = await submitJob({ ...flags, job: jobSpec, bootstrap, listen })
+      if (flags.quiet !== true) {
+        console.log(`${result.jobName}: ${result.maps} maps, ${result.reduces} reduces, ${(result.inputBytes / 1e6).toFixed(1)} MB in ${result.seconds.toFixed(2)} s → ${flags.output}/`)
       }
     })
+}
+
+export interface SubmitJobOptions {
+  job: string
+  input: string[]
+  bootstrap: string[]
+  listen: string
+  reduces: number
+  output: string
+  splitSize: number
+  param: Record<string, string>
+  /** Seconds to look for a coordinator. */
+  timeout: number
+  maxAttempts: number
+  quiet?: boolean
+  cwd?: string
+}
+
+export interface SubmitJobResult { jobName: string, maps: number, reduces: number, inputBytes: number, seconds: number }
+
+/** Submits a job to a mesh and waits for its output: what `submit` (and `demo`) run. */
+export async function submitJob (flags: SubmitJobOptions): Promise<SubmitJobResult> {
+  // Everything that can be refused is refused before anything runs or is written.
+  const bundle = await bundleJob(flags.job, flags.cwd)
+  await importJob(bundle)
+  const splits = await planSplits(flags.input, { cwd: flags.cwd ?? process.cwd(), splitSize: flags.splitSize })
+  const output = OutputDir.prepare(flags.output)
+
+  const log = createLogger('submit')
+  const node = await createClientLibp2p({ version: MRP2P_VERSION, listen: [flags.listen] })
+  const view = new ProgressView(bundle.name)
+  const abort = new AbortController()
+  const onSignal = (): void => { abort.abort(new InvalidArgumentError('interrupted')) }
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
+  const started = performance.now()
+  try {
+    await node.start()
+    const self = node.peerId.toString()
+    const addrs = node.getMultiaddrs().map((a) => a.toString())
+    const parts = new PartCollector(output, flags.reduces)
+    const submission = new Submission(
+      { self, addrs, network: node, bootstrap: flags.bootstrap.map((b) => multiaddr(b)), log },
+      { jobId: newJobId(bundle.name), jobName: bundle.name, code: bundle, splits, reduces: flags.reduces, params: flags.param, maxAttempts: flags.maxAttempts, parts }
+    )
+    await submission.serve()
+    await submission.run({ coordinatorTimeoutMs: flags.timeout * 1000, signal: abort.signal, onEvent: flags.quiet === true ? undefined : (e) => { view.onEvent(e) } })
+    parts.publish()
+    view.stop()
+    return { jobName: bundle.name, maps: splits.length, reduces: flags.reduces, inputBytes: splits.reduce((n, s) => n + s.length, 0), seconds: (performance.now() - started) / 1000 }
+  } catch (err) {
+    view.stop()
+    output.abort()
+    throw abort.signal.aborted ? abort.signal.reason : err
+  } finally {
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+    await Promise.resolve(node.stop()).catch(() => {})
+  }
 }

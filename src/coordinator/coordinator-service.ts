@@ -241,16 +241,34 @@ export class CoordinatorService {
 
   private async dispatch (peer: string, job: JobRef, task: Extract<SchedulerEffect, { type: 'dispatch' }>['task']): Promise<void> {
     const epoch = this.epoch
-    let reason: string | undefined
+    let reason: string
+    let unreachable = false
     try {
       const answer = await this.c.rpc.call(peer, JOB_PROTOCOLS.doJob, { epoch, job, task }, DoJobResponse)
       if (answer.accepted) return
       reason = answer.reason ?? 'refused'
     } catch (err) {
       reason = errorMessage(err)
+      unreachable = true
     }
     if (this.scheduler === undefined || this.epoch !== epoch) return
     this.log.info({ peer, task: `${task.kind}-${task.index}`, attempt: task.attempt, reason }, 'dispatch failed')
-    this.feed({ type: 'task-failed', ref: { jobId: task.jobId, kind: task.kind, index: task.index }, attempt: task.attempt, peer, cause: 'worker', error: { message: `worker did not take the task: ${reason}` }, now: performance.now() })
+    const ref = { jobId: task.jobId, kind: task.kind, index: task.index }
+    const failed = (): void => {
+      if (this.scheduler === undefined || this.epoch !== epoch) return
+      this.feed({ type: 'task-failed', ref, attempt: task.attempt, peer, cause: 'worker', error: { message: `worker did not take the task: ${reason}` }, now: performance.now() })
+    }
+    if (unreachable) {
+      // A node that cannot be reached gets no more orders until it registers again (live workers do so every few
+      // seconds); otherwise every re-queued task would go straight back to it, in a tight loop, until the failure
+      // detector catches up.
+      failed()
+      if (this.workers.delete(peer)) this.feed({ type: 'worker-down', peer, now: performance.now() })
+      return
+    }
+    // A refusal (busy, stale epoch) goes back to the queue a moment later, so that it cannot spin.
+    setTimeout(failed, REFUSAL_BACKOFF_MS).unref()
   }
 }
+
+const REFUSAL_BACKOFF_MS = 250

@@ -75,6 +75,7 @@ export function createMeshMaintainer (init: MeshMaintainerInit): MeshMaintainer 
   const dialTimeoutMs = init.dialTimeoutMs ?? 5_000
   const candidates = new Map<string, Candidate>()
   const bootstrap = init.bootstrap.filter(ma => ma.getComponents().findLast(c => c.name === 'p2p')?.value !== self)
+  const bootstrapIds = new Set(bootstrap.map(ma => ma.getComponents().findLast(c => c.name === 'p2p')?.value).filter((id): id is string => id !== undefined))
   let bootstrapBackoff = BACKOFF_MIN_MS
   let bootstrapNext = 0
   let bootstrapAttempt = 0
@@ -121,7 +122,8 @@ export function createMeshMaintainer (init: MeshMaintainerInit): MeshMaintainer 
 
   const sweepBootstrap = (now: number): void => {
     if (bootstrap.length === 0 || bootstrapInFlight || now < bootstrapNext) return
-    if (host.getConnections().length > 0) {
+    // Only members count: a probe, `status` or a submitter connected to us does not put us in the mesh.
+    if (host.getConnections().some(c => candidates.has(c.remotePeer.toString()) || bootstrapIds.has(c.remotePeer.toString()))) {
       bootstrapBackoff = BACKOFF_MIN_MS
       bootstrapAttempt = 0
       return
@@ -129,7 +131,13 @@ export function createMeshMaintainer (init: MeshMaintainerInit): MeshMaintainer 
     bootstrapInFlight = true
     const attempt = ++bootstrapAttempt
     const signal = AbortSignal.any([controller.signal, AbortSignal.timeout(dialTimeoutMs)])
-    Promise.any(bootstrap.map(async ma => await host.dial(ma, { signal }))).then((conn) => {
+    // Our own bound too: a dial that joins an earlier, aborted dial to the same peer in libp2p's queue can stay
+    // pending for good, and a bootstrap loop waiting on it would never try again.
+    let bound: NodeJS.Timeout | undefined
+    const timedOut = new Promise<never>((_resolve, reject) => {
+      bound = setTimeout(() => { reject(new Error(`no answer within ${dialTimeoutMs} ms`)) }, dialTimeoutMs + 500)
+    })
+    Promise.race([Promise.any(bootstrap.map(async ma => await host.dial(ma, { signal }))), timedOut]).then((conn) => {
       log.info({ peer: conn.remotePeer.toString(), attempt }, 'connected to bootstrap peer')
       bootstrapBackoff = BACKOFF_MIN_MS
       bootstrapAttempt = 0
@@ -140,7 +148,10 @@ export function createMeshMaintainer (init: MeshMaintainerInit): MeshMaintainer 
       bootstrapBackoff = Math.min(bootstrapBackoff * 2, BACKOFF_MAX_MS)
       const reasons = err instanceof AggregateError ? err.errors.map(errorMessage) : [errorMessage(err)]
       log.warn({ bootstrap: bootstrap.map(String), attempt, retryInMs, err: reasons.join('; ') }, `bootstrap peer unreachable, retrying in ${(retryInMs / 1000).toFixed(1)} s`)
-    }).finally(() => { bootstrapInFlight = false })
+    }).finally(() => {
+      clearTimeout(bound)
+      bootstrapInFlight = false
+    })
   }
 
   const sweep = (): void => {

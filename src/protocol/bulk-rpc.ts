@@ -4,7 +4,7 @@ import type { z } from 'zod'
 import type { Logger } from '../util/logger.js'
 import { errorMessage } from '../util/errors.js'
 import { FrameReader, writeJsonFrame } from './bulk.js'
-import { DialFailedError, DialTimeoutError, ProtocolError, RequestTimeoutError } from './errors.js'
+import { DialFailedError, DialTimeoutError, InvalidFrameError, InvalidMessageError, ProtocolError, RequestTimeoutError } from './errors.js'
 import { createLogLimiter } from './log-limiter.js'
 import type { HandlerRegistrar, StreamOpener } from './reqresp.js'
 import { abortReasonOr, deadline } from './timeouts.js'
@@ -86,7 +86,9 @@ export async function handleBulk<S extends z.ZodType> (registrar: HandlerRegistr
     run().catch((err: unknown) => {
       const peer = connection.remotePeer.toString()
       const suppressed = limiter.admit(peer)
-      if (suppressed !== undefined) init.log.warn({ protocol: init.protocol, peer, err: errorMessage(err), suppressed }, 'bulk exchange failed')
+      // Garbage from a peer is worth a warning; a peer that died mid-transfer is an expected fault, handled by retries.
+      const level = err instanceof InvalidFrameError || err instanceof InvalidMessageError ? 'warn' : 'debug'
+      if (suppressed !== undefined) init.log[level]({ protocol: init.protocol, peer, err: errorMessage(err), suppressed }, 'bulk exchange failed')
       stream.abort(err instanceof Error ? err : new ProtocolError(errorMessage(err)))
     })
   }, { maxInboundStreams: init.maxInboundStreams ?? 64 })

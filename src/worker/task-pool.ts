@@ -21,7 +21,8 @@ export class TaskAbortedError extends Error {
 export type TaskOutcome = Extract<ThreadReply, { ok: true }> | { ok: false, error: ThreadFailure }
 
 interface Slot {
-  worker: Worker
+  /** Started on first use: an idle node holds no task threads. */
+  worker: Worker | undefined
   busy: boolean
 }
 
@@ -52,12 +53,12 @@ export class TaskPool {
   }
 
   start (): void {
-    for (let i = 0; i < this.opts.slots; i++) this.slots.push({ worker: this.spawn(), busy: false })
+    for (let i = 0; i < this.opts.slots; i++) this.slots.push({ worker: undefined, busy: false })
   }
 
   async stop (): Promise<void> {
     this.stopped = true
-    await Promise.all(this.slots.map(async (s) => await s.worker.terminate()))
+    await Promise.all(this.slots.map(async (s) => await s.worker?.terminate()))
     this.slots.length = 0
   }
 
@@ -74,6 +75,7 @@ export class TaskPool {
     options.signal?.throwIfAborted()
     slot.busy = true
     const id = this.nextId++
+    slot.worker ??= this.spawn()
     const worker = slot.worker
     let threadLost = false
     try {
@@ -119,10 +121,9 @@ export class TaskPool {
     }
   }
 
-  /** A thread that was abandoned mid-task cannot be trusted to be idle: end it and start a fresh one. */
+  /** A thread that was abandoned mid-task cannot be trusted to be idle: end it; the next task starts a fresh one. */
   private replace (slot: Slot): void {
-    const old = slot.worker
-    old.terminate().catch((err: unknown) => { log.warn({ err }, 'terminating a task thread failed') })
-    if (!this.stopped) slot.worker = this.spawn()
+    slot.worker?.terminate().catch((err: unknown) => { log.warn({ err }, 'terminating a task thread failed') })
+    slot.worker = undefined
   }
 }

@@ -72,6 +72,7 @@ export class WorkerService {
   readonly fence: EpochFence
   private readonly running = new Map<string, AbortController>()
   private registeredWith: string | undefined
+  private registeredAt = 0
   private registerTimer: NodeJS.Timeout | undefined
   private registering = false
   private readonly stats = { started: 0, succeeded: 0, failed: 0 }
@@ -127,13 +128,15 @@ export class WorkerService {
     const coord = this.c.coordinator()
     if (coord === undefined || this.registering) return
     const key = `${coord.peer}@${coord.epoch}`
-    if (this.registeredWith === key) return
+    // Registering again now and then is how a coordinator that dropped us (an order it could not deliver) takes us back.
+    if (this.registeredWith === key && performance.now() - this.registeredAt < REREGISTER_MS) return
     this.registering = true
     try {
       const outputs = this.store.inventory().map((m) => ({ jobId: m.jobId, mapIndex: m.mapIndex }))
       await this.c.rpc.call(coord.peer, JOB_PROTOCOLS.register, { slots: this.init.slots, version: this.init.version, incarnation: this.incarnation, outputs }, RegisterResponse)
+      if (this.registeredWith !== key) this.log.info({ coordinator: coord.peer, epoch: coord.epoch, outputs: outputs.length }, 'registered')
       this.registeredWith = key
-      this.log.info({ coordinator: coord.peer, epoch: coord.epoch, outputs: outputs.length }, 'registered')
+      this.registeredAt = performance.now()
     } catch (err) {
       this.log.debug({ coordinator: coord.peer, err: errorMessage(err) }, 'register failed; will retry')
     } finally {
@@ -308,6 +311,8 @@ export class WorkerService {
 }
 
 /** Attempt numbers restart under every new coordinator: an attempt is named by (epoch, attempt). */
+const REREGISTER_MS = 2_000
+
 function attemptKey (jobId: string, task: Pick<Task, 'kind' | 'index' | 'attempt'>, epoch: number): string {
   return `${jobId}/${task.kind}/${task.index}/${epoch}.${task.attempt}`
 }

@@ -16,16 +16,12 @@ import { PartCollector } from '../../src/submitter/part-collector.js'
 import { newJobId, Submission, type SubmissionEvent } from '../../src/submitter/submission.js'
 import { createLogger } from '../../src/util/logger.js'
 import { WorkerService } from '../../src/worker/worker-service.js'
+import { sortedOutput } from '../support/output.js'
 import { SHARED_DATA } from '../support/run-cli.js'
 
 const log = createLogger('test')
 const CWD = join(SHARED_DATA, 'expected')
 const BOOKS = readdirSync(SHARED_DATA).filter((f) => /^pg-.*\.txt$/.test(f)).sort().map((f) => `../${f}`)
-
-function sortedLines (dir: string): string {
-  return readdirSync(dir).filter((f) => f.startsWith('part-')).flatMap((f) => readFileSync(join(dir, f), 'utf8').split('\n'))
-    .filter((l) => l !== '').map((l) => Buffer.from(l)).sort(Buffer.compare).map((b) => `${b.toString()}\n`).join('')
-}
 
 /**
  * The job path without the election: node 0 is made coordinator by fiat, nodes
@@ -85,7 +81,7 @@ describe('Register / DoJob / fetch / commit over libp2p (one process)', () => {
     await submission.serve()
     await submission.run({ coordinatorTimeoutMs: 10_000, onEvent: (e) => events.push(e) })
     parts.publish()
-    expect(sortedLines(outDir)).toBe(readFileSync(join(SHARED_DATA, 'expected', 'wc.txt'), 'utf8'))
+    expect(sortedOutput(outDir).equals(readFileSync(join(SHARED_DATA, 'expected', 'wc.txt')))).toBe(true)
     expect(readdirSync(outDir)).toContain('_SUCCESS')
     // both workers ran maps; each map ran exactly once
     const dispatched = effects.filter((e): e is Extract<SchedulerEffect, { type: 'dispatch' }> => e.type === 'dispatch')

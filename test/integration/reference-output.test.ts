@@ -5,21 +5,12 @@ import { beforeAll, describe, expect, it } from 'vitest'
 import { loadJob, type LoadedJob } from '../../src/mapreduce/job-loader.js'
 import { SUCCESS_FILE } from '../../src/mapreduce/output-dir.js'
 import { runSequential } from '../../src/mapreduce/sequential.js'
+import { sortedOutput } from '../support/output.js'
 import { runCli, SHARED_DATA } from '../support/run-cli.js'
 
 /** As the lab produced its reference: from a folder beside the books, inputs given as ../pg-*.txt. */
 const CWD = join(SHARED_DATA, 'expected')
 const BOOKS = readdirSync(SHARED_DATA).filter((f) => /^pg-.*\.txt$/.test(f)).sort().map((f) => `../${f}`)
-
-/** `cat OUT/part-* | LC_ALL=C sort | grep .` */
-function sortedOutput (dir: string): Buffer {
-  const lines = readdirSync(dir).filter((f) => f.startsWith('part-')).sort()
-    .flatMap((f) => readFileSync(join(dir, f), 'utf8').split('\n'))
-    .filter((l) => l !== '')
-    .map((l) => Buffer.from(l))
-    .sort(Buffer.compare)
-  return Buffer.concat(lines.flatMap((l) => [l, Buffer.from('\n')]))
-}
 
 describe('mrp2p run equals MIT 6.824 mrsequential on the eight books', () => {
   const jobs: Record<string, LoadedJob> = {}

@@ -1,0 +1,163 @@
+import { spawnSync } from 'node:child_process'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { waitFor } from '../../src/harness/wait-for.js'
+import { InfoResponse } from '../../src/protocol/info.js'
+import { TEST_ELECTION_ENV } from '../support/cluster-views.js'
+import { NetnsLab, netnsSupport, type LabNamespace, type LabProcess } from '../support/netns.js'
+import { CLI, SHARED_DATA } from '../support/run-cli.js'
+
+/**
+ * Across hosts, as far as one machine allows: three `mrp2p join` processes,
+ * each in a network namespace of its own (veth on a bridge, address
+ * 10.231.X.1{1,2,3}), and the submitter in the root namespace on the bridge's
+ * 10.231.X.1. A namespace's loopback is its own, so no node can reach another
+ * node or the submitter through 127.0.0.1: a wc job whose output matches the
+ * reference byte for byte went over the bridge, end to end.
+ */
+const support = netnsSupport()
+const NODES = 3
+
+interface LabNode {
+  ns: LabNamespace
+  proc: LabProcess
+  peerId: string
+  /** The dialable address on the bridge, ending in /p2p/<PeerId>. */
+  addr: string
+  printed: string[]
+}
+
+// Namespaces need root and iproute2, which this project's machines and CI have: without them this test fails, saying why.
+describe(`a job across ${NODES} network namespaces`, () => {
+  it('can build network namespaces here', () => {
+    expect(support.ok ? 'ok' : support.reason).toBe('ok')
+  })
+
+  let lab: NetnsLab | undefined
+  let root: string
+  const nodes: LabNode[] = []
+
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), 'mrp2p-netns-'))
+    lab = NetnsLab.create(NODES)
+  })
+
+  afterAll(async () => {
+    const l = lab
+    lab = undefined
+    if (l !== undefined) {
+      await l.teardown()
+      expect(l.leftovers()).toEqual([])
+      for (const n of nodes) expect(n.proc.running).toBe(false)
+    }
+    await rm(root, { recursive: true, force: true })
+  })
+
+  function labOf (): NetnsLab {
+    if (lab === undefined) throw new Error('no lab')
+    return lab
+  }
+
+  function nodeEnv (): NodeJS.ProcessEnv {
+    return {
+      ...process.env,
+      MRP2P_BOOTSTRAP: '',
+      MRP2P_LISTEN: '',
+      MRP2P_DATA_DIR: '',
+      // Should this test process die, the nodes notice and stop.
+      MRP2P_PARENT_PID: String(process.pid),
+      ...TEST_ELECTION_ENV
+    }
+  }
+
+  async function startNode (index: number, bootstrap: string[]): Promise<LabNode> {
+    const l = labOf()
+    const ns = l.namespaces[index]
+    const args = [process.execPath, CLI, 'join', '--listen', `/ip4/${ns.addr}/tcp/0`, '--data-dir', join(root, `node-${index}`)]
+    for (const b of bootstrap) args.push('--bootstrap', b)
+    const proc = l.spawn(ns, args, { env: nodeEnv() })
+    const printed = await waitFor(() => {
+      if (!proc.running) throw new Error(`node ${index} exited (${JSON.stringify(proc.result)}) before ready: ${proc.stderr.slice(-2000)}`)
+      return /^ready$/m.test(proc.stdout) ? proc.stdout : undefined
+    }, { timeoutMs: 20_000, intervalMs: 50, description: `node ${index} in ${ns.name} to print ready` })
+    const peerId = /^peer-id (\S+)$/m.exec(printed)?.[1]
+    const addrs = [...printed.matchAll(/^addr (\S+)$/gm)].map(m => m[1])
+    expect(peerId, printed).toBeDefined()
+    const addr = addrs.find(a => a.startsWith(`/ip4/${ns.addr}/tcp/`))
+    expect(addr, `node ${index} printed ${addrs.join(', ')}`).toBeDefined()
+    return { ns, proc, peerId: peerId as string, addr: addr as string, printed: addrs }
+  }
+
+  /** `mrp2p status --json`, run in the root namespace: the answer crosses the bridge. */
+  async function status (node: LabNode): Promise<InfoResponse> {
+    const r = await labOf().run(undefined, [process.execPath, CLI, 'status', '--bootstrap', node.addr, '--json', '--timeout-ms', '3000'], { timeoutMs: 15_000 })
+    if (r.code !== 0) throw new Error(`status of ${node.ns.name} exited ${String(r.code)}: ${r.stderr.trim()}`)
+    return InfoResponse.parse(JSON.parse(r.stdout))
+  }
+
+  it('three nodes in separate namespaces elect a coordinator and run wc to the reference output, with no loopback involved', async () => {
+    const l = labOf()
+    nodes.push(await startNode(0, []))
+    nodes.push(...await Promise.all([1, 2].map(async i => await startNode(i, [nodes[0].addr]))))
+
+    // Every node prints only its bridge address: nothing listens on 127.0.0.1.
+    for (const n of nodes) {
+      expect(n.printed.length).toBeGreaterThan(0)
+      for (const a of n.printed) expect(a).toMatch(new RegExp(`^/ip4/${n.ns.addr.replaceAll('.', '\\.')}/tcp/\\d+/p2p/${n.peerId}$`))
+    }
+
+    // All three answer and name the same coordinator, which sees the other two alive.
+    const ids = nodes.map(n => n.peerId)
+    await waitFor(async () => {
+      const infos = await Promise.all(nodes.map(status))
+      const coordinator = infos[0].coordinator
+      if (coordinator === null || !ids.includes(coordinator)) return undefined
+      if (infos.some(i => i.coordinator !== coordinator)) return undefined
+      const alive = infos.map(i => i.members.filter(m => m.liveness === 'alive' && m.peerId !== i.peerId).length)
+      return alive.every(a => a === NODES - 1) ? coordinator : undefined
+    }, { timeoutMs: 30_000, intervalMs: 200, description: 'all three nodes to agree on one coordinator and see each other alive' })
+
+    const inputs = readdirSync(SHARED_DATA).filter(f => /^pg-.*\.txt$/.test(f)).sort().map(f => `../${f}`)
+    expect(inputs).toHaveLength(8)
+    const out = join(root, 'out')
+    const submit = await l.run(undefined, [
+      process.execPath, CLI, 'submit', 'wc',
+      '--input', ...inputs,
+      '--reduces', '3',
+      '--output', out,
+      '--bootstrap', nodes[2].addr,
+      '--listen', `/ip4/${l.hostAddr}/tcp/0`,
+      '--timeout', '30'
+    ], { cwd: join(SHARED_DATA, 'expected'), env: { ...process.env, MRP2P_BOOTSTRAP: '', MRP2P_LISTEN: '' }, timeoutMs: 50_000 })
+    expect(submit.code, `submit: ${submit.stderr.slice(-3000)}`).toBe(0)
+    expect(existsSync(join(out, '_SUCCESS'))).toBe(true)
+    expect(readdirSync(out).filter(f => f.startsWith('part-'))).toHaveLength(3)
+
+    // Exactly the check a person runs: cat OUT/part-* | LC_ALL=C sort | grep .
+    const sorted = spawnSync('sh', ['-c', 'cat part-* | LC_ALL=C sort | grep .'], { cwd: out, maxBuffer: 256 * 1024 * 1024 })
+    expect(sorted.status, sorted.stderr.toString()).toBe(0)
+    const expected = readFileSync(join(SHARED_DATA, 'expected', 'wc.txt'))
+    expect(sorted.stdout.length).toBe(expected.length)
+    expect(sorted.stdout.equals(expected)).toBe(true)
+
+    // What the mesh advertises: every member by its bridge address, never 127.0.0.1.
+    for (const n of nodes) {
+      const info = await status(n)
+      expect(info.peerId).toBe(n.peerId)
+      const advertised = new Map<string, string[]>([[info.peerId, info.addrs]])
+      for (const m of info.members) if (m.peerId !== info.peerId) advertised.set(m.peerId, m.addrs)
+      expect([...advertised.keys()].sort()).toEqual([...ids].sort())
+      for (const other of nodes) {
+        const addrs = advertised.get(other.peerId) ?? []
+        expect(addrs.length, `${n.ns.name} knows no address of ${other.ns.name}`).toBeGreaterThan(0)
+        expect(addrs.some(a => a.startsWith(`/ip4/${other.ns.addr}/tcp/`)), `${n.ns.name} sees ${other.ns.name} at ${addrs.join(', ')}`).toBe(true)
+        for (const a of addrs) expect(a).not.toContain('127.0.0.1')
+      }
+      // It talks to the other two directly, over the bridge.
+      expect(info.connections).toEqual(expect.arrayContaining(ids.filter(id => id !== n.peerId)))
+    }
+  })
+})
