@@ -6,13 +6,15 @@ import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { BENCH_DIR } from './corpus.js'
 import { runEngineBench } from './engine-bench.js'
+import { runJobsBench } from './jobs-bench.js'
 import { runMeshBench } from './mesh-bench.js'
 
 type Suite = () => Promise<Record<string, number>>
 
 const suites: Record<string, Suite> = {
   engine: runEngineBench,
-  mesh: runMeshBench
+  mesh: runMeshBench,
+  jobs: runJobsBench
 }
 
 const wanted = process.argv.slice(2)
