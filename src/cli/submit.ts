@@ -23,6 +23,7 @@ interface SubmitFlags {
   timeout: number
   maxAttempts: number
   listen?: string
+  shared?: boolean
   quiet?: boolean
 }
 
@@ -39,6 +40,7 @@ export function registerSubmitCommand (program: Command): void {
     .option('-p, --param <key=value>', 'job parameter (repeatable)', collectParam, {})
     .option('--timeout <seconds>', 'give up when no coordinator is found for this long', positiveInt('--timeout'), 30)
     .option('--max-attempts <n>', 'attempts per task that fail in the job\'s own code before the job fails', positiveInt('--max-attempts'), 4)
+    .option('--shared', 'the inputs are readable at the same path on every node (a shared or copied folder): workers read them in place instead of fetching them from this submitter')
     .option('--listen <multiaddr>', `where workers reach this submitter (env MRP2P_LISTEN; default ${DEFAULT_LISTEN})`)
     .option('-q, --quiet', 'no progress, only errors')
     .action(async (jobSpec: string, flags: SubmitFlags) => {
@@ -67,6 +69,7 @@ export interface SubmitJobOptions {
   /** Seconds to look for a coordinator. */
   timeout: number
   maxAttempts: number
+  shared?: boolean
   quiet?: boolean
   cwd?: string
 }
@@ -96,7 +99,7 @@ export async function submitJob (flags: SubmitJobOptions): Promise<SubmitJobResu
     const parts = new PartCollector(output, flags.reduces)
     const submission = new Submission(
       { self, addrs, network: node, bootstrap: flags.bootstrap.map((b) => multiaddr(b)), log },
-      { jobId: newJobId(bundle.name), jobName: bundle.name, code: bundle, splits, reduces: flags.reduces, params: flags.param, maxAttempts: flags.maxAttempts, parts }
+      { jobId: newJobId(bundle.name), jobName: bundle.name, code: bundle, splits, reduces: flags.reduces, params: flags.param, maxAttempts: flags.maxAttempts, parts, shared: flags.shared }
     )
     await submission.serve()
     await submission.run({ coordinatorTimeoutMs: flags.timeout * 1000, signal: abort.signal, onEvent: flags.quiet === true ? undefined : (e) => { view.onEvent(e) } })

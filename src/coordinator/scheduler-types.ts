@@ -10,7 +10,15 @@ export type TaskKind = 'map' | 'reduce'
 export interface TaskRef { jobId: string, kind: TaskKind, index: number }
 
 /** One map task's input, as the submitter planned it (InputSplit without the submitter-local path). */
-export interface SplitDescriptor { document: string, index: number, offset: number, length: number, firstLine: number }
+export interface SplitDescriptor {
+  document: string
+  index: number
+  offset: number
+  length: number
+  firstLine: number
+  /** Set for a `--shared` input: the absolute path every node reads the split from. */
+  path?: string
+}
 
 export interface JobSpec {
   jobId: string

@@ -43,7 +43,8 @@ const Text = (max: number): z.ZodString => z.string().max(max)
 const Params = z.record(Text(256), Text(64 * 1024)).refine((p) => Object.keys(p).length <= 256, 'at most 256 params')
 const Multiaddrs = z.array(Text(512)).max(32)
 
-export const SplitDescriptor = z.object({ document: Text(4096), index: Index, offset: Count, length: Count, firstLine: z.number().int().min(1) })
+/** `path` is set for a `--shared` input: every node reads the split there, in place, instead of fetching it. */
+export const SplitDescriptor = z.object({ document: Text(4096), index: Index, offset: Count, length: Count, firstLine: z.number().int().min(1), path: Text(4096).optional() })
 
 export const TaskErrorSchema = z.object({ message: Text(16 * 1024), stack: Text(64 * 1024).optional() })
 

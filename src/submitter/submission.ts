@@ -50,6 +50,8 @@ export interface SubmissionPlan {
   params: Record<string, string>
   maxAttempts: number
   parts: PartCollector
+  /** Inputs are readable at the same path on every node: workers read them in place. */
+  shared?: boolean
 }
 
 export interface SubmissionOptions {
@@ -81,7 +83,7 @@ export class Submission {
       jobId: p.jobId,
       jobName: p.jobName,
       codeHash: p.code.hash,
-      splits: p.splits.map((s) => ({ document: s.document, index: s.index, offset: s.offset, length: s.length, firstLine: s.firstLine })),
+      splits: p.splits.map((s) => ({ document: s.document, index: s.index, offset: s.offset, length: s.length, firstLine: s.firstLine, path: p.shared ? s.path : undefined })),
       reduces: p.reduces,
       params: p.params,
       submitter: { peer: this.c.self, addrs: this.c.addrs },

@@ -10,8 +10,10 @@ export type ThreadTask =
     codeFile: string
     jobName: string
     split: SplitInfo
-    /** A local file holding exactly the split's bytes. */
+    /** A local file holding the split's bytes, from `splitOffset` for `splitLength` bytes (default: the whole file). */
     splitFile: string
+    splitOffset?: number
+    splitLength?: number
     reduces: number
     params: Record<string, string>
     outputPaths: string[]

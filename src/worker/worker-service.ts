@@ -198,16 +198,9 @@ export class WorkerService {
   }
 
   private async runMap (job: JobRef, task: Extract<Task, { kind: 'map' }>, epoch: number, codeFile: string, work: string, signal: AbortSignal): Promise<Record<string, unknown>> {
-    const splitFile = join(work, 'split')
-    const { stream, reader } = await openBulk(this.c.network, submitterAddrs(job), JOB_PROTOCOLS.fetchSplit, { jobId: job.jobId, index: task.split.index }, { signal })
-    try {
-      const head = await reader.json(BulkResponseHeader, { signal })
-      if (!head.ok) throw new Error(`submitter refused split ${task.split.index}: ${head.error}`)
-      if (head.bytes !== task.split.length) throw new Error(`submitter sent ${head.bytes} bytes for a split of ${task.split.length}`)
-      await receiveToFile(reader, splitFile, head.bytes, { signal })
-    } finally {
-      await stream.close().catch(() => {})
-    }
+    const shared = task.split.path
+    const splitFile = shared ?? join(work, 'split')
+    if (shared === undefined) await this.fetchSplit(job, task, splitFile, signal)
     const outputPaths = this.store.runPaths(work, job.reduces)
     const out = await this.pool.run({
       kind: 'map',
@@ -215,6 +208,8 @@ export class WorkerService {
       jobName: job.jobName,
       split: { document: task.split.document, index: task.split.index, offset: task.split.offset, firstLine: task.split.firstLine },
       splitFile,
+      splitOffset: shared === undefined ? undefined : task.split.offset,
+      splitLength: shared === undefined ? undefined : task.split.length,
       reduces: job.reduces,
       params: job.params,
       outputPaths,
@@ -224,6 +219,18 @@ export class WorkerService {
     const partitionBytes = (out.map?.partitions ?? []).map((p) => p.bytes)
     this.store.commitMapOutput(work, { jobId: job.jobId, mapIndex: task.index, attempt: `${epoch}.${task.attempt}`, partitionBytes })
     return { ok: true, partitionBytes }
+  }
+
+  private async fetchSplit (job: JobRef, task: Extract<Task, { kind: 'map' }>, splitFile: string, signal: AbortSignal): Promise<void> {
+    const { stream, reader } = await openBulk(this.c.network, submitterAddrs(job), JOB_PROTOCOLS.fetchSplit, { jobId: job.jobId, index: task.split.index }, { signal })
+    try {
+      const head = await reader.json(BulkResponseHeader, { signal })
+      if (!head.ok) throw new Error(`submitter refused split ${task.split.index}: ${head.error}`)
+      if (head.bytes !== task.split.length) throw new Error(`submitter sent ${head.bytes} bytes for a split of ${task.split.length}`)
+      await receiveToFile(reader, splitFile, head.bytes, { signal })
+    } finally {
+      await stream.close().catch(() => {})
+    }
   }
 
   private async runReduce (req: DoJob, task: Extract<Task, { kind: 'reduce' }>, codeFile: string, work: string, signal: AbortSignal): Promise<Record<string, unknown>> {

@@ -94,12 +94,17 @@ describe('distributed jobs on a mesh of real processes', () => {
     expect(snapshot(out)).toBe(atExit)
   })
 
-  it('job count: with no faults every map task runs exactly once', async () => {
+  it('job count: with no faults every map task runs exactly once (inputs --shared, read in place by the workers)', async () => {
     const c = await mesh(3)
     const log = freshDir('count-log')
     mkdirSync(log)
     const out = freshDir('count')
-    expectSuccess(await submit(c, 2, [join(FIXTURES, 'jobcount.ts'), '--input', ...BOOKS, '--reduces', '2', '--output', out, '--split-size', '300000', '--param', `log=${log}`]))
+    expectSuccess(await submit(c, 2, [join(FIXTURES, 'jobcount.ts'), '--input', ...BOOKS, '--shared', '--reduces', '2', '--output', out, '--split-size', '300000', '--param', `log=${log}`]))
+    const reference = freshDir('count-reference')
+    const seqLog = freshDir('count-seq-log')
+    mkdirSync(seqLog)
+    expect((await runCli(['run', join(FIXTURES, 'jobcount.ts'), '--input', ...BOOKS, '--reduces', '2', '--output', reference, '--split-size', '300000', '--param', `log=${seqLog}`, '-q'], { cwd: CWD })).code).toBe(0)
+    expect(sortedOutput(out).equals(sortedOutput(reference))).toBe(true)
     const runs = readFileSync(join(log, 'map.log'), 'utf8').trim().split('\n').map((l) => Number(l.split(' ')[1]))
     const splits = Math.max(...runs) + 1
     expect(splits).toBeGreaterThan(BOOKS.length)
