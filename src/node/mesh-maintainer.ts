@@ -75,6 +75,7 @@ export function createMeshMaintainer (init: MeshMaintainerInit): MeshMaintainer 
   const dialTimeoutMs = init.dialTimeoutMs ?? 5_000
   const candidates = new Map<string, Candidate>()
   const bootstrap = init.bootstrap.filter(ma => ma.getComponents().findLast(c => c.name === 'p2p')?.value !== self)
+  const CODE_P2P = 0x01a5
   const bootstrapIds = new Set(bootstrap.map(ma => ma.getComponents().findLast(c => c.name === 'p2p')?.value).filter((id): id is string => id !== undefined))
   let bootstrapBackoff = BACKOFF_MIN_MS
   let bootstrapNext = 0
@@ -137,7 +138,10 @@ export function createMeshMaintainer (init: MeshMaintainerInit): MeshMaintainer 
     const timedOut = new Promise<never>((_resolve, reject) => {
       bound = setTimeout(() => { reject(new Error(`no answer within ${dialTimeoutMs} ms`)) }, dialTimeoutMs + 500)
     })
-    Promise.race([Promise.any(bootstrap.map(async ma => await host.dial(ma, { signal }))), timedOut]).then((conn) => {
+    // From the second attempt on, dial the bare transport address: libp2p folds a dial to a PeerId into one already
+    // pending for it, and a dial wedged under start-up load would swallow every retry.
+    const targets = attempt === 1 ? bootstrap : bootstrap.map(ma => ma.decapsulateCode(CODE_P2P))
+    Promise.race([Promise.any(targets.map(async ma => await host.dial(ma, { signal }))), timedOut]).then((conn) => {
       log.info({ peer: conn.remotePeer.toString(), attempt }, 'connected to bootstrap peer')
       bootstrapBackoff = BACKOFF_MIN_MS
       bootstrapAttempt = 0
