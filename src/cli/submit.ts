@@ -13,19 +13,8 @@ import { createLogger, setLogLevel } from '../util/logger.js'
 import { byteSize, collectParam, positiveInt } from './options.js'
 import { ProgressView } from './progress-view.js'
 
-interface SubmitFlags {
-  input: string[]
-  bootstrap?: string[]
-  reduces: number
-  output: string
-  splitSize: number
-  param: Record<string, string>
-  timeout: number
-  maxAttempts: number
-  listen?: string
-  shared?: boolean
-  quiet?: boolean
-}
+/** What commander parses: the job options, with --bootstrap and --listen still raw and optional. */
+type SubmitFlags = Omit<SubmitJobOptions, 'job' | 'bootstrap' | 'listen' | 'cwd'> & { bootstrap?: string[], listen?: string }
 
 export function registerSubmitCommand (program: Command): void {
   program

@@ -76,11 +76,16 @@ export function decodeJson<S extends z.ZodType> (schema: S, bytes: Uint8Array): 
   } catch (err) {
     throw new InvalidMessageError(`frame is not UTF-8 JSON: ${errorMessage(err)}`)
   }
-  const result = schema.safeParse(parsed)
+  return validate(schema, parsed, 'message')
+}
+
+/** Validates a decoded value; InvalidMessageError names the first field that is wrong. */
+export function validate<S extends z.ZodType> (schema: S, value: unknown, what: string): z.output<S> {
+  const result = schema.safeParse(value)
   if (!result.success) {
     const issue = result.error.issues[0]
     const where = issue === undefined || issue.path.length === 0 ? '' : ` at ${issue.path.join('.')}`
-    throw new InvalidMessageError(`message fails its schema${where}: ${issue?.message ?? 'invalid'}`)
+    throw new InvalidMessageError(`${what} fails its schema${where}: ${issue?.message ?? 'invalid'}`)
   }
   return result.data
 }

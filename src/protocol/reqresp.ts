@@ -7,7 +7,7 @@ import {
   DialFailedError, DialTimeoutError, FirstByteTimeoutError, InvalidFrameError, InvalidMessageError,
   ProtocolError, RemoteError, RequestTimeoutError, ResponseTimeoutError
 } from './errors.js'
-import { DEFAULT_MAX_FRAME_BYTES, framed } from './framing.js'
+import { DEFAULT_MAX_FRAME_BYTES, framed, validate } from './framing.js'
 import { createLogLimiter } from './log-limiter.js'
 import { abortReasonOr, deadline } from './timeouts.js'
 
@@ -101,7 +101,7 @@ export async function request<S extends z.ZodType> (
         throw abortReasonOr(response.signal, err)
       }
       if (!envelope.ok) throw new RemoteError(envelope.error.name, envelope.error.message)
-      return decodeJsonValue(responseSchema, envelope.body)
+      return validate(responseSchema, envelope.body, 'response')
     } finally {
       clearTimeout(firstByteTimer)
       if (responseTimer !== undefined) clearTimeout(responseTimer)
@@ -127,15 +127,6 @@ async function dial (opener: StreamOpener, peer: PeerId | Multiaddr | Multiaddr[
   }
 }
 
-function decodeJsonValue<S extends z.ZodType> (schema: S, value: unknown): z.output<S> {
-  const result = schema.safeParse(value)
-  if (!result.success) {
-    const issue = result.error.issues[0]
-    const where = issue === undefined || issue.path.length === 0 ? '' : ` at ${issue.path.join('.')}`
-    throw new InvalidMessageError(`response fails its schema${where}: ${issue?.message ?? 'invalid'}`)
-  }
-  return result.data
-}
 
 export interface RequestContext extends AbortOptions {
   remotePeer: PeerId

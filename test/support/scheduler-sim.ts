@@ -17,37 +17,7 @@ import { DEFAULT_SCHEDULER_CONFIG, Scheduler } from '../../src/coordinator/sched
 import type {
   Assignment, JobSpec, SchedulerEffect, SchedulerEvent, TaskKind
 } from '../../src/coordinator/scheduler-types.js'
-
-/** splitmix32: small, fast, and ours (the shared prng.ts belongs to the election simulation). */
-export class SimRandom {
-  private state: number
-
-  constructor (seed: number) {
-    this.state = (seed ^ 0x5bd1e995) >>> 0
-  }
-
-  next (): number {
-    this.state = (this.state + 0x9e3779b9) >>> 0
-    let z = this.state
-    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0
-    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0
-    return ((z ^ (z >>> 16)) >>> 0) / 4294967296
-  }
-
-  /** Integer in [lo, hi], both included. */
-  int (lo: number, hi: number): number { return lo + Math.floor(this.next() * (hi - lo + 1)) }
-  chance (p: number): boolean { return this.next() < p }
-  pick<T> (xs: readonly T[]): T { return xs[Math.floor(this.next() * xs.length)] }
-  shuffle<T> (xs: T[]): T[] {
-    for (let i = xs.length - 1; i > 0; i--) {
-      const j = Math.floor(this.next() * (i + 1))
-      const t = xs[i]
-      xs[i] = xs[j]
-      xs[j] = t
-    }
-    return xs
-  }
-}
+import { Prng } from './prng.js'
 
 export type Profile = 'clean' | 'stragglers' | 'faults'
 
@@ -155,7 +125,7 @@ export function runScenario (seed: number, profile: Profile): ScenarioReport {
 }
 
 class Sim {
-  private readonly rng: SimRandom
+  private readonly rng: Prng
   private readonly knobs: Knobs
   private readonly cfg = DEFAULT_SCHEDULER_CONFIG
   private readonly nodes = new Map<string, Node>()
@@ -186,7 +156,7 @@ class Sim {
   private readonly cancelled = new Set<string>()
 
   constructor (private readonly seed: number, private readonly profile: Profile) {
-    this.rng = new SimRandom(seed)
+    this.rng = new Prng(seed)
     const r = this.rng
     this.knobs = profile === 'clean'
       ? { crashes: 0, suspicions: 0, failovers: 0, diskFaults: 0, pCancel: 0, pUser: 0, pWorker: 0, pFetch: 0, pSlow: 0, pDup: 0, pLateAbandon: 0 }
