@@ -1,4 +1,5 @@
-import { closeSync, openSync, readSync, writeSync } from 'node:fs'
+import { closeSync, openSync, readSync } from 'node:fs'
+import { ChunkedFileWriter } from './chunked-file-writer.js'
 
 /**
  * Intermediate run files: records `varint keyLen, key, varint valueLen, value`
@@ -25,43 +26,27 @@ function writeVarint (buf: Buffer, pos: number, n: number): number {
 export interface RunStats { bytes: number, records: number }
 
 export class RunWriter {
-  private buf = Buffer.allocUnsafe(CHUNK)
-  private pos = 0
-  private bytes = 0
   private records = 0
-  private constructor (private readonly fd: number) {}
+  private constructor (private readonly out: ChunkedFileWriter) {}
 
   static create (path: string): RunWriter {
-    return new RunWriter(openSync(path, 'wx'))
+    return new RunWriter(new ChunkedFileWriter(path))
   }
 
   add (key: string, value: string): void {
     const kl = Buffer.byteLength(key)
     const vl = Buffer.byteLength(value)
-    const need = kl + vl + 10
-    if (this.pos + need > this.buf.length) {
-      this.flush()
-      if (need > this.buf.length) this.buf = Buffer.allocUnsafe(need)
-    }
-    let p = writeVarint(this.buf, this.pos, kl)
-    p += this.buf.write(key, p, kl, 'utf8')
-    p = writeVarint(this.buf, p, vl)
-    p += this.buf.write(value, p, vl, 'utf8')
-    this.pos = p
+    const buf = this.out.reserve(kl + vl + 10)
+    let p = writeVarint(buf, this.out.pos, kl)
+    p += buf.write(key, p, kl, 'utf8')
+    p = writeVarint(buf, p, vl)
+    p += buf.write(value, p, vl, 'utf8')
+    this.out.pos = p
     this.records++
   }
 
-  private flush (): void {
-    let off = 0
-    while (off < this.pos) off += writeSync(this.fd, this.buf, off, this.pos - off)
-    this.bytes += this.pos
-    this.pos = 0
-  }
-
   close (): RunStats {
-    this.flush()
-    closeSync(this.fd)
-    return { bytes: this.bytes, records: this.records }
+    return { bytes: this.out.close(), records: this.records }
   }
 }
 
