@@ -7,10 +7,8 @@ import { startCluster, type Cluster } from '../../src/harness/cluster.js'
 import { waitFor } from '../../src/harness/wait-for.js'
 import { TEST_ELECTION_ENV, waitForAgreement } from '../support/cluster-views.js'
 import { sortedOutput } from '../support/output.js'
-import { REPO_ROOT, runCli, SHARED_DATA } from '../support/run-cli.js'
+import { BOOKS, REFERENCE_CWD, REPO_ROOT, runCli } from '../support/run-cli.js'
 
-const CWD = join(SHARED_DATA, 'expected')
-const BOOKS = readdirSync(SHARED_DATA).filter((f) => /^pg-.*\.txt$/.test(f)).sort().map((f) => `../${f}`)
 const TIMING = join(REPO_ROOT, 'test', 'fixtures', 'jobs', 'timing.ts')
 
 let cluster: Cluster | undefined
@@ -26,7 +24,7 @@ describe('the job survives its coordinator', () => {
     const seqLog = join(scratch, 'seq-log')
     mkdirSync(seqLog)
     const args = ['--input', ...BOOKS, '--reduces', '2', '--split-size', '150000', '--param', 'ms=600']
-    expect((await runCli(['run', TIMING, ...args, '--param', `log=${seqLog}`, '--output', reference, '-q'], { cwd: CWD })).code).toBe(0)
+    expect((await runCli(['run', TIMING, ...args, '--param', `log=${seqLog}`, '--output', reference, '-q'], { cwd: REFERENCE_CWD })).code).toBe(0)
 
     const c = cluster = await startCluster({ nodes: 4, env: { ...TEST_ELECTION_ENV, MRP2P_LOG_LEVEL: 'warn' } })
     const before = await waitForAgreement(c, c.running(), 30_000)
@@ -34,7 +32,7 @@ describe('the job survives its coordinator', () => {
     const log = join(scratch, 'log')
     mkdirSync(log)
     const out = join(scratch, 'out')
-    const submitting = runCli(['submit', TIMING, ...args, '--param', `log=${log}`, '--output', out, '--bootstrap', c.nodes[via].addr, '--timeout', '30'], { cwd: CWD, timeoutMs: 180_000 })
+    const submitting = runCli(['submit', TIMING, ...args, '--param', `log=${log}`, '--output', out, '--bootstrap', c.nodes[via].addr, '--timeout', '30'], { cwd: REFERENCE_CWD, timeoutMs: 180_000 })
 
     // Kill the coordinator once a few maps have finished, while others are still to run.
     await waitFor(() => {

@@ -8,15 +8,13 @@ import { startCluster, type Cluster } from '../../src/harness/cluster.js'
 import { waitFor } from '../../src/harness/wait-for.js'
 import { TEST_ELECTION_ENV, waitForAgreement } from '../support/cluster-views.js'
 import { sortedOutput } from '../support/output.js'
-import { REPO_ROOT, runCli, SHARED_DATA, type CliResult } from '../support/run-cli.js'
+import { BOOKS, REFERENCE_CWD, REPO_ROOT, runCli, type CliResult } from '../support/run-cli.js'
 
 /**
  * Distributed jobs on real `mrp2p join` processes, mirroring MIT 6.824's
  * test-mr.sh: correctness against the lab's reference, parallelism, job
  * count, early exit, crashes, concurrent submitters, bad input.
  */
-const CWD = join(SHARED_DATA, 'expected')
-const BOOKS = readdirSync(SHARED_DATA).filter((f) => /^pg-.*\.txt$/.test(f)).sort().map((f) => `../${f}`)
 const FIXTURES = join(REPO_ROOT, 'test', 'fixtures', 'jobs')
 const scratch = mkdtempSync(join(tmpdir(), 'mrp2p-jobs-'))
 let n = 0
@@ -35,7 +33,7 @@ async function mesh (nodes: number): Promise<Cluster> {
 }
 
 async function submit (c: Cluster, via: number, args: string[], opts: { cwd?: string } = {}): Promise<CliResult> {
-  return await runCli(['submit', ...args, '--bootstrap', c.nodes[via].addr, '--timeout', '30'], { cwd: opts.cwd ?? CWD, timeoutMs: 180_000 })
+  return await runCli(['submit', ...args, '--bootstrap', c.nodes[via].addr, '--timeout', '30'], { cwd: opts.cwd ?? REFERENCE_CWD, timeoutMs: 180_000 })
 }
 
 function expectSuccess (res: CliResult): void {
@@ -67,7 +65,7 @@ describe('distributed jobs on a mesh of real processes', () => {
     for (const job of ['wc', 'indexer']) {
       const out = freshDir(job)
       expectSuccess(await submit(c, 0, [job, '--input', ...BOOKS, '--reduces', '3', '--output', out, '--split-size', '200000']))
-      expect(sortedOutput(out).equals(readFileSync(join(CWD, `${job}.txt`)))).toBe(true)
+      expect(sortedOutput(out).equals(readFileSync(join(REFERENCE_CWD, `${job}.txt`)))).toBe(true)
       expect(readdirSync(out).sort()).toEqual(['_SUCCESS', 'part-00000', 'part-00001', 'part-00002'])
     }
   })
@@ -103,7 +101,7 @@ describe('distributed jobs on a mesh of real processes', () => {
     const reference = freshDir('count-reference')
     const seqLog = freshDir('count-seq-log')
     mkdirSync(seqLog)
-    expect((await runCli(['run', join(FIXTURES, 'jobcount.ts'), '--input', ...BOOKS, '--reduces', '2', '--output', reference, '--split-size', '300000', '--param', `log=${seqLog}`, '-q'], { cwd: CWD })).code).toBe(0)
+    expect((await runCli(['run', join(FIXTURES, 'jobcount.ts'), '--input', ...BOOKS, '--reduces', '2', '--output', reference, '--split-size', '300000', '--param', `log=${seqLog}`, '-q'], { cwd: REFERENCE_CWD })).code).toBe(0)
     expect(sortedOutput(out).equals(sortedOutput(reference))).toBe(true)
     const runs = readFileSync(join(log, 'map.log'), 'utf8').trim().split('\n').map((l) => Number(l.split(' ')[1]))
     const splits = Math.max(...runs) + 1
@@ -121,15 +119,15 @@ describe('distributed jobs on a mesh of real processes', () => {
     ])
     expectSuccess(a)
     expectSuccess(b)
-    expect(sortedOutput(wcOut).equals(readFileSync(join(CWD, 'wc.txt')))).toBe(true)
-    expect(sortedOutput(ixOut).equals(readFileSync(join(CWD, 'indexer.txt')))).toBe(true)
+    expect(sortedOutput(wcOut).equals(readFileSync(join(REFERENCE_CWD, 'wc.txt')))).toBe(true)
+    expect(sortedOutput(ixOut).equals(readFileSync(join(REFERENCE_CWD, 'indexer.txt')))).toBe(true)
   })
 
   // CI runs the crash test three times: a test that usually passes is a failing test.
   for (const round of (process.env.CRASH_ROUNDS ?? "1,2,3").split(",").map(Number)) {
     it(`crash (round ${round}): nodes killed in a third of map and reduce calls and restarted, stalls up to 10 s; output equals the sequential run`, async () => {
       const reference = freshDir('crash-reference')
-      const seq = await runCli(['run', join(FIXTURES, 'crash.ts'), '--input', ...BOOKS, '--reduces', '3', '--split-size', '300000', '--output', reference, '-q'], { cwd: CWD })
+      const seq = await runCli(['run', join(FIXTURES, 'crash.ts'), '--input', ...BOOKS, '--reduces', '3', '--split-size', '300000', '--output', reference, '-q'], { cwd: REFERENCE_CWD })
       expect(seq.code).toBe(0)
       const c = await mesh(4)
       let restarts = 0

@@ -17,11 +17,9 @@ import { newJobId, Submission, type SubmissionEvent } from '../../src/submitter/
 import { createLogger } from '../../src/util/logger.js'
 import { WorkerService } from '../../src/worker/worker-service.js'
 import { sortedOutput } from '../support/output.js'
-import { SHARED_DATA } from '../support/run-cli.js'
+import { BOOKS, REFERENCE_CWD, SHARED_DATA } from '../support/run-cli.js'
 
 const log = createLogger('test')
-const CWD = join(SHARED_DATA, 'expected')
-const BOOKS = readdirSync(SHARED_DATA).filter((f) => /^pg-.*\.txt$/.test(f)).sort().map((f) => `../${f}`)
 
 /**
  * The job path without the election: node 0 is made coordinator by fiat, nodes
@@ -69,7 +67,7 @@ describe('Register / DoJob / fetch / commit over libp2p (one process)', () => {
 
   it('runs wc on the eight books across two workers and equals the reference', async () => {
     const code = await bundleJob('wc')
-    const splits = await planSplits(BOOKS, { cwd: CWD, splitSize: 200_000 })
+    const splits = await planSplits(BOOKS, { cwd: REFERENCE_CWD, splitSize: 200_000 })
     const outDir = join(dir, 'out')
     const output = OutputDir.prepare(outDir)
     const parts = new PartCollector(output, 3)

@@ -6,11 +6,9 @@ import { loadJob, type LoadedJob } from '../../src/mapreduce/job-loader.js'
 import { SUCCESS_FILE } from '../../src/mapreduce/output-dir.js'
 import { runSequential } from '../../src/mapreduce/sequential.js'
 import { sortedOutput } from '../support/output.js'
-import { runCli, SHARED_DATA } from '../support/run-cli.js'
+import { BOOKS, REFERENCE_CWD, runCli, SHARED_DATA } from '../support/run-cli.js'
 
 /** As the lab produced its reference: from a folder beside the books, inputs given as ../pg-*.txt. */
-const CWD = join(SHARED_DATA, 'expected')
-const BOOKS = readdirSync(SHARED_DATA).filter((f) => /^pg-.*\.txt$/.test(f)).sort().map((f) => `../${f}`)
 
 describe('mrp2p run equals MIT 6.824 mrsequential on the eight books', () => {
   const jobs: Record<string, LoadedJob> = {}
@@ -28,7 +26,7 @@ describe('mrp2p run equals MIT 6.824 mrsequential on the eight books', () => {
         it(`${name}, R=${reduces}, ${splitSize === undefined ? 'one split per book' : 'every book cut into splits'}`, async () => {
           const output = join(scratch, `${name}-${reduces}-${splitSize ?? 'whole'}`)
           const job = jobs[name]
-          const result = await runSequential({ job: job.job, jobName: job.name, inputs: BOOKS, output, reduces, splitSize, cwd: CWD })
+          const result = await runSequential({ job: job.job, jobName: job.name, inputs: BOOKS, output, reduces, splitSize, cwd: REFERENCE_CWD })
           if (splitSize !== undefined) expect(result.maps).toBeGreaterThan(BOOKS.length * 2)
           expect(readdirSync(output).sort()).toEqual([SUCCESS_FILE, ...Array.from({ length: reduces }, (_, r) => `part-${String(r).padStart(5, '0')}`)].sort())
           expect(sortedOutput(output).equals(readFileSync(join(SHARED_DATA, 'expected', `${name}.txt`)))).toBe(true)
@@ -39,7 +37,7 @@ describe('mrp2p run equals MIT 6.824 mrsequential on the eight books', () => {
 
   it('through the CLI, as a person runs it', async () => {
     const output = join(scratch, 'cli-wc')
-    const res = await runCli(['run', 'wc', '--input', ...BOOKS, '--reduces', '3', '--output', output], { cwd: CWD })
+    const res = await runCli(['run', 'wc', '--input', ...BOOKS, '--reduces', '3', '--output', output], { cwd: REFERENCE_CWD })
     expect(res.stderr).toBe('')
     expect(res.code).toBe(0)
     expect(res.stdout).toMatch(/^wc: 8 maps, 3 reduces, 22107 keys/)

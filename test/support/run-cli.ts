@@ -1,10 +1,16 @@
 import { spawn } from 'node:child_process'
+import { readdirSync } from 'node:fs'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url))
 export const CLI = fileURLToPath(new URL('../../bin/mrp2p.js', import.meta.url))
 /** ../shared/data beside the checkout: the lab's books and reference outputs (CI has it too). */
 export const SHARED_DATA = fileURLToPath(new URL('../../../shared/data', import.meta.url))
+/** Where the lab's reference was made from: a folder beside the books, so they are named `../pg-*.txt`. */
+export const REFERENCE_CWD = join(SHARED_DATA, 'expected')
+/** The eight books as the shell expands `../pg-*.txt` from REFERENCE_CWD. */
+export const BOOKS = readdirSync(SHARED_DATA).filter((f) => /^pg-.*\.txt$/.test(f)).sort().map((f) => `../${f}`)
 
 export interface CliResult { code: number | null, stdout: string, stderr: string }
 
