@@ -19,6 +19,23 @@ function timeShell (script: string): number {
   return (performance.now() - t0) / 1000
 }
 
+/** Seconds of the coreutils word count over `input`: the baseline every benchmark compares with. */
+export function timeCoreutils (input: string): number {
+  return timeShell(`tr -cs A-Za-z '\\n' < '${input}' | sort | uniq -c > /dev/null`)
+}
+
+/** Seconds of the tr | mawk word count over `input`. */
+export function timeMawk (input: string): number {
+  return timeShell(`tr -cs A-Za-z '\\n' < '${input}' | mawk '{ c[$0]++ } END { for (w in c) print w, c[w] }' > /dev/null`)
+}
+
+/** `mrp2p run <job>` in a fresh process: the engine's own seconds and the process's peak RSS. */
+export function timeEngine (job: string, input: string): { seconds: number, maxRssMiB: number } {
+  const child = spawnSync(process.execPath, [CHILD, job, input, join(BENCH_DIR, 'engine-out')], { encoding: 'utf8' })
+  if (child.status !== 0) throw new Error(`engine run failed: ${child.stderr}`)
+  return JSON.parse(child.stdout) as { seconds: number, maxRssMiB: number }
+}
+
 export interface EngineBenchResult extends Record<string, number> {
   corpusMB: number
   mrp2pMBps: number
@@ -38,13 +55,11 @@ export async function runEngineBench (): Promise<EngineBenchResult> {
   const coreutils: number[] = []
   const mawk: number[] = []
   for (let round = 0; round < ROUNDS; round++) {
-    const child = spawnSync(process.execPath, [CHILD, 'wc', input, join(BENCH_DIR, 'engine-out')], { encoding: 'utf8' })
-    if (child.status !== 0) throw new Error(`engine run failed: ${child.stderr}`)
-    const r = JSON.parse(child.stdout) as { seconds: number, maxRssMiB: number }
+    const r = timeEngine('wc', input)
     mine.push(r.seconds)
     rss.push(r.maxRssMiB)
-    coreutils.push(timeShell(`tr -cs A-Za-z '\\n' < '${input}' | sort | uniq -c > /dev/null`))
-    mawk.push(timeShell(`tr -cs A-Za-z '\\n' < '${input}' | mawk '{ c[$0]++ } END { for (w in c) print w, c[w] }' > /dev/null`))
+    coreutils.push(timeCoreutils(input))
+    mawk.push(timeMawk(input))
   }
   const mrp2pMBps = mb / median(mine)
   const coreutilsMBps = mb / median(coreutils)

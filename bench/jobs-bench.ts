@@ -1,21 +1,13 @@
 import { spawnSync } from 'node:child_process'
 import { rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { startCluster } from '../src/harness/cluster.js'
 import { waitFor } from '../src/harness/wait-for.js'
 import { BENCH_DIR, corpus, REPO_ROOT } from './corpus.js'
+import { timeCoreutils, timeEngine, timeMawk } from './engine-bench.js'
 
 const CLI = join(REPO_ROOT, 'bin', 'mrp2p.js')
-const CHILD = fileURLToPath(new URL('./engine-child.js', import.meta.url))
 const ELECTION_ENV = { MRP2P_LEASE_MS: '1500', MRP2P_HEARTBEAT_MS: '300', MRP2P_SUSPECT_AFTER_MS: '900', MRP2P_DEAD_AFTER_MS: '1800', MRP2P_LOG_LEVEL: 'warn' }
-
-function secondsOf (cmd: string, args: string[]): number {
-  const t0 = performance.now()
-  const r = spawnSync(cmd, args, { encoding: 'utf8', env: { ...process.env, LC_ALL: 'C' } })
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`)
-  return (performance.now() - t0) / 1000
-}
 
 /**
  * The job's own time as the command reports it (submit to _SUCCESS, as the
@@ -34,12 +26,10 @@ export async function runJobsBench (): Promise<Record<string, number>> {
   const input = await corpus(256 * 2 ** 20)
   const mb = statSync(input).size / 1e6
   const out: Record<string, number> = { corpusMB: mb }
-  const seq = spawnSync(process.execPath, [CHILD, 'wc', input, join(BENCH_DIR, 'jobs-seq-out')], { encoding: 'utf8' })
-  if (seq.status !== 0) throw new Error(seq.stderr)
-  const runMBps = mb / (JSON.parse(seq.stdout) as { seconds: number }).seconds
+  const runMBps = mb / timeEngine('wc', input).seconds
   out.runMBps = runMBps
-  out.coreutilsMBps = mb / secondsOf('bash', ['-c', `tr -cs A-Za-z '\\n' < '${input}' | sort | uniq -c > /dev/null`])
-  out.mawkMBps = mb / secondsOf('bash', ['-c', `tr -cs A-Za-z '\\n' < '${input}' | mawk '{ c[$0]++ } END { for (w in c) print w, c[w] }' > /dev/null`])
+  out.coreutilsMBps = mb / timeCoreutils(input)
+  out.mawkMBps = mb / timeMawk(input)
   for (const nodes of [1, 2, 4]) {
     const cluster = await startCluster({ nodes, env: ELECTION_ENV })
     try {
