@@ -6,6 +6,7 @@ import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { BENCH_DIR } from './corpus.js'
 import { runEngineBench } from './engine-bench.js'
+import { runFailoverBench } from './failover-bench.js'
 import { runJobsBench } from './jobs-bench.js'
 import { runMeshBench } from './mesh-bench.js'
 
@@ -14,7 +15,8 @@ type Suite = () => Promise<Record<string, number>>
 const suites: Record<string, Suite> = {
   engine: runEngineBench,
   mesh: runMeshBench,
-  jobs: runJobsBench
+  jobs: runJobsBench,
+  failover: runFailoverBench
 }
 
 const wanted = process.argv.slice(2)

@@ -2,11 +2,13 @@ import type { Command } from 'commander'
 import { createLogger } from '../util/logger.js'
 import { errorMessage } from '../util/errors.js'
 import { parseIntArg } from '../node/options.js'
+import { readSwarmKey } from '../node/private-network.js'
 import { startCluster, type Cluster } from '../harness/cluster.js'
 
 interface ClusterFlags {
   nodes: string
   keep?: boolean
+  swarmKey?: string
 }
 
 /**
@@ -22,10 +24,13 @@ export function registerClusterCommand (program: Command): void {
     .description('run a local mesh of N nodes on 127.0.0.1 until Ctrl-C')
     .option('--nodes <n>', 'how many nodes', '3')
     .option('--keep', 'keep the nodes\' data dirs and logs after stopping')
+    .option('--swarm-key <file>', 'make the mesh private with this key (env MRP2P_SWARM_KEY)')
     .action(async (flags: ClusterFlags) => {
       const count = parseIntArg(flags.nodes, '--nodes', 1, 100)
       const log = createLogger('cluster')
-      const cluster: Cluster = await startCluster({ nodes: count, keep: flags.keep === true })
+      const swarmKeyFile = flags.swarmKey ?? (process.env.MRP2P_SWARM_KEY !== undefined && process.env.MRP2P_SWARM_KEY !== '' ? process.env.MRP2P_SWARM_KEY : undefined)
+      if (swarmKeyFile !== undefined) readSwarmKey(swarmKeyFile)
+      const cluster: Cluster = await startCluster({ nodes: count, keep: flags.keep === true, swarmKeyFile })
       const out = process.stdout
       for (const n of cluster.nodes) out.write(`node ${n.index} ${n.addr}\n`)
       out.write(`data ${cluster.rootDir}\n`)

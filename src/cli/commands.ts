@@ -2,6 +2,7 @@ import type { Command } from 'commander'
 import { registerClusterCommand } from './cluster.js'
 import { registerDemoCommand } from './demo.js'
 import { registerJoinCommand } from './join.js'
+import { registerKeygenCommand } from './keygen.js'
 import { registerRunCommand } from './run.js'
 import { registerStatusCommand } from './status.js'
 import { registerSubmitCommand } from './submit.js'
@@ -17,4 +18,5 @@ export function registerCommands (program: Command): void {
   registerSubmitCommand(program)
   registerStatusCommand(program)
   registerClusterCommand(program)
+  registerKeygenCommand(program)
 }

@@ -5,7 +5,9 @@ import { resolveNetworkOptions, type JoinFlags } from '../node/options.js'
 import { resolveElectionOptions, ELECTION_FLAGS, type ElectionFlags } from '../node/election-options.js'
 import { startNode, type MeshNode, type NodeConfig } from '../node/node.js'
 import { startRoles } from '../node/roles.js'
+import { LIMIT_FLAG_HELP, resolveLimitOptions, type LimitFlags, type LimitOptions } from '../node/limit-options.js'
 import { MRP2P_VERSION } from '../node/version.js'
+import { resolveTaskOptions, TASK_FLAG_HELP, type TaskFlags, type TaskOptions } from '../worker/task-options.js'
 
 /**
  * `mrp2p join`: run a node until told to stop. stdout carries exactly what a
@@ -21,18 +23,37 @@ export function registerJoinCommand (program: Command): void {
     .option('--data-dir <dir>', 'where the identity key and election state live (env MRP2P_DATA_DIR; default ~/.mrp2p)')
     .option('--slots <n>', 'tasks this node runs at once (env MRP2P_SLOTS; default: CPU count)')
     .option('--no-worker', 'take part in the mesh and election but never run tasks')
+    .option('--sandbox', TASK_FLAG_HELP.sandbox)
+    .option('--task-memory <MiB>', TASK_FLAG_HELP.taskMemory)
+    .option('--min-free-disk <MiB>', LIMIT_FLAG_HELP.minFreeDisk)
+    .option('--max-jobs <n>', LIMIT_FLAG_HELP.maxJobs)
+    .option('--swarm-key <file>', 'the private mesh\'s key (made by `mrp2p keygen`); without the same key no peer can connect (env MRP2P_SWARM_KEY)')
   for (const f of ELECTION_FLAGS) cmd.addOption(new Option(`--${f.flag} <${f.kind === 'ms' ? 'ms' : 'x'}>`, `${f.description} (env ${f.env}; default ${f.defaultValue})`))
-  cmd.action(async (flags: JoinFlags & ElectionFlags) => {
+  cmd.action(async (flags: JoinFlags & ElectionFlags & TaskFlags & LimitFlags) => {
     const network = resolveNetworkOptions(flags)
     const election = resolveElectionOptions(flags)
-    await runJoin({ ...network, election })
+    await runJoin({ ...network, election }, resolveTaskOptions(flags), resolveLimitOptions(flags))
   })
 }
 
-async function runJoin (config: Omit<NodeConfig, 'version'>): Promise<void> {
+async function runJoin (config: Omit<NodeConfig, 'version'>, tasks: TaskOptions, limits: LimitOptions): Promise<void> {
   const log = createLogger('join')
-  const node: MeshNode = await startNode({ ...config, version: MRP2P_VERSION })
-  const roles = await startRoles(node, { worker: config.worker, slots: config.slots, version: MRP2P_VERSION })
+  let fatal: Error | undefined
+  const exit = (): never => {
+    if (fatal === undefined) process.exit(0)
+    process.stderr.write(`mrp2p: cannot join: ${fatal.message}\n`)
+    process.exit(1)
+  }
+  let stopFor: ((why: string) => void) | undefined
+  const node: MeshNode = await startNode({
+    ...config,
+    version: MRP2P_VERSION,
+    onFatal: (err) => {
+      fatal ??= err
+      stopFor?.(err.message)
+    }
+  })
+  const roles = await startRoles(node, { worker: config.worker, slots: config.slots, version: MRP2P_VERSION, ...tasks, ...limits })
   const out = process.stdout
   out.write(`peer-id ${node.peerId}\n`)
   for (const addr of node.addrs()) out.write(`addr ${addr}\n`)
@@ -48,16 +69,18 @@ async function runJoin (config: Omit<NodeConfig, 'version'>): Promise<void> {
       // The promise above is the contract (stop within 2 s); this timer is the guarantee.
       setTimeout(() => {
         log.warn('clean stop took too long, exiting')
-        process.exit(0)
+        exit()
       }, 1_800).unref()
       roles.stop().then(async () => { await node.stop() }).catch((err: unknown) => { log.warn({ err: errorMessage(err) }, 'stop failed') }).finally(resolve)
     }
+    stopFor = stop
+    if (fatal !== undefined) stop(fatal.message)
     process.once('SIGINT', () => { stop('SIGINT') })
     process.once('SIGTERM', () => { stop('SIGTERM') })
     watchParent(() => { stop('parent process gone') })
   })
   // Sockets and libp2p timers can keep the loop alive for another second; we are done.
-  process.exit(0)
+  exit()
 }
 
 /**

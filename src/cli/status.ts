@@ -3,7 +3,8 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { UserFacingError, errorMessage } from '../util/errors.js'
 import { setLogLevel } from '../util/logger.js'
 import { createClientLibp2p } from '../node/libp2p.js'
-import { parseBootstrapAddr, parseIntArg } from '../node/options.js'
+import { parseBootstrapAddr, parseIntArg, resolveSwarmKey } from '../node/options.js'
+import { isHandshakeRefusal, swarmKeyMismatch } from '../protocol/errors.js'
 import { MRP2P_VERSION } from '../node/version.js'
 import { queryInfo, type InfoResponse } from '../protocol/info.js'
 
@@ -18,6 +19,7 @@ interface StatusFlags {
   bootstrap?: string[]
   json?: boolean
   timeoutMs?: string
+  swarmKey?: string
 }
 
 /**
@@ -32,6 +34,7 @@ export function registerStatusCommand (program: Command): void {
     .option('--bootstrap <multiaddr...>', 'a node to ask, ending in /p2p/<PeerId> (env MRP2P_BOOTSTRAP)')
     .option('--json', 'print the raw answer as JSON')
     .option('--timeout-ms <ms>', 'give up after this long', '5000')
+    .option('--swarm-key <file>', 'the key of a private mesh (env MRP2P_SWARM_KEY)')
     .action(async (flags: StatusFlags) => {
       // A one-shot command: only warnings reach the terminal.
       if (process.env.MRP2P_LOG_LEVEL === undefined) setLogLevel('warn')
@@ -40,13 +43,13 @@ export function registerStatusCommand (program: Command): void {
       if (raw.length === 0) throw new NodeUnreachableError('status needs --bootstrap <multiaddr> (or MRP2P_BOOTSTRAP) naming a node to ask')
       const targets = raw.map(s => parseBootstrapAddr(s, fromFlag ? '--bootstrap' : 'MRP2P_BOOTSTRAP'))
       const timeoutMs = parseIntArg(flags.timeoutMs ?? '5000', '--timeout-ms', 100, 600_000)
-      const info = await askAny(targets.map(t => t.toString()), timeoutMs)
+      const info = await askAny(targets.map(t => t.toString()), timeoutMs, resolveSwarmKey(flags.swarmKey))
       process.stdout.write(flags.json === true ? `${JSON.stringify(info, null, 2)}\n` : formatStatus(info))
     })
 }
 
-async function askAny (targets: string[], timeoutMs: number): Promise<InfoResponse> {
-  const client = await createClientLibp2p({ version: MRP2P_VERSION })
+async function askAny (targets: string[], timeoutMs: number, swarmKey: Uint8Array | undefined): Promise<InfoResponse> {
+  const client = await createClientLibp2p({ version: MRP2P_VERSION, swarmKey })
   const errors: string[] = []
   try {
     for (const target of targets) {
@@ -56,10 +59,11 @@ async function askAny (targets: string[], timeoutMs: number): Promise<InfoRespon
           timeouts: { dialMs: timeoutMs, firstByteMs: timeoutMs, responseMs: timeoutMs }
         })
       } catch (err) {
+        if (isHandshakeRefusal(err)) throw swarmKeyMismatch(target, swarmKey !== undefined)
         errors.push(`${target}: ${errorMessage(err)}`)
       }
     }
-    throw new NodeUnreachableError(`no node answered: ${errors.join('; ')}`)
+    throw new NodeUnreachableError(`no node answered: ${errors.join('; ')}${swarmKey === undefined ? ' (a private mesh also needs --swarm-key FILE)' : ''}`)
   } finally {
     try { await client.stop() } catch { /* already stopping */ }
   }

@@ -4,8 +4,9 @@ import { bundleJob, importJob } from '../mapreduce/job-loader.js'
 import { OutputDir } from '../mapreduce/output-dir.js'
 import { DEFAULT_SPLIT_SIZE, planSplits } from '../mapreduce/splits.js'
 import { createClientLibp2p } from '../node/libp2p.js'
-import { DEFAULT_LISTEN, parseBootstrapAddr, parseListenAddr, splitList } from '../node/options.js'
+import { DEFAULT_LISTEN, parseBootstrapAddr, parseListenAddr, resolveSwarmKey, splitList } from '../node/options.js'
 import { MRP2P_VERSION } from '../node/version.js'
+import { DEFAULT_TASK_TIMEOUT_MS, MAX_TASK_TIMEOUT_MS } from '../protocol/job-messages.js'
 import { PartCollector } from '../submitter/part-collector.js'
 import { newJobId, Submission } from '../submitter/submission.js'
 import { InvalidArgumentError } from '../util/errors.js'
@@ -14,7 +15,7 @@ import { byteSize, collectParam, positiveInt } from './options.js'
 import { ProgressView } from './progress-view.js'
 
 /** What commander parses: the job options, with --bootstrap and --listen still raw and optional. */
-type SubmitFlags = Omit<SubmitJobOptions, 'job' | 'bootstrap' | 'listen' | 'cwd'> & { bootstrap?: string[], listen?: string }
+type SubmitFlags = Omit<SubmitJobOptions, 'job' | 'bootstrap' | 'listen' | 'cwd' | 'swarmKey'> & { bootstrap?: string[], listen?: string, swarmKey?: string }
 
 export function registerSubmitCommand (program: Command): void {
   program
@@ -29,9 +30,11 @@ export function registerSubmitCommand (program: Command): void {
     .option('-p, --param <key=value>', 'job parameter (repeatable)', collectParam, {})
     .option('--timeout <seconds>', 'give up when no coordinator is found for this long', positiveInt('--timeout'), 30)
     .option('--max-attempts <n>', 'attempts per task that fail in the job\'s own code before the job fails', positiveInt('--max-attempts'), 4)
+    .option('--task-timeout <seconds>', 'an attempt of a map or reduce running longer is ended and counts as a failed attempt', positiveInt('--task-timeout'), DEFAULT_TASK_TIMEOUT_MS / 1000)
     .option('--shared', 'the inputs are readable at the same path on every node (a shared or copied folder): workers read them in place instead of fetching them from this submitter')
     .option('--listen <multiaddr>', `where workers reach this submitter (env MRP2P_LISTEN; default ${DEFAULT_LISTEN})`)
     .option('-q, --quiet', 'no progress, only errors')
+    .option('--swarm-key <file>', 'the key of a private mesh (env MRP2P_SWARM_KEY)')
     .action(async (jobSpec: string, flags: SubmitFlags) => {
       if (process.env.MRP2P_LOG_LEVEL === undefined) setLogLevel('warn')
       const fromFlag = (flags.bootstrap?.length ?? 0) > 0
@@ -39,7 +42,8 @@ export function registerSubmitCommand (program: Command): void {
       if (rawBootstrap.length === 0) throw new InvalidArgumentError('submit needs --bootstrap <multiaddr> (or MRP2P_BOOTSTRAP) naming a node of the mesh')
       const bootstrap = rawBootstrap.map((s) => parseBootstrapAddr(s, fromFlag ? '--bootstrap' : 'MRP2P_BOOTSTRAP').toString())
       const listen = flags.listen !== undefined ? parseListenAddr(flags.listen, '--listen') : process.env.MRP2P_LISTEN !== undefined ? parseListenAddr(process.env.MRP2P_LISTEN, 'MRP2P_LISTEN') : DEFAULT_LISTEN
-      const result = await submitJob({ ...flags, job: jobSpec, bootstrap, listen })
+      const swarmKey = resolveSwarmKey(flags.swarmKey)
+      const result = await submitJob({ ...flags, job: jobSpec, bootstrap, listen, swarmKey })
       if (flags.quiet !== true) {
         console.log(`${result.jobName}: ${result.maps} maps, ${result.reduces} reduces, ${(result.inputBytes / 1e6).toFixed(1)} MB in ${result.seconds.toFixed(2)} s → ${flags.output}/`)
       }
@@ -48,6 +52,8 @@ export function registerSubmitCommand (program: Command): void {
 
 export interface SubmitJobOptions {
   job: string
+  /** The key of a private mesh. */
+  swarmKey?: Uint8Array
   input: string[]
   bootstrap: string[]
   listen: string
@@ -58,6 +64,8 @@ export interface SubmitJobOptions {
   /** Seconds to look for a coordinator. */
   timeout: number
   maxAttempts: number
+  /** Seconds one attempt may run on a worker; default: the workers' (10 minutes). */
+  taskTimeout?: number
   shared?: boolean
   quiet?: boolean
   cwd?: string
@@ -68,13 +76,16 @@ export interface SubmitJobResult { jobName: string, maps: number, reduces: numbe
 /** Submits a job to a mesh and waits for its output: what `submit` (and `demo`) run. */
 export async function submitJob (flags: SubmitJobOptions): Promise<SubmitJobResult> {
   // Everything that can be refused is refused before anything runs or is written.
+  if (flags.taskTimeout !== undefined && flags.taskTimeout * 1000 > MAX_TASK_TIMEOUT_MS) {
+    throw new InvalidArgumentError(`--task-timeout must be at most ${MAX_TASK_TIMEOUT_MS / 1000} seconds (a week), got ${flags.taskTimeout}`)
+  }
   const bundle = await bundleJob(flags.job, flags.cwd)
   await importJob(bundle)
   const splits = await planSplits(flags.input, { cwd: flags.cwd ?? process.cwd(), splitSize: flags.splitSize })
   const output = OutputDir.prepare(flags.output)
 
   const log = createLogger('submit')
-  const node = await createClientLibp2p({ version: MRP2P_VERSION, listen: [flags.listen] })
+  const node = await createClientLibp2p({ version: MRP2P_VERSION, listen: [flags.listen], swarmKey: flags.swarmKey })
   const view = new ProgressView(bundle.name)
   const abort = new AbortController()
   const onSignal = (): void => { abort.abort(new InvalidArgumentError('interrupted')) }
@@ -87,8 +98,8 @@ export async function submitJob (flags: SubmitJobOptions): Promise<SubmitJobResu
     const addrs = node.getMultiaddrs().map((a) => a.toString())
     const parts = new PartCollector(output, flags.reduces)
     const submission = new Submission(
-      { self, addrs, network: node, bootstrap: flags.bootstrap.map((b) => multiaddr(b)), log },
-      { jobId: newJobId(bundle.name), jobName: bundle.name, code: bundle, splits, reduces: flags.reduces, params: flags.param, maxAttempts: flags.maxAttempts, parts, shared: flags.shared }
+      { self, addrs, network: node, bootstrap: flags.bootstrap.map((b) => multiaddr(b)), log, keyed: flags.swarmKey !== undefined },
+      { jobId: newJobId(bundle.name), jobName: bundle.name, code: bundle, splits, reduces: flags.reduces, params: flags.param, maxAttempts: flags.maxAttempts, parts, shared: flags.shared, taskTimeoutMs: flags.taskTimeout === undefined ? undefined : flags.taskTimeout * 1000 }
     )
     await submission.serve()
     await submission.run({ coordinatorTimeoutMs: flags.timeout * 1000, signal: abort.signal, onEvent: flags.quiet === true ? undefined : (e) => { view.onEvent(e) } })

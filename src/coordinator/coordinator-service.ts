@@ -23,6 +23,8 @@ export interface CoordinatorServiceComponents {
   /** The epoch of the lease this node holds and may act on now, or undefined. */
   lease: () => number | undefined
   liveness: (peer: string) => Liveness | undefined
+  /** The workers the membership view holds alive now (this node included when it runs tasks). */
+  liveWorkers: () => string[]
   log: Logger
 }
 
@@ -30,6 +32,13 @@ export interface CoordinatorServiceInit {
   /** A job whose submitter has not asked for its status for this long is aborted (its submitter is gone). */
   submitterTimeoutMs?: number
   tickMs?: number
+  /**
+   * How long a new coordinator waits at most for every live worker to register before it schedules;
+   * past this, a worker that has not registered is treated as holding nothing.
+   */
+  inventoryGraceMs?: number
+  /** Jobs held at once (running or waiting); a submit past this is refused with that reason. */
+  maxJobs?: number
 }
 
 interface JobRecord {
@@ -38,6 +47,8 @@ interface JobRecord {
   progress: JobProgress | undefined
   outcome: { state: 'succeeded' } | { state: 'failed', error: TaskError & { task: string } } | undefined
   endedAt?: number
+  /** Aborted because its submitter fell silent; a submitter that turns out alive (it was cut off) brings it back. */
+  submitterLost?: boolean
 }
 
 export interface CoordinatorEvents {
@@ -58,6 +69,9 @@ function taskName (t: TaskRef): string {
 export class CoordinatorService {
   private scheduler: Scheduler | undefined
   private epoch = -1
+  private actingSince = 0
+  /** Jobs accepted but not yet handed to the scheduler, because the inventories of this epoch are not all in. */
+  private readonly held = new Map<string, JobSpec>()
   private readonly jobs = new Map<string, JobRecord>()
   private readonly workers = new Map<string, { incarnation: string }>()
   private timer: NodeJS.Timeout | undefined
@@ -72,7 +86,7 @@ export class CoordinatorService {
 
   async start (): Promise<void> {
     const rpc = this.c.rpc
-    await rpc.serve(JOB_PROTOCOLS.submit, SubmitRequest, (req) => this.onSubmit(req.job))
+    await rpc.serve(JOB_PROTOCOLS.submit, SubmitRequest, (req) => this.onSubmit(req.job, req.committed ?? []))
     await rpc.serve(JOB_PROTOCOLS.status, StatusRequest, (req) => this.onStatus(req.jobId))
     await rpc.serve(JOB_PROTOCOLS.register, RegisterRequest, (req, from) => this.onRegister(req, from))
     await rpc.serve(JOB_PROTOCOLS.report, ReportRequest, (req, from) => this.onReport(req, from))
@@ -99,7 +113,9 @@ export class CoordinatorService {
     if (this.scheduler === undefined || epoch !== this.epoch) {
       this.scheduler = new Scheduler({ self: this.c.self })
       this.epoch = epoch
+      this.actingSince = performance.now()
       this.jobs.clear()
+      this.held.clear()
       this.workers.clear()
       this.log.info({ epoch }, 'acting as coordinator')
     }
@@ -110,7 +126,25 @@ export class CoordinatorService {
     this.log.info({ epoch: this.epoch }, 'no longer coordinator; dropping soft state')
     this.scheduler = undefined
     this.jobs.clear()
+    this.held.clear()
     this.workers.clear()
+  }
+
+  /**
+   * Whether every live worker has told this epoch what it holds. Scheduling before that would run again a map
+   * whose output sits, finished, on a worker that has not registered yet.
+   */
+  private inventoriesIn (now: number): boolean {
+    if (now - this.actingSince >= (this.init.inventoryGraceMs ?? 3_000)) return true
+    return this.c.liveWorkers().every((peer) => this.workers.has(peer))
+  }
+
+  private releaseHeld (now: number): void {
+    if (this.held.size === 0 || !this.inventoriesIn(now)) return
+    const specs = [...this.held.values()]
+    this.held.clear()
+    this.log.info({ jobs: specs.length, workers: this.workers.size, waitedMs: Math.round(now - this.actingSince) }, 'inventories in; scheduling held jobs')
+    for (const spec of specs) this.feed({ type: 'submit', job: spec, now })
   }
 
   private feed (event: SchedulerEvent): void {
@@ -118,24 +152,42 @@ export class CoordinatorService {
     for (const effect of scheduler.handle(event)) this.apply(effect)
   }
 
-  private onSubmit (spec: JobSpec): { epoch: number } {
+  private onSubmit (spec: JobSpec, committed: number[]): { epoch: number, refused?: string } {
     this.acting()
     const now = performance.now()
-    const known = this.jobs.get(spec.jobId)
+    let known = this.jobs.get(spec.jobId)
+    if (known?.submitterLost === true) {
+      // Its submitter was cut off, not gone: the job starts again (its intermediate files were dropped with it).
+      this.log.warn({ job: spec.jobId }, 'submitter back; restarting its job')
+      this.jobs.delete(spec.jobId)
+      this.feed({ type: 'forget', jobId: spec.jobId, now })
+      known = undefined
+    }
+    if (known === undefined) {
+      const maxJobs = this.init.maxJobs ?? 16
+      const open = [...this.jobs.values()].filter((j) => j.outcome === undefined).length
+      if (open >= maxJobs) {
+        this.log.warn({ job: spec.jobId, open, maxJobs }, 'job refused: too many jobs')
+        return { epoch: this.epoch, refused: `the coordinator already holds ${open} of at most ${maxJobs} jobs (its --max-jobs); submit again when one has finished` }
+      }
+    }
+    for (const partition of committed) this.feed({ type: 'reduce-committed', jobId: spec.jobId, partition, now })
     if (known === undefined) {
       this.jobs.set(spec.jobId, { spec, lastPoll: now, progress: undefined, outcome: undefined })
       this.log.info({ job: spec.jobId, name: spec.jobName, maps: spec.splits.length, reduces: spec.reduces, submitter: spec.submitter.peer }, 'job submitted')
     } else {
       known.lastPoll = now
     }
-    this.feed({ type: 'submit', job: spec, now })
+    if (this.inventoriesIn(now)) this.feed({ type: 'submit', job: spec, now })
+    else this.held.set(spec.jobId, spec)
     return { epoch: this.epoch }
   }
 
   private onStatus (jobId: string): { known: boolean, epoch: number, progress?: JobProgress, error?: TaskError & { task: string } } {
     this.acting()
     const job = this.jobs.get(jobId)
-    if (job === undefined) return { known: false, epoch: this.epoch }
+    // A job given up for its silent submitter is unknown to that submitter, which then submits it again.
+    if (job === undefined || job.submitterLost === true) return { known: false, epoch: this.epoch }
     job.lastPoll = performance.now()
     return { known: true, epoch: this.epoch, progress: job.progress, error: job.outcome?.state === 'failed' ? job.outcome.error : undefined }
   }
@@ -146,6 +198,7 @@ export class CoordinatorService {
     this.workers.set(from, { incarnation: req.incarnation })
     this.feed({ type: 'worker-up', peer: from, slots: req.slots, self: from === this.c.self, incarnation: req.incarnation, now })
     for (const o of req.outputs) this.feed({ type: 'map-output-known', jobId: o.jobId, mapIndex: o.mapIndex, peer: from, now })
+    this.releaseHeld(now)
     return { epoch: this.epoch }
   }
 
@@ -184,18 +237,21 @@ export class CoordinatorService {
     for (const [jobId, job] of this.jobs) {
       if (job.outcome === undefined && now - job.lastPoll > this.submitterTimeoutMs) {
         this.log.warn({ job: jobId, submitter: job.spec.submitter.peer }, 'submitter gone; aborting its job')
+        this.held.delete(jobId)
         this.feed({ type: 'cancel', jobId, reason: 'submitter gone', now })
         job.outcome = { state: 'failed', error: { message: 'the submitter went away', task: 'job' } }
+        job.submitterLost = true
       }
       if (job.endedAt !== undefined && now - job.endedAt > 10 * 60_000) this.jobs.delete(jobId)
     }
+    this.releaseHeld(now)
     this.feed({ type: 'tick', now })
   }
 
   private jobRef (jobId: string): JobRef | undefined {
     const spec = this.jobs.get(jobId)?.spec
     if (spec === undefined) return undefined
-    return { jobId: spec.jobId, jobName: spec.jobName, codeHash: spec.codeHash, reduces: spec.reduces, params: spec.params, submitter: spec.submitter }
+    return { jobId: spec.jobId, jobName: spec.jobName, codeHash: spec.codeHash, reduces: spec.reduces, params: spec.params, submitter: spec.submitter, taskTimeoutMs: spec.taskTimeoutMs }
   }
 
   private apply (effect: SchedulerEffect): void {

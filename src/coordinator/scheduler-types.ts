@@ -32,6 +32,8 @@ export interface JobSpec {
   submitter: { peer: string, addrs: string[] }
   /** Attempts per task that failed by the USER's code; then the job fails. At least 1. */
   maxAttempts: number
+  /** Carried to workers, which end an attempt that runs longer (the scheduler does not use it). */
+  taskTimeoutMs?: number
 }
 
 export interface MapAssignment { kind: 'map', jobId: string, index: number, attempt: number, split: SplitDescriptor }
@@ -63,12 +65,17 @@ export type SchedulerEvent =
   | { type: 'worker-up', peer: string, slots: number, self?: boolean, incarnation?: string, now: number }
   | { type: 'worker-down', peer: string, now: number }
   | { type: 'task-done', ref: TaskRef, attempt: number, peer: string, partitionBytes?: number[], now: number }
-  | { type: 'task-failed', ref: TaskRef, attempt: number, peer: string, cause: 'user' | 'worker' | 'fetch', error: TaskError, fetch?: { mapIndex: number, peer: string }, now: number }
+  | { type: 'task-failed', ref: TaskRef, attempt: number, peer: string, cause: 'user' | 'worker' | 'fetch' | 'resource', error: TaskError, fetch?: { mapIndex: number, peer: string }, now: number }
   /** A worker's inventory after a coordinator change: this finished map output exists there. */
   | { type: 'map-output-known', jobId: string, mapIndex: number, peer: string, now: number }
   /** The submitter already holds this part. */
   | { type: 'reduce-committed', jobId: string, partition: number, now: number }
   | { type: 'cancel', jobId: string, reason: string, now: number }
+  /**
+   * Forget how an ended job ended, so that a later submit of the same id starts it afresh: a submitter that was
+   * cut off long enough to be taken for dead comes back. No-op for a job still running.
+   */
+  | { type: 'forget', jobId: string, now: number }
   | { type: 'tick', now: number }
 
 export type SchedulerEffect =

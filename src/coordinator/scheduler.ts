@@ -67,6 +67,7 @@ export class Scheduler {
       case 'map-output-known': this.onMapOutputKnown(event.jobId, event.mapIndex, event.peer); break
       case 'reduce-committed': this.onReduceCommitted(event.jobId, event.partition); break
       case 'cancel': this.onCancel(event.jobId); break
+      case 'forget': this.onForget(event.jobId); break
       case 'tick': break
     }
     this.schedule(event.now, event.type === 'tick')
@@ -191,7 +192,8 @@ export class Scheduler {
     job.failedAttempts++
     this.dirty.add(job)
     const cause = ev.cause === 'fetch' && (task.ref.kind !== 'reduce' || ev.fetch === undefined) ? 'worker' : ev.cause
-    if (cause === 'user') {
+    // A node out of disk is tried elsewhere like a failing job; if every node is, the job fails instead of looping.
+    if (cause === 'user' || cause === 'resource') {
       task.userFailures++
       task.failedOn.add(ev.peer)
       if (task.userFailures >= job.spec.maxAttempts) {
@@ -231,6 +233,14 @@ export class Scheduler {
     }
     const task = taskAt(job, { jobId, kind: 'reduce', index: partition })
     if (task !== undefined && !task.done) this.complete(task, undefined, undefined)
+  }
+
+  private onForget (jobId: string): void {
+    if (this.active.has(jobId)) return
+    this.ended.delete(jobId)
+    this.cancelledEarly.delete(jobId)
+    const i = this.submitted.indexOf(jobId)
+    if (i >= 0) this.submitted.splice(i, 1)
   }
 
   private onCancel (jobId: string): void {

@@ -7,6 +7,7 @@ import type { InfoResponse } from '../protocol/info.js'
 import { freePorts } from './free-port.js'
 import { NodeProcess } from './node-process.js'
 import { createProbe, type Probe } from './probe.js'
+import { readSwarmKey } from '../node/private-network.js'
 import type { RequestTimeouts } from '../protocol/reqresp.js'
 import { waitFor, WaitTimeoutError } from './wait-for.js'
 import { errorMessage } from '../util/errors.js'
@@ -54,6 +55,10 @@ export interface ClusterOptions {
   rootDir?: string
   /** Keep data dirs and logs after stop() (for a failing test's post-mortem). */
   keep?: boolean
+  /** Runs once per node after its folder is made and before it first starts (a test mounts a small disk there). */
+  prepareNode?: (node: { index: number, dataDir: string }) => Promise<void> | void
+  /** A private mesh: every node is started with `--swarm-key FILE`, and the probe uses the same key. */
+  swarmKeyFile?: string
   readyTimeoutMs?: number
   /** How long the probe waits for a node's answer before counting it as silent. */
   probeTimeouts?: Partial<RequestTimeouts>
@@ -68,7 +73,11 @@ export interface Cluster {
   thaw: (i: number) => void
   restart: (i: number) => Promise<void>
   stopNode: (i: number) => Promise<void>
-  partition: (a: number[], b: number[], options?: { timeoutMs?: number }) => Promise<void>
+  /**
+   * Splits `a` from `b`. `outsiders` are peers that are not cluster nodes (a submitter): those listed under `a`
+   * stand with `a`, so every node of `b` refuses them too, and the other way round.
+   */
+  partition: (a: number[], b: number[], options?: { timeoutMs?: number, outsiders?: { a?: string[], b?: string[] } }) => Promise<void>
   heal: (options?: { timeoutMs?: number }) => Promise<void>
   /** One node's answer, or undefined if it did not answer quickly. */
   info: (i: number) => Promise<InfoResponse | undefined>
@@ -106,6 +115,7 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
     await mkdir(dir, { recursive: true })
     const listen = `/ip4/127.0.0.1/tcp/${ports[i]}`
     const dataDir = join(dir, 'data')
+    await options.prepareNode?.({ index: i, dataDir })
     nodes.push({
       index: i,
       dataDir,
@@ -114,10 +124,10 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
       peerId: '',
       addr: '',
       state: 'stopped',
-      process: new NodeProcess({ dataDir, listen, bootstrap: [], env: options.env, extraArgs: options.args?.(i), nodeArgs: options.nodeArgs, logFile: join(dir, 'node.log') })
+      process: new NodeProcess({ dataDir, listen, bootstrap: [], env: options.env, extraArgs: [...(options.swarmKeyFile === undefined ? [] : ['--swarm-key', options.swarmKeyFile]), ...(options.args?.(i) ?? [])], nodeArgs: options.nodeArgs, logFile: join(dir, 'node.log') })
     })
   }
-  const probe = await createProbe()
+  const probe = await createProbe({ swarmKey: options.swarmKeyFile === undefined ? undefined : readSwarmKey(options.swarmKeyFile) })
 
   const launch = async (node: ClusterNode, bootstrap: string[]): Promise<void> => {
     node.process.init.bootstrap = bootstrap
@@ -166,14 +176,16 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
     },
 
     async partition (a, b, opts = {}) {
-      const idsOf = (group: number[]): string[] => group.map(i => nodes[i].peerId)
+      const blockedBy = (group: number[], outsiders: string[] = []): string[] => [...group.map(i => nodes[i].peerId), ...outsiders]
+      const fromA = blockedBy(b, opts.outsiders?.b)
+      const fromB = blockedBy(a, opts.outsiders?.a)
       await Promise.all([
-        ...a.map(async i => { await writeBlocked(nodes[i], idsOf(b)) }),
-        ...b.map(async i => { await writeBlocked(nodes[i], idsOf(a)) })
+        ...a.map(async i => { await writeBlocked(nodes[i], fromA) }),
+        ...b.map(async i => { await writeBlocked(nodes[i], fromB) })
       ])
       const expect = new Map<number, Set<string>>()
-      for (const i of a) expect.set(i, new Set(idsOf(b)))
-      for (const i of b) expect.set(i, new Set(idsOf(a)))
+      for (const i of a) expect.set(i, new Set(fromA))
+      for (const i of b) expect.set(i, new Set(fromB))
       // Only a node that answers can confirm; a frozen one applies it when thawed.
       await waitFor(async () => {
         for (const [i, blocked] of expect) {

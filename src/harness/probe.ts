@@ -13,6 +13,10 @@ import type { RequestTimeouts } from '../protocol/reqresp.js'
  * quickly instead of stalling a sampling loop.
  */
 export interface Probe {
+  /** The probe's own PeerId: it shows in the nodes' connection lists. */
+  readonly peerId: string
+  /** The probe's libp2p client, for tests that speak a protocol to a node themselves. */
+  readonly client: Libp2p
   info: (addr: string, timeouts?: Partial<RequestTimeouts>) => Promise<InfoResponse>
   /** The answer, or undefined if the node did not answer in time. */
   tryInfo: (addr: string, timeouts?: Partial<RequestTimeouts>) => Promise<InfoResponse | undefined>
@@ -21,11 +25,13 @@ export interface Probe {
 
 export const PROBE_TIMEOUTS: RequestTimeouts = { dialMs: 1_500, requestMs: 800, firstByteMs: 1_000, responseMs: 1_000 }
 
-export async function createProbe (): Promise<Probe> {
-  const client: Libp2p = await createClientLibp2p({ version: MRP2P_VERSION })
+export async function createProbe (options: { swarmKey?: Uint8Array } = {}): Promise<Probe> {
+  const client: Libp2p = await createClientLibp2p({ version: MRP2P_VERSION, swarmKey: options.swarmKey })
   const info = async (addr: string, timeouts?: Partial<RequestTimeouts>): Promise<InfoResponse> =>
     await queryInfo(client, multiaddr(addr), { timeouts: { ...PROBE_TIMEOUTS, ...timeouts } })
   return {
+    peerId: client.peerId.toString(),
+    client,
     info,
     async tryInfo (addr, timeouts) {
       try {

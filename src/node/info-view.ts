@@ -14,6 +14,8 @@ export interface InfoInputs {
   leaseMs: number
   uptimeMs: number
   control?: InfoResponse['control']
+  tasks?: InfoResponse['tasks']
+  streams?: InfoResponse['streams']
 }
 
 /** Flatten the election's view into the info protocol's wire shape. */
@@ -48,6 +50,8 @@ export function toInfoResponse (i: InfoInputs): InfoResponse {
       lastHeardMsAgo: Math.max(0, m.lastHeardAgoMs)
     })),
     uptimeMs: i.uptimeMs,
+    tasks: i.tasks,
+    streams: i.streams,
     control: i.control
   }
 }

@@ -8,6 +8,7 @@ import { yamux } from '@libp2p/yamux'
 import type { ConnectionGater, PrivateKey } from '@libp2p/interface'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { DISCOVERY_TOPIC } from '../protocol/ids.js'
+import { privateNetwork } from './private-network.js'
 
 export interface MeshServices extends Record<string, unknown> {
   pubsub: GossipSub
@@ -24,6 +25,8 @@ export interface MeshLibp2pInit {
   /** How often pubsub-peer-discovery re-announces our addresses. */
   discoveryIntervalMs: number
   version: string
+  /** Set: a private mesh; only peers with the same key can connect (src/node/private-network.ts). */
+  swarmKey?: Uint8Array
 }
 
 /**
@@ -73,6 +76,7 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
     nodeInfo: { name: 'mrp2p', version: init.version },
     addresses: { listen: init.listen },
     transports: [tcp()],
+    connectionProtector: init.swarmKey === undefined ? undefined : privateNetwork(init.swarmKey),
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionGater: init.connectionGater,
@@ -101,12 +105,13 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
  * bridge between partitioned halves. By default it listens nowhere; a
  * submitter that peers must reach passes `listen`.
  */
-export async function createClientLibp2p (init: { privateKey?: PrivateKey, version: string, listen?: string[] }): Promise<Libp2p<{ identify: Identify }>> {
+export async function createClientLibp2p (init: { privateKey?: PrivateKey, version: string, listen?: string[], swarmKey?: Uint8Array }): Promise<Libp2p<{ identify: Identify }>> {
   return await createLibp2p({
     privateKey: init.privateKey,
     nodeInfo: { name: 'mrp2p-client', version: init.version },
     addresses: { listen: init.listen ?? [] },
     transports: [tcp()],
+    connectionProtector: init.swarmKey === undefined ? undefined : privateNetwork(init.swarmKey),
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionManager: { dialTimeout: 5_000, inboundConnectionThreshold: 1_000 },

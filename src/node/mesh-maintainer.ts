@@ -3,6 +3,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { Logger } from '../util/logger.js'
 import { errorMessage } from '../util/errors.js'
+import { isHandshakeRefusal } from '../protocol/errors.js'
 
 /**
  * Keeps this node connected to every other node of the mesh. libp2p 3 dials
@@ -44,6 +45,11 @@ export interface MeshMaintainerInit {
   log: Logger
   sweepIntervalMs?: number
   dialTimeoutMs?: number
+  /**
+   * Called when a bootstrap dial fails in the handshake before this node ever reached a member: the mesh is
+   * private and our key is missing or wrong, which no retry can fix.
+   */
+  onHandshakeRefused?: (target: string) => void
 }
 
 export interface MeshMaintainer {
@@ -81,6 +87,8 @@ export function createMeshMaintainer (init: MeshMaintainerInit): MeshMaintainer 
   let bootstrapNext = 0
   let bootstrapAttempt = 0
   let bootstrapInFlight = false
+  /** Once in the mesh, a refused handshake is one odd peer, not a wrong key. */
+  let everConnected = false
   let timer: NodeJS.Timeout | undefined
   let running = false
   const controller = new AbortController()
@@ -125,6 +133,7 @@ export function createMeshMaintainer (init: MeshMaintainerInit): MeshMaintainer 
     if (bootstrap.length === 0 || bootstrapInFlight || now < bootstrapNext) return
     // Only members count: a probe, `status` or a submitter connected to us does not put us in the mesh.
     if (host.getConnections().some(c => candidates.has(c.remotePeer.toString()) || bootstrapIds.has(c.remotePeer.toString()))) {
+      everConnected = true
       bootstrapBackoff = BACKOFF_MIN_MS
       bootstrapAttempt = 0
       return
@@ -143,6 +152,7 @@ export function createMeshMaintainer (init: MeshMaintainerInit): MeshMaintainer 
     const targets = attempt === 1 ? bootstrap : bootstrap.map(ma => ma.decapsulateCode(CODE_P2P))
     Promise.race([Promise.any(targets.map(async ma => await host.dial(ma, { signal }))), timedOut]).then((conn) => {
       log.info({ peer: conn.remotePeer.toString(), attempt }, 'connected to bootstrap peer')
+      everConnected = true
       bootstrapBackoff = BACKOFF_MIN_MS
       bootstrapAttempt = 0
     }, (err: unknown) => {
@@ -150,6 +160,10 @@ export function createMeshMaintainer (init: MeshMaintainerInit): MeshMaintainer 
       const retryInMs = Math.round(bootstrapBackoff * (0.75 + Math.random() * 0.5))
       bootstrapNext = performance.now() + retryInMs
       bootstrapBackoff = Math.min(bootstrapBackoff * 2, BACKOFF_MAX_MS)
+      if (!everConnected && isHandshakeRefusal(err) && init.onHandshakeRefused !== undefined) {
+        init.onHandshakeRefused(bootstrap.map(String).join(', '))
+        return
+      }
       const reasons = err instanceof AggregateError ? err.errors.map(errorMessage) : [errorMessage(err)]
       log.warn({ bootstrap: bootstrap.map(String), attempt, retryInMs, err: reasons.join('; ') }, `bootstrap peer unreachable, retrying in ${(retryInMs / 1000).toFixed(1)} s`)
     }).finally(() => {

@@ -6,7 +6,7 @@ import { errorMessage } from '../util/errors.js'
 import { ElectionNode, resolveElectionConfig, type ElectionConfig, type ElectionView, type MemberInfo } from '../election/index.js'
 import { createGossipElection, type ControlPubSub, type GossipElection, type GossipElectionStats, type GossipMessage } from '../election/gossip-adapter.js'
 import { CONTROL_TOPIC, INFO_PROTOCOL } from '../protocol/ids.js'
-import { serveInfo, type InfoResponse } from '../protocol/info.js'
+import { serveInfo, type InfoResponse, type InfoTasks } from '../protocol/info.js'
 import type { RegisteredHandler } from '../protocol/reqresp.js'
 import { createBlockList } from './block-list.js'
 import { BLOCKED_PEERS_FILE, createDataDir, type DataDir } from './data-dir.js'
@@ -14,6 +14,7 @@ import { NodeNotStartedError } from './errors.js'
 import { createConnectionGater } from './gater.js'
 import { toInfoResponse } from './info-view.js'
 import { createMeshLibp2p, type MeshLibp2p } from './libp2p.js'
+import { swarmKeyMismatch } from '../protocol/errors.js'
 import { explainListenFailure } from './listen-errors.js'
 import { createMeshMaintainer, type MeshMaintainer } from './mesh-maintainer.js'
 
@@ -36,6 +37,10 @@ export interface NodeConfig {
   discoveryIntervalMs?: number
   tickMs?: number
   blockListPollMs?: number
+  /** Set: a private mesh; only peers with this key can connect. */
+  swarmKey?: Uint8Array
+  /** Called when the node cannot ever join (its bootstrap refused the handshake: wrong or missing swarm key). */
+  onFatal?: (err: Error) => void
 }
 
 export interface MeshNode {
@@ -49,6 +54,8 @@ export interface MeshNode {
   info: () => InfoResponse
   electionStats: () => GossipElectionStats
   setRunning: (running: number) => void
+  /** Lets the worker role add what it holds to this node's info answers. */
+  setTaskInfo: (tasks: () => InfoTasks) => void
   stop: (options?: AbortOptions) => Promise<void>
 }
 
@@ -79,7 +86,8 @@ export async function startNode (config: NodeConfig, options: AbortOptions = {})
       listen: config.listen,
       connectionGater: createConnectionGater(blockList),
       discoveryIntervalMs: config.discoveryIntervalMs ?? DEFAULT_DISCOVERY_INTERVAL_MS,
-      version: config.version
+      version: config.version,
+      swarmKey: config.swarmKey
     })
     const self = libp2p.peerId.toString()
     const electionConfig = resolveElectionConfig(config.election)
@@ -88,6 +96,7 @@ export async function startNode (config: NodeConfig, options: AbortOptions = {})
     let election: GossipElection | undefined
     const stopSignal = new AbortController()
     let running = 0
+    let taskInfo: (() => InfoTasks) | undefined
     const memberInfo = (): MemberInfo => ({ addrs: addrsOf(libp2p), slots: config.slots, running, worker: config.worker, version: config.version })
 
     const infoNow = (): InfoResponse => {
@@ -104,6 +113,8 @@ export async function startNode (config: NodeConfig, options: AbortOptions = {})
         isCoordinator: election.isCoordinator(),
         leaseMs: electionConfig.leaseMs,
         uptimeMs: performance.now() - startedAt,
+        tasks: taskInfo?.(),
+        streams: openStreams(libp2p),
         control: election.stats()
       })
     }
@@ -125,7 +136,8 @@ export async function startNode (config: NodeConfig, options: AbortOptions = {})
       bootstrap: config.bootstrap,
       memberProtocol: INFO_PROTOCOL,
       isBlocked: (peer) => blockList.has(peer),
-      log: createLogger('mesh')
+      log: createLogger('mesh'),
+      onHandshakeRefused: config.onFatal === undefined ? undefined : (target) => { config.onFatal?.(swarmKeyMismatch(target, config.swarmKey !== undefined)) }
     })
 
     const electionNode = new ElectionNode({
@@ -193,6 +205,7 @@ export async function startNode (config: NodeConfig, options: AbortOptions = {})
       info: infoNow,
       electionStats: () => startedElection.stats(),
       setRunning: (n) => { running = n; startedElection.setInfo(memberInfo()) },
+      setTaskInfo: (fn) => { taskInfo = fn },
       async stop (opts = {}) {
         if (stopped) return
         stopped = true
@@ -247,4 +260,12 @@ function controlPubSub (pubsub: GossipSub): ControlPubSub {
       pubsub.topicValidators.set(topic, (peer, message) => verdicts[validator(peer, message)])
     }
   }
+}
+
+function openStreams (libp2p: MeshLibp2p): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const conn of libp2p.getConnections()) {
+    for (const s of conn.streams) out[s.protocol ?? 'unnegotiated'] = (out[s.protocol ?? 'unnegotiated'] ?? 0) + 1
+  }
+  return out
 }

@@ -3,6 +3,7 @@ import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { InvalidArgumentError, errorMessage } from '../util/errors.js'
 import { defaultDataDir } from './data-dir.js'
+import { readSwarmKey } from './private-network.js'
 
 /**
  * Turning flags and environment variables into a checked node configuration.
@@ -18,6 +19,7 @@ export interface JoinFlags {
   dataDir?: string
   slots?: string
   worker?: boolean
+  swarmKey?: string
 }
 
 export interface NetworkOptions {
@@ -26,6 +28,8 @@ export interface NetworkOptions {
   dataDir: string
   slots: number
   worker: boolean
+  /** Set: the mesh is private (src/node/private-network.ts). */
+  swarmKey?: Uint8Array
 }
 
 type Env = Record<string, string | undefined>
@@ -51,7 +55,13 @@ export function resolveNetworkOptions (flags: JoinFlags, env: Env = process.env)
   const slotsRaw = flags.slots ?? nonEmpty(env.MRP2P_SLOTS)
   const slots = slotsRaw === undefined ? availableParallelism() : parseIntArg(slotsRaw, slotsSource, 1, 1024)
 
-  return { bootstrap, listen, dataDir, slots, worker: flags.worker ?? true }
+  return { bootstrap, listen, dataDir, slots, worker: flags.worker ?? true, swarmKey: resolveSwarmKey(flags.swarmKey, env) }
+}
+
+/** The key of a private mesh: `--swarm-key FILE`, else the file named by MRP2P_SWARM_KEY, else none. */
+export function resolveSwarmKey (flag: string | undefined, env: Env = process.env): Uint8Array | undefined {
+  const path = nonEmpty(flag) ?? nonEmpty(env.MRP2P_SWARM_KEY)
+  return path === undefined ? undefined : readSwarmKey(path)
 }
 
 /** A bootstrap address must say whom we dial: transport plus /p2p/<PeerId>. */

@@ -10,8 +10,14 @@ export interface RolesConfig {
   version: string
   /** Heap cap per task thread, MiB. */
   taskMemoryMb?: number
+  /** Tasks run in child processes under Node's permission model (`join --sandbox`). */
+  sandbox?: boolean
   /** A job whose submitter stops polling for this long is aborted. */
   submitterTimeoutMs?: number
+  /** Free disk (MiB) an attempt needs beyond its input. */
+  minFreeDiskMb?: number
+  /** Jobs held at once as coordinator. */
+  maxJobs?: number
 }
 
 export interface Roles {
@@ -40,16 +46,21 @@ export async function startRoles (node: MeshNode, config: RolesConfig): Promise<
     rpc,
     lease: () => (node.isCoordinator() ? node.view().epoch : undefined),
     liveness: (peer) => node.view().members.find((m) => m.peer === peer)?.liveness,
+    liveWorkers: () => [
+      ...(config.worker ? [node.peerId] : []),
+      ...node.view().members.filter((m) => m.liveness === 'alive' && m.info.worker).map((m) => m.peer)
+    ],
     log
-  }, { submitterTimeoutMs: config.submitterTimeoutMs })
+  }, { submitterTimeoutMs: config.submitterTimeoutMs, maxJobs: config.maxJobs })
   await coordinator.start()
 
   let worker: WorkerService | undefined
   let runningTimer: NodeJS.Timeout | undefined
   if (config.worker) {
-    worker = new WorkerService({ self: node.peerId, network: node.libp2p, rpc, dataDir: node.dataDir.path, coordinator: leader, log }, { slots: config.slots, version: config.version, taskMemoryMb: config.taskMemoryMb })
+    worker = new WorkerService({ self: node.peerId, network: node.libp2p, rpc, dataDir: node.dataDir.path, coordinator: leader, log }, { slots: config.slots, version: config.version, taskMemoryMb: config.taskMemoryMb, sandbox: config.sandbox, minFreeDiskBytes: config.minFreeDiskMb === undefined ? undefined : config.minFreeDiskMb * 2 ** 20 })
     await worker.start()
     const w = worker
+    node.setTaskInfo(() => w.getStats())
     let last = 0
     // Heartbeats carry how many tasks run here (for `status`).
     runningTimer = setInterval(() => {

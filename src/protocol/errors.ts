@@ -1,3 +1,4 @@
+import { UserFacingError } from '../util/errors.js'
 /**
  * One class per failure of a request/response exchange, told apart by `.name`
  * (js-libp2p and lodestar's reqresp do the same), so a caller can retry a dial
@@ -63,4 +64,25 @@ export class RemoteError extends ProtocolError {
   constructor (readonly remoteName: string, message: string) {
     super(`remote ${remoteName}: ${message}`)
   }
+}
+
+/** A peer refused our handshake: one side of the connection has a swarm key the other does not share. */
+export class SwarmKeyMismatchError extends UserFacingError {
+  static readonly NAME = 'SwarmKeyMismatchError'
+  override readonly name = SwarmKeyMismatchError.NAME
+  readonly exitCode = 1
+}
+
+/** Whether a dial failed in the encrypted handshake (what a missing or different swarm key looks like), not on the network. */
+export function isHandshakeRefusal (err: unknown): boolean {
+  if (!(err instanceof Error)) return false
+  if (err.name === 'EncryptionFailedError') return true
+  if (err instanceof AggregateError && err.errors.some(isHandshakeRefusal)) return true
+  return isHandshakeRefusal(err.cause)
+}
+
+export function swarmKeyMismatch (target: string, haveKey: boolean): SwarmKeyMismatchError {
+  return new SwarmKeyMismatchError(haveKey
+    ? `${target} refused the connection handshake: this swarm key is not the one the mesh uses`
+    : `${target} refused the connection handshake: the mesh is private; pass its key with --swarm-key FILE (or MRP2P_SWARM_KEY)`)
 }

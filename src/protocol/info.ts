@@ -34,6 +34,19 @@ export const InfoMember = z.object({
 })
 export type InfoMember = z.infer<typeof InfoMember>
 
+/** What the worker role of a node holds and does (tests and `status` use it to see that a job left nothing behind). */
+export const InfoTasks = z.object({
+  started: z.number().int().nonnegative(),
+  succeeded: z.number().int().nonnegative(),
+  failed: z.number().int().nonnegative(),
+  running: z.number().int().nonnegative(),
+  /** DoJob orders refused because a newer coordinator had already been obeyed. */
+  staleEpochRefusals: z.number().int().nonnegative(),
+  /** Jobs with a task running here or intermediate files on this node's disk. */
+  jobs: z.array(z.string().max(200)).max(10_000)
+})
+export type InfoTasks = z.infer<typeof InfoTasks>
+
 export const InfoResponse = z.object({
   peerId: peerIdString,
   addrs: z.array(z.string().max(500)).max(64),
@@ -58,6 +71,10 @@ export const InfoResponse = z.object({
   leaseRemainingMs: z.number().nullable(),
   members: z.array(InfoMember).max(10_000),
   uptimeMs: z.number().nonnegative(),
+  /** Present on nodes that run tasks. */
+  tasks: InfoTasks.optional(),
+  /** Open libp2p streams on this node, by protocol. */
+  streams: z.record(z.string().max(300), z.number().int().nonnegative()).optional(),
   /** Control-topic counters since start (benchmarks, diagnosis). */
   control: z.object({
     published: z.number().int().nonnegative(),

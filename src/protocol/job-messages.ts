@@ -48,6 +48,11 @@ export const SplitDescriptor = z.object({ document: Text(4096), index: Index, of
 
 export const TaskErrorSchema = z.object({ message: Text(16 * 1024), stack: Text(64 * 1024).optional() })
 
+/** A job that does not say how long an attempt may run (as Hadoop's mapreduce.task.timeout, 10 minutes). */
+export const DEFAULT_TASK_TIMEOUT_MS = 600_000
+/** A week: longer is a mistake, and a timer cannot be set past about 24.8 days anyway. */
+export const MAX_TASK_TIMEOUT_MS = 7 * 24 * 3600_000
+
 export const JobSpecSchema = z.object({
   jobId: JobId,
   jobName: Text(200),
@@ -56,16 +61,20 @@ export const JobSpecSchema = z.object({
   reduces: Reduces,
   params: Params,
   submitter: z.object({ peer: PeerIdText, addrs: Multiaddrs }),
-  maxAttempts: z.number().int().min(1).max(100)
+  maxAttempts: z.number().int().min(1).max(100),
+  /** An attempt running longer is ended and counts as a failure of the job's code. Optional: older submitters omit it. */
+  taskTimeoutMs: z.number().int().min(1).max(MAX_TASK_TIMEOUT_MS).optional()
 })
 export type JobSpecMessage = z.output<typeof JobSpecSchema>
 
 /** What a worker needs to know of a job to run any of its tasks. */
-export const JobRefSchema = JobSpecSchema.pick({ jobId: true, jobName: true, codeHash: true, reduces: true, params: true, submitter: true })
+export const JobRefSchema = JobSpecSchema.pick({ jobId: true, jobName: true, codeHash: true, reduces: true, params: true, submitter: true, taskTimeoutMs: true })
 export type JobRef = z.output<typeof JobRefSchema>
 
-export const SubmitRequest = z.object({ job: JobSpecSchema })
-export const SubmitResponse = z.object({ epoch: Epoch })
+/** `committed`: the partitions the submitter already holds, so that a new coordinator does not run their reduces again. */
+export const SubmitRequest = z.object({ job: JobSpecSchema, committed: z.array(Index).max(100_000).optional() })
+/** `refused`: the coordinator will not take the job (it holds too many); the submitter gives up with this reason. */
+export const SubmitResponse = z.object({ epoch: Epoch, refused: Text(500).optional() })
 
 export const ProgressSchema = z.object({
   maps: z.object({ done: Count, total: Count }),
@@ -111,7 +120,8 @@ export const ReportRequest = z.object({
   attempt: Attempt,
   ok: z.boolean(),
   partitionBytes: z.array(Count).max(100_000).optional(),
-  cause: z.enum(['user', 'worker', 'fetch']).optional(),
+  /** `resource`: the node ran out of something the job needs (disk): counts toward the job's attempts, like `user`. */
+  cause: z.enum(['user', 'worker', 'fetch', 'resource']).optional(),
   error: TaskErrorSchema.optional(),
   fetch: z.object({ mapIndex: Index, peer: PeerIdText }).optional()
 })

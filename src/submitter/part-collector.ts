@@ -21,6 +21,11 @@ export class PartCollector {
     return this.committed.size === this.reduces
   }
 
+  /** The partitions committed so far, in order. */
+  list (): number[] {
+    return [...this.committed].sort((a, b) => a - b)
+  }
+
   has (partition: number): boolean {
     return this.committed.has(partition)
   }

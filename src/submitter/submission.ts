@@ -7,6 +7,7 @@ import type { InputSplit } from '../mapreduce/splits.js'
 import { receiveToFile, sendBytes, sendFileRange, writeJsonFrame } from '../protocol/bulk.js'
 import { handleBulk } from '../protocol/bulk-rpc.js'
 import { queryInfo } from '../protocol/info.js'
+import { isHandshakeRefusal, swarmKeyMismatch } from '../protocol/errors.js'
 import {
   CommitRequest, FetchCodeRequest, FetchSplitRequest, JOB_PROTOCOLS, StatusResponse, SubmitResponse, type JobSpecMessage
 } from '../protocol/job-messages.js'
@@ -22,6 +23,13 @@ export class NoCoordinatorError extends UserFacingError {
 }
 
 export class JobFailedError extends UserCodeError {}
+
+/** The coordinator would not take the job (a limit); nothing ran. */
+export class JobRefusedError extends UserFacingError {
+  static readonly NAME = 'JobRefusedError'
+  override readonly name = JobRefusedError.NAME
+  readonly exitCode = 1
+}
 
 export function newJobId (name: string): string {
   return `${name.replace(/[^A-Za-z0-9_-]/g, '').slice(0, 40) || 'job'}-${randomBytes(6).toString('hex')}`
@@ -39,6 +47,8 @@ export interface SubmissionComponents {
   network: StreamOpener & HandlerRegistrar
   bootstrap: Multiaddr[]
   log: Logger
+  /** Whether this submitter uses a swarm key (for the advice given when a node refuses the handshake). */
+  keyed?: boolean
 }
 
 export interface SubmissionPlan {
@@ -52,6 +62,8 @@ export interface SubmissionPlan {
   parts: PartCollector
   /** Inputs are readable at the same path on every node: workers read them in place. */
   shared?: boolean
+  /** How long one attempt may run on a worker; unset: the workers' default (10 minutes). */
+  taskTimeoutMs?: number
 }
 
 export interface SubmissionOptions {
@@ -87,7 +99,8 @@ export class Submission {
       reduces: p.reduces,
       params: p.params,
       submitter: { peer: this.c.self, addrs: this.c.addrs },
-      maxAttempts: p.maxAttempts
+      maxAttempts: p.maxAttempts,
+      taskTimeoutMs: p.taskTimeoutMs
     }
   }
 
@@ -160,12 +173,13 @@ export class Submission {
         const previous = this.coordinatorPeer
         const found = await this.findCoordinator(opts.coordinatorTimeoutMs, opts.signal)
         this.coordinator = found
-        const submitted = await this.call(JOB_PROTOCOLS.submit, { job: this.spec() }, SubmitResponse).catch((err: unknown) => {
+        const submitted = await this.call(JOB_PROTOCOLS.submit, { job: this.spec(), committed: this.plan.parts.list() }, SubmitResponse).catch((err: unknown) => {
           this.c.log.info({ coordinator: found.peer, err: errorMessage(err) }, 'submit failed')
           this.coordinator = undefined
           return undefined
         })
         if (submitted === undefined) continue
+        if (submitted.refused !== undefined) throw new JobRefusedError(`job ${this.plan.jobName} refused: ${submitted.refused}`)
         epoch = submitted.epoch
         this.coordinatorPeer = found.peer
         opts.onEvent?.({ type: 'coordinator', peer: found.peer, epoch, previous })
@@ -213,6 +227,8 @@ export class Submission {
           }
           lastError = `${peer} knows no coordinator yet`
         } catch (err) {
+          // No retry fixes a key that does not match the mesh's: say so now rather than at the timeout.
+          if (isHandshakeRefusal(err)) throw swarmKeyMismatch(addrs.map(String).join(', '), this.c.keyed === true)
           lastError = `${peer}: ${errorMessage(err)}`
         }
       }

@@ -30,12 +30,16 @@ export class EpochFence {
       this.refusals++
       return false
     }
-    if (epoch > this.highest) {
-      this.highest = epoch
-      const tmp = `${this.file}.tmp`
-      writeFileSync(tmp, JSON.stringify({ highest: epoch }))
-      renameSync(tmp, this.file)
-    }
+    this.raise(epoch)
     return true
+  }
+
+  /** Raises the fence to `epoch` (a newer coordinator is known); never lowers it. */
+  raise (epoch: number): void {
+    if (epoch <= this.highest) return
+    this.highest = epoch
+    const tmp = `${this.file}.tmp`
+    writeFileSync(tmp, JSON.stringify({ highest: epoch }))
+    renameSync(tmp, this.file)
   }
 }

@@ -1,17 +1,14 @@
-import { fileURLToPath } from 'node:url'
-import { Worker, type ResourceLimits } from 'node:worker_threads'
+import { DEFAULT_TASK_TIMEOUT_MS } from '../protocol/job-messages.js'
+import { errorMessage } from '../util/errors.js'
 import { createLogger } from '../util/logger.js'
+import { ThreadRunner, type RunnerLoss, type TaskRunner } from './task-runner.js'
+import { ProcessRunner } from './task-sandbox.js'
 import type { ThreadFailure, ThreadReply, ThreadTask } from './thread-messages.js'
 
 const log = createLogger('task-pool')
 
-/** The compiled thread entry; under vitest (TypeScript sources) the built copy in dist/. */
-function threadEntry (): string {
-  const here = fileURLToPath(import.meta.url)
-  return here.endsWith('.ts')
-    ? here.replace(/\/src\/worker\/task-pool\.ts$/, '/dist/src/worker/task-thread.js')
-    : here.replace(/task-pool\.js$/, 'task-thread.js')
-}
+/** Heap cap of one task (MiB) when the node is not told otherwise. */
+export const DEFAULT_TASK_MEMORY_MB = 1024
 
 export class TaskAbortedError extends Error {
   static readonly NAME = 'TaskAbortedError'
@@ -20,29 +17,55 @@ export class TaskAbortedError extends Error {
 
 export type TaskOutcome = Extract<ThreadReply, { ok: true }> | { ok: false, error: ThreadFailure }
 
+/**
+ * How a task is kept from the node: `thread` runs it on a worker thread of
+ * the node's process; `sandbox` in a child process of its own under Node's
+ * permission model (docs/isolation.md).
+ */
+export type Isolation = 'thread' | 'sandbox'
+
 interface Slot {
-  /** Started on first use: an idle node holds no task threads. */
-  worker: Worker | undefined
+  /** A thread is started on first use and kept while it behaves; a sandboxed process lives for one attempt. */
+  runner: TaskRunner | undefined
   busy: boolean
 }
 
 export interface TaskPoolOptions {
   slots: number
-  /** Caps each task thread's heap, so a job that allocates without bound fails its attempt, not the node. */
-  resourceLimits?: ResourceLimits
+  isolation?: Isolation
+  /** Caps each task's heap, so a job that allocates without bound fails its attempt, not the node. */
+  memoryMb?: number
+}
+
+export interface RunOptions {
+  signal?: AbortSignal
+  /** An attempt still running after this long is ended and fails as the job's fault. */
+  timeoutMs?: number
+}
+
+function seconds (ms: number): string {
+  return `${Number((ms / 1000).toFixed(3))} s`
 }
 
 /**
- * A fixed set of task threads (one per slot). A task that is abandoned, runs
- * out of memory or calls process.exit loses its thread; the thread is replaced
- * and the node lives on.
+ * A fixed set of slots, each running one task at a time on a runner (a thread
+ * or a sandboxed process). Whatever a task does (throws, loops forever, runs
+ * out of memory, calls process.exit), its attempt fails with a message that
+ * says so and the node lives on; the runner is ended and replaced.
  */
 export class TaskPool {
   private readonly slots: Slot[] = []
   private nextId = 1
   private stopped = false
+  /** Ends each task in flight with TaskAbortedError: a runner killed by stop() would never answer. */
+  private readonly inFlight = new Set<() => void>()
+  private readonly isolation: Isolation
+  private readonly memoryMb: number
 
-  constructor (private readonly opts: TaskPoolOptions) {}
+  constructor (private readonly opts: TaskPoolOptions) {
+    this.isolation = opts.isolation ?? 'thread'
+    this.memoryMb = opts.memoryMb ?? DEFAULT_TASK_MEMORY_MB
+  }
 
   get size (): number {
     return this.opts.slots
@@ -53,77 +76,95 @@ export class TaskPool {
   }
 
   start (): void {
-    for (let i = 0; i < this.opts.slots; i++) this.slots.push({ worker: undefined, busy: false })
+    for (let i = 0; i < this.opts.slots; i++) this.slots.push({ runner: undefined, busy: false })
   }
 
   async stop (): Promise<void> {
     this.stopped = true
-    await Promise.all(this.slots.map(async (s) => await s.worker?.terminate()))
+    for (const abandon of [...this.inFlight]) abandon()
+    await Promise.all(this.slots.map(async (s) => await s.runner?.kill()))
     this.slots.length = 0
   }
 
-  private spawn (): Worker {
-    const worker = new Worker(threadEntry(), { resourceLimits: this.opts.resourceLimits })
-    worker.unref()
-    return worker
+  private newRunner (): TaskRunner {
+    return this.isolation === 'sandbox' ? new ProcessRunner(this.memoryMb) : new ThreadRunner(this.memoryMb)
   }
 
-  /** Runs a task on a free thread. The caller (the scheduler) never asks for more than `size` at once. */
-  async run (task: ThreadTask, options: { signal?: AbortSignal } = {}): Promise<TaskOutcome> {
+  /** The one place where the ways a runner can end become the message a person reads, for threads and processes alike. */
+  private lossMessage (runner: TaskRunner, why: RunnerLoss): ThreadFailure {
+    switch (why.kind) {
+      case 'out-of-memory':
+        return { message: `task ran out of memory (its heap is capped at ${this.memoryMb} MiB per task)`, userCode: true }
+      case 'exit':
+        return why.signal !== null
+          ? { message: `task ${runner.kind} was killed by ${why.signal}`, userCode: true }
+          : { message: `task code ended its ${runner.kind} (process.exit(${String(why.code)}))`, userCode: true }
+      case 'crash':
+        return { message: `task ${runner.kind} failed: ${why.message}`, stack: why.stack, userCode: true }
+      case 'unavailable':
+        return { message: `task ${runner.kind} unavailable: ${why.message}`, userCode: false }
+    }
+  }
+
+  /** Runs a task on a free slot. The caller (the scheduler) never asks for more than `size` at once. */
+  async run (task: ThreadTask, options: RunOptions = {}): Promise<TaskOutcome> {
     const slot = this.slots.find((s) => !s.busy)
     if (slot === undefined || this.stopped) throw new Error('no free task slot')
     options.signal?.throwIfAborted()
     slot.busy = true
     const id = this.nextId++
-    slot.worker ??= this.spawn()
-    const worker = slot.worker
-    let threadLost = false
+    // A thread that died while idle (an error the last job's code left behind in a timer) is not reused.
+    const runner = slot.runner?.alive === true ? slot.runner : this.newRunner()
+    slot.runner = runner
+    const timeoutMs = options.timeoutMs ?? DEFAULT_TASK_TIMEOUT_MS
+    // Only a runner that answered with a reply may serve again; after anything else its state is unknown.
+    let healthy = false
     try {
       return await new Promise<TaskOutcome>((resolve, reject) => {
-        const cleanup = (): void => {
-          worker.off('message', onMessage)
-          worker.off('error', onError)
-          worker.off('exit', onExit)
+        let done = false
+        const settle = (): boolean => {
+          if (done) return false
+          done = true
+          clearTimeout(timer)
           options.signal?.removeEventListener('abort', onAbort)
-        }
-        const onMessage = (reply: ThreadReply): void => {
-          if (reply.id !== id) return
-          cleanup()
-          resolve(reply)
-        }
-        const onError = (err: Error): void => {
-          cleanup()
-          threadLost = true
-          const oom = (err as NodeJS.ErrnoException).code === 'ERR_WORKER_OUT_OF_MEMORY'
-          resolve({ ok: false, error: { message: oom ? 'task ran out of memory (its heap is capped per task)' : `task thread failed: ${err.message}`, userCode: true } })
-        }
-        const onExit = (code: number): void => {
-          cleanup()
-          threadLost = true
-          resolve({ ok: false, error: { message: `task code ended its thread (process.exit(${code}))`, userCode: true } })
+          this.inFlight.delete(onStop)
+          return true
         }
         const onAbort = (): void => {
-          cleanup()
-          reject(new TaskAbortedError('task abandoned'))
+          if (settle()) reject(new TaskAbortedError('task abandoned'))
         }
-        worker.on('message', onMessage)
-        worker.on('error', onError)
-        worker.on('exit', onExit)
+        const onStop = (): void => {
+          if (settle()) reject(new TaskAbortedError('task pool stopped'))
+        }
+        this.inFlight.add(onStop)
+        const timer = setTimeout(() => {
+          if (!settle()) return
+          log.info({ job: task.jobName, kind: task.kind, timeoutMs, runner: runner.kind }, 'task timed out; ending it')
+          resolve({ ok: false, error: { message: `task timed out after ${seconds(timeoutMs)}`, userCode: true } })
+        }, timeoutMs)
         options.signal?.addEventListener('abort', onAbort, { once: true })
-        worker.postMessage({ id, task })
+        try {
+          runner.start({ id, task }, {
+            reply: (reply) => {
+              if (!settle()) return
+              healthy = true
+              resolve(reply)
+            },
+            lost: (why) => {
+              if (settle()) resolve({ ok: false, error: this.lossMessage(runner, why) })
+            }
+          })
+        } catch (err) {
+          // Our fault or the machine's (a process that cannot be started), not the job's.
+          if (settle()) resolve({ ok: false, error: { message: `task ${runner.kind} could not start: ${errorMessage(err)}`, userCode: false } })
+        }
       })
-    } catch (err) {
-      threadLost = true
-      throw err
     } finally {
-      if (threadLost) this.replace(slot)
+      if (!healthy || !runner.reusable) {
+        slot.runner = undefined
+        runner.kill().catch((err: unknown) => { log.warn({ err, runner: runner.kind }, 'ending a task runner failed') })
+      }
       slot.busy = false
     }
-  }
-
-  /** A thread that was abandoned mid-task cannot be trusted to be idle: end it; the next task starts a fresh one. */
-  private replace (slot: Slot): void {
-    slot.worker?.terminate().catch((err: unknown) => { log.warn({ err }, 'terminating a task thread failed') })
-    slot.worker = undefined
   }
 }

@@ -2,7 +2,19 @@ import type { SplitInfo } from '../mapreduce/job-api.js'
 import type { MapTaskResult } from '../mapreduce/map-task.js'
 import type { ReduceTaskResult } from '../mapreduce/reduce-task.js'
 
-/** What the node's main thread asks a task thread to do. All data is passed by path. */
+/**
+ * What an attempt may touch besides the engine's own code. Enforced only in
+ * sandbox mode (Node's permission model); a task thread shares the node's
+ * process and can touch whatever the node can.
+ */
+export interface TaskAccess {
+  /** Files and folders it may read: the job's code, its input, its work folder. */
+  read: string[]
+  /** Folders it may write: its own work folder, nothing else. */
+  write: string[]
+}
+
+/** What the node asks a task thread (or sandboxed task process) to do. All data is passed by path. */
 export type ThreadTask =
   | {
     kind: 'map'
@@ -19,6 +31,7 @@ export type ThreadTask =
     outputPaths: string[]
     spillDir: string
     memoryBudgetBytes?: number
+    access: TaskAccess
   }
   | {
     kind: 'reduce'
@@ -29,7 +42,11 @@ export type ThreadTask =
     params: Record<string, string>
     inputs: string[]
     outputPath: string
+    access: TaskAccess
   }
+
+/** Node → runner: one task; `id` pairs it with its reply. */
+export interface TaskRequest { id: number, task: ThreadTask }
 
 export interface ThreadFailure {
   message: string
@@ -42,3 +59,44 @@ export interface ThreadFailure {
 export type ThreadReply =
   | { id: number, ok: true, map?: MapTaskResult, reduce?: ReduceTaskResult }
   | { id: number, ok: false, error: ThreadFailure }
+
+/**
+ * Runner → node, just before a task process dies of an exception nothing
+ * caught (thrown from a timer or an unhandled rejection of the job's code).
+ * A task thread reports the same through its `error` event.
+ */
+export interface RunnerCrash { crash: true, message: string, stack?: string }
+
+/** Task process → node, once the engine has loaded: what fails before this is not the job's code. */
+export interface RunnerReady { ready: true }
+
+function isRecord (x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null
+}
+
+function isFailure (x: unknown): x is ThreadFailure {
+  return isRecord(x) && typeof x.message === 'string' && typeof x.userCode === 'boolean' && (x.stack === undefined || typeof x.stack === 'string')
+}
+
+/**
+ * Checks a message that came from a runner. Job code shares the runner with
+ * the engine and could post anything (`parentPort.postMessage`,
+ * `process.send`); a malformed message must not be taken for a result.
+ */
+export function parseRunnerMessage (x: unknown): ThreadReply | RunnerCrash | RunnerReady | undefined {
+  if (!isRecord(x)) return undefined
+  if (x.ready === true) return { ready: true }
+  if (x.crash === true) {
+    return typeof x.message === 'string' ? { crash: true, message: x.message, stack: typeof x.stack === 'string' ? x.stack : undefined } : undefined
+  }
+  if (typeof x.id !== 'number') return undefined
+  if (x.ok === true) {
+    const map = x.map
+    const reduce = x.reduce
+    const mapOk = map === undefined || (isRecord(map) && Array.isArray(map.partitions) && map.partitions.every((p) => isRecord(p) && typeof p.bytes === 'number'))
+    const reduceOk = reduce === undefined || (isRecord(reduce) && typeof reduce.bytes === 'number')
+    return mapOk && reduceOk ? x as ThreadReply : undefined
+  }
+  if (x.ok === false && isFailure(x.error)) return { id: x.id, ok: false, error: x.error }
+  return undefined
+}

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import { statfsSync } from 'node:fs'
 import { join } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
@@ -38,6 +39,10 @@ export interface WorkerServiceInit {
   version: string
   /** Heap cap of one task thread (MiB); a job that allocates past it fails that attempt only. */
   taskMemoryMb?: number
+  /** Run each attempt in a child process under Node's permission model instead of a thread (docs/isolation.md). */
+  sandbox?: boolean
+  /** An attempt starts only with at least this much free disk under the data dir, beyond what its input needs (default 64 MiB). */
+  minFreeDiskBytes?: number
   registerIntervalMs?: number
 }
 
@@ -47,6 +52,29 @@ export interface WorkerStats {
   failed: number
   staleEpochRefusals: number
   running: number
+  /** Jobs with a task running here or files in the intermediate store. */
+  jobs: string[]
+}
+
+/** The node lacks the disk an attempt needs. */
+class DiskFullError extends Error {
+  static readonly NAME = 'DiskFullError'
+  override readonly name = DiskFullError.NAME
+}
+
+/**
+ * Why an attempt failed, as the scheduler counts it: running out of disk (checked up front, or ENOSPC while
+ * writing) counts toward the job's attempts like an error in its code, so a job no node has room for fails
+ * with that reason instead of being retried for ever.
+ */
+function failureCause (message: string, userCode: boolean): 'user' | 'worker' | 'resource' {
+  // Only the node's own writes are judged by their message: a job's error text says nothing about this node.
+  if (userCode) return 'user'
+  return /ENOSPC|no space left on device|not enough free disk/i.test(message) ? 'resource' : 'worker'
+}
+
+function mib (bytes: number): string {
+  return (bytes / 2 ** 20).toFixed(1)
 }
 
 class FetchError extends Error {
@@ -71,6 +99,8 @@ export class WorkerService {
   private readonly code: CodeCache
   readonly fence: EpochFence
   private readonly running = new Map<string, AbortController>()
+  /** When each job's end order came (performance.now()), kept for ENDED_MEMORY_MS. */
+  private readonly endedAt = new Map<string, number>()
   private registeredWith: string | undefined
   private registeredAt = 0
   private registerTimer: NodeJS.Timeout | undefined
@@ -81,14 +111,16 @@ export class WorkerService {
 
   constructor (private readonly c: WorkerServiceComponents, private readonly init: WorkerServiceInit) {
     this.store = new IntermediateStore(c.dataDir)
-    this.pool = new TaskPool({ slots: init.slots, resourceLimits: { maxOldGenerationSizeMb: init.taskMemoryMb ?? 1024 } })
+    this.pool = new TaskPool({ slots: init.slots, memoryMb: init.taskMemoryMb, isolation: init.sandbox === true ? 'sandbox' : 'thread' })
     this.code = new CodeCache(c.dataDir)
     this.fence = new EpochFence(c.dataDir)
     this.log = c.log.child({ component: 'worker' })
   }
 
   getStats (): WorkerStats {
-    return { ...this.stats, staleEpochRefusals: this.fence.refusals, running: this.running.size }
+    const jobs = new Set(this.store.jobs())
+    for (const key of this.running.keys()) jobs.add(key.slice(0, key.indexOf('/')))
+    return { ...this.stats, staleEpochRefusals: this.fence.refusals, running: this.running.size, jobs: [...jobs].sort() }
   }
 
   async start (): Promise<void> {
@@ -133,7 +165,10 @@ export class WorkerService {
     this.registering = true
     try {
       const outputs = this.store.inventory().map((m) => ({ jobId: m.jobId, mapIndex: m.mapIndex }))
-      await this.c.rpc.call(coord.peer, JOB_PROTOCOLS.register, { slots: this.init.slots, version: this.init.version, incarnation: this.incarnation, outputs }, RegisterResponse)
+      const answer = await this.c.rpc.call(coord.peer, JOB_PROTOCOLS.register, { slots: this.init.slots, version: this.init.version, incarnation: this.incarnation, outputs }, RegisterResponse)
+      // From now on this worker belongs to that epoch: orders of an older coordinator are refused even before
+      // the new one has sent any.
+      this.fence.raise(answer.epoch)
       if (this.registeredWith !== key) this.log.info({ coordinator: coord.peer, epoch: coord.epoch, outputs: outputs.length }, 'registered')
       this.registeredWith = key
       this.registeredAt = performance.now()
@@ -150,6 +185,9 @@ export class WorkerService {
   }
 
   private onDoJob (req: DoJob, from: string): z.output<typeof DoJobResponse> {
+    // The lease this node follows is as good a witness as a DoJob: an order older than it comes from a deposed coordinator.
+    const following = this.c.coordinator()?.epoch
+    if (following !== undefined) this.fence.raise(following)
     if (!this.fence.admit(req.epoch)) {
       this.log.info({ from, epoch: req.epoch, fence: this.fence.value }, 'refused an order of a stale epoch')
       return { accepted: false, reason: `stale epoch ${req.epoch} < ${this.fence.value}` }
@@ -160,12 +198,29 @@ export class WorkerService {
     const ac = new AbortController()
     this.running.set(key, ac)
     this.stats.started++
-    void this.runAttempt(req, from, ac.signal).finally(() => { this.running.delete(key) })
+    const startedAt = performance.now()
+    void this.runAttempt(req, from, ac.signal).finally(() => {
+      this.running.delete(key)
+      this.dropIfEnded(req.job.jobId, startedAt)
+    })
     return { accepted: true }
   }
 
   private endJob (jobId: string): void {
+    const now = performance.now()
+    for (const [id, at] of this.endedAt) if (now - at > ENDED_MEMORY_MS) this.endedAt.delete(id)
+    this.endedAt.set(jobId, now)
     for (const [key, ac] of this.running) if (key.startsWith(`${jobId}/`)) ac.abort()
+    this.store.removeJob(jobId)
+  }
+
+  /**
+   * An attempt that was still winding down when its job's end order came (or whose order overtook it) may have
+   * written into the store after the job's folder was removed. The last such attempt removes the folder again.
+   */
+  private dropIfEnded (jobId: string, startedAt: number): void {
+    if ((this.endedAt.get(jobId) ?? -Infinity) < startedAt) return
+    for (const key of this.running.keys()) if (key.startsWith(`${jobId}/`)) return
     this.store.removeJob(jobId)
   }
 
@@ -174,6 +229,7 @@ export class WorkerService {
     const work = this.store.workDir(job.jobId, task.kind, task.index, `${req.epoch}.${task.attempt}`)
     let report: Record<string, unknown>
     try {
+      this.checkFreeDisk(task.kind === 'map' ? task.split.length : 0)
       const codeFile = await this.code.get(job.codeHash, async () => await this.fetchCode(job, signal))
       report = task.kind === 'map'
         ? await this.runMap(job, task, req.epoch, codeFile, work, signal)
@@ -187,7 +243,7 @@ export class WorkerService {
       if (err instanceof FetchError) {
         report = { ok: false, cause: 'fetch', error: { message: err.message }, fetch: { mapIndex: err.mapIndex, peer: err.peer } }
       } else {
-        report = { ok: false, cause: 'worker', error: { message: errorMessage(err) } }
+        report = { ok: false, cause: failureCause(errorMessage(err), false), error: { message: errorMessage(err) } }
       }
     } finally {
       this.store.removeWorkDir(work)
@@ -213,12 +269,23 @@ export class WorkerService {
       reduces: job.reduces,
       params: job.params,
       outputPaths,
-      spillDir: work
-    }, { signal })
-    if (!out.ok) return { ok: false, cause: out.error.userCode ? 'user' : 'worker', error: { message: out.error.message, stack: out.error.stack } }
+      spillDir: work,
+      access: { read: [codeFile, splitFile, work], write: [work] }
+    }, { signal, timeoutMs: job.taskTimeoutMs })
+    if (!out.ok) return { ok: false, cause: failureCause(out.error.message, out.error.userCode), error: { message: out.error.message, stack: out.error.stack } }
     const partitionBytes = (out.map?.partitions ?? []).map((p) => p.bytes)
     this.store.commitMapOutput(work, { jobId: job.jobId, mapIndex: task.index, attempt: `${epoch}.${task.attempt}`, partitionBytes })
     return { ok: true, partitionBytes }
+  }
+
+  /** Refuses to start an attempt that would fill this node's disk: a clear failure beats a half-written run. */
+  private checkFreeDisk (inputBytes: number): void {
+    const reserve = this.init.minFreeDiskBytes ?? 64 * 2 ** 20
+    const fs = statfsSync(this.store.root)
+    const free = fs.bavail * fs.bsize
+    if (free < reserve + inputBytes) {
+      throw new DiskFullError(`not enough free disk on this node: ${mib(free)} MiB free under ${this.store.root}, an attempt needs ${mib(reserve + inputBytes)} MiB (its input plus a ${mib(reserve)} MiB reserve)`)
+    }
   }
 
   private async fetchSplit (job: JobRef, task: Extract<Task, { kind: 'map' }>, splitFile: string, signal: AbortSignal): Promise<void> {
@@ -237,8 +304,10 @@ export class WorkerService {
     const { job } = req
     const inputs = await this.fetchRuns(job.jobId, task.index, task.sources, work, signal)
     const part = join(work, 'part')
-    const out = await this.pool.run({ kind: 'reduce', codeFile, jobName: job.jobName, partition: task.index, reduces: job.reduces, params: job.params, inputs, outputPath: part }, { signal })
-    if (!out.ok) return { ok: false, cause: out.error.userCode ? 'user' : 'worker', error: { message: out.error.message, stack: out.error.stack } }
+    // Map outputs held here are read in place, from this job's folder of the intermediate store.
+    const access = { read: [codeFile, work, join(this.store.root, job.jobId)], write: [work] }
+    const out = await this.pool.run({ kind: 'reduce', codeFile, jobName: job.jobName, partition: task.index, reduces: job.reduces, params: job.params, inputs, outputPath: part, access }, { signal, timeoutMs: job.taskTimeoutMs })
+    if (!out.ok) return { ok: false, cause: failureCause(out.error.message, out.error.userCode), error: { message: out.error.message, stack: out.error.stack } }
     await this.commitPart(job, task, req.epoch, part, out.reduce?.bytes ?? 0, signal)
     return { ok: true }
   }
@@ -319,6 +388,8 @@ export class WorkerService {
 
 /** Attempt numbers restart under every new coordinator: an attempt is named by (epoch, attempt). */
 const REREGISTER_MS = 2_000
+/** How long a worker remembers that a job ended, to clean up after attempts that outlive the end order. */
+const ENDED_MEMORY_MS = 10 * 60_000
 
 function attemptKey (jobId: string, task: Pick<Task, 'kind' | 'index' | 'attempt'>, epoch: number): string {
   return `${jobId}/${task.kind}/${task.index}/${epoch}.${task.attempt}`

@@ -45,7 +45,7 @@ describe('Register / DoJob / fetch / commit over libp2p (one process)', () => {
     for (const a of nodes) for (const b of nodes) if (a !== b) await a.peerStore.merge(b.peerId, { multiaddrs: b.getMultiaddrs() })
     const lead = { peer: ids[0], epoch: 1 }
     const rpcs = nodes.slice(0, 3).map((n, i) => new Rpc(ids[i], n, log))
-    coordinator = new CoordinatorService({ self: ids[0], rpc: rpcs[0], lease: () => 1, liveness: () => 'alive', log }, {}, { onEffect: (e) => effects.push(e) })
+    coordinator = new CoordinatorService({ self: ids[0], rpc: rpcs[0], lease: () => 1, liveness: () => 'alive', liveWorkers: () => [ids[1], ids[2]], log }, {}, { onEffect: (e) => effects.push(e) })
     await coordinator.start()
     const info = (): InfoResponse => ({
       peerId: ids[0], addrs: nodes[0].getMultiaddrs().map((a) => a.toString()), version: 'test', worker: false, slots: 0, connections: [], blocked: [],

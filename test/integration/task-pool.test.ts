@@ -1,85 +1,233 @@
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { bundleJob } from '../../src/mapreduce/job-loader.js'
 import { RunReader } from '../../src/mapreduce/run-file.js'
-import { TaskAbortedError, TaskPool } from '../../src/worker/task-pool.js'
-import type { ThreadTask } from '../../src/worker/thread-messages.js'
+import { TaskAbortedError, TaskPool, type Isolation } from '../../src/worker/task-pool.js'
+import { permissionFlag, sandboxArgs } from '../../src/worker/task-sandbox.js'
+import { parseRunnerMessage, type ThreadTask } from '../../src/worker/thread-messages.js'
+import { REPO_ROOT } from '../support/run-cli.js'
 
+const FIXTURES = join(REPO_ROOT, 'test', 'fixtures', 'jobs')
 const dir = mkdtempSync(join(tmpdir(), 'mrp2p-pool-'))
-let pool: TaskPool
-let wcCode: string
+const codeDir = join(dir, 'code')
+mkdirSync(codeDir)
+/** Stands for the node's identity key: beside the job's code, not granted to it. */
+const secret = join(dir, 'peer-key')
+writeFileSync(secret, 'not for job code\n')
 let n = 0
 
 async function codeFile (spec: string): Promise<string> {
   const b = await bundleJob(spec, dir)
-  const file = join(dir, `${b.hash}.mjs`)
+  const file = join(codeDir, `${b.hash}.mjs`)
   writeFileSync(file, b.code)
   return file
 }
 
-function mapTask (code: string, text: string): ThreadTask & { kind: 'map' } {
+const fixture = async (name: string): Promise<string> => await codeFile(join(FIXTURES, `${name}.ts`))
+
+function mapTask (code: string, text: string, params: Record<string, string> = {}): ThreadTask & { kind: 'map' } {
   const work = join(dir, `task-${n++}`)
-  mkdirSync(work)
+  mkdirSync(join(work, 'out'), { recursive: true })
   writeFileSync(join(work, 'split'), text)
   return {
     kind: 'map', codeFile: code, jobName: 'test', split: { document: 'doc.txt', index: 0, offset: 0, firstLine: 1 },
-    splitFile: join(work, 'split'), reduces: 2, params: {}, outputPaths: [join(work, 'run-0'), join(work, 'run-1')], spillDir: work
+    splitFile: join(work, 'split'), reduces: 2, params, outputPaths: [join(work, 'out', 'run-0'), join(work, 'out', 'run-1')], spillDir: work,
+    access: { read: [code, join(work, 'split'), work], write: [work] }
   }
 }
 
-beforeAll(async () => {
-  pool = new TaskPool({ slots: 2, resourceLimits: { maxOldGenerationSizeMb: 64 } })
-  pool.start()
-  wcCode = await codeFile('wc')
-  writeFileSync(join(dir, 'throws.ts'), 'export const map = () => { throw new Error("map says no") }\nexport const reduce = () => ""\n')
-  writeFileSync(join(dir, 'exits.ts'), 'export const map = () => { process.exit(3) }\nexport const reduce = () => ""\n')
-  writeFileSync(join(dir, 'hogs.ts'), 'export const map = () => { const a: string[][] = []; for (;;) a.push(new Array(1e6).fill("x")) }\nexport const reduce = () => ""\n')
-  writeFileSync(join(dir, 'hangs.ts'), 'export const map = () => { for (;;) {} }\nexport const reduce = () => ""\n')
-})
-afterAll(async () => { await pool.stop() })
+function records (task: ThreadTask & { kind: 'map' }): string[] {
+  const out: string[] = []
+  for (const p of task.outputPaths) {
+    const r = RunReader.open(p)
+    while (r.next()) out.push(`${r.key}=${r.value}`)
+    r.close()
+  }
+  return out.sort()
+}
 
-describe('task pool', () => {
-  it('runs a map task on a thread and writes its runs', async () => {
-    const task = mapTask(wcCode, 'b a b\nc\n')
-    const out = await pool.run(task)
-    expect(out.ok).toBe(true)
-    const records: string[] = []
-    for (const p of task.outputPaths) {
-      const r = RunReader.open(p)
-      while (r.next()) records.push(`${r.key}=${r.value}`)
-      r.close()
+const MEMORY_MB = 64
+
+for (const isolation of ['thread', 'sandbox'] as const satisfies readonly Isolation[]) {
+  const runner = isolation === 'thread' ? 'thread' : 'process'
+
+  describe(`task pool, ${isolation} mode`, () => {
+    let pool: TaskPool
+    let wc: string
+    beforeAll(async () => {
+      pool = new TaskPool({ slots: 2, memoryMb: MEMORY_MB, isolation })
+      pool.start()
+      wc = await codeFile('wc')
+    })
+    afterAll(async () => { await pool.stop() })
+
+    it('runs a map task and writes its runs', async () => {
+      const task = mapTask(wc, 'b a b\nc\n')
+      const out = await pool.run(task)
+      expect(out.ok).toBe(true)
+      expect(records(task)).toEqual(['a=1', 'b=2', 'c=1'])
+    })
+
+    it('runs a reduce task over runs held outside its work folder', async () => {
+      const map = mapTask(wc, 'b a b\nc\n')
+      expect((await pool.run(map)).ok).toBe(true)
+      const work = join(dir, `task-${n++}`)
+      mkdirSync(work)
+      const outputPath = join(work, 'part')
+      const out = await pool.run({
+        kind: 'reduce', codeFile: wc, jobName: 'test', partition: 0, reduces: 2, params: {}, inputs: [map.outputPaths[0]], outputPath,
+        access: { read: [wc, work, map.spillDir], write: [work] }
+      })
+      expect(out).toMatchObject({ ok: true, reduce: { bytes: expect.any(Number) } })
+    })
+
+    it('reports the user\'s error with their stack, and the next task runs', async () => {
+      const out = await pool.run(mapTask(await fixture('throws'), 'x'))
+      expect(out).toMatchObject({ ok: false, error: { userCode: true, message: 'job test: map failed on document doc.txt: this map refuses doc.txt' } })
+      expect(out.ok === false && out.error.stack).toMatch(/throws\.ts:7:/)
+      // Only the user's frames: none of the engine's (nor of the sandbox's wrapper around the job).
+      expect(out.ok === false && out.error.stack).not.toMatch(/dist\/src|\/src\/(worker|mapreduce)\//)
+      expect((await pool.run(mapTask(wc, 'ok'))).ok).toBe(true)
+    })
+
+    it('survives job code that calls process.exit', async () => {
+      const out = await pool.run(mapTask(await fixture('exits'), 'x'))
+      expect(out).toMatchObject({ ok: false, error: { userCode: true, message: `task code ended its ${runner} (process.exit(7))` } })
+      expect((await pool.run(mapTask(wc, 'still alive'))).ok).toBe(true)
+    })
+
+    it('survives job code that allocates without bound', async () => {
+      const out = await pool.run(mapTask(await fixture('hogs'), 'x'))
+      expect(out).toMatchObject({ ok: false, error: { userCode: true, message: `task ran out of memory (its heap is capped at ${MEMORY_MB} MiB per task)` } })
+      expect((await pool.run(mapTask(wc, 'still alive'))).ok).toBe(true)
+    })
+
+    it('survives an exception thrown from a timer of the job\'s code', async () => {
+      writeFileSync(join(dir, 'later.ts'), 'export const map = () => { setTimeout(() => { throw new Error("thrown later") }, 1); return new Promise<void>(() => {}) }\nexport const reduce = () => ""\n')
+      const out = await pool.run(mapTask(await codeFile('./later.ts'), 'x'))
+      expect(out).toMatchObject({ ok: false, error: { userCode: true, message: `task ${runner} failed: thrown later` } })
+      expect((await pool.run(mapTask(wc, 'still alive'))).ok).toBe(true)
+    })
+
+    it('ends a task that runs past its timeout, and reports it as the job\'s failure', async () => {
+      const started = performance.now()
+      const out = await pool.run(mapTask(await fixture('hangs'), 'x'), { timeoutMs: 500 })
+      expect(out).toEqual({ ok: false, error: { userCode: true, message: 'task timed out after 0.5 s' } })
+      expect(performance.now() - started).toBeGreaterThanOrEqual(490)
+      expect(pool.busy).toBe(0)
+      const both = await Promise.all([pool.run(mapTask(wc, 'one')), pool.run(mapTask(wc, 'two'))])
+      expect(both.map((o) => o.ok)).toEqual([true, true])
+    })
+
+    it('stop() ends the tasks in flight', async () => {
+      const own = new TaskPool({ slots: 1, memoryMb: MEMORY_MB, isolation })
+      own.start()
+      const ended = expect(own.run(mapTask(await fixture('hangs'), 'x'))).rejects.toThrow('task pool stopped')
+      await own.stop()
+      await ended
+    })
+
+    it('abandons a task that never ends, and replaces its runner', async () => {
+      const ac = new AbortController()
+      const running = pool.run(mapTask(await fixture('hangs'), 'x'), { signal: ac.signal })
+      ac.abort()
+      await expect(running).rejects.toBeInstanceOf(TaskAbortedError)
+      expect(pool.busy).toBe(0)
+      const both = await Promise.all([pool.run(mapTask(wc, 'one')), pool.run(mapTask(wc, 'two'))])
+      expect(both.map((o) => o.ok)).toEqual([true, true])
+    })
+  })
+}
+
+describe('the sandbox keeps job code to its own files', () => {
+  let sandbox: TaskPool
+  let threads: TaskPool
+  let escape: string
+  beforeAll(async () => {
+    sandbox = new TaskPool({ slots: 1, memoryMb: MEMORY_MB, isolation: 'sandbox' })
+    threads = new TaskPool({ slots: 1, memoryMb: MEMORY_MB, isolation: 'thread' })
+    sandbox.start()
+    threads.start()
+    escape = await fixture('escape')
+  })
+  afterAll(async () => { await Promise.all([sandbox.stop(), threads.stop()]) })
+
+  it.each([
+    ['/etc/passwd', 'read', '/etc/passwd', 'FileSystemRead'],
+    ['a file beside its code (the node\'s key)', 'read', secret, 'FileSystemRead'],
+    ['a folder outside its work folder', 'write', dir, 'FileSystemWrite'],
+    ['a child process', 'spawn', '', 'ChildProcess']
+  ])('refuses %s, naming the permission', async (_what, action, path, permission) => {
+    const task = mapTask(escape, 'x', { try: action, path })
+    const out = await sandbox.run(task)
+    expect(out.ok).toBe(false)
+    const message = out.ok ? '' : out.error.message
+    expect(message).toMatch(/^job test: map failed on document doc\.txt: Access to this API has been restricted \(sandbox: permission /)
+    expect(message).toContain(`permission ${permission} denied`)
+    if (action === 'read') expect(message).toContain(`for ${path}`)
+    expect(out.ok === false && out.error.userCode).toBe(true)
+    // Not in the sandbox, the same task gets through: the test would notice a fixture that cannot escape at all.
+    const free = mapTask(escape, 'x', { try: action, path })
+    expect(await threads.run(free)).toMatchObject({ ok: true })
+    expect(records(free)[0]).toMatch(new RegExp(`^${action}=`))
+  })
+
+  it('refuses a read at load time, and counts it against the job', async () => {
+    writeFileSync(join(dir, 'loads.ts'), `import { readFileSync } from 'node:fs'\nconst key = readFileSync(${JSON.stringify(secret)}, 'utf8')\nexport const map = () => { if (key === '') throw new Error('empty') }\nexport const reduce = () => ""\n`)
+    const out = await sandbox.run(mapTask(await codeFile('./loads.ts'), 'x'))
+    expect(out).toMatchObject({ ok: false, error: { userCode: true } })
+    expect(out.ok === false && out.error.message).toBe(`job test failed to load on this node: Access to this API has been restricted (sandbox: permission FileSystemRead denied for ${secret}; a sandboxed task may read only its job's code and input, write only its work folder, and start no process or thread)`)
+  })
+
+  it('lets it write in its own work folder and read its own input', async () => {
+    const task = mapTask(escape, 'x', { try: 'write', path: '.' })
+    expect(await sandbox.run(task)).toMatchObject({ ok: true })
+    expect(readdirSync(task.spillDir)).toContain('escaped.txt')
+  })
+
+  it('gives a task process none of the node\'s environment', async () => {
+    process.env.MRP2P_TEST_SECRET = 'leak'
+    try {
+      writeFileSync(join(dir, 'env.ts'), 'export const map = (_d: string, _c: string, emit: (k: string, v: string) => void) => { emit("env", String(process.env.MRP2P_TEST_SECRET)) }\nexport const reduce = () => ""\n')
+      const task = mapTask(await codeFile('./env.ts'), 'x')
+      expect(await sandbox.run(task)).toMatchObject({ ok: true })
+      expect(records(task)).toEqual(['env=undefined'])
+    } finally {
+      delete process.env.MRP2P_TEST_SECRET
     }
-    expect(records.sort()).toEqual(['a=1', 'b=2', 'c=1'])
+  })
+})
+
+describe('sandbox flags and runner messages', () => {
+  it('picks the permission flag by Node version', () => {
+    expect(permissionFlag('20.20.2')).toBe('--experimental-permission')
+    expect(permissionFlag('21.7.0')).toBe('--experimental-permission')
+    expect(permissionFlag('22.0.0')).toBe('--permission')
+    expect(permissionFlag('24.1.0')).toBe('--permission')
   })
 
-  it('reports the user\'s error with their stack, and the thread serves the next task', async () => {
-    const out = await pool.run(mapTask(await codeFile('./throws.ts'), 'x'))
-    expect(out).toMatchObject({ ok: false, error: { userCode: true, message: 'job test: map failed on document doc.txt: map says no' } })
-    expect(out.ok === false && out.error.stack).toMatch(/throws\.ts:1:/)
-    expect((await pool.run(mapTask(wcCode, 'ok'))).ok).toBe(true)
+  it('grants reads and writes only as asked, and nothing else', () => {
+    const args = sandboxArgs({ read: ['/data/code/x.mjs', '/data/work'], write: ['/data/work'] }, 99)
+    expect(args).toContain(permissionFlag())
+    expect(args).toContain('--max-old-space-size=99')
+    expect(args).toContain('--allow-fs-read=/data/code/x.mjs')
+    expect(args.filter((a) => a.startsWith('--allow-fs-write='))).toEqual(['--allow-fs-write=/data/work'])
+    expect(args.filter((a) => /^--allow-(child-process|worker|addons|wasi)/.test(a))).toEqual([])
+    // The engine's own code is readable, but not the folder above it (which holds the node's data and config).
+    const reads = args.filter((a) => a.startsWith('--allow-fs-read=')).map((a) => a.slice('--allow-fs-read='.length))
+    expect(reads).not.toContain(REPO_ROOT.replace(/\/$/, ''))
+    expect(reads.every((p) => p.startsWith('/data/') || p.includes('/dist/src/'))).toBe(true)
   })
 
-  it('survives job code that calls process.exit', async () => {
-    const out = await pool.run(mapTask(await codeFile('./exits.ts'), 'x'))
-    expect(out).toMatchObject({ ok: false, error: { userCode: true, message: 'task code ended its thread (process.exit(3))' } })
-    expect((await pool.run(mapTask(wcCode, 'still alive'))).ok).toBe(true)
-  })
-
-  it('survives job code that allocates without bound', async () => {
-    const out = await pool.run(mapTask(await codeFile('./hogs.ts'), 'x'))
-    expect(out).toMatchObject({ ok: false, error: { userCode: true, message: 'task ran out of memory (its heap is capped per task)' } })
-    expect((await pool.run(mapTask(wcCode, 'still alive'))).ok).toBe(true)
-  })
-
-  it('abandons a task that never ends, and replaces its thread', async () => {
-    const ac = new AbortController()
-    const running = pool.run(mapTask(await codeFile('./hangs.ts'), 'x'), { signal: ac.signal })
-    ac.abort()
-    await expect(running).rejects.toBeInstanceOf(TaskAbortedError)
-    expect(pool.busy).toBe(0)
-    const both = await Promise.all([pool.run(mapTask(wcCode, 'one')), pool.run(mapTask(wcCode, 'two'))])
-    expect(both.map((o) => o.ok)).toEqual([true, true])
+  it('takes only well-formed replies from a runner', () => {
+    expect(parseRunnerMessage({ id: 1, ok: true, map: { partitions: [{ bytes: 3, records: 1 }], emitted: 1, spills: 0 } })).toMatchObject({ id: 1, ok: true })
+    expect(parseRunnerMessage({ id: 2, ok: false, error: { message: 'x', userCode: true } })).toEqual({ id: 2, ok: false, error: { message: 'x', userCode: true } })
+    expect(parseRunnerMessage({ crash: true, message: 'boom' })).toEqual({ crash: true, message: 'boom', stack: undefined })
+    expect(parseRunnerMessage({ id: 3, ok: true, map: { partitions: 'lots' } })).toBeUndefined()
+    expect(parseRunnerMessage({ id: 4, ok: false, error: 'x' })).toBeUndefined()
+    expect(parseRunnerMessage('done')).toBeUndefined()
+    expect(parseRunnerMessage({ ok: true })).toBeUndefined()
   })
 })

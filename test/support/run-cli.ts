@@ -14,14 +14,21 @@ export const BOOKS = readdirSync(SHARED_DATA).filter((f) => /^pg-.*\.txt$/.test(
 
 export interface CliResult { code: number | null, stdout: string, stderr: string }
 
-/** Runs the compiled CLI as a real process, the way a person would. */
-export async function runCli (args: string[], opts: { cwd?: string, env?: NodeJS.ProcessEnv, timeoutMs?: number } = {}): Promise<CliResult> {
-  return await new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      cwd: opts.cwd ?? REPO_ROOT,
-      env: { ...process.env, ...opts.env },
-      stdio: ['ignore', 'pipe', 'pipe']
-    })
+/** A CLI process still running: its pid, a way to signal it, and its result once it ends. */
+export interface RunningCli {
+  readonly pid: number | undefined
+  kill: (signal: NodeJS.Signals) => void
+  readonly result: Promise<CliResult>
+}
+
+/** Starts the compiled CLI as a real process, the way a person would. */
+export function startCli (args: string[], opts: { cwd?: string, env?: NodeJS.ProcessEnv, timeoutMs?: number } = {}): RunningCli {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    cwd: opts.cwd ?? REPO_ROOT,
+    env: { ...process.env, ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  const result = new Promise<CliResult>((resolve, reject) => {
     let stdout = ''
     let stderr = ''
     child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d })
@@ -33,4 +40,10 @@ export async function runCli (args: string[], opts: { cwd?: string, env?: NodeJS
       resolve({ code, stdout, stderr })
     })
   })
+  return { pid: child.pid, kill: (signal) => { child.kill(signal) }, result }
+}
+
+/** Runs the compiled CLI to its end. */
+export async function runCli (args: string[], opts: { cwd?: string, env?: NodeJS.ProcessEnv, timeoutMs?: number } = {}): Promise<CliResult> {
+  return await startCli(args, opts).result
 }

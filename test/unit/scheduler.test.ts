@@ -616,4 +616,28 @@ describe('jobs side by side', () => {
     expect(ofType(out, 'job-ended')).toHaveLength(1)
     expect(h.s.progress('j')?.phase).toBe('failed')
   })
+
+  it('forget lets a cancelled job start afresh on its next submit, with no stale attempt counted', () => {
+    const h = new Harness()
+    h.up('A')
+    h.submit(spec('j', 2, 1))
+    h.send({ type: 'cancel', jobId: 'j', reason: 'submitter gone', now: 1 })
+    expect(dispatches(h.submit(spec('j', 2, 1)))).toEqual([])
+    h.send({ type: 'forget', jobId: 'j', now: 2 })
+    const again = h.submit(spec('j', 2, 1))
+    expect(where(again)).toEqual(['A:map0#1'])
+    expect(h.s.jobs()).toEqual(['j'])
+    h.drain(dispatches(again))
+    expect(h.s.progress('j')?.phase).toBe('done')
+  })
+
+  it('forget leaves a running job alone', () => {
+    const h = new Harness()
+    h.up('A')
+    const first = h.submit(spec('j', 1, 1))
+    h.send({ type: 'forget', jobId: 'j', now: 1 })
+    expect(dispatches(h.submit(spec('j', 1, 1)))).toEqual([])
+    h.drain(dispatches(first))
+    expect(h.s.progress('j')?.phase).toBe('done')
+  })
 })

@@ -1,0 +1,36 @@
+import { parseIntArg } from './options.js'
+
+/**
+ * A node's resource limits (docs/security.md): what a member, buggy or
+ * hostile, can make this node hold. A flag wins over its variable.
+ */
+export interface LimitFlags {
+  minFreeDisk?: string
+  maxJobs?: string
+}
+
+export interface LimitOptions {
+  /** An attempt starts only with this much free disk under the data dir beyond its input (MiB). */
+  minFreeDiskMb: number
+  /** Jobs a coordinator holds at once (running and queued); more are refused with a clear reason. */
+  maxJobs: number
+}
+
+export const DEFAULT_LIMITS: LimitOptions = { minFreeDiskMb: 64, maxJobs: 16 }
+
+export const LIMIT_FLAG_HELP = {
+  minFreeDisk: `free disk (MiB) a task needs under the data dir beyond its input, or it fails with that reason (env MRP2P_MIN_FREE_DISK; default ${DEFAULT_LIMITS.minFreeDiskMb})`,
+  maxJobs: `jobs this node holds at once as coordinator; later submits are refused (env MRP2P_MAX_JOBS; default ${DEFAULT_LIMITS.maxJobs})`
+}
+
+export function resolveLimitOptions (flags: LimitFlags, env: Record<string, string | undefined> = process.env): LimitOptions {
+  const pick = (flag: string | undefined, flagName: string, envName: string, fallback: number, min: number, max: number): number => {
+    if (flag !== undefined) return parseIntArg(flag, flagName, min, max)
+    const raw = env[envName]
+    return raw === undefined || raw === '' ? fallback : parseIntArg(raw, envName, min, max)
+  }
+  return {
+    minFreeDiskMb: pick(flags.minFreeDisk, '--min-free-disk', 'MRP2P_MIN_FREE_DISK', DEFAULT_LIMITS.minFreeDiskMb, 0, 1_048_576),
+    maxJobs: pick(flags.maxJobs, '--max-jobs', 'MRP2P_MAX_JOBS', DEFAULT_LIMITS.maxJobs, 1, 10_000)
+  }
+}

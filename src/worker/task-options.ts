@@ -1,0 +1,28 @@
+import { parseIntArg } from '../node/options.js'
+import { DEFAULT_TASK_MEMORY_MB } from './task-pool.js'
+
+/** `mrp2p join` flags about how this node runs tasks, as commander parses them. */
+export interface TaskFlags {
+  sandbox?: boolean
+  taskMemory?: string
+}
+
+export interface TaskOptions {
+  sandbox: boolean
+  taskMemoryMb: number
+}
+
+export const TASK_FLAG_HELP = {
+  sandbox: 'run each task attempt in a child process under Node\'s permission model: it reads only its job\'s code and input, writes only its work folder, starts no process (env MRP2P_SANDBOX=1)',
+  taskMemory: `heap cap of one task attempt, MiB; a job that allocates past it fails that attempt, not the node (env MRP2P_TASK_MEMORY_MB; default ${DEFAULT_TASK_MEMORY_MB})`
+} as const
+
+/** A flag wins over its environment variable; errors name the one that was wrong. */
+export function resolveTaskOptions (flags: TaskFlags, env: Record<string, string | undefined> = process.env): TaskOptions {
+  const sandbox = flags.sandbox === true || env.MRP2P_SANDBOX === '1'
+  const memorySource = flags.taskMemory !== undefined ? '--task-memory' : 'MRP2P_TASK_MEMORY_MB'
+  const memoryRaw = flags.taskMemory ?? (env.MRP2P_TASK_MEMORY_MB?.trim() === '' ? undefined : env.MRP2P_TASK_MEMORY_MB)
+  // Below 16 MiB not even the engine's own buffers fit; the upper bound is V8's.
+  const taskMemoryMb = memoryRaw === undefined ? DEFAULT_TASK_MEMORY_MB : parseIntArg(memoryRaw, memorySource, 16, 1024 * 1024)
+  return { sandbox, taskMemoryMb }
+}

@@ -1,0 +1,126 @@
+// What runs a task inside a runner (task thread or sandboxed task process):
+// load the job's code, run the map or reduce, turn any error into a failure
+// message. The two entries (task-thread.ts, task-process.ts) only differ in
+// how they receive tasks and send replies.
+import { readFileSync } from 'node:fs'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import type { Job } from '../mapreduce/job-api.js'
+import { readSplit } from '../mapreduce/splits.js'
+import { runMapTask } from '../mapreduce/map-task.js'
+import { runReduceTask } from '../mapreduce/reduce-task.js'
+import { userStack } from '../mapreduce/user-code.js'
+import { InputError, isUserFacingError, UserCodeError, UserFacingError } from '../util/errors.js'
+import type { ThreadFailure, ThreadReply, ThreadTask } from './thread-messages.js'
+
+type Success = Omit<Extract<ThreadReply, { ok: true }>, 'id'>
+
+/** The job module did not load on this node (top-level code threw, or was refused by the sandbox). */
+export class JobModuleLoadError extends UserFacingError {
+  static readonly NAME = 'JobModuleLoadError'
+  override readonly name = JobModuleLoadError.NAME
+  readonly exitCode = 1
+  constructor (message: string, readonly userStack: string | undefined) {
+    super(message)
+  }
+}
+
+export interface TaskRuntimeOptions {
+  /**
+   * Adds to the message of an error thrown by the job's code what only the
+   * runner knows (the sandbox names the permission it refused). When set, the
+   * job's functions are wrapped so that their errors pass through it.
+   */
+  explainError?: (err: unknown) => void
+}
+
+export interface TaskRuntime {
+  run: (task: ThreadTask) => Promise<Success>
+}
+
+export function createTaskRuntime (opts: TaskRuntimeOptions = {}): TaskRuntime {
+  process.setSourceMapsEnabled(true)
+  const jobs = new Map<string, Promise<Job>>()
+
+  async function loadJob (codeFile: string, jobName: string): Promise<Job> {
+    let job = jobs.get(codeFile)
+    if (job === undefined) {
+      job = import(pathToFileURL(codeFile).href).then(
+        (mod: Record<string, unknown>) => {
+          const loaded = (typeof mod.default === 'object' && mod.default !== null ? mod.default : mod) as Job
+          return opts.explainError === undefined ? loaded : explained(loaded, opts.explainError)
+        },
+        (err: unknown) => {
+          opts.explainError?.(err)
+          // The submitter loaded this very code before sending it: what fails here depends on the node it runs on
+          // (its files, its sandbox), and retrying elsewhere is the job's attempt to spend, not a fault of this node.
+          throw new JobModuleLoadError(`job ${jobName} failed to load on this node: ${err instanceof Error ? err.message : String(err)}`, userStack(err))
+        })
+      // A module that failed to load is not kept: the next attempt tries again.
+      job.catch(() => { jobs.delete(codeFile) })
+      jobs.set(codeFile, job)
+    }
+    return await job
+  }
+
+  return {
+    async run (task) {
+      const job = await loadJob(task.codeFile, task.jobName)
+      if (task.kind === 'map') {
+        const contents = task.splitLength === undefined
+          ? readFileSync(task.splitFile).toString('utf8')
+          : readShared(task.splitFile, task.splitOffset ?? 0, task.splitLength)
+        return { ok: true, map: await runMapTask({ ...task, job, contents }) }
+      }
+      return { ok: true, reduce: runReduceTask({ ...task, job }) }
+    }
+  }
+}
+
+const JOB_FUNCTIONS = ['map', 'reduce', 'combine', 'partition'] as const
+
+const RUNTIME_FILE = fileURLToPath(import.meta.url)
+
+/** Drops the wrapper's own frame from a stack, which would otherwise show among the user's frames. */
+function passThrough (err: unknown, explain: (err: unknown) => void): void {
+  explain(err)
+  if (err instanceof Error && typeof err.stack === 'string') {
+    err.stack = err.stack.split('\n').filter((line) => !line.includes(RUNTIME_FILE)).join('\n')
+  }
+}
+
+/** The job with each of its functions wrapped so that what they throw (or reject with) goes through `explain` first. */
+function explained (job: Job, explain: (err: unknown) => void): Job {
+  // The original stays the prototype and `this`: a job may keep helpers of its own beside map and reduce.
+  const wrapped = Object.create(job) as Record<string, unknown>
+  for (const name of JOB_FUNCTIONS) {
+    const fn = job[name] as ((...args: unknown[]) => unknown) | undefined
+    if (typeof fn !== 'function') continue
+    wrapped[name] = function (...args: unknown[]): unknown {
+      try {
+        const out = fn.apply(job, args)
+        if (out instanceof Promise) return out.catch((err: unknown) => { passThrough(err, explain); throw err })
+        return out
+      } catch (err) {
+        passThrough(err, explain)
+        throw err
+      }
+    }
+  }
+  return wrapped as unknown as Job
+}
+
+/** A `--shared` input that this node cannot read is the job's mistake, not this node's: it counts toward the job's attempts. */
+function readShared (path: string, offset: number, length: number): string {
+  try {
+    return readSplit({ path, offset, length })
+  } catch (err) {
+    throw new InputError(`shared input ${path} cannot be read on this node: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+  }
+}
+
+export function failure (err: unknown): ThreadFailure {
+  if (err instanceof UserCodeError || err instanceof JobModuleLoadError) return { message: err.message, stack: err.userStack, userCode: true }
+  if (err instanceof InputError) return { message: err.message, userCode: true }
+  if (isUserFacingError(err)) return { message: err.message, userCode: false }
+  return { message: err instanceof Error ? err.message : String(err), userCode: false }
+}
