@@ -6,15 +6,15 @@ import { waitFor } from '../src/harness/wait-for.js'
 import { BENCH_DIR, corpus, REPO_ROOT } from './corpus.js'
 import { timeCoreutils, timeEngine, timeMawk } from './engine-bench.js'
 
-const CLI = join(REPO_ROOT, 'bin', 'mrp2p.js')
-const ELECTION_ENV = { MRP2P_LEASE_MS: '1500', MRP2P_HEARTBEAT_MS: '300', MRP2P_SUSPECT_AFTER_MS: '900', MRP2P_DEAD_AFTER_MS: '1800', MRP2P_LOG_LEVEL: 'warn' }
+export const CLI = join(REPO_ROOT, 'bin', 'mrp2p.js')
+export const ELECTION_ENV = { MRP2P_LEASE_MS: '1500', MRP2P_HEARTBEAT_MS: '300', MRP2P_SUSPECT_AFTER_MS: '900', MRP2P_DEAD_AFTER_MS: '1800', MRP2P_LOG_LEVEL: 'warn' }
 
 /**
  * The job's own time as the command reports it (submit to _SUCCESS, as the
  * engine's time for `run`): process start and bundling are the same for both
  * and not what is compared.
  */
-function jobSeconds (cmd: string, args: string[]): number {
+export function jobSeconds (cmd: string, args: string[]): number {
   const r = spawnSync(cmd, args, { encoding: 'utf8' })
   const m = / in ([\d.]+) s /.exec(r.stdout)
   if (r.status !== 0 || m === null) throw new Error(`${args.join(' ')} failed: ${r.stderr}`)

@@ -9,6 +9,7 @@ import { runEngineBench } from './engine-bench.js'
 import { runFailoverBench } from './failover-bench.js'
 import { runJobsBench } from './jobs-bench.js'
 import { runMeshBench } from './mesh-bench.js'
+import { runLatencyBench, runScalingBench } from './scaling-bench.js'
 
 type Suite = () => Promise<Record<string, number>>
 
@@ -16,7 +17,9 @@ const suites: Record<string, Suite> = {
   engine: runEngineBench,
   mesh: runMeshBench,
   jobs: runJobsBench,
-  failover: runFailoverBench
+  failover: runFailoverBench,
+  scaling: runScalingBench,
+  latency: runLatencyBench
 }
 
 const wanted = process.argv.slice(2)

@@ -2,6 +2,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import type { Command } from 'commander'
 import { bundleJob, importJob } from '../mapreduce/job-loader.js'
 import { OutputDir } from '../mapreduce/output-dir.js'
+import { sampledParams } from '../mapreduce/sample.js'
 import { DEFAULT_SPLIT_SIZE, planSplits } from '../mapreduce/splits.js'
 import { createClientLibp2p } from '../node/libp2p.js'
 import { DEFAULT_LISTEN, parseBootstrapAddr, parseListenAddr, resolveSwarmKey, splitList } from '../node/options.js'
@@ -31,6 +32,7 @@ export function registerSubmitCommand (program: Command): void {
     .option('--timeout <seconds>', 'give up when no coordinator is found for this long', positiveInt('--timeout'), 30)
     .option('--max-attempts <n>', 'attempts per task that fail in the job\'s own code before the job fails', positiveInt('--max-attempts'), 4)
     .option('--task-timeout <seconds>', 'an attempt of a map or reduce running longer is ended and counts as a failed attempt', positiveInt('--task-timeout'), DEFAULT_TASK_TIMEOUT_MS / 1000)
+    .option('--memory <bytes>', 'map output held in memory per task before it spills sorted runs to disk (default 64MiB, at least 1MiB)', byteSize('--memory'))
     .option('--shared', 'the inputs are readable at the same path on every node (a shared or copied folder): workers read them in place instead of fetching them from this submitter')
     .option('--listen <multiaddr>', `where workers reach this submitter (env MRP2P_LISTEN; default ${DEFAULT_LISTEN})`)
     .option('-q, --quiet', 'no progress, only errors')
@@ -66,6 +68,8 @@ export interface SubmitJobOptions {
   maxAttempts: number
   /** Seconds one attempt may run on a worker; default: the workers' (10 minutes). */
   taskTimeout?: number
+  /** Map output held in memory per task before spilling (bytes). */
+  memory?: number
   shared?: boolean
   quiet?: boolean
   cwd?: string
@@ -79,9 +83,11 @@ export async function submitJob (flags: SubmitJobOptions): Promise<SubmitJobResu
   if (flags.taskTimeout !== undefined && flags.taskTimeout * 1000 > MAX_TASK_TIMEOUT_MS) {
     throw new InvalidArgumentError(`--task-timeout must be at most ${MAX_TASK_TIMEOUT_MS / 1000} seconds (a week), got ${flags.taskTimeout}`)
   }
+  if (flags.memory !== undefined && flags.memory < 2 ** 20) throw new InvalidArgumentError(`--memory must be at least 1MiB, got ${flags.memory} bytes`)
   const bundle = await bundleJob(flags.job, flags.cwd)
-  await importJob(bundle)
+  const loaded = await importJob(bundle)
   const splits = await planSplits(flags.input, { cwd: flags.cwd ?? process.cwd(), splitSize: flags.splitSize })
+  const params = sampledParams(loaded.job, bundle.name, splits, flags.reduces, flags.param)
   const output = OutputDir.prepare(flags.output)
 
   const log = createLogger('submit')
@@ -99,7 +105,7 @@ export async function submitJob (flags: SubmitJobOptions): Promise<SubmitJobResu
     const parts = new PartCollector(output, flags.reduces)
     const submission = new Submission(
       { self, addrs, network: node, bootstrap: flags.bootstrap.map((b) => multiaddr(b)), log, keyed: flags.swarmKey !== undefined },
-      { jobId: newJobId(bundle.name), jobName: bundle.name, code: bundle, splits, reduces: flags.reduces, params: flags.param, maxAttempts: flags.maxAttempts, parts, shared: flags.shared, taskTimeoutMs: flags.taskTimeout === undefined ? undefined : flags.taskTimeout * 1000 }
+      { jobId: newJobId(bundle.name), jobName: bundle.name, code: bundle, splits, reduces: flags.reduces, params, maxAttempts: flags.maxAttempts, parts, shared: flags.shared, taskTimeoutMs: flags.taskTimeout === undefined ? undefined : flags.taskTimeout * 1000, memoryBytes: flags.memory }
     )
     await submission.serve()
     await submission.run({ coordinatorTimeoutMs: flags.timeout * 1000, signal: abort.signal, onEvent: flags.quiet === true ? undefined : (e) => { view.onEvent(e) } })

@@ -34,6 +34,8 @@ export interface JobSpec {
   maxAttempts: number
   /** Carried to workers, which end an attempt that runs longer (the scheduler does not use it). */
   taskTimeoutMs?: number
+  /** Carried to workers: a map's in-memory output budget before it spills. */
+  memoryBytes?: number
 }
 
 export interface MapAssignment { kind: 'map', jobId: string, index: number, attempt: number, split: SplitDescriptor }

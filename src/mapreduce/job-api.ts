@@ -47,6 +47,13 @@ export interface Job {
   combine?: (key: string, values: string[], ctx: JobContext) => string
   /** Optional: the reduce partition (0 ≤ p < reduces) of a key. Default: FNV-1a 32 of the key's UTF-8 bytes mod reduces. */
   partition?: (key: string, reduces: number, ctx: JobContext) => number
+  /**
+   * Optional: called once before any map (by `submit` or `run`) with a sample
+   * of input lines taken evenly across the splits; the parameters it returns
+   * are added to the job's, for every task. The place to compute a range
+   * partitioner's cut points from the data (TeraSort's sampler).
+   */
+  sample?: (lines: string[], ctx: JobContext) => Record<string, string>
 }
 
 /** Identity at run time; gives a job module its types. */

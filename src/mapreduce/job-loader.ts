@@ -20,7 +20,7 @@ function packageRoot (): string {
 }
 
 const ROOT = packageRoot()
-export const BUILTIN_JOBS = ['wc', 'indexer', 'grep'] as const
+export const BUILTIN_JOBS = ['wc', 'indexer', 'grep', 'sort'] as const
 
 /** A job ready to run: its code travels between nodes as one ESM file named by its hash. */
 export interface LoadedJob {
@@ -108,7 +108,7 @@ export async function importJob (bundle: { name: string, code: string, hash: str
   for (const fn of ['map', 'reduce'] as const) {
     if (typeof candidate[fn] !== 'function') throw new JobLoadError(`job module ${bundle.name} does not export a ${fn} function`)
   }
-  for (const fn of ['combine', 'partition'] as const) {
+  for (const fn of ['combine', 'partition', 'sample'] as const) {
     if (candidate[fn] !== undefined && typeof candidate[fn] !== 'function') throw new JobLoadError(`job module ${bundle.name} exports ${fn}, but it is not a function`)
   }
   return { ...bundle, job: candidate as unknown as Job }

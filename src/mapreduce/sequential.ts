@@ -5,6 +5,7 @@ import type { Job } from './job-api.js'
 import { runMapTask } from './map-task.js'
 import { OutputDir, partFileName } from './output-dir.js'
 import { runReduceTask } from './reduce-task.js'
+import { sampledParams } from './sample.js'
 import { planSplits, readSplit } from './splits.js'
 
 export interface SequentialRunOptions {
@@ -44,8 +45,8 @@ export interface SequentialRunResult {
  */
 export async function runSequential (opts: SequentialRunOptions): Promise<SequentialRunResult> {
   if (!Number.isInteger(opts.reduces) || opts.reduces < 1) throw new InvalidArgumentError(`reduces must be a positive integer, got ${opts.reduces}`)
-  const params = opts.params ?? {}
   const splits = await planSplits(opts.inputs, { cwd: opts.cwd ?? process.cwd(), splitSize: opts.splitSize })
+  const params = sampledParams(opts.job, opts.jobName, splits, opts.reduces, opts.params ?? {})
   const inputBytes = splits.reduce((n, s) => n + s.length, 0)
   opts.onProgress?.({ type: 'planned', maps: splits.length, reduces: opts.reduces, inputBytes })
 

@@ -4,7 +4,7 @@ import type { z } from 'zod'
 import type { Logger } from '../util/logger.js'
 import { errorMessage } from '../util/errors.js'
 import { FrameReader, writeJsonFrame } from './bulk.js'
-import { DialFailedError, DialTimeoutError, InvalidFrameError, InvalidMessageError, ProtocolError, RequestTimeoutError } from './errors.js'
+import { dialFailure, DialTimeoutError, InvalidFrameError, InvalidMessageError, ProtocolError, RequestTimeoutError } from './errors.js'
 import { createLogLimiter } from './log-limiter.js'
 import type { HandlerRegistrar, StreamOpener } from './reqresp.js'
 import { abortReasonOr, deadline } from './timeouts.js'
@@ -24,7 +24,7 @@ export async function openBulk (opener: StreamOpener, peer: PeerId | Multiaddr |
   } catch (err) {
     const reason = abortReasonOr(d.signal, err)
     if (reason instanceof DialTimeoutError || options.signal?.aborted === true) throw reason
-    throw new DialFailedError(`could not open ${protocol}: ${errorMessage(err)}`, { cause: err })
+    throw dialFailure(protocol, err)
   } finally {
     d.clear()
   }

@@ -1,4 +1,4 @@
-import { UserFacingError } from '../util/errors.js'
+import { errorMessage, UserFacingError } from '../util/errors.js'
 /**
  * One class per failure of a request/response exchange, told apart by `.name`
  * (js-libp2p and lodestar's reqresp do the same), so a caller can retry a dial
@@ -85,4 +85,14 @@ export function swarmKeyMismatch (target: string, haveKey: boolean): SwarmKeyMis
   return new SwarmKeyMismatchError(haveKey
     ? `${target} refused the connection handshake: this swarm key is not the one the mesh uses`
     : `${target} refused the connection handshake: the mesh is private; pass its key with --swarm-key FILE (or MRP2P_SWARM_KEY)`)
+}
+
+/**
+ * Why a stream could not be opened, in words: a peer that does not speak the protocol (at this version) is
+ * named as such, since that is a different version of mrp2p or not mrp2p at all, and retrying will not help.
+ */
+export function dialFailure (protocol: string, err: unknown): DialFailedError {
+  const unsupported = err instanceof Error && err.name === 'UnsupportedProtocolError'
+  const why = unsupported ? `the peer does not speak ${protocol} (another mrp2p version, or not an mrp2p node)` : errorMessage(err)
+  return new DialFailedError(`could not open ${protocol}: ${why}`, { cause: err })
 }

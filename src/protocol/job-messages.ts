@@ -63,12 +63,14 @@ export const JobSpecSchema = z.object({
   submitter: z.object({ peer: PeerIdText, addrs: Multiaddrs }),
   maxAttempts: z.number().int().min(1).max(100),
   /** An attempt running longer is ended and counts as a failure of the job's code. Optional: older submitters omit it. */
-  taskTimeoutMs: z.number().int().min(1).max(MAX_TASK_TIMEOUT_MS).optional()
+  taskTimeoutMs: z.number().int().min(1).max(MAX_TASK_TIMEOUT_MS).optional(),
+  /** Map output a task holds in memory before it spills a sorted run to disk (`submit --memory`). */
+  memoryBytes: z.number().int().min(1 << 20).max(2 ** 40).optional()
 })
 export type JobSpecMessage = z.output<typeof JobSpecSchema>
 
 /** What a worker needs to know of a job to run any of its tasks. */
-export const JobRefSchema = JobSpecSchema.pick({ jobId: true, jobName: true, codeHash: true, reduces: true, params: true, submitter: true, taskTimeoutMs: true })
+export const JobRefSchema = JobSpecSchema.pick({ jobId: true, jobName: true, codeHash: true, reduces: true, params: true, submitter: true, taskTimeoutMs: true, memoryBytes: true })
 export type JobRef = z.output<typeof JobRefSchema>
 
 /** `committed`: the partitions the submitter already holds, so that a new coordinator does not run their reduces again. */

@@ -4,7 +4,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Logger } from '../util/logger.js'
 import { errorMessage } from '../util/errors.js'
 import {
-  DialFailedError, DialTimeoutError, FirstByteTimeoutError, InvalidFrameError, InvalidMessageError,
+  dialFailure, DialTimeoutError, FirstByteTimeoutError, InvalidFrameError, InvalidMessageError,
   ProtocolError, RemoteError, RequestTimeoutError, ResponseTimeoutError
 } from './errors.js'
 import { DEFAULT_MAX_FRAME_BYTES, framed, validate } from './framing.js'
@@ -121,7 +121,7 @@ async function dial (opener: StreamOpener, peer: PeerId | Multiaddr | Multiaddr[
   } catch (err) {
     const reason = abortReasonOr(d.signal, err)
     if (reason instanceof DialTimeoutError || parent?.aborted === true) throw reason
-    throw new DialFailedError(`could not open ${protocol}: ${errorMessage(err)}`, { cause: err })
+    throw dialFailure(protocol, err)
   } finally {
     d.clear()
   }

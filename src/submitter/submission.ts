@@ -64,6 +64,8 @@ export interface SubmissionPlan {
   shared?: boolean
   /** How long one attempt may run on a worker; unset: the workers' default (10 minutes). */
   taskTimeoutMs?: number
+  /** A map's in-memory output budget before it spills; unset: the engine's default (64 MiB). */
+  memoryBytes?: number
 }
 
 export interface SubmissionOptions {
@@ -100,7 +102,8 @@ export class Submission {
       params: p.params,
       submitter: { peer: this.c.self, addrs: this.c.addrs },
       maxAttempts: p.maxAttempts,
-      taskTimeoutMs: p.taskTimeoutMs
+      taskTimeoutMs: p.taskTimeoutMs,
+      memoryBytes: p.memoryBytes
     }
   }
 

@@ -270,6 +270,7 @@ export class WorkerService {
       params: job.params,
       outputPaths,
       spillDir: work,
+      memoryBudgetBytes: job.memoryBytes,
       access: { read: [codeFile, splitFile, work], write: [work] }
     }, { signal, timeoutMs: job.taskTimeoutMs })
     if (!out.ok) return { ok: false, cause: failureCause(out.error.message, out.error.userCode), error: { message: out.error.message, stack: out.error.stack } }

@@ -193,6 +193,12 @@ describe('request/response over real libp2p streams', () => {
       .rejects.toBeInstanceOf(ResponseTimeoutError)
   })
 
+  it('names an unknown protocol version as such: another mrp2p version, not a network fault', async () => {
+    const err = await request(client, addr, protocolId('info', '9.0.0'), {}, z.unknown()).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(DialFailedError)
+    expect((err as Error).message).toMatch(/could not open \/mrp2p\/info\/9\.0\.0: the peer does not speak \/mrp2p\/info\/9\.0\.0 \(another mrp2p version/)
+  })
+
   it('fails the dial at once when nobody listens', async () => {
     const port = await new Promise<number>(resolve => {
       const s = createServer()

@@ -1,0 +1,70 @@
+// Distributed sort in the spirit of TeraSort: each input line is a record
+// `key payload` (the key is everything before the first space). A sample of the
+// input gives R−1 cut points; `partition` sends each key to the range it falls
+// in, so part-00000 … part-(R−1), concatenated, are one sorted file.
+//
+//   mrp2p submit sort --input records.txt --reduces 8 --output sorted
+//   cat sorted/part-* > sorted.txt        # sorted by key bytes (LC_ALL=C sort order)
+//
+// Records with equal keys keep all their lines; their order among themselves
+// follows the map order (input order), as the engine's merge is stable.
+import { defineJob } from 'mrp2p'
+
+const encoder = new TextEncoder()
+
+/** UTF-8 byte order, the order the engine sorts keys in (= `LC_ALL=C sort`). */
+function compareBytes (a: string, b: string): number {
+  const x = encoder.encode(a)
+  const y = encoder.encode(b)
+  const n = Math.min(x.length, y.length)
+  for (let i = 0; i < n; i++) if (x[i] !== y[i]) return x[i] - y[i]
+  return x.length - y.length
+}
+
+function keyOf (line: string): string {
+  const space = line.indexOf(' ')
+  return space < 0 ? line : line.slice(0, space)
+}
+
+const cache = new WeakMap<object, string[]>()
+function cutsOf (params: Readonly<Record<string, string>>): string[] {
+  let cuts = cache.get(params)
+  if (cuts === undefined) {
+    cuts = JSON.parse(params.cuts ?? '[]') as string[]
+    cache.set(params, cuts)
+  }
+  return cuts
+}
+
+export default defineJob({
+  sample (lines, ctx) {
+    const keys = lines.map(keyOf).sort(compareBytes)
+    const cuts: string[] = []
+    for (let r = 1; r < ctx.reduces; r++) cuts.push(keys[Math.floor((r * keys.length) / ctx.reduces)] ?? '')
+    return { cuts: JSON.stringify(cuts) }
+  },
+  map (_document, contents, emit) {
+    for (const line of contents.split('\n')) {
+      if (line === '') continue
+      const space = line.indexOf(' ')
+      if (space < 0) emit(line, '')
+      else emit(line.slice(0, space), line.slice(space + 1))
+    }
+  },
+  partition (key, reduces, ctx) {
+    // The first range whose upper cut is above the key: a binary search over R−1 cuts.
+    const cuts = cutsOf(ctx.params)
+    let lo = 0
+    let hi = Math.min(cuts.length, reduces - 1)
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1
+      if (compareBytes(key, cuts[mid]) < 0) hi = mid
+      else lo = mid + 1
+    }
+    return lo
+  },
+  reduce (key, values) {
+    // Output lines are `key value`: records with one key become one line each.
+    return values.join(`\n${key} `)
+  }
+})
