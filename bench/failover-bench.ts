@@ -13,7 +13,15 @@ const NODES = 3
 const ROUNDS = Number(process.env.FAILOVER_BENCH_ROUNDS ?? 3)
 /** The kill lands this far into the undisturbed run's time: the map phase. */
 const KILL_AT = 0.4
-const ELECTION_ENV = { MRP2P_LEASE_MS: '1500', MRP2P_HEARTBEAT_MS: '500', MRP2P_SUSPECT_AFTER_MS: '1500', MRP2P_DEAD_AFTER_MS: '3000', MRP2P_LOG_LEVEL: 'warn' }
+/** Failure detection scales with the lease as in the defaults (3000/1000/3000/6000); 1.5 s suits a small LAN cluster. */
+const LEASE_MS = Number(process.env.FAILOVER_BENCH_LEASE_MS ?? 1500)
+const ELECTION_ENV = {
+  MRP2P_LEASE_MS: String(LEASE_MS),
+  MRP2P_HEARTBEAT_MS: String(Math.round(LEASE_MS / 3)),
+  MRP2P_SUSPECT_AFTER_MS: String(LEASE_MS),
+  MRP2P_DEAD_AFTER_MS: String(2 * LEASE_MS),
+  MRP2P_LOG_LEVEL: 'warn'
+}
 
 function median (xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b)

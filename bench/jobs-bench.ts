@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process'
-import { rmSync, statSync } from 'node:fs'
+import { rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { startCluster } from '../src/harness/cluster.js'
+import { generateSwarmKey } from '../src/node/private-network.js'
 import { waitFor } from '../src/harness/wait-for.js'
 import { BENCH_DIR, corpus, REPO_ROOT } from './corpus.js'
 import { timeCoreutils, timeEngine, timeMawk } from './engine-bench.js'
@@ -50,6 +51,24 @@ export async function runJobsBench (): Promise<Record<string, number>> {
     } finally {
       await cluster.stop()
     }
+  }
+  // A private mesh: every input byte, run and part crosses the swarm-key cipher (no --shared).
+  const keyFile = join(BENCH_DIR, 'bench.key')
+  writeFileSync(keyFile, generateSwarmKey(), { mode: 0o600 })
+  const keyed = await startCluster({ nodes: 2, env: ELECTION_ENV, swarmKeyFile: keyFile })
+  try {
+    await waitFor(async () => {
+      const s = [...(await keyed.sample()).values()]
+      return s.length === 2 && s.filter((i) => i.isCoordinator).length === 1 && s.every((i) => i.members.some((m) => m.liveness === 'alive'))
+    }, { timeoutMs: 30_000, intervalMs: 200, description: 'a formed private mesh' })
+    const output = join(BENCH_DIR, 'jobs-out-keyed')
+    rmSync(output, { recursive: true, force: true })
+    const secs = jobSeconds(process.execPath, [CLI, 'submit', 'wc', '--input', input, '--reduces', '2', '--output', output, '--bootstrap', keyed.nodes[0].addr, '--swarm-key', keyFile])
+    rmSync(output, { recursive: true, force: true })
+    out.nodes2KeyedMBps = mb / secs
+    out.ratio2NodesKeyedVsUnkeyed = out.nodes2KeyedMBps / out.nodes2MBps
+  } finally {
+    await keyed.stop()
   }
   out.ratio2NodesSharedVsRun = out.nodes2SharedVsRun
   out.ratio2NodesSharedVsMawk = out.nodes2SharedMBps / out.mawkMBps

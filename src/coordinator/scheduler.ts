@@ -33,6 +33,9 @@ export const DEFAULT_SCHEDULER_CONFIG: Readonly<SchedulerConfig> = Object.freeze
 
 interface EarlyFacts { maps: Map<number, string>, reduces: Set<number> }
 
+/** Jobs whose inventory or committed parts arrived before their submit, kept at once. */
+const MAX_EARLY_JOBS = 64
+
 export class Scheduler {
   private readonly self: string
   private readonly config: SchedulerConfig
@@ -437,6 +440,9 @@ export class Scheduler {
   private earlyFacts (jobId: string): EarlyFacts {
     let facts = this.early.get(jobId)
     if (facts === undefined) {
+      // Facts about jobs not submitted (yet) cannot be checked: a member could name any number of made-up jobs.
+      // Keep the newest few; a real job's submit follows its inventory within seconds.
+      if (this.early.size >= MAX_EARLY_JOBS) this.early.delete(this.early.keys().next().value as string)
       facts = { maps: new Map(), reduces: new Set() }
       this.early.set(jobId, facts)
     }

@@ -640,4 +640,16 @@ describe('jobs side by side', () => {
     h.drain(dispatches(first))
     expect(h.s.progress('j')?.phase).toBe('done')
   })
+
+  it('keeps early facts of at most 64 unsubmitted jobs: made-up job ids cannot grow the table without end', () => {
+    const h = new Harness()
+    h.up('A')
+    for (let j = 0; j <= 64; j++) h.send({ type: 'map-output-known', jobId: `j${j}`, mapIndex: 0, peer: 'A', now: 0 })
+    // The oldest was dropped: its map runs; the newest was kept: its map is done already.
+    expect(where(h.submit(spec('j0', 1, 1)))).toEqual(['A:map0#1'])
+    const h2 = new Harness()
+    h2.up('A')
+    for (let j = 0; j <= 64; j++) h2.send({ type: 'map-output-known', jobId: `j${j}`, mapIndex: 0, peer: 'A', now: 0 })
+    expect(where(h2.submit(spec('j64', 1, 1)))).toEqual(['A:reduce0#1'])
+  })
 })
