@@ -1,7 +1,7 @@
 // `npm run bench [suite...]`: each suite measures against a baseline in the same
 // run and reports ratios. Figures are also written to .bench/results.json.
 import '../src/util/polyfills.js'
-import { writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { BENCH_DIR } from './corpus.js'
@@ -29,12 +29,29 @@ if (unknown.length > 0) {
   process.exit(2)
 }
 
-const results: Record<string, Record<string, number>> = {}
-for (const name of wanted.length > 0 ? wanted : Object.keys(suites)) {
-  process.stdout.write(`\n## ${name}\n`)
-  const r = await suites[name]()
-  results[name] = r
-  for (const [k, v] of Object.entries(r)) process.stdout.write(`${k.padEnd(28)} ${Number.isInteger(v) ? v : v.toFixed(2)}\n`)
+// Figures of every suite ever run here, newest per suite: a change is compared with the last run of each.
+const file = join(BENCH_DIR, 'results.json')
+interface Saved { at: string, node: string, results: Record<string, Record<string, number>> }
+let previous: Saved | undefined
+try {
+  previous = JSON.parse(readFileSync(file, 'utf8')) as Saved
+} catch {
+  previous = undefined
 }
-await mkdir(BENCH_DIR, { recursive: true })
-writeFileSync(join(BENCH_DIR, 'results.json'), JSON.stringify({ at: new Date().toISOString(), node: process.version, results }, null, 2) + '\n')
+const results: Record<string, Record<string, number>> = { ...previous?.results }
+const rows: string[][] = [['suite', 'figure', 'value', 'last run', 'change']]
+const fmt = (v: number | undefined): string => v === undefined ? '' : Number.isInteger(v) ? String(v) : v.toFixed(2)
+for (const name of wanted.length > 0 ? wanted : Object.keys(suites)) {
+  process.stderr.write(`running ${name}…\n`)
+  const r = await suites[name]()
+  for (const [k, v] of Object.entries(r)) {
+    const last = previous?.results[name]?.[k]
+    rows.push([name, k, fmt(v), fmt(last), last === undefined || last === 0 ? '' : `${(v / last).toFixed(2)}×`])
+  }
+  results[name] = r
+  await mkdir(BENCH_DIR, { recursive: true })
+  writeFileSync(file, JSON.stringify({ at: new Date().toISOString(), node: process.version, results }, null, 2) + '\n')
+}
+const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)))
+process.stdout.write(rows.map((r) => r.map((c, i) => (i >= 2 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ')).join('\n') + '\n')
+process.stdout.write(`figures: ${file}${existsSync(join(BENCH_DIR, 'scaling.svg')) ? `; chart: ${join(BENCH_DIR, 'scaling.svg')}` : ''}\n`)
