@@ -147,6 +147,19 @@ export class CoordinatorService {
     for (const spec of specs) this.feed({ type: 'submit', job: spec, now })
   }
 
+  /**
+   * For answers and timers that come back after the fact: the lease may have lapsed meanwhile (found when a
+   * coordinator cut off into a minority crashed on a refusal's timer), and then there is nothing left to do.
+   */
+  private feedLater (epoch: number, event: SchedulerEvent): void {
+    if (this.scheduler === undefined || this.epoch !== epoch || this.c.lease() !== epoch) return
+    try {
+      this.feed(event)
+    } catch (err) {
+      this.log.error({ err: errorMessage(err), event: event.type }, 'scheduler event failed')
+    }
+  }
+
   private feed (event: SchedulerEvent): void {
     const scheduler = this.acting()
     for (const effect of scheduler.handle(event)) this.apply(effect)
@@ -211,8 +224,9 @@ export class CoordinatorService {
       this.staleReports++
       // Known only through this report, the peer must still be watched so that its death re-queues the output.
       if (!this.workers.has(from)) this.workers.set(from, { incarnation: '' })
+      // A map output is a claim the peer answers for (a reducer that cannot fetch it has the map run again). A
+      // committed part is not taken on a worker's word: the submitter, which holds the parts, says which it has.
       if (r.ok && r.kind === 'map') this.feed({ type: 'map-output-known', jobId: r.jobId, mapIndex: r.index, peer: from, now })
-      if (r.ok && r.kind === 'reduce') this.feed({ type: 'reduce-committed', jobId: r.jobId, partition: r.index, now })
       return { ok: true }
     }
     if (r.ok) this.feed({ type: 'task-done', ref, attempt: r.attempt, peer: from, partitionBytes: r.partitionBytes, now })
@@ -221,6 +235,15 @@ export class CoordinatorService {
   }
 
   private tick (): void {
+    try {
+      this.tickOnce()
+    } catch (err) {
+      // One bad job or event must not stop the clock that drives every other job (or crash the node).
+      this.log.error({ err: errorMessage(err) }, 'coordinator tick failed')
+    }
+  }
+
+  private tickOnce (): void {
     const now = performance.now()
     if (this.c.lease() === undefined) {
       if (this.scheduler !== undefined) this.stepDown()
@@ -311,15 +334,14 @@ export class CoordinatorService {
     this.log.info({ peer, task: `${task.kind}-${task.index}`, attempt: task.attempt, reason }, 'dispatch failed')
     const ref = { jobId: task.jobId, kind: task.kind, index: task.index }
     const failed = (): void => {
-      if (this.scheduler === undefined || this.epoch !== epoch) return
-      this.feed({ type: 'task-failed', ref, attempt: task.attempt, peer, cause: 'worker', error: { message: `worker did not take the task: ${reason}` }, now: performance.now() })
+      this.feedLater(epoch, { type: 'task-failed', ref, attempt: task.attempt, peer, cause: 'worker', error: { message: `worker did not take the task: ${reason}` }, now: performance.now() })
     }
     if (unreachable) {
       // A node that cannot be reached gets no more orders until it registers again (live workers do so every few
       // seconds); otherwise every re-queued task would go straight back to it, in a tight loop, until the failure
       // detector catches up.
       failed()
-      if (this.workers.delete(peer)) this.feed({ type: 'worker-down', peer, now: performance.now() })
+      if (this.workers.delete(peer)) this.feedLater(epoch, { type: 'worker-down', peer, now: performance.now() })
       return
     }
     // A refusal (busy, stale epoch) goes back to the queue a moment later, so that it cannot spin.

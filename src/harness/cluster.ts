@@ -201,13 +201,15 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
 
     async heal (opts = {}) {
       await Promise.all(nodes.map(async n => { await writeBlocked(n, []) }))
+      let problem = ''
       await waitFor(async () => {
         for (const i of cluster.running()) {
           const info = await cluster.info(i)
+          problem = info === undefined ? `node ${i} does not answer` : `node ${i} still blocks ${info.blocked.length} peers`
           if (info === undefined || info.blocked.length > 0) return false
         }
         return true
-      }, { timeoutMs: opts.timeoutMs ?? 10_000, description: 'the block lists to clear' })
+      }, { timeoutMs: opts.timeoutMs ?? 10_000, description: 'the block lists to clear' }).catch((err: unknown) => { throw new WaitTimeoutError(`${errorMessage(err)}; ${problem}`) })
       await cluster.waitForMesh({ timeoutMs: opts.timeoutMs ?? 20_000 })
     },
 

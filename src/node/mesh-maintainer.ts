@@ -132,7 +132,9 @@ export function createMeshMaintainer (init: MeshMaintainerInit): MeshMaintainer 
   const sweepBootstrap = (now: number): void => {
     if (bootstrap.length === 0 || bootstrapInFlight || now < bootstrapNext) return
     // Only members count: a probe, `status` or a submitter connected to us does not put us in the mesh.
-    if (host.getConnections().some(c => candidates.has(c.remotePeer.toString()) || bootstrapIds.has(c.remotePeer.toString()))) {
+    const linked = host.getConnections().find(c => candidates.has(c.remotePeer.toString()) || bootstrapIds.has(c.remotePeer.toString()))
+    if (linked !== undefined) {
+      if (bootstrapAttempt > 0) log.info({ peer: linked.remotePeer.toString(), status: linked.status, attempts: bootstrapAttempt }, 'in the mesh; bootstrap retries stop')
       everConnected = true
       bootstrapBackoff = BACKOFF_MIN_MS
       bootstrapAttempt = 0

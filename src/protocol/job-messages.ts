@@ -57,7 +57,10 @@ export const JobSpecSchema = z.object({
   jobId: JobId,
   jobName: Text(200),
   codeHash: CodeHash,
-  splits: z.array(SplitDescriptor).min(1).max(1_000_000),
+  // Split i must say index i: the scheduler relies on it and throws otherwise, and a Submit held while a new
+  // coordinator waits for inventories reaches the scheduler from a timer, where that throw killed the node
+  // (found by test/cluster/fuzz.test.ts). Refused here, it is one error answer to one bad request.
+  splits: z.array(SplitDescriptor).min(1).max(1_000_000).refine((splits) => splits.every((s, i) => s.index === i), 'splits[i].index must be i'),
   reduces: Reduces,
   params: Params,
   submitter: z.object({ peer: PeerIdText, addrs: Multiaddrs }),

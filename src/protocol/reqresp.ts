@@ -193,7 +193,11 @@ export async function handleRequests<S extends z.ZodType> (registrar: HandlerReg
       await answer(stream, io, { ok: true, body }, responseTimeoutMs)
     } catch (err) {
       const reason = abortReasonOr(work.signal, err)
-      log.warn({ protocol: init.protocol, peer: remote.toString(), err: errorMessage(reason) }, 'request handler failed')
+      // Rate-limited like the drops: any peer can make a handler refuse (a Register to a node that does not lead),
+      // and the fuzz test's peer made one node write 1,500 of these lines in 100 s.
+      const peer = remote.toString()
+      const suppressed = limiter.admit(`${peer}:failed`)
+      if (suppressed !== undefined) log.warn({ protocol: init.protocol, peer, err: errorMessage(reason), suppressed }, 'request handler failed')
       const name = reason instanceof Error ? reason.name : 'Error'
       await answer(stream, io, { ok: false, error: { name, message: errorMessage(reason).slice(0, 4000) } }, responseTimeoutMs)
     } finally {

@@ -126,7 +126,9 @@ export class WorkerService {
   async start (): Promise<void> {
     this.pool.start()
     await this.c.rpc.serve(JOB_PROTOCOLS.doJob, DoJobRequest, (req, from) => this.onDoJob(req, from))
-    await this.c.rpc.serve(JOB_PROTOCOLS.end, EndRequest, (req) => {
+    await this.c.rpc.serve(JOB_PROTOCOLS.end, EndRequest, (req, from) => {
+      // Only the coordinator this node follows may end a job here (and so delete its files).
+      if (this.c.coordinator()?.peer !== from) return { ok: true as const }
       if (req.task === undefined) this.endJob(req.jobId)
       else this.running.get(attemptKey(req.jobId, req.task, req.epoch))?.abort()
       return { ok: true as const }
@@ -188,10 +190,18 @@ export class WorkerService {
     // The lease this node follows is as good a witness as a DoJob: an order older than it comes from a deposed coordinator.
     const following = this.c.coordinator()?.epoch
     if (following !== undefined) this.fence.raise(following)
-    if (!this.fence.admit(req.epoch)) {
+    if (req.epoch < this.fence.value) {
+      this.fence.admit(req.epoch)
       this.log.info({ from, epoch: req.epoch, fence: this.fence.value }, 'refused an order of a stale epoch')
       return { accepted: false, reason: `stale epoch ${req.epoch} < ${this.fence.value}` }
     }
+    // Only the coordinator this node follows gives orders: any other peer's order (and its epoch, which would
+    // raise the fence on disk for good) is refused, so a member cannot run tasks here or lock this worker out.
+    const lead = this.c.coordinator()
+    if (lead === undefined || lead.peer !== from || lead.epoch !== req.epoch) {
+      return { accepted: false, reason: 'not the coordinator this node follows' }
+    }
+    this.fence.admit(req.epoch)
     if (this.running.size >= this.init.slots) return { accepted: false, reason: 'no free slot' }
     const key = attemptKey(req.job.jobId, req.task, req.epoch)
     if (this.running.has(key)) return { accepted: true }

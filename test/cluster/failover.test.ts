@@ -27,6 +27,8 @@ const JOB_ARGS = ['--input', ...BOOKS, '--reduces', String(REDUCES), '--split-si
 const NODE_ARGS = (): string[] => ['--slots', '1']
 const ENV = { ...TEST_ELECTION_ENV, MRP2P_LOG_LEVEL: 'warn' }
 const SEED = Number(process.env.MRP2P_FAILOVER_SEED ?? 20261125)
+/** MRP2P_KEEP_CLUSTER=1 keeps the nodes' data dirs and logs for a post-mortem. */
+const KEEP = process.env.MRP2P_KEEP_CLUSTER === '1'
 
 interface LogLine { pid: number, start: number, end: number, task: number }
 
@@ -118,7 +120,7 @@ function pidOf (c: Cluster, i: number): number {
 describe('the job survives its coordinator', () => {
   it('coordinator SIGKILL at 10 random instants over the map and reduce phases: 10/10 correct, finished maps on live nodes never run again', async () => {
     const prng = new Prng(SEED)
-    const c = cluster = await startCluster({ nodes: 4, env: ENV, args: NODE_ARGS })
+    const c = cluster = await startCluster({ nodes: 4, env: ENV, args: NODE_ARGS, keep: KEEP })
     const rounds: string[] = []
     let totalFinished = 0
     let totalReruns = 0
@@ -156,7 +158,7 @@ describe('the job survives its coordinator', () => {
   }, 600_000)
 
   it('coordinator SIGSTOP past its lease, then SIGCONT, mid-job: correct output, never two acting, and its epoch is refused by every worker', async () => {
-    const c = cluster = await startCluster({ nodes: 4, env: ENV, args: NODE_ARGS })
+    const c = cluster = await startCluster({ nodes: 4, env: ENV, args: NODE_ARGS, keep: KEEP })
     const before = await waitForAgreement(c, [0, 1, 2, 3], 30_000)
     const others = [0, 1, 2, 3].filter((i) => i !== before.coordinator)
     const watch = watchSafety(c)
@@ -191,7 +193,7 @@ describe('the job survives its coordinator', () => {
   }, 180_000)
 
   it('coordinator killed three times in one job: correct output', async () => {
-    const c = cluster = await startCluster({ nodes: 5, env: ENV, args: NODE_ARGS })
+    const c = cluster = await startCluster({ nodes: 5, env: ENV, args: NODE_ARGS, keep: KEEP })
     let lead = await waitForAgreement(c, [0, 1, 2, 3, 4], 30_000)
     const via = (lead.coordinator + 1) % 5
     const job = submit(c, via)
@@ -210,7 +212,7 @@ describe('the job survives its coordinator', () => {
   }, 240_000)
 
   it('coordinator and a worker killed together: correct output', async () => {
-    const c = cluster = await startCluster({ nodes: 5, env: ENV, args: NODE_ARGS })
+    const c = cluster = await startCluster({ nodes: 5, env: ENV, args: NODE_ARGS, keep: KEEP })
     const before = await waitForAgreement(c, [0, 1, 2, 3, 4], 30_000)
     const via = (before.coordinator + 1) % 5
     const worker = (before.coordinator + 2) % 5
@@ -223,7 +225,7 @@ describe('the job survives its coordinator', () => {
   }, 180_000)
 
   it('partition mid-job with the submitter on the minority side, then heal: correct output, and the majority side drops the job', async () => {
-    const c = cluster = await startCluster({ nodes: 5, env: ENV, args: NODE_ARGS })
+    const c = cluster = await startCluster({ nodes: 5, env: ENV, args: NODE_ARGS, keep: KEEP })
     const before = await waitForAgreement(c, [0, 1, 2, 3, 4], 30_000)
     const rest = [0, 1, 2, 3, 4].filter((i) => i !== before.coordinator)
     const minority = rest.slice(0, 2)
@@ -243,7 +245,7 @@ describe('the job survives its coordinator', () => {
   }, 180_000)
 
   it('submitter cut off from every node past the submitter timeout, then back: the job given up is taken up again, correct output', async () => {
-    const c = cluster = await startCluster({ nodes: 4, env: ENV, args: NODE_ARGS })
+    const c = cluster = await startCluster({ nodes: 4, env: ENV, args: NODE_ARGS, keep: KEEP })
     const before = await waitForAgreement(c, [0, 1, 2, 3], 30_000)
     const job = submit(c, (before.coordinator + 1) % 4)
     await mapsDone(job, 3)
@@ -257,7 +259,7 @@ describe('the job survives its coordinator', () => {
   }, 180_000)
 
   it('partition mid-job with the submitter on the majority side and the coordinator cut off, then heal: correct output', async () => {
-    const c = cluster = await startCluster({ nodes: 5, env: ENV, args: NODE_ARGS })
+    const c = cluster = await startCluster({ nodes: 5, env: ENV, args: NODE_ARGS, keep: KEEP })
     const before = await waitForAgreement(c, [0, 1, 2, 3, 4], 30_000)
     const rest = [0, 1, 2, 3, 4].filter((i) => i !== before.coordinator)
     const minority = [before.coordinator, rest[0]]
@@ -276,7 +278,7 @@ describe('the job survives its coordinator', () => {
   }, 180_000)
 
   it('submitter SIGKILL mid-job: within the detection bound no node keeps a file, task or stream of the job', async () => {
-    const c = cluster = await startCluster({ nodes: 4, env: ENV, args: NODE_ARGS })
+    const c = cluster = await startCluster({ nodes: 4, env: ENV, args: NODE_ARGS, keep: KEEP })
     const before = await waitForAgreement(c, [0, 1, 2, 3], 30_000)
     const job = submit(c, (before.coordinator + 1) % 4)
     await mapsDone(job, 3)
