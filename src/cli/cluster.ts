@@ -1,8 +1,7 @@
 import type { Command } from 'commander'
 import { createLogger } from '../util/logger.js'
 import { errorMessage } from '../util/errors.js'
-import { parseIntArg } from '../node/options.js'
-import { readSwarmKey } from '../node/private-network.js'
+import { parseIntArg, resolveSwarmKey, swarmKeyPath } from '../node/options.js'
 import { startCluster, type Cluster } from '../harness/cluster.js'
 
 interface ClusterFlags {
@@ -28,8 +27,9 @@ export function registerClusterCommand (program: Command): void {
     .action(async (flags: ClusterFlags) => {
       const count = parseIntArg(flags.nodes, '--nodes', 1, 100)
       const log = createLogger('cluster')
-      const swarmKeyFile = flags.swarmKey ?? (process.env.MRP2P_SWARM_KEY !== undefined && process.env.MRP2P_SWARM_KEY !== '' ? process.env.MRP2P_SWARM_KEY : undefined)
-      if (swarmKeyFile !== undefined) readSwarmKey(swarmKeyFile)
+      // Checked here, so that a bad key is one error line rather than N nodes failing to start.
+      resolveSwarmKey(flags.swarmKey)
+      const swarmKeyFile = swarmKeyPath(flags.swarmKey)
       const cluster: Cluster = await startCluster({ nodes: count, keep: flags.keep === true, swarmKeyFile })
       const out = process.stdout
       for (const n of cluster.nodes) out.write(`node ${n.index} ${n.addr}\n`)

@@ -58,9 +58,14 @@ export function resolveNetworkOptions (flags: JoinFlags, env: Env = process.env)
   return { bootstrap, listen, dataDir, slots, worker: flags.worker ?? true, swarmKey: resolveSwarmKey(flags.swarmKey, env) }
 }
 
-/** The key of a private mesh: `--swarm-key FILE`, else the file named by MRP2P_SWARM_KEY, else none. */
+/** Where the key of a private mesh is: `--swarm-key FILE`, else the file named by MRP2P_SWARM_KEY, else none. */
+export function swarmKeyPath (flag: string | undefined, env: Env = process.env): string | undefined {
+  return nonEmpty(flag) ?? nonEmpty(env.MRP2P_SWARM_KEY)
+}
+
+/** The key of a private mesh, read and checked (see swarmKeyPath). */
 export function resolveSwarmKey (flag: string | undefined, env: Env = process.env): Uint8Array | undefined {
-  const path = nonEmpty(flag) ?? nonEmpty(env.MRP2P_SWARM_KEY)
+  const path = swarmKeyPath(flag, env)
   return path === undefined ? undefined : readSwarmKey(path)
 }
 

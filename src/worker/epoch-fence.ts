@@ -24,12 +24,16 @@ export class EpochFence {
     return this.highest
   }
 
+  /** True when an order of `epoch` comes from a deposed coordinator; counted as a refusal. */
+  isStale (epoch: number): boolean {
+    if (epoch >= this.highest) return false
+    this.refusals++
+    return true
+  }
+
   /** True when an order of `epoch` may be obeyed; raises the fence when it is newer. */
   admit (epoch: number): boolean {
-    if (epoch < this.highest) {
-      this.refusals++
-      return false
-    }
+    if (this.isStale(epoch)) return false
     this.raise(epoch)
     return true
   }

@@ -190,8 +190,7 @@ export class WorkerService {
     // The lease this node follows is as good a witness as a DoJob: an order older than it comes from a deposed coordinator.
     const following = this.c.coordinator()?.epoch
     if (following !== undefined) this.fence.raise(following)
-    if (req.epoch < this.fence.value) {
-      this.fence.admit(req.epoch)
+    if (this.fence.isStale(req.epoch)) {
       this.log.info({ from, epoch: req.epoch, fence: this.fence.value }, 'refused an order of a stale epoch')
       return { accepted: false, reason: `stale epoch ${req.epoch} < ${this.fence.value}` }
     }
@@ -201,7 +200,7 @@ export class WorkerService {
     if (lead === undefined || lead.peer !== from || lead.epoch !== req.epoch) {
       return { accepted: false, reason: 'not the coordinator this node follows' }
     }
-    this.fence.admit(req.epoch)
+    this.fence.raise(req.epoch)
     if (this.running.size >= this.init.slots) return { accepted: false, reason: 'no free slot' }
     const key = attemptKey(req.job.jobId, req.task, req.epoch)
     if (this.running.has(key)) return { accepted: true }

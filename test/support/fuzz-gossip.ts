@@ -11,7 +11,8 @@ import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { CONTROL_TOPIC, DISCOVERY_TOPIC } from '../../src/protocol/ids.js'
 import type { Prng } from './prng.js'
-import { concat, EDGE_NUMBERS, encodeJsonBytes, hostileValue, mutateBytes, mutateJson, randomBytes, randomString, varint, type Json } from './fuzz-mutate.js'
+import { concat, EDGE_NUMBERS, encodeJsonBytes, hostileValue, mutateBytes, mutateJson, randomBytes, randomString, type Json } from './fuzz-mutate.js'
+import { varint } from './mesh-peers.js'
 
 /**
  * The gossip half of the protocol fuzzer: a real gossipsub peer that joins the

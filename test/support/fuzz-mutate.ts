@@ -283,21 +283,6 @@ export function concat (...parts: Uint8Array[]): Uint8Array {
   return out
 }
 
-/** Unsigned LEB128 for lengths up to 2^53 (the frames' length prefix). */
-export function varint (n: number): Uint8Array {
-  const out: number[] = []
-  let v = n
-  while (v >= 0x80) {
-    out.push((v % 0x80) | 0x80)
-    v = Math.floor(v / 0x80)
-  }
-  out.push(v)
-  return Uint8Array.from(out)
-}
-
-export function lengthPrefixed (body: Uint8Array): Uint8Array {
-  return concat(varint(body.length), body)
-}
 
 export function encodeJsonBytes (v: Json): Uint8Array {
   return enc.encode(JSON.stringify(v))

@@ -1,7 +1,8 @@
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Prng } from './prng.js'
-import { concat, encodeJsonBytes, hostileValue, lengthPrefixed, mutateBytes, mutateJson, randomBytes, varint, type Json } from './fuzz-mutate.js'
+import { concat, encodeJsonBytes, hostileValue, mutateBytes, mutateJson, randomBytes, type Json } from './fuzz-mutate.js'
+import { frame, varint } from './mesh-peers.js'
 
 /**
  * The stream half of the protocol fuzzer: many concurrent streams from a few
@@ -137,7 +138,7 @@ function buildInput (rng: Prng, mode: StreamMode, p: FuzzProtocol, maxFrameBytes
     shift += 7
     if (input.bytes[i] < 0x80) break
   }
-  return { bytes: lengthPrefixed(held(p, input.bytes.subarray(i + 1, i + 1 + len))), closeAfter: input.closeAfter }
+  return { bytes: frame(held(p, input.bytes.subarray(i + 1, i + 1 + len))), closeAfter: input.closeAfter }
 }
 
 function buildRaw (rng: Prng, mode: StreamMode, p: FuzzProtocol, maxFrameBytes: number): { bytes: Uint8Array, closeAfter: boolean } {
@@ -146,14 +147,14 @@ function buildRaw (rng: Prng, mode: StreamMode, p: FuzzProtocol, maxFrameBytes: 
   const seedBytes = (): Uint8Array => seed === undefined ? randomBytes(rng, rng.int(0, 64)) : seed instanceof Uint8Array ? seed : encodeJsonBytes(seed)
   const clip = (b: Uint8Array): Uint8Array => b.length > maxFrameBytes ? b.slice(0, maxFrameBytes) : b
   switch (mode) {
-    case 'valid': return { bytes: lengthPrefixed(seedBytes()), closeAfter: true }
+    case 'valid': return { bytes: frame(seedBytes()), closeAfter: true }
     case 'json-mutated': {
       const v = seed === undefined || seed instanceof Uint8Array ? hostileValue(rng) : mutateJson(rng, seed)
-      return { bytes: lengthPrefixed(clip(encodeJsonBytes(v))), closeAfter: true }
+      return { bytes: frame(clip(encodeJsonBytes(v))), closeAfter: true }
     }
-    case 'bytes-mutated': return { bytes: lengthPrefixed(mutateBytes(rng, seedBytes(), maxFrameBytes)), closeAfter: true }
-    case 'hostile-json': return { bytes: lengthPrefixed(clip(encodeJsonBytes(hostileValue(rng, 3)))), closeAfter: true }
-    case 'random-frame': return { bytes: lengthPrefixed(randomBytes(rng, rng.int(0, 2_048))), closeAfter: true }
+    case 'bytes-mutated': return { bytes: frame(mutateBytes(rng, seedBytes(), maxFrameBytes)), closeAfter: true }
+    case 'hostile-json': return { bytes: frame(clip(encodeJsonBytes(hostileValue(rng, 3)))), closeAfter: true }
+    case 'random-frame': return { bytes: frame(randomBytes(rng, rng.int(0, 2_048))), closeAfter: true }
     case 'random-bytes': return { bytes: randomBytes(rng, rng.int(1, 4_096)), closeAfter: rng.chance(0.7) }
     case 'oversized-prefix': {
       const claimed = rng.pick([maxFrameBytes + 1, maxFrameBytes + 17, 4 * 1024 * 1024, 2 ** 31, 2 ** 32 + 5, 2 ** 49, 2 ** 53 - 1])
@@ -162,26 +163,26 @@ function buildRaw (rng: Prng, mode: StreamMode, p: FuzzProtocol, maxFrameBytes: 
     case 'endless-varint': return { bytes: new Uint8Array(rng.int(6, 64)).fill(0xff), closeAfter: rng.chance(0.5) }
     case 'zero-length': return { bytes: rng.chance(0.5) ? varint(0) : concat(varint(0), varint(0), varint(0)), closeAfter: true }
     case 'truncated': {
-      const whole = lengthPrefixed(seedBytes())
+      const whole = frame(seedBytes())
       return { bytes: whole.slice(0, rng.int(1, Math.max(1, whole.length - 1))), closeAfter: true }
     }
     case 'reset-mid-frame': {
-      const whole = lengthPrefixed(seedBytes())
+      const whole = frame(seedBytes())
       return { bytes: whole.slice(0, rng.int(0, Math.max(0, whole.length - 1))), closeAfter: false }
     }
     case 'idle': return { bytes: new Uint8Array(0), closeAfter: false }
     case 'slowloris': {
-      const whole = lengthPrefixed(seedBytes())
+      const whole = frame(seedBytes())
       return { bytes: whole.slice(0, rng.int(1, Math.max(1, whole.length - 1))), closeAfter: false }
     }
-    case 'answer-then-hold': return { bytes: lengthPrefixed(seedBytes()), closeAfter: false }
+    case 'answer-then-hold': return { bytes: frame(seedBytes()), closeAfter: false }
     case 'huge-valid': {
       // A valid message padded with an unknown field up to just under / just over the frame limit.
       const base = seed === undefined || seed instanceof Uint8Array ? {} : seed
       const over = rng.chance(0.5)
       const pad = 'p'.repeat(Math.max(0, maxFrameBytes - encodeJsonBytes(base).length - 16 + (over ? 64 : -64)))
       const v: Json = base !== null && typeof base === 'object' && !Array.isArray(base) ? { ...base, pad } : { v: base, pad }
-      return { bytes: lengthPrefixed(encodeJsonBytes(v)), closeAfter: true }
+      return { bytes: frame(encodeJsonBytes(v)), closeAfter: true }
     }
   }
 }
