@@ -132,7 +132,8 @@ export function createMeshMaintainer (init: MeshMaintainerInit): MeshMaintainer 
   const sweepBootstrap = (now: number): void => {
     if (bootstrap.length === 0 || bootstrapInFlight || now < bootstrapNext) return
     // Only members count: a probe, `status` or a submitter connected to us does not put us in the mesh.
-    const linked = host.getConnections().find(c => candidates.has(c.remotePeer.toString()) || bootstrapIds.has(c.remotePeer.toString()))
+    // Only an open connection counts: one still listed while it closes would stop the retries for good.
+    const linked = host.getConnections().find(c => c.status === 'open' && (candidates.has(c.remotePeer.toString()) || bootstrapIds.has(c.remotePeer.toString())))
     if (linked !== undefined) {
       if (bootstrapAttempt > 0) log.info({ peer: linked.remotePeer.toString(), status: linked.status, attempts: bootstrapAttempt }, 'in the mesh; bootstrap retries stop')
       everConnected = true
