@@ -73,6 +73,7 @@ export class CoordinatorService {
   /** Jobs accepted but not yet handed to the scheduler, because the inventories of this epoch are not all in. */
   private readonly held = new Map<string, JobSpec>()
   private readonly jobs = new Map<string, JobRecord>()
+  /** Workers registered in this epoch: their inventories are in, and they are watched for death. */
   private readonly workers = new Map<string, { incarnation: string }>()
   private timer: NodeJS.Timeout | undefined
   private readonly log: Logger
@@ -222,8 +223,10 @@ export class CoordinatorService {
     if (r.epoch !== this.epoch) {
       // An order of an earlier coordinator: its attempt numbers mean nothing to us, but a finished result is still a result.
       this.staleReports++
-      // Known only through this report, the peer must still be watched so that its death re-queues the output.
-      if (!this.workers.has(from)) this.workers.set(from, { incarnation: '' })
+      // Taken only from a registered worker. One that has not registered yet will (its inventory lists the output),
+      // and counting it as registered here let a job start before its inventory came (a CI run re-ran two maps so).
+      // Anyone else's word that it holds an output is not taken: a reducer would be sent to fetch from it.
+      if (!this.workers.has(from)) return { ok: true }
       // A map output is a claim the peer answers for (a reducer that cannot fetch it has the map run again). A
       // committed part is not taken on a worker's word: the submitter, which holds the parts, says which it has.
       if (r.ok && r.kind === 'map') this.feed({ type: 'map-output-known', jobId: r.jobId, mapIndex: r.index, peer: from, now })
@@ -333,20 +336,16 @@ export class CoordinatorService {
     if (this.scheduler === undefined || this.epoch !== epoch) return
     this.log.info({ peer, task: `${task.kind}-${task.index}`, attempt: task.attempt, reason }, 'dispatch failed')
     const ref = { jobId: task.jobId, kind: task.kind, index: task.index }
-    const failed = (): void => {
-      this.feedLater(epoch, { type: 'task-failed', ref, attempt: task.attempt, peer, cause: 'worker', error: { message: `worker did not take the task: ${reason}` }, now: performance.now() })
-    }
     if (unreachable) {
       // A node that cannot be reached gets no more orders until it registers again (live workers do so every few
       // seconds); otherwise every re-queued task would go straight back to it, in a tight loop, until the failure
       // detector catches up.
-      failed()
+      this.feedLater(epoch, { type: 'task-failed', ref, attempt: task.attempt, peer, cause: 'worker', error: { message: `worker did not take the task: ${reason}` }, now: performance.now() })
       if (this.workers.delete(peer)) this.feedLater(epoch, { type: 'worker-down', peer, now: performance.now() })
       return
     }
-    // A refusal (busy, stale epoch) goes back to the queue a moment later, so that it cannot spin.
-    setTimeout(failed, REFUSAL_BACKOFF_MS).unref()
+    // A refusal (busy, stale epoch) puts the task back in the queue now; the scheduler rests that worker a while.
+    this.feedLater(epoch, { type: 'task-refused', ref, attempt: task.attempt, peer, now: performance.now() })
   }
 }
 
-const REFUSAL_BACKOFF_MS = 250

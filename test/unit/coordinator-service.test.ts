@@ -1,0 +1,99 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { CoordinatorService } from '../../src/coordinator/coordinator-service.js'
+import type { JobSpec, SchedulerEffect } from '../../src/coordinator/scheduler-types.js'
+import { JOB_PROTOCOLS } from '../../src/protocol/job-messages.js'
+import type { Rpc } from '../../src/protocol/rpc.js'
+import { createLogger } from '../../src/util/logger.js'
+
+type Handler = (request: unknown, from: string) => unknown
+
+/** The coordinator's side of the wire, without a wire: handlers are called directly, orders are recorded and accepted. */
+class FakeRpc {
+  readonly handlers = new Map<string, Handler>()
+  readonly orders: Array<{ peer: string, kind: string, index: number }> = []
+
+  async serve (protocol: string, _schema: unknown, handle: Handler): Promise<void> {
+    this.handlers.set(protocol, handle)
+  }
+
+  async call (peer: string, protocol: string, body: { task?: { kind: string, index: number } }): Promise<unknown> {
+    if (protocol === JOB_PROTOCOLS.doJob && body.task !== undefined) this.orders.push({ peer, kind: body.task.kind, index: body.task.index })
+    return { accepted: true, ok: true }
+  }
+
+  handle (protocol: string, request: unknown, from: string): unknown {
+    const h = this.handlers.get(protocol)
+    if (h === undefined) throw new Error(`${protocol} not served`)
+    return h(request, from)
+  }
+}
+
+function spec (jobId: string, maps: number): JobSpec {
+  return {
+    jobId,
+    jobName: 'wc',
+    codeHash: 'sha256-x',
+    splits: Array.from({ length: maps }, (_, i) => ({ document: `doc-${i}.txt`, index: i, offset: 0, length: 100, firstLine: 1 })),
+    reduces: 1,
+    params: {},
+    submitter: { peer: 'S', addrs: [] },
+    maxAttempts: 3
+  }
+}
+
+describe('CoordinatorService: a new coordinator waits for the inventories', () => {
+  let service: CoordinatorService | undefined
+  afterEach(() => { service?.stop() })
+
+  async function start (rpc: FakeRpc, liveWorkers: string[]): Promise<CoordinatorService> {
+    const effects: SchedulerEffect[] = []
+    service = new CoordinatorService(
+      { self: 'C', rpc: rpc as unknown as Rpc, lease: () => 5, liveness: () => 'alive', liveWorkers: () => liveWorkers, log: createLogger('test') },
+      { inventoryGraceMs: 60_000, tickMs: 60_000 },
+      { onEffect: (e) => effects.push(e) }
+    )
+    await service.start()
+    return service
+  }
+
+  it('a report of an earlier epoch is not an inventory: the job waits for that worker to register', async () => {
+    const rpc = new FakeRpc()
+    await start(rpc, ['A', 'B'])
+    const job = spec('wc-000000000001', 4)
+    rpc.handle(JOB_PROTOCOLS.register, { slots: 2, version: 'test', incarnation: 'a', outputs: [] }, 'A')
+    // B finished map 0 under the old coordinator and reports it late, to us, before it registers (a CI run caught
+    // this: the report counted as B's registration, the job started without B's inventory, and map 1 ran again).
+    rpc.handle(JOB_PROTOCOLS.report, { epoch: 4, jobId: job.jobId, kind: 'map', index: 0, attempt: 1, ok: true, partitionBytes: [10] }, 'B')
+    rpc.handle(JOB_PROTOCOLS.submit, { job, committed: [] }, 'S')
+    expect(rpc.orders).toEqual([])
+
+    rpc.handle(JOB_PROTOCOLS.register, { slots: 2, version: 'test', incarnation: 'b', outputs: [{ jobId: job.jobId, mapIndex: 0 }, { jobId: job.jobId, mapIndex: 1 }] }, 'B')
+    const maps = rpc.orders.filter((o) => o.kind === 'map').map((o) => o.index).sort()
+    expect(maps).toEqual([2, 3])
+  })
+
+  it('a peer that never registered cannot say it holds a map output: the map still runs', async () => {
+    const rpc = new FakeRpc()
+    await start(rpc, ['A'])
+    const job = spec('wc-000000000003', 2)
+    rpc.handle(JOB_PROTOCOLS.register, { slots: 2, version: 'test', incarnation: 'a', outputs: [] }, 'A')
+    rpc.handle(JOB_PROTOCOLS.report, { epoch: 4, jobId: job.jobId, kind: 'map', index: 0, attempt: 1, ok: true, partitionBytes: [10] }, 'X')
+    rpc.handle(JOB_PROTOCOLS.submit, { job, committed: [] }, 'S')
+    expect(rpc.orders.map((o) => `${o.peer} ${o.kind} ${o.index}`).sort()).toEqual(['A map 0', 'A map 1'])
+    // A registered worker's late report is taken (its output is real): here, for a job submitted after it.
+    const next = spec('wc-000000000004', 2)
+    rpc.handle(JOB_PROTOCOLS.report, { epoch: 4, jobId: next.jobId, kind: 'map', index: 1, attempt: 1, ok: true, partitionBytes: [10] }, 'A')
+    rpc.handle(JOB_PROTOCOLS.submit, { job: next, committed: [] }, 'S')
+    expect(rpc.orders.filter((o) => o.index === 1 && o.kind === 'map').length).toBe(1)
+  })
+
+  it('with every live worker registered, a submitted job is scheduled at once', async () => {
+    const rpc = new FakeRpc()
+    await start(rpc, ['A', 'B'])
+    const job = spec('wc-000000000002', 2)
+    rpc.handle(JOB_PROTOCOLS.register, { slots: 1, version: 'test', incarnation: 'a', outputs: [] }, 'A')
+    rpc.handle(JOB_PROTOCOLS.register, { slots: 1, version: 'test', incarnation: 'b', outputs: [] }, 'B')
+    rpc.handle(JOB_PROTOCOLS.submit, { job, committed: [] }, 'S')
+    expect(rpc.orders.map((o) => `${o.kind} ${o.index}`).sort()).toEqual(['map 0', 'map 1'])
+  })
+})
