@@ -28,6 +28,9 @@ interface Followed {
   expiry: number
 }
 
+/** How much longer than its own lease a node lets a peer's lease or claim run (see maxDurationMs). */
+export const MAX_LEASE_FACTOR = 4
+
 type PendingClaim = Pick<ClaimMessage, 'from' | 'epoch' | 'seq' | 'durationMs'>
 
 /**
@@ -173,7 +176,9 @@ export class ElectionNode {
         if (message.role === 'follower') this.onRelease(from, message.highestEpoch, now, out)
         if (message.promise !== undefined && message.promise.to !== this.self) {
           // Someone else's quorum may rest on that promise: respect it as if it were ours.
-          this.noteHolder(message.promise.to, message.promise.epoch, now + message.promise.leftMs / (1 - this.config.driftBound))
+          // No honest promise outlasts the longest lease we grant, so none is respected for longer.
+          const leftMs = Math.min(message.promise.leftMs, this.maxDurationMs)
+          this.noteHolder(message.promise.to, message.promise.epoch, now + leftMs / (1 - this.config.driftBound))
         }
         if (message.ack !== undefined && message.ack.to === this.self && this.lease?.epoch === message.ack.epoch) {
           this.lease.ack(from, message.ack.seq)
@@ -181,10 +186,14 @@ export class ElectionNode {
         }
         break
       case 'lease':
+        // A lease longer than we would ever hold would bind our promise past any bound we can reason about (one
+        // message could keep the mesh from electing for an hour): not followed, not even its epoch taken.
+        if (message.durationMs > this.maxDurationMs) break
         this.observeEpoch(message.epoch, now, out)
         this.onLease(from, message.epoch, message.seq, message.durationMs, now, out)
         break
       case 'claim':
+        if (message.durationMs > this.maxDurationMs) break
         this.observeEpoch(message.epoch, now, out)
         this.onClaim(message, now, out)
         break
@@ -289,6 +298,14 @@ export class ElectionNode {
   }
 
   // ---- derived timing --------------------------------------------------
+
+  /**
+   * The longest lease or claim this node helps: MAX_LEASE_FACTOR × its own lease. Nodes configured alike never come
+   * near it; a peer asking for more (misconfigured, or hostile) is ignored rather than promised an unbounded time.
+   */
+  private get maxDurationMs (): number {
+    return MAX_LEASE_FACTOR * this.config.leaseMs
+  }
 
   private get renewEveryMs (): number {
     return this.config.leaseMs / 3

@@ -15,7 +15,7 @@ import type { InfoResponse } from '../../src/protocol/info.js'
 import { JOB_PROTOCOLS } from '../../src/protocol/job-messages.js'
 import { TEST_ELECTION_ENV, waitForAgreement } from '../support/cluster-views.js'
 import { createGossipFuzzPeer, GossipFuzzer, rawRpcSeeds, seededKey, type GossipFuzzPeer, type GossipFuzzStats } from '../support/fuzz-gossip.js'
-import { holdStaleEpoch, requestSeeds } from '../support/fuzz-seeds.js'
+import { requestSeeds } from '../support/fuzz-seeds.js'
 import { StreamFuzzer, type FuzzProtocol, type StreamFuzzStats, type StreamFuzzTarget } from '../support/fuzz-streams.js'
 import { mib, MiB, RssSampler, rssBytes } from '../support/fuzz-watch.js'
 import { sortedOutput } from '../support/output.js'
@@ -31,13 +31,12 @@ import { BOOKS, REFERENCE_CWD, runCli } from '../support/run-cli.js'
  * stays up and answering, every job's output equals the lab's reference, no
  * stream is left pinned, and the node's memory stays bounded and comes back.
  *
- * Two kinds of input are held back, because they defeat the mesh today by
- * design rather than by a parsing or sizing slip (reported under issue #6):
- * election messages of ours that claim leadership or raise the epoch (a lease
- * election cannot stay live against a member that does that at will), and
- * DoJob / End / Report orders at the current epoch or above (a worker obeys
- * any peer's order). Mutants of those are held to stale epochs; everything
- * else, including epochs that would overflow, goes out as mutated.
+ * One kind of input is held back, because it defeats the mesh by design
+ * rather than by a parsing or sizing slip (docs/security.md): election
+ * messages of ours that claim leadership or raise the epoch (a lease election
+ * cannot stay live against a member that does that at will). Their mutants are
+ * held to stale epochs; everything else, orders and reports at any epoch and
+ * epochs that would overflow included, goes out as mutated.
  *
  * MRP2P_FUZZ_SEED replays a run (the seed is printed, and named in any
  * failure; the interleaving of streams still varies); MRP2P_FUZZ_FRAMES asks
@@ -176,8 +175,9 @@ describe('fuzz: hostile frames at a live node while a job runs', () => {
       let gossip: GossipFuzzer | undefined
       const protocolsFor = (self: string): FuzzProtocol[] => served.map((protocol): FuzzProtocol => {
         const ours = OUR_PROTOCOLS.find(([p]) => p === protocol)
-        const orders = protocol === JOB_PROTOCOLS.doJob || protocol === JOB_PROTOCOLS.end || protocol === JOB_PROTOCOLS.report
-        if (ours !== undefined) return { protocol, kind: ours[1], weight: 10, seeds: () => requestSeeds(protocol, { rng: seedRng, epoch, nodeIds, self }), hold: orders ? holdStaleEpoch(Math.max(0, epoch - 1)) : undefined }
+        // Orders and reports go out at any epoch, the current one and far above included: a worker obeys only the
+        // coordinator it follows, and a coordinator takes a report only for an attempt it gave that very peer.
+        if (ours !== undefined) return { protocol, kind: ours[1], weight: 10, seeds: () => requestSeeds(protocol, { rng: seedRng, epoch, nodeIds, self }) }
         const meshsub = protocol.startsWith('/meshsub/') || protocol.startsWith('/floodsub/')
         // libp2p's own handlers take one or two streams per connection at a time.
         return { protocol, kind: 'foreign', weight: meshsub ? 3 : 2, limit: 1, seeds: () => meshsub ? rawRpcSeeds(seedRng, targetClients[0].peerId, gossip?.samples(CONTROL_TOPIC) ?? []) : [] }

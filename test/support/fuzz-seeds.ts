@@ -90,20 +90,3 @@ export function requestSeeds (protocol: string, ctx: SeedContext): Json[] {
       return []
   }
 }
-
-/**
- * Keeps the epoch of a DoJob, End or Report at `stale` or below: a frame that
- * survived mutation as a valid order is then one of a deposed coordinator,
- * which a worker must refuse. Orders of the current epoch or a later one from
- * a peer that is not the coordinator are obeyed today (reported under issue
- * #6), and one with a huge epoch locks the worker out of every later job, so
- * the test does not send them while it expects jobs to finish.
- */
-export function holdStaleEpoch (stale: number): (v: Json) => Json {
-  return (v) => {
-    if (v === null || typeof v !== 'object' || Array.isArray(v)) return v
-    const e = v.epoch
-    if (typeof e === 'number' && e > stale) return { ...v, epoch: stale }
-    return v
-  }
-}

@@ -29,12 +29,6 @@ export interface FuzzProtocol {
   weight: number
   /** Streams in flight at once per client (default: the fuzzer's perProtocolLimit); libp2p's own protocols allow 1–2. */
   limit?: number
-  /**
-   * Applied to every input that parses as JSON, after mutation: holds a field to what the test can live with.
-   * Used to keep orders of made-up coordinators stale (see the report of issue #6: a worker obeys any peer's DoJob,
-   * and one with a high epoch shuts it out of every later job).
-   */
-  hold?: (v: Json) => Json
 }
 
 export type StreamMode =
@@ -112,36 +106,8 @@ function weighted<T> (rng: Prng, items: Array<[T, number]>): T {
   return items[items.length - 1][0]
 }
 
-/** Applies the protocol's hold to a frame body that parses as JSON; anything else goes out as it is. */
-function held (p: FuzzProtocol, body: Uint8Array): Uint8Array {
-  if (p.hold === undefined) return body
-  let v: Json
-  try {
-    v = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body)) as Json
-  } catch {
-    return body
-  }
-  const h = p.hold(v)
-  return h === v ? body : encodeJsonBytes(h)
-}
-
 /** Builds the bytes a mode writes and whether to close our side after them. */
 function buildInput (rng: Prng, mode: StreamMode, p: FuzzProtocol, maxFrameBytes: number): { bytes: Uint8Array, closeAfter: boolean } {
-  const input = buildRaw(rng, mode, p, maxFrameBytes)
-  if (p.hold === undefined || !['valid', 'json-mutated', 'bytes-mutated', 'hostile-json', 'huge-valid', 'answer-then-hold'].includes(mode)) return input
-  // Every such input is one whole frame: re-frame its body once held.
-  let len = 0
-  let shift = 0
-  let i = 0
-  for (; i < input.bytes.length; i++) {
-    len += (input.bytes[i] & 0x7f) * 2 ** shift
-    shift += 7
-    if (input.bytes[i] < 0x80) break
-  }
-  return { bytes: frame(held(p, input.bytes.subarray(i + 1, i + 1 + len))), closeAfter: input.closeAfter }
-}
-
-function buildRaw (rng: Prng, mode: StreamMode, p: FuzzProtocol, maxFrameBytes: number): { bytes: Uint8Array, closeAfter: boolean } {
   const seeds = p.seeds()
   const seed = seeds.length > 0 ? rng.pick(seeds) : undefined
   const seedBytes = (): Uint8Array => seed === undefined ? randomBytes(rng, rng.int(0, 64)) : seed instanceof Uint8Array ? seed : encodeJsonBytes(seed)

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { ElectionNode, type ElectionEffect } from '../../src/election/election-node.js'
+import { ElectionNode, MAX_LEASE_FACTOR, type ElectionEffect } from '../../src/election/election-node.js'
 import type { ControlMessage, HeartbeatMessage } from '../../src/election/messages.js'
 import { DEFAULT_ELECTION_CONFIG, type MemberInfo } from '../../src/election/types.js'
 import { mulberry32 } from '../support/prng.js'
@@ -103,6 +103,30 @@ function loneCoordinator (self: string, initialEpoch = 0): { n: ElectionNode, no
 
 function coordinatorHeartbeat (from: string, epoch: number): HeartbeatMessage {
   return { type: 'heartbeat', v: 1, from, info: INFO, role: 'coordinator', leader: from, epoch, highestEpoch: epoch }
+}
+
+/**
+ * A voter hears (at 3510) that another voter has promised 'h' a lease for `leftMs` more, then gets c's claim for
+ * the next epoch, which c re-sends every second. Returns when the voter first grants it.
+ */
+function firstGrantAfterPromise (leftMs: number): number {
+  const v = node('v')
+  v.start(0)
+  for (let t = 100; t <= 3500; t += TICK) v.tick(t)
+  const hb: HeartbeatMessage = { type: 'heartbeat', v: 1, from: 'w', info: INFO, role: 'follower', leader: 'h', epoch: 1, highestEpoch: 1, promise: { to: 'h', epoch: 1, leftMs } }
+  v.receive(hb, 3510)
+  const claim: ControlMessage = { type: 'claim', v: 1, from: 'c', epoch: 2, seq: 0, durationMs: leaseMs }
+  expect(published(v.receive(claim, 3520)).filter(m => m.type === 'grant')).toEqual([])
+  for (let t = 3600; t <= 3_600_000; t += TICK) {
+    const out = published(v.tick(t))
+    if (t % 1000 === 0) out.push(...published(v.receive({ ...claim, seq: t }, t)))
+    const grants = out.filter(m => m.type === 'grant')
+    if (grants.length > 0) {
+      expect(grants).toMatchObject([{ type: 'grant', from: 'v', to: 'c', epoch: 2 }])
+      return t
+    }
+  }
+  throw new Error('never granted')
 }
 
 describe('ElectionNode', () => {
@@ -308,19 +332,32 @@ describe('ElectionNode', () => {
   })
 
   it('a voter respects promises it learns of from other voters\' heartbeats', () => {
+    // Kept, and granted once that promise has run out (with the drift margin).
+    const t = firstGrantAfterPromise(2000)
+    expect(t).toBeGreaterThan(3510 + 2000)
+    expect(t).toBeLessThan(7000)
+  })
+
+  it('a lease or claim far longer than its own lease is neither followed nor granted, nor is its epoch taken', () => {
     const v = node('v')
     v.start(0)
     for (let t = 100; t <= 3500; t += TICK) v.tick(t)
-    const hb: HeartbeatMessage = { type: 'heartbeat', v: 1, from: 'w', info: INFO, role: 'follower', leader: 'h', epoch: 1, highestEpoch: 1, promise: { to: 'h', epoch: 1, leftMs: 2000 } }
-    v.receive(hb, 3510)
-    const claim: ControlMessage = { type: 'claim', v: 1, from: 'c', epoch: 2, seq: 0, durationMs: leaseMs }
+    const tooLong = MAX_LEASE_FACTOR * leaseMs + 1
+    const lease: ControlMessage = { type: 'lease', v: 1, from: 'h', epoch: 7, seq: 0, durationMs: tooLong }
+    expect(published(v.receive(lease, 3510)).filter(m => m.type === 'heartbeat' && m.ack !== undefined)).toEqual([])
+    expect(v.view(3510).leader).toBeUndefined()
+    expect(v.highestEpoch).toBe(0)
+    const claim: ControlMessage = { type: 'claim', v: 1, from: 'c', epoch: 1, seq: 0, durationMs: 3_600_000 }
     expect(published(v.receive(claim, 3520)).filter(m => m.type === 'grant')).toEqual([])
-    // Kept, and granted once that promise has run out (with the drift margin).
-    let granted: ControlMessage[] = []
-    let t = 3600
-    for (; t <= 7000 && granted.length === 0; t += TICK) granted = published(v.tick(t)).filter(m => m.type === 'grant')
-    expect(granted).toEqual([{ type: 'grant', v: 1, from: 'v', to: 'c', epoch: 2, seq: 0 }])
-    expect(t).toBeGreaterThan(3510 + 2000)
+    // Within the bound, both are honoured as before (a peer configured with a longer lease).
+    const ok: ControlMessage = { type: 'claim', v: 1, from: 'c', epoch: 1, seq: 1, durationMs: MAX_LEASE_FACTOR * leaseMs }
+    expect(published(v.receive(ok, 3530))).toContainEqual({ type: 'grant', v: 1, from: 'v', to: 'c', epoch: 1, seq: 1 })
+  })
+
+  it('a promise of an hour in a peer\'s heartbeat holds a voter back no longer than the longest lease it grants', () => {
+    const t = firstGrantAfterPromise(3_600_000)
+    expect(t).toBeGreaterThan(3510 + MAX_LEASE_FACTOR * leaseMs)
+    expect(t).toBeLessThan(3510 + (MAX_LEASE_FACTOR * leaseMs) / (1 - driftBound) + 2 * leaseMs)
   })
 
   it('carries new info in the next heartbeat', () => {
