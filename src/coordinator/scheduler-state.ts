@@ -65,6 +65,9 @@ export interface Worker {
   readonly running: Set<Attempt>
   /** Registration order: the last tie-break, so choices never depend on anything but the events. */
   readonly order: number
+  /** Refusals in a row, and until when it gets no order because of them (see the task-refused event). */
+  refusals: number
+  restUntil: number
 }
 
 export function newJob (spec: JobSpec): JobState {

@@ -68,6 +68,12 @@ export type SchedulerEvent =
   | { type: 'worker-down', peer: string, now: number }
   | { type: 'task-done', ref: TaskRef, attempt: number, peer: string, partitionBytes?: number[], now: number }
   | { type: 'task-failed', ref: TaskRef, attempt: number, peer: string, cause: 'user' | 'worker' | 'fetch' | 'resource', error: TaskError, fetch?: { mapIndex: number, peer: string }, now: number }
+  /**
+   * The worker did not take the order (no free slot, not its coordinator, a stale epoch): the task goes back to
+   * the queue at once and the refusal is no failure of the job, but that worker gets no order for a pause that
+   * doubles with each refusal in a row, so a worker that refuses everything is not offered every task in a loop.
+   */
+  | { type: 'task-refused', ref: TaskRef, attempt: number, peer: string, now: number }
   /** A worker's inventory after a coordinator change: this finished map output exists there. */
   | { type: 'map-output-known', jobId: string, mapIndex: number, peer: string, now: number }
   /** The submitter already holds this part. */

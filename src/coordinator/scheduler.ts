@@ -33,6 +33,10 @@ export const DEFAULT_SCHEDULER_CONFIG: Readonly<SchedulerConfig> = Object.freeze
 
 interface EarlyFacts { maps: Map<number, string>, reduces: Set<number> }
 
+/** A worker's first refusal rests it this long; each further one in a row doubles it, up to the maximum. */
+const REFUSAL_REST_MS = 250
+const REFUSAL_REST_MAX_MS = 4_000
+
 /** Jobs whose inventory or committed parts arrived before their submit, kept at once. */
 const MAX_EARLY_JOBS = 64
 
@@ -67,6 +71,7 @@ export class Scheduler {
       case 'worker-down': this.onWorkerDown(event.peer); break
       case 'task-done': this.onTaskDone(event.ref, event.attempt, event.peer, event.now); break
       case 'task-failed': this.onTaskFailed(event); break
+      case 'task-refused': this.onTaskRefused(event.ref, event.attempt, event.peer, event.now); break
       case 'map-output-known': this.onMapOutputKnown(event.jobId, event.mapIndex, event.peer); break
       case 'reduce-committed': this.onReduceCommitted(event.jobId, event.partition); break
       case 'cancel': this.onCancel(event.jobId); break
@@ -135,9 +140,11 @@ export class Scheduler {
     }
     const n = Number.isFinite(slots) && slots > 0 ? Math.floor(slots) : 0
     if (w === undefined) {
-      this.workers.set(peer, { peer, slots: n, self, incarnation, running: new Set(), order: this.workerSeq++ })
+      this.workers.set(peer, { peer, slots: n, self, incarnation, running: new Set(), order: this.workerSeq++, refusals: 0, restUntil: 0 })
       return
     }
+    // Registering again is a worker saying it is ready.
+    this.endRest(peer)
     // Fewer slots than running attempts: nothing is stopped, it just gets no more until it is under.
     w.slots = n
     w.self = self
@@ -168,6 +175,7 @@ export class Scheduler {
     if (task === undefined || task.done) return
     const a = task.attempts[attempt - 1]
     if (a === undefined || a.peer !== peer) return
+    this.endRest(peer)
     if (a.state === 'running') {
       this.endAttempt(a, 'done')
     } else if (a.state === 'lost') {
@@ -182,6 +190,28 @@ export class Scheduler {
       return
     }
     this.complete(task, peer, now - a.start)
+  }
+
+  /** A worker that reports finished work has a free slot again: whatever it refused before is behind it. */
+  private endRest (peer: string): void {
+    const w = this.workers.get(peer)
+    if (w === undefined) return
+    w.refusals = 0
+    w.restUntil = 0
+  }
+
+  private onTaskRefused (ref: TaskRef, attempt: number, peer: string, now: number): void {
+    const task = this.activeTask(ref)
+    if (task === undefined || task.done) return
+    const a = task.attempts[attempt - 1]
+    if (a === undefined || a.peer !== peer || a.state !== 'running') return
+    this.endAttempt(a, 'abandoned')
+    const w = this.workers.get(peer)
+    if (w !== undefined) {
+      w.refusals++
+      w.restUntil = now + Math.min(REFUSAL_REST_MAX_MS, REFUSAL_REST_MS * 2 ** (w.refusals - 1))
+    }
+    this.requeueIfIdle(task)
   }
 
   private onTaskFailed (ev: Extract<SchedulerEvent, { type: 'task-failed' }>): void {
@@ -217,6 +247,7 @@ export class Scheduler {
     if (this.ended.has(jobId) || this.cancelledEarly.has(jobId)) return
     // A peer that just answered an inventory is alive; a later worker-down must find it to drop the output.
     if (!this.workers.has(peer)) this.onWorkerUp(peer, 0, peer === this.self, undefined)
+    this.endRest(peer)
     const job = this.active.get(jobId)
     if (job === undefined) {
       const facts = this.earlyFacts(jobId)
@@ -323,7 +354,7 @@ export class Scheduler {
   private schedule (now: number, backups: boolean): void {
     const pool = this.pool()
     let free = 0
-    for (const w of pool) free += Math.max(0, w.slots - w.running.size)
+    for (const w of pool) if (w.restUntil <= now) free += Math.max(0, w.slots - w.running.size)
     for (const job of this.active.values()) {
       for (const kind of KINDS) {
         if (free === 0) return
@@ -334,7 +365,7 @@ export class Scheduler {
         let i = 0
         while (i < queue.size && free > 0) {
           const task = tasks[queue.at(i)]
-          const w = this.pick(pool, task, undefined, true)
+          const w = this.pick(pool, task, undefined, true, now)
           if (w === undefined) { i++; continue }
           queue.removeAt(i)
           this.dispatch(task, w, now, false)
@@ -369,7 +400,7 @@ export class Scheduler {
       }
       slow.sort((x, y) => x.start - y.start || x.task.ref.index - y.task.ref.index)
       for (const a of slow) {
-        const w = this.pick(pool, a.task, a.peer, false)
+        const w = this.pick(pool, a.task, a.peer, false, now)
         if (w === undefined) continue
         this.dispatch(a.task, w, now, true)
         if (--free === 0) return
@@ -378,8 +409,9 @@ export class Scheduler {
   }
 
   /**
-   * Every other live worker, or the coordinator's own node when it is alone:
-   * the coordinator keeps its CPU for the job table unless nobody else can work.
+   * Every other live worker, or the coordinator's own node when it is alone: the coordinator keeps its CPU for
+   * the job table unless nobody else can work. A worker resting after refusals stays in (see pick): a task
+   * waits out a busy worker's rest rather than land on the coordinator.
    */
   private pool (): Worker[] {
     const others: Worker[] = []
@@ -392,13 +424,14 @@ export class Scheduler {
     return others.length > 0 ? others : selves
   }
 
+
   /**
-   * The least-loaded worker with a free slot, other than `exclude`. A task
+   * The least-loaded worker with a free slot and not resting, other than `exclude`. A task
    * whose code failed on some workers goes elsewhere; with `mayWait` it waits
    * for a busy "elsewhere" rather than run again where it failed, and only a
    * mesh with nowhere else reuses one of those.
    */
-  private pick (pool: Worker[], task: Task, exclude: string | undefined, mayWait: boolean): Worker | undefined {
+  private pick (pool: Worker[], task: Task, exclude: string | undefined, mayWait: boolean, now: number): Worker | undefined {
     let best: Worker | undefined
     let avoided: Worker | undefined
     let elsewhere = false
@@ -406,7 +439,7 @@ export class Scheduler {
       if (w.peer === exclude) continue
       const failedHere = task.failedOn.has(w.peer)
       if (!failedHere) elsewhere = true
-      if (w.running.size >= w.slots) continue
+      if (w.running.size >= w.slots || w.restUntil > now) continue
       if (failedHere) avoided = lessLoaded(avoided, w)
       else best = lessLoaded(best, w)
     }

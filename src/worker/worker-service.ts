@@ -208,10 +208,14 @@ export class WorkerService {
     this.running.set(key, ac)
     this.stats.started++
     const startedAt = performance.now()
-    void this.runAttempt(req, from, ac.signal).finally(() => {
+    let released = false
+    const release = (): void => {
+      if (released) return
+      released = true
       this.running.delete(key)
       this.dropIfEnded(req.job.jobId, startedAt)
-    })
+    }
+    void this.runAttempt(req, from, ac.signal, release).finally(release)
     return { accepted: true }
   }
 
@@ -233,7 +237,8 @@ export class WorkerService {
     this.store.removeJob(jobId)
   }
 
-  private async runAttempt (req: DoJob, coordinator: string, signal: AbortSignal): Promise<void> {
+  /** `release` frees the slot: called before the report goes out, since the coordinator fills the slot as soon as it reads it. */
+  private async runAttempt (req: DoJob, coordinator: string, signal: AbortSignal, release: () => void): Promise<void> {
     const { job, task } = req
     const work = this.store.workDir(job.jobId, task.kind, task.index, `${req.epoch}.${task.attempt}`)
     let report: Record<string, unknown>
@@ -259,6 +264,9 @@ export class WorkerService {
     }
     if (report.ok === true) this.stats.succeeded++
     else this.stats.failed++
+    // Freed only now, the slot was still taken when the coordinator's next order came back on the heels of this
+    // report: refused with 'no free slot', and every such task waited out a back-off (about one map in five).
+    release()
     await this.report({ epoch: req.epoch, jobId: job.jobId, kind: task.kind, index: task.index, attempt: task.attempt, ...report }, coordinator)
   }
 

@@ -28,6 +28,8 @@ export interface SimCounts {
   crashes: number
   diskFaults: number
   lateAbandons: number
+  /** Orders a worker did not take (busy, or refusing). */
+  refusals: number
   fastRestarts: number
   suspicions: number
   failovers: number
@@ -66,9 +68,13 @@ interface Knobs {
   pDup: number
   /** An abandon that reaches a worker after it finished: its output exists and its task-done is sent anyway. */
   pLateAbandon: number
+  /** A worker answers an order with a refusal instead of running it. */
+  pRefuse: number
 }
 
 const TICK_MS = 500
+/** The longest rest the scheduler gives a worker after refusals (src/coordinator/scheduler.ts). */
+const REFUSAL_REST_MAX_MS = 4_000
 const FAULTS_UNTIL = 20_000
 const GIVE_UP_AT = 900_000
 
@@ -103,6 +109,7 @@ interface Believed { key: string, peer: string, jobId: string, task: string, sta
 type QEvent =
   | { t: number, seq: number, type: 'submit', jobId: string }
   | { t: number, seq: number, type: 'finish', peer: string, key: string, incarnation: number, outcome: 'ok' | 'user' | 'worker' }
+  | { t: number, seq: number, type: 'refuse', peer: string, key: string, event: Extract<SchedulerEvent, { type: 'task-refused' }>, gen: number }
   | { t: number, seq: number, type: 'crash' }
   | { t: number, seq: number, type: 'disk-fault' }
   | { t: number, seq: number, type: 'detect', peer: string, incarnation: number }
@@ -138,9 +145,12 @@ class Sim {
   private readonly queue: QEvent[] = []
   private readonly trace: string[] = []
   private readonly counts: SimCounts = {
-    steps: 0, dispatches: 0, backups: 0, crashes: 0, diskFaults: 0, lateAbandons: 0, fastRestarts: 0, suspicions: 0, failovers: 0, userFailures: 0,
+    steps: 0, dispatches: 0, backups: 0, crashes: 0, diskFaults: 0, lateAbandons: 0, refusals: 0, fastRestarts: 0, suspicions: 0, failovers: 0, userFailures: 0,
     workerFailures: 0, fetchFailures: 0, duplicates: 0, cancels: 0, succeeded: 0, failed: 0, cancelled: 0
   }
+
+  /** When each worker last refused an order: it may rest up to REFUSAL_REST_MAX_MS after (the scheduler's policy). */
+  private readonly lastRefusal = new Map<string, number>()
 
   /** Dispatches per task over the whole run (all coordinators). */
   private readonly runs = new Map<string, number>()
@@ -159,9 +169,9 @@ class Sim {
     this.rng = new Prng(seed)
     const r = this.rng
     this.knobs = profile === 'clean'
-      ? { crashes: 0, suspicions: 0, failovers: 0, diskFaults: 0, pCancel: 0, pUser: 0, pWorker: 0, pFetch: 0, pSlow: 0, pDup: 0, pLateAbandon: 0 }
+      ? { crashes: 0, suspicions: 0, failovers: 0, diskFaults: 0, pCancel: 0, pUser: 0, pWorker: 0, pFetch: 0, pSlow: 0, pDup: 0, pLateAbandon: 0, pRefuse: 0 }
       : profile === 'stragglers'
-        ? { crashes: 0, suspicions: 0, failovers: 0, diskFaults: 0, pCancel: 0, pUser: 0, pWorker: 0, pFetch: 0, pSlow: r.pick([0.05, 0.15, 0.3]), pDup: 0, pLateAbandon: 0.3 }
+        ? { crashes: 0, suspicions: 0, failovers: 0, diskFaults: 0, pCancel: 0, pUser: 0, pWorker: 0, pFetch: 0, pSlow: r.pick([0.05, 0.15, 0.3]), pDup: 0, pLateAbandon: 0.3, pRefuse: 0 }
         : {
             crashes: r.int(0, 3),
             suspicions: r.int(0, 2),
@@ -173,7 +183,8 @@ class Sim {
             pFetch: r.pick([0, 0.05, 0.15]),
             pSlow: r.pick([0, 0.1]),
             pDup: 0.1,
-            pLateAbandon: 0.3
+            pLateAbandon: 0.3,
+            pRefuse: r.pick([0, 0.05, 0.3])
           }
     this.sched = new Scheduler({ self: this.coordinator })
   }
@@ -244,6 +255,15 @@ class Sim {
         this.push({ type: 'tick' }, this.now + TICK_MS)
         break
       case 'finish': this.finish(ev); break
+      case 'refuse': {
+        // The answer to the order: it comes back to the coordinator that gave it, or to nobody.
+        if (ev.gen !== this.gen) break
+        this.counts.refusals++
+        this.lastRefusal.set(ev.peer, this.now)
+        this.forgetAttempt(ev.key)
+        this.send({ ...ev.event, now: this.now })
+        break
+      }
       case 'crash': {
         const victims = [...this.nodes.values()].filter((n) => n.alive && n.peer !== this.coordinator)
         if (victims.length === 0) break
@@ -543,7 +563,8 @@ class Sim {
     const failedOn = this.userFails.get(tk)?.on
     if (failedOn?.has(peer) === true) {
       // Back where the user's code failed: only when no other worker could take it (a backup: none free now).
-      const pool = this.pool()
+      // A worker that refused lately may be resting: it cannot be blamed for not taking the task.
+      const pool = this.pool().filter((p) => this.now - (this.lastRefusal.get(p) ?? -Infinity) > REFUSAL_REST_MAX_MS)
       const elsewhere = others.length === 0
         ? pool.find((p) => !failedOn.has(p))
         : pool.find((p) => !failedOn.has(p) && p !== others[0].peer && this.load(p) < (this.up.get(p) ?? 0))
@@ -582,8 +603,13 @@ class Sim {
     const r = this.rng
     const n = this.nodes.get(peer) as Node
     if (!n.alive) return
-    n.running.set(key, task)
     const k = this.knobs
+    if (r.chance(k.pRefuse)) {
+      const event = { type: 'task-refused' as const, ref: { jobId: task.jobId, kind: task.kind, index: task.index }, attempt: task.attempt, peer, now: 0 }
+      this.push({ type: 'refuse', peer, key, event, gen: this.gen }, this.now + r.int(1, 30))
+      return
+    }
+    n.running.set(key, task)
     let duration = r.int(200, 900)
     if (r.chance(k.pSlow)) duration *= r.int(5, 15)
     const roll = r.next()

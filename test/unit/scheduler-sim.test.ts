@@ -39,12 +39,12 @@ describe('scheduler simulation', () => {
     if (onlySeed === undefined) expect(c.backups).toBeGreaterThan(20)
   })
 
-  it.runIf(profiles.includes('faults'))('faults: crashes, restarts, false suspicions, failovers, user/worker/fetch failures, duplicates, cancels', () => {
+  it.runIf(profiles.includes('faults'))('faults: crashes, restarts, false suspicions, failovers, user/worker/fetch failures, refusals, duplicates, cancels', () => {
     const c = runAll('faults')
     console.log(`scheduler sim, faults profile: ${JSON.stringify(c)}`)
     if (onlySeed !== undefined) return
     // Each kind of trouble must actually have happened, or the invariants proved little.
-    for (const k of ['backups', 'crashes', 'diskFaults', 'lateAbandons', 'fastRestarts', 'suspicions', 'failovers', 'userFailures', 'workerFailures', 'fetchFailures', 'duplicates', 'cancels', 'succeeded', 'failed', 'cancelled'] as const) {
+    for (const k of ['backups', 'crashes', 'diskFaults', 'lateAbandons', 'refusals', 'fastRestarts', 'suspicions', 'failovers', 'userFailures', 'workerFailures', 'fetchFailures', 'duplicates', 'cancels', 'succeeded', 'failed', 'cancelled'] as const) {
       expect(c[k], k).toBeGreaterThan(5)
     }
   })

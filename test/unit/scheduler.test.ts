@@ -260,6 +260,66 @@ describe('worker failures', () => {
   })
 })
 
+describe('refused orders', () => {
+  const refuse = (h: Harness, d: Dispatch): SchedulerEffect[] => h.send({ type: 'task-refused', ref: refOf(d.task), attempt: d.task.attempt, peer: d.peer, now: h.now })
+
+  it('a refused task goes to another worker at once, and the refusal is no failure of the job', () => {
+    const h = new Harness()
+    h.up('A')
+    h.up('B')
+    const out = h.submit(spec('j', 3, 1))
+    expect(where(out)).toEqual(['A:map0#1', 'B:map1#1'])
+    const next = h.done(find(out, 'map', 1))
+    expect(where(next)).toEqual(['B:map2#1'])
+    // A refuses map 0: B is busy with map 2, A rests, so map 0 waits; nothing is counted as failed.
+    expect(where(refuse(h, find(out, 'map', 0)))).toEqual([])
+    expect(h.s.progress('j')).toMatchObject({ running: 1, failedAttempts: 0 })
+    expect(where(h.done(find(next, 'map', 2)))).toEqual(['B:map0#2'])
+  })
+
+  it('a worker that refuses everything rests longer each time (250, 500, 1000 ms …); a report of finished work ends the run', () => {
+    const h = new Harness()
+    h.up('A')
+    let d = find(h.submit(spec('j', 1, 1)), 'map', 0)
+    const rests: number[] = []
+    for (let i = 0; i < 5; i++) {
+      const refusedAt = h.now
+      expect(where(refuse(h, d))).toEqual([])
+      let out: SchedulerEffect[] = []
+      while (dispatches(out).length === 0) out = h.at(h.now + 50).tick()
+      rests.push(h.now - refusedAt)
+      d = find(out, 'map', 0)
+    }
+    expect(rests).toEqual([250, 500, 1000, 2000, 4000])
+    const reduce = h.done(d)
+    expect(where(reduce)).toEqual(['A:reduce0#1'])
+    // The done report ended the run of refusals: the next refusal rests it 250 ms again.
+    refuse(h, find(reduce, 'reduce', 0))
+    h.at(h.now + 200)
+    expect(where(h.tick())).toEqual([])
+    expect(where(h.at(h.now + 50).tick())).toEqual(['A:reduce0#2'])
+  })
+
+  it('a worker that refused because it was busy with an older coordinator\'s task is back once it reports that output', () => {
+    const h = new Harness()
+    h.up('A')
+    const out = h.submit(spec('j', 2, 1))
+    expect(where(refuse(h, find(out, 'map', 0)))).toEqual([])
+    // Its old-epoch attempt of map 1 finishes: the coordinator learns of the output, and A's slot is free now.
+    expect(where(h.send({ type: 'map-output-known', jobId: 'j', mapIndex: 1, peer: 'A', now: h.now }))).toEqual(['A:map0#2'])
+  })
+
+  it('with its only other worker resting, the task waits: the coordinator\'s own node stays free', () => {
+    const h = new Harness('C')
+    h.up('C', 1, true)
+    h.up('A', 1)
+    const out = h.submit(spec('j', 1, 1))
+    expect(where(out)).toEqual(['A:map0#1'])
+    expect(where(refuse(h, find(out, 'map', 0)))).toEqual([])
+    expect(where(h.at(250).tick())).toEqual(['A:map0#2'])
+  })
+})
+
 describe('restarts', () => {
   it('a lost map reported by a peer that restarted since is not believed: its disk was wiped', () => {
     const h = new Harness()
