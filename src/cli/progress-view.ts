@@ -12,7 +12,8 @@ export class ProgressView {
   private lastPhase = ''
   private readonly started = performance.now()
 
-  constructor (private readonly jobName: string, private readonly tty = process.stderr.isTTY === true) {}
+  /** `inputBytes`: the job's whole input, for the rate (with --shared no input passes through the submitter). */
+  constructor (private readonly jobName: string, private readonly inputBytes: number, private readonly tty = process.stderr.isTTY === true) {}
 
   private elapsed (): string {
     return `${((performance.now() - this.started) / 1000).toFixed(1)}s`
@@ -35,7 +36,9 @@ export class ProgressView {
     const p = e.progress
     const total = p.maps.total + p.reduces.total
     const done = p.maps.done + p.reduces.done
-    const mbps = (e.bytesOut + e.bytesIn) / 1e6 / Math.max(0.001, (performance.now() - this.started) / 1000)
+    // Input mapped so far, at the job's mean split size: the rate a user compares with `run` or a pipeline.
+    const mapped = p.maps.total === 0 ? 0 : this.inputBytes * p.maps.done / p.maps.total
+    const mbps = mapped / 1e6 / Math.max(0.001, (performance.now() - this.started) / 1000)
     const fields = { maps: `${p.maps.done}/${p.maps.total}`, reduces: `${p.reduces.done}/${p.reduces.total}`, running: p.running, failed: p.failedAttempts, mbps: mbps.toFixed(1), elapsed: this.elapsed() }
     if (this.tty) {
       if (this.bar === undefined) {

@@ -3,7 +3,7 @@ import type { Command } from 'commander'
 import { bundleJob, importJob } from '../mapreduce/job-loader.js'
 import { OutputDir } from '../mapreduce/output-dir.js'
 import { sampledParams } from '../mapreduce/sample.js'
-import { DEFAULT_SPLIT_SIZE, planSplits } from '../mapreduce/splits.js'
+import { DEFAULT_SUBMIT_SPLIT_SIZE, planSplits } from '../mapreduce/splits.js'
 import { createClientLibp2p } from '../node/libp2p.js'
 import { DEFAULT_LISTEN, parseBootstrapAddr, parseListenAddr, resolveSwarmKey, splitList } from '../node/options.js'
 import { MRP2P_VERSION } from '../node/version.js'
@@ -27,7 +27,7 @@ export function registerSubmitCommand (program: Command): void {
     .option('-b, --bootstrap <multiaddr...>', 'a node of the mesh, ending in /p2p/<PeerId> (env MRP2P_BOOTSTRAP)')
     .option('-r, --reduces <R>', 'number of reduce partitions', positiveInt('--reduces'), 1)
     .option('-o, --output <dir>', 'output folder (must be empty or absent)', 'mr-out')
-    .option('--split-size <bytes>', 'cut larger files at line ends into splits of about this size', byteSize('--split-size'), DEFAULT_SPLIT_SIZE)
+    .option('--split-size <bytes>', 'cut larger files at line ends into splits of about this size', byteSize('--split-size'), DEFAULT_SUBMIT_SPLIT_SIZE)
     .option('-p, --param <key=value>', 'job parameter (repeatable)', collectParam, {})
     .option('--timeout <seconds>', 'give up when no coordinator is found for this long', positiveInt('--timeout'), 30)
     .option('--max-attempts <n>', 'attempts per task that fail in the job\'s own code before the job fails', positiveInt('--max-attempts'), 4)
@@ -92,7 +92,7 @@ export async function submitJob (flags: SubmitJobOptions): Promise<SubmitJobResu
 
   const log = createLogger('submit')
   const node = await createClientLibp2p({ version: MRP2P_VERSION, listen: [flags.listen], swarmKey: flags.swarmKey })
-  const view = new ProgressView(bundle.name)
+  const view = new ProgressView(bundle.name, splits.reduce((n, s) => n + s.length, 0))
   const abort = new AbortController()
   const onSignal = (): void => { abort.abort(new InvalidArgumentError('interrupted')) }
   process.once('SIGINT', onSignal)

