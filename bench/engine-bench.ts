@@ -8,9 +8,10 @@ const CHILD = fileURLToPath(new URL('./engine-child.js', import.meta.url))
 const CORPUS_BYTES = 256 * 2 ** 20
 const ROUNDS = 3
 
-function median (xs: number[]): number {
+export function median (xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b)
-  return s[Math.floor(s.length / 2)]
+  const mid = Math.floor(s.length / 2)
+  return s.length % 2 === 1 ? s[mid] : (s[mid - 1] + s[mid]) / 2
 }
 
 function timeShell (script: string): number {

@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { startCluster, type Cluster } from '../src/harness/cluster.js'
 import { waitFor } from '../src/harness/wait-for.js'
 import { BENCH_DIR, corpus, REPO_ROOT } from './corpus.js'
+import { median } from './engine-bench.js'
 
 const CLI = join(REPO_ROOT, 'bin', 'mrp2p.js')
 const NODES = 3
@@ -21,12 +22,6 @@ const ELECTION_ENV = {
   MRP2P_SUSPECT_AFTER_MS: String(LEASE_MS),
   MRP2P_DEAD_AFTER_MS: String(2 * LEASE_MS),
   MRP2P_LOG_LEVEL: 'warn'
-}
-
-function median (xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  const mid = Math.floor(s.length / 2)
-  return s.length % 2 === 1 ? s[mid] : (s[mid - 1] + s[mid]) / 2
 }
 
 async function formed (c: Cluster): Promise<number> {

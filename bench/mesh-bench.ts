@@ -7,6 +7,7 @@ import { pathToFileURL } from 'node:url'
 import { startCluster, type Cluster } from '../src/harness/cluster.js'
 import { waitFor } from '../src/harness/wait-for.js'
 import type { InfoResponse } from '../src/protocol/info.js'
+import { median } from './engine-bench.js'
 
 const FAILOVER_ROUNDS = 10
 const FAILOVER_NODES = 5
@@ -17,12 +18,6 @@ const SETTLE_MS = 15_000
 const WINDOW_MS = 10_000
 /** Answers can be slow while 20 processes share 2 cores; a silent node is retried, not counted. */
 const PROBE = { dialMs: 10_000, firstByteMs: 5_000, responseMs: 5_000 }
-
-function median (xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  const mid = Math.floor(s.length / 2)
-  return s.length % 2 === 1 ? s[mid] : (s[mid - 1] + s[mid]) / 2
-}
 
 function electionEnv (leaseMs: number): Record<string, string> {
   // Heartbeats and failure detection scale with the lease, as in the defaults (3000/1000/3000/6000).

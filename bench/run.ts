@@ -7,8 +7,10 @@ import { join } from 'node:path'
 import { BENCH_DIR } from './corpus.js'
 import { runEngineBench } from './engine-bench.js'
 import { runFailoverBench } from './failover-bench.js'
+import { runGibBench } from './gib-bench.js'
 import { runJobsBench } from './jobs-bench.js'
 import { runMeshBench } from './mesh-bench.js'
+import { runSortBench } from './sort-bench.js'
 import { runLatencyBench, runScalingBench } from './scaling-bench.js'
 
 type Suite = () => Promise<Record<string, number>>
@@ -17,6 +19,8 @@ const suites: Record<string, Suite> = {
   engine: runEngineBench,
   mesh: runMeshBench,
   jobs: runJobsBench,
+  gib: runGibBench,
+  sort: runSortBench,
   failover: runFailoverBench,
   scaling: runScalingBench,
   latency: runLatencyBench

@@ -5,30 +5,13 @@
 import { spawnSync } from 'node:child_process'
 import { readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { startCluster, type Cluster } from '../src/harness/cluster.js'
-import { waitFor } from '../src/harness/wait-for.js'
 import { lineChart } from './chart.js'
 import { BENCH_DIR, corpus, SHARED_DATA } from './corpus.js'
-import { timeEngine, timeMawk } from './engine-bench.js'
-import { CLI, ELECTION_ENV, jobSeconds } from './jobs-bench.js'
+import { median, timeEngine, timeMawk } from './engine-bench.js'
+import { CLI, formedMesh, jobSeconds } from './jobs-bench.js'
 
 const NODE_COUNTS = (process.env.SCALING_NODES ?? '1,2,4,8').split(',').map(Number)
 const LATENCY_RUNS = 10
-
-function median (xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  const mid = Math.floor(s.length / 2)
-  return s.length % 2 === 1 ? s[mid] : (s[mid - 1] + s[mid]) / 2
-}
-
-async function formedMesh (nodes: number): Promise<Cluster> {
-  const cluster = await startCluster({ nodes, env: ELECTION_ENV })
-  await waitFor(async () => {
-    const s = [...(await cluster.sample()).values()]
-    return s.length === nodes && s.filter((i) => i.isCoordinator).length === 1 && s.every((i) => i.members.filter((m) => m.liveness === 'alive').length === nodes - 1)
-  }, { timeoutMs: 60_000, intervalMs: 200, description: 'a formed mesh' })
-  return cluster
-}
 
 export async function runScalingBench (): Promise<Record<string, number>> {
   const input = await corpus(256 * 2 ** 20)

@@ -43,7 +43,9 @@ export const InfoTasks = z.object({
   /** DoJob orders refused because a newer coordinator had already been obeyed. */
   staleEpochRefusals: z.number().int().nonnegative(),
   /** Jobs with a task running here or intermediate files on this node's disk. */
-  jobs: z.array(z.string().max(200)).max(10_000)
+  jobs: z.array(z.string().max(200)).max(10_000),
+  /** Map output pulled from other nodes by reducers here: bytes, and the time at least one such fetch ran. */
+  shuffle: z.object({ bytes: z.number().int().nonnegative(), busyMs: z.number().nonnegative() }).optional()
 })
 export type InfoTasks = z.infer<typeof InfoTasks>
 

@@ -54,6 +54,7 @@ export interface WorkerStats {
   running: number
   /** Jobs with a task running here or files in the intermediate store. */
   jobs: string[]
+  shuffle: { bytes: number, busyMs: number }
 }
 
 /** The node lacks the disk an attempt needs. */
@@ -106,6 +107,8 @@ export class WorkerService {
   private registerTimer: NodeJS.Timeout | undefined
   private registering = false
   private readonly stats = { started: 0, succeeded: 0, failed: 0 }
+  /** Remote fetches of map output: bytes in, and the union of the times any ran (for the shuffle rate). */
+  private readonly shuffle = { bytes: 0, busyMs: 0, active: 0, since: 0 }
   private readonly log: Logger
   private readonly incarnation = randomUUID()
 
@@ -120,7 +123,14 @@ export class WorkerService {
   getStats (): WorkerStats {
     const jobs = new Set(this.store.jobs())
     for (const key of this.running.keys()) jobs.add(key.slice(0, key.indexOf('/')))
-    return { ...this.stats, staleEpochRefusals: this.fence.refusals, running: this.running.size, jobs: [...jobs].sort() }
+    const { bytes, busyMs, active, since } = this.shuffle
+    return {
+      ...this.stats,
+      staleEpochRefusals: this.fence.refusals,
+      running: this.running.size,
+      jobs: [...jobs].sort(),
+      shuffle: { bytes, busyMs: busyMs + (active > 0 ? performance.now() - since : 0) }
+    }
   }
 
   async start (): Promise<void> {
@@ -345,18 +355,22 @@ export class WorkerService {
           continue
         }
         const path = join(work, `in-${src.mapIndex}`)
+        if (this.shuffle.active++ === 0) this.shuffle.since = performance.now()
         try {
           const { stream, reader } = await openBulk(this.c.network, peerIdFromString(src.peer), JOB_PROTOCOLS.fetchRun, { jobId, mapIndex: src.mapIndex, partition }, { signal, dialMs: 5_000 })
           try {
             const head = await reader.json(BulkResponseHeader, { signal })
             if (!head.ok) throw new Error(head.error)
             await receiveToFile(reader, path, head.bytes, { signal })
+            this.shuffle.bytes += head.bytes
           } finally {
             await stream.close().catch(() => {})
           }
         } catch (err) {
           if (signal.aborted) throw new TaskAbortedError('task abandoned')
           throw new FetchError(src.mapIndex, src.peer, `cannot fetch map ${src.mapIndex} output from ${src.peer}: ${errorMessage(err)}`)
+        } finally {
+          if (--this.shuffle.active === 0) this.shuffle.busyMs += performance.now() - this.shuffle.since
         }
         paths[i] = path
       }

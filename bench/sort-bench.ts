@@ -1,0 +1,213 @@
+import { spawnSync } from 'node:child_process'
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs'
+import { join } from 'node:path'
+import type { Stream } from '@libp2p/interface'
+import { multiaddr } from '@multiformats/multiaddr'
+import type { Cluster } from '../src/harness/cluster.js'
+import { waitFor } from '../src/harness/wait-for.js'
+import { createClientLibp2p } from '../src/node/libp2p.js'
+import { writeFrame } from '../src/protocol/bulk.js'
+import { BENCH_DIR } from './corpus.js'
+import { CLI, formedMesh } from './jobs-bench.js'
+
+/**
+ * Issue #7's sort: 1 GiB of 100-byte records (10-byte key, space, 88-byte payload, newline), sorted by the
+ * built-in `sort` job across the mesh. Checked: the parts, concatenated, are in key order and hold exactly the
+ * input's records (count and an order-free checksum). Measured against a bare libp2p stream on the same stack
+ * in the same run: the shuffle rate, and each node's peak RSS.
+ *
+ * The coordinator does not run tasks while another worker can (docs/scheduler.md), so the mesh is the
+ * coordinator and two workers: the shuffle then crosses between two nodes, as it would on two machines.
+ */
+const RECORD = 100
+const KEY = 10
+const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'
+const BYTES = Number(process.env.SORT_BENCH_BYTES ?? 2 ** 30)
+const REDUCES = 4
+const BARE_BYTES = 512 * 2 ** 20
+/**
+ * `submit` flags: what a Hadoop user sets as io.sort.mb and the split size. With the defaults (32 MiB splits,
+ * 64 MiB --memory) a node peaked at 666 MiB; with these, at 470 MiB (docs/performance.md).
+ */
+const SUBMIT_ARGS = (process.env.SORT_BENCH_ARGS ?? '--split-size 16MiB --memory 32MiB').split(' ').filter((a) => a !== '')
+
+interface Records { path: string, lines: number, sum: number, xor: number }
+
+/** FNV-1a 32 of a line without its newline: the order-free checksum is the sum and the xor of these. */
+function lineHash (buf: Uint8Array, start: number, end: number): number {
+  let h = 0x811c9dc5
+  for (let i = start; i < end; i++) h = Math.imul(h ^ buf[i], 16777619)
+  return h >>> 0
+}
+
+/** The records file (made once, seeded), with its line count and checksum. */
+function records (bytes: number): Records {
+  const path = join(BENCH_DIR, `records-${Math.round(bytes / 2 ** 20)}MiB.txt`)
+  const meta = `${path}.json`
+  if (existsSync(path) && existsSync(meta)) return JSON.parse(readFileSync(meta, 'utf8')) as Records
+  const lines = Math.floor(bytes / RECORD)
+  const fd = openSync(path, 'w')
+  let state = 0x2545f491
+  const next = (): number => {
+    state ^= state << 13
+    state ^= state >>> 17
+    state ^= state << 5
+    return state >>> 0
+  }
+  let sum = 0
+  let xor = 0
+  const perChunk = 40_000
+  const buf = Buffer.alloc(perChunk * RECORD)
+  try {
+    for (let done = 0; done < lines; done += perChunk) {
+      const n = Math.min(perChunk, lines - done)
+      for (let r = 0; r < n; r++) {
+        const o = r * RECORD
+        for (let k = 0; k < KEY; k++) buf[o + k] = ALPHABET.charCodeAt(next() % ALPHABET.length)
+        buf[o + KEY] = 0x20
+        buf.write(String(done + r).padStart(12, '0'), o + KEY + 1, 'latin1')
+        buf.fill(0x2e, o + KEY + 13, o + RECORD - 1)
+        buf[o + RECORD - 1] = 0x0a
+        const h = lineHash(buf, o, o + RECORD - 1)
+        sum = (sum + h) % 2 ** 32
+        xor = (xor ^ h) >>> 0
+      }
+      writeSync(fd, buf, 0, n * RECORD)
+    }
+  } finally {
+    closeSync(fd)
+  }
+  const out: Records = { path, lines, sum, xor }
+  writeFileSync(meta, JSON.stringify(out))
+  return out
+}
+
+/** Reads the parts in order: every key at least the one before, and the same records as the input. */
+function checkSorted (dir: string, want: Records): void {
+  const parts = readdirSync(dir).filter((f) => f.startsWith('part-')).sort()
+  let lines = 0
+  let sum = 0
+  let xor = 0
+  let prev = Buffer.alloc(0)
+  const chunk = Buffer.alloc(8 * 2 ** 20)
+  for (const part of parts) {
+    const fd = openSync(join(dir, part), 'r')
+    let carry = Buffer.alloc(0)
+    try {
+      for (;;) {
+        const n = readSync(fd, chunk, 0, chunk.length, null)
+        if (n === 0) break
+        const data = carry.length > 0 ? Buffer.concat([carry, chunk.subarray(0, n)]) : chunk.subarray(0, n)
+        let start = 0
+        for (let nl = data.indexOf(0x0a, start); nl >= 0; nl = data.indexOf(0x0a, start)) {
+          const key = data.subarray(start, start + KEY)
+          if (Buffer.compare(prev, key) > 0) throw new Error(`sort bench: ${part} is out of order at line ${lines + 1}: ${prev.toString()} before ${key.toString()}`)
+          prev = Buffer.from(key)
+          const h = lineHash(data, start, nl)
+          sum = (sum + h) % 2 ** 32
+          xor = (xor ^ h) >>> 0
+          lines++
+          start = nl + 1
+        }
+        carry = Buffer.from(data.subarray(start))
+      }
+    } finally {
+      closeSync(fd)
+    }
+    if (carry.length > 0) throw new Error(`sort bench: ${part} does not end with a newline`)
+  }
+  if (lines !== want.lines || sum !== want.sum || xor !== want.xor) {
+    throw new Error(`sort bench: the output holds ${lines} records (checksum ${sum}/${xor}), the input ${want.lines} (${want.sum}/${want.xor})`)
+  }
+}
+
+/** MB/s of raw bytes over one libp2p stream (TCP + noise + yamux, as the nodes use), loopback, in this process. */
+async function bareStreamMBps (): Promise<number> {
+  const protocol = '/mrp2p-bench/raw/1.0.0'
+  const server = await createClientLibp2p({ version: 'bench', listen: ['/ip4/127.0.0.1/tcp/0'] })
+  const client = await createClientLibp2p({ version: 'bench' })
+  await server.start()
+  await client.start()
+  try {
+    let received = 0
+    let finished: () => void = () => {}
+    const allIn = new Promise<void>((resolve) => { finished = resolve })
+    await server.handle(protocol, (stream: Stream) => {
+      stream.addEventListener('message', (evt) => {
+        received += evt.data.byteLength
+        if (received >= BARE_BYTES) finished()
+      })
+    })
+    const stream = await client.dialProtocol(multiaddr(server.getMultiaddrs()[0].toString()), protocol)
+    const chunk = Buffer.alloc(256 * 1024, 0x61)
+    const t0 = performance.now()
+    for (let sent = 0; sent < BARE_BYTES; sent += chunk.length) await writeFrame(stream, chunk)
+    await allIn
+    const seconds = (performance.now() - t0) / 1000
+    await stream.close().catch(() => {})
+    return BARE_BYTES / 1e6 / seconds
+  } finally {
+    await client.stop()
+    await server.stop()
+  }
+}
+
+/** The peak resident set of a node process so far (VmHWM), in MiB. */
+function peakRssMiB (pid: number): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+  if (m === null) throw new Error(`no VmHWM for pid ${pid}`)
+  return Number(m[1]) / 1024
+}
+
+export async function runSortBench (): Promise<Record<string, number>> {
+  const input = records(BYTES)
+  const mb = statSync(input.path).size / 1e6
+  const bareMBps = await bareStreamMBps()
+  const cluster: Cluster = await formedMesh(3)
+  const output = join(BENCH_DIR, 'sort-out')
+  rmSync(output, { recursive: true, force: true })
+  let seconds: number
+  let reduceSeconds: number
+  const rss: number[] = []
+  let shuffleBytes = 0
+  let shuffleBusyMs = 0
+  try {
+    const r = spawnSync(process.execPath, [CLI, 'submit', 'sort', '--input', input.path, '--shared', '--reduces', String(REDUCES), '--output', output, '--bootstrap', cluster.nodes[0].addr, '--timeout', '60', ...SUBMIT_ARGS], { encoding: 'utf8', maxBuffer: 64 * 2 ** 20 })
+    const total = / in ([\d.]+) s /.exec(r.stdout)
+    if (r.status !== 0 || total === null) throw new Error(`sort bench: submit failed: ${r.stderr.slice(-2000)}`)
+    seconds = Number(total[1])
+    // The piped progress prints a line at once when the phase turns to reduce: the map phase ends there.
+    const mapEnd = /: reduce maps \S+ reduces \S+ running \d+ failed \d+ [\d.]+ MB\/s ([\d.]+)s/.exec(r.stderr)
+    if (mapEnd === null) throw new Error('sort bench: no reduce phase in the progress lines')
+    reduceSeconds = Math.max(0.1, seconds - Number(mapEnd[1]))
+    for (const n of cluster.nodes) if (n.process.pid !== undefined) rss.push(peakRssMiB(n.process.pid))
+    for (let i = 0; i < cluster.nodes.length; i++) {
+      // A node deleting a gigabyte of intermediate files may miss a probe's short deadline: ask until it answers.
+      const s = (await waitFor(async () => await cluster.info(i), { timeoutMs: 30_000, intervalMs: 250, description: `node ${i}'s info` })).tasks?.shuffle
+      if (s === undefined) continue
+      shuffleBytes += s.bytes
+      shuffleBusyMs = Math.max(shuffleBusyMs, s.busyMs)
+    }
+  } finally {
+    await cluster.stop()
+  }
+  checkSorted(output, input)
+  rmSync(output, { recursive: true, force: true })
+  if (shuffleBytes === 0) throw new Error('sort bench: no map output crossed between nodes')
+  // The mesh's rate of pulling map output across nodes while any such pull ran (each worker counts its own).
+  const shuffleMBps = shuffleBytes / 1e6 / (shuffleBusyMs / 1000)
+  return {
+    inputMB: mb,
+    records: input.lines,
+    sortSeconds: seconds,
+    sortMBps: mb / seconds,
+    reducePhaseSeconds: reduceSeconds,
+    // Every record passes the reduce phase once (no combiner): fetch, merge, reduce, write and commit together.
+    reducePhaseMBps: mb / reduceSeconds,
+    shuffleMB: shuffleBytes / 1e6,
+    shuffleMBps,
+    bareStreamMBps: bareMBps,
+    ratioShuffleVsBareStream: shuffleMBps / bareMBps,
+    peakRssMiBMax: Math.max(...rss)
+  }
+}
