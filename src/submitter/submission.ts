@@ -190,7 +190,7 @@ export class Submission {
         this.coordinatorPeer = found.peer
         opts.onEvent?.({ type: 'coordinator', peer: found.peer, epoch, previous })
       }
-      // Measured: sleeping the whole poll after the last commit added 0–250 ms to every job (a fifth of a 1 s job).
+      // Measured: sleeping the whole poll after the last commit added 0–250 ms to every job (up to a quarter of a 1 s job).
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => { this.wake = undefined; resolve() }, pollMs)
         this.wake = () => { clearTimeout(timer); this.wake = undefined; resolve() }
