@@ -25,11 +25,8 @@ const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789
 const BYTES = Number(process.env.SORT_BENCH_BYTES ?? 2 ** 30)
 const REDUCES = 4
 const BARE_BYTES = 512 * 2 ** 20
-/**
- * `submit` flags: what a Hadoop user sets as io.sort.mb and the split size. With the defaults (32 MiB splits,
- * 64 MiB --memory) a node peaked at 666 MiB; with these, at 470 MiB (docs/performance.md).
- */
-const SUBMIT_ARGS = (process.env.SORT_BENCH_ARGS ?? '--split-size 16MiB --memory 32MiB').split(' ').filter((a) => a !== '')
+/** Extra `submit` flags (split size, --memory): what a Hadoop user tunes as the split size and io.sort.mb. */
+const SUBMIT_ARGS = (process.env.SORT_BENCH_ARGS ?? '').split(' ').filter((a) => a !== '')
 
 interface Records { path: string, lines: number, sum: number, xor: number }
 

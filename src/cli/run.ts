@@ -23,7 +23,7 @@ export function registerRunCommand (program: Command): void {
     .option('-r, --reduces <R>', 'number of reduce partitions', positiveInt('--reduces'), 1)
     .option('-o, --output <dir>', 'output folder (must be empty or absent)', 'mr-out')
     .option('--split-size <bytes>', 'cut larger files at line ends into splits of about this size', byteSize('--split-size'), DEFAULT_SPLIT_SIZE)
-    .option('--memory <bytes>', 'map output held in memory per task before spilling to disk', byteSize('--memory'))
+    .option('--memory <bytes>', 'map output held in memory per task before it spills sorted runs to disk (default 16MiB)', byteSize('--memory'))
     .option('-p, --param <key=value>', 'job parameter (repeatable)', collectParam, {})
     .option('-q, --quiet', 'print nothing on success')
     .action(async (jobSpec: string, flags: RunFlags) => {

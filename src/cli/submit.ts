@@ -32,7 +32,7 @@ export function registerSubmitCommand (program: Command): void {
     .option('--timeout <seconds>', 'give up when no coordinator is found for this long', positiveInt('--timeout'), 30)
     .option('--max-attempts <n>', 'attempts per task that fail in the job\'s own code before the job fails', positiveInt('--max-attempts'), 4)
     .option('--task-timeout <seconds>', 'an attempt of a map or reduce running longer is ended and counts as a failed attempt', positiveInt('--task-timeout'), DEFAULT_TASK_TIMEOUT_MS / 1000)
-    .option('--memory <bytes>', 'map output held in memory per task before it spills sorted runs to disk (default 64MiB, at least 1MiB)', byteSize('--memory'))
+    .option('--memory <bytes>', 'map output held in memory per task before it spills sorted runs to disk (default 16MiB, at least 1MiB)', byteSize('--memory'))
     .option('--shared', 'the inputs are readable at the same path on every node (a shared or copied folder): workers read them in place instead of fetching them from this submitter')
     .option('--listen <multiaddr>', `where workers reach this submitter (env MRP2P_LISTEN; default ${DEFAULT_LISTEN})`)
     .option('-q, --quiet', 'no progress, only errors')

@@ -64,7 +64,7 @@ export interface SubmissionPlan {
   shared?: boolean
   /** How long one attempt may run on a worker; unset: the workers' default (10 minutes). */
   taskTimeoutMs?: number
-  /** A map's in-memory output budget before it spills; unset: the engine's default (64 MiB). */
+  /** A map's in-memory output budget before it spills; unset: the engine's default (16 MiB). */
   memoryBytes?: number
 }
 
