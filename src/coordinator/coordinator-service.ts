@@ -348,4 +348,3 @@ export class CoordinatorService {
     this.feedLater(epoch, { type: 'task-refused', ref, attempt: task.attempt, peer, now: performance.now() })
   }
 }
-
