@@ -31,13 +31,6 @@ export class EpochFence {
     return true
   }
 
-  /** True when an order of `epoch` may be obeyed; raises the fence when it is newer. */
-  admit (epoch: number): boolean {
-    if (this.isStale(epoch)) return false
-    this.raise(epoch)
-    return true
-  }
-
   /** Raises the fence to `epoch` (a newer coordinator is known); never lowers it. */
   raise (epoch: number): void {
     if (epoch <= this.highest) return
