@@ -8,18 +8,7 @@
 //
 // Records with equal keys keep all their lines; their order among themselves
 // follows the map order (input order), as the engine's merge is stable.
-import { defineJob } from 'mrp2p'
-
-const encoder = new TextEncoder()
-
-/** UTF-8 byte order, the order the engine sorts keys in (= `LC_ALL=C sort`). */
-function compareBytes (a: string, b: string): number {
-  const x = encoder.encode(a)
-  const y = encoder.encode(b)
-  const n = Math.min(x.length, y.length)
-  for (let i = 0; i < n; i++) if (x[i] !== y[i]) return x[i] - y[i]
-  return x.length - y.length
-}
+import { compareKeys, defineJob } from 'mrp2p'
 
 function keyOf (line: string): string {
   const space = line.indexOf(' ')
@@ -38,7 +27,7 @@ function cutsOf (params: Readonly<Record<string, string>>): string[] {
 
 export default defineJob({
   sample (lines, ctx) {
-    const keys = lines.map(keyOf).sort(compareBytes)
+    const keys = lines.map(keyOf).sort(compareKeys)
     const cuts: string[] = []
     for (let r = 1; r < ctx.reduces; r++) cuts.push(keys[Math.floor((r * keys.length) / ctx.reduces)] ?? '')
     return { cuts: JSON.stringify(cuts) }
@@ -58,7 +47,7 @@ export default defineJob({
     let hi = Math.min(cuts.length, reduces - 1)
     while (lo < hi) {
       const mid = (lo + hi) >> 1
-      if (compareBytes(key, cuts[mid]) < 0) hi = mid
+      if (compareKeys(key, cuts[mid]) < 0) hi = mid
       else lo = mid + 1
     }
     return lo

@@ -1,8 +1,14 @@
 /**
- * The API a job module is written against. This file has no imports on
- * purpose: it is bundled into every job (the `mrp2p` import of a job module is
- * aliased here), so it must stay tiny and free of node-only code.
+ * The API a job module is written against. It is bundled into every job (the
+ * `mrp2p` import of a job module is aliased here), so it must stay tiny and
+ * free of node-only code: it imports only key-order.ts, which is both.
  */
+
+/**
+ * The order keys are sorted in, UTF-8 bytes (`LC_ALL=C sort`), without encoding them: what a range partitioner
+ * compares with, so that its ranges follow the engine's own order.
+ */
+export { compareKeys } from './key-order.js'
 
 /** Emits one intermediate key/value pair. Both must be strings. */
 export type Emit = (key: string, value: string) => void
