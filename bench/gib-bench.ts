@@ -1,10 +1,8 @@
-import { rmSync, statSync } from 'node:fs'
+import { statSync } from 'node:fs'
 import { join } from 'node:path'
 import { BENCH_DIR, corpus } from './corpus.js'
-import { median, timeCoreutils, timeMawk } from './engine-bench.js'
-import { CLI, formedMesh, jobSeconds } from './jobs-bench.js'
-
-const ROUNDS = 3
+import { timeCoreutils, timeMawk } from './engine-bench.js'
+import { formedMesh, medianWcSeconds } from './jobs-bench.js'
 
 /**
  * wc on a 1 GiB corpus through 2 local nodes (`--shared`, median of three jobs) against `tr | mawk` and
@@ -16,18 +14,13 @@ export async function runGibBench (): Promise<Record<string, number>> {
   const mawkMBps = mb / timeMawk(input)
   const coreutilsMBps = mb / timeCoreutils(input)
   const cluster = await formedMesh(2)
-  const times: number[] = []
+  let seconds: number
   try {
-    const output = join(BENCH_DIR, 'gib-out')
-    for (let round = 0; round < ROUNDS; round++) {
-      rmSync(output, { recursive: true, force: true })
-      times.push(jobSeconds(process.execPath, [CLI, 'submit', 'wc', '--input', input, '--reduces', '2', '--output', output, '--bootstrap', cluster.nodes[0].addr, '--shared']))
-    }
-    rmSync(output, { recursive: true, force: true })
+    seconds = medianWcSeconds(cluster, input, join(BENCH_DIR, 'gib-out'), ['--shared'])
   } finally {
     await cluster.stop()
   }
-  const nodes2SharedMBps = mb / median(times)
+  const nodes2SharedMBps = mb / seconds
   return {
     corpusMB: mb,
     mawkMBps,

@@ -38,6 +38,20 @@ export function jobSeconds (cmd: string, args: string[]): number {
   return Number(m[1])
 }
 
+/**
+ * Seconds of `submit wc` over `input` through `cluster`, the median of three jobs: one job is a few seconds, and
+ * one slow start of a task thread moves it by a tenth. `extra`: more submit flags (`--shared`).
+ */
+export function medianWcSeconds (cluster: Cluster, input: string, output: string, extra: string[] = []): number {
+  const times: number[] = []
+  for (let round = 0; round < ROUNDS; round++) {
+    rmSync(output, { recursive: true, force: true })
+    times.push(jobSeconds(process.execPath, [CLI, 'submit', 'wc', '--input', input, '--reduces', '2', '--output', output, '--bootstrap', cluster.nodes[0].addr, ...extra]))
+  }
+  rmSync(output, { recursive: true, force: true })
+  return median(times)
+}
+
 /** wc on ≥ 256 MiB through a local mesh of 1, 2 and 4 nodes (median of three jobs each), against `mrp2p run` and the shell pipelines, in one run. */
 export async function runJobsBench (): Promise<Record<string, number>> {
   const input = await corpus(256 * 2 ** 20)
@@ -51,15 +65,8 @@ export async function runJobsBench (): Promise<Record<string, number>> {
     const cluster = await formedMesh(nodes)
     try {
       const output = join(BENCH_DIR, `jobs-out-${nodes}`)
-      rmSync(output, { recursive: true, force: true })
       for (const shared of [false, true]) {
-        // The median of three: one job is a few seconds, and one slow start of a task thread moves it by a tenth.
-        const times: number[] = []
-        for (let round = 0; round < ROUNDS; round++) {
-          times.push(jobSeconds(process.execPath, [CLI, 'submit', 'wc', '--input', input, '--reduces', '2', '--output', output, '--bootstrap', cluster.nodes[0].addr, ...(shared ? ['--shared'] : [])]))
-          rmSync(output, { recursive: true, force: true })
-        }
-        const secs = median(times)
+        const secs = medianWcSeconds(cluster, input, output, shared ? ['--shared'] : [])
         const key = `nodes${nodes}${shared ? 'Shared' : ''}`
         out[`${key}MBps`] = mb / secs
         out[`${key}VsRun`] = mb / secs / runMBps
