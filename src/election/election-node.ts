@@ -31,6 +31,17 @@ interface Followed {
 /** How much longer than its own lease a node lets a peer's lease or claim run (see maxDurationMs). */
 export const MAX_LEASE_FACTOR = 4
 
+/**
+ * A holder re-claims its lease at a higher epoch (a bump, see docs/election.md) at most this many leases after
+ * the last bump of its tenure, the spacing doubling per bump up to MAX_BUMP_SPACING_LEASES: each bump makes the
+ * job layer start over from the workers' inventories, so a member that keeps announcing higher epochs must not
+ * be able to make it do that often.
+ */
+export const FIRST_BUMP_SPACING_LEASES = 2
+export const MAX_BUMP_SPACING_LEASES = 4
+/** After this many leases without word of a higher epoch, the spacing starts again from the first. */
+export const BUMP_QUIET_LEASES = 8
+
 type PendingClaim = Pick<ClaimMessage, 'from' | 'epoch' | 'seq' | 'durationMs'>
 
 /**
@@ -77,6 +88,16 @@ export class ElectionNode {
   private electionAt: number | undefined
   private claimQuietUntil = Number.POSITIVE_INFINITY
   private pending: PendingClaim | undefined
+  /** The holder's re-claim of its lease at a higher epoch, while its current lease still runs. */
+  private bump: HolderLease | undefined
+  private bumpSince = 0
+  /** The highest epoch heard from other peers while this node held a valid lease and so did not adopt it. */
+  private heardHigher = 0
+  private nextBumpAt = Number.NEGATIVE_INFINITY
+  private bumpSpacingMs = 0
+  private higherHeardAt = Number.NEGATIVE_INFINITY
+  /** Since when heardHigher has been above our lease's epoch. */
+  private higherSince = Number.NEGATIVE_INFINITY
 
   private lastHeartbeatAt = Number.NEGATIVE_INFINITY
   private heartbeatWanted = false
@@ -124,12 +145,14 @@ export class ElectionNode {
 
     if (this.role === 'coordinator' && this.lease !== undefined) {
       this.lease.recount(this.self, this.members.voters(now))
+      if (this.bump !== undefined) this.checkBump(now, out)
       if (!this.lease.isValid(now)) {
         this.stepDown(now, out)
       } else if (now - this.lease.lastSentAt >= (this.lease.newestCovered ? this.renewEveryMs : this.renewEveryMs / 2)) {
         // Renewals whose acks went missing are retried at twice the pace.
-        this.publish(out, { type: 'lease', v: 1, from: this.self, epoch: this.lease.epoch, seq: this.lease.send(now), durationMs: this.config.leaseMs })
+        this.announce(this.lease, now, out)
       }
+      if (this.role === 'coordinator') this.tickBump(now, out)
     }
     if (this.role === 'candidate' && this.lease !== undefined) {
       this.checkClaim(now, out)
@@ -166,13 +189,25 @@ export class ElectionNode {
       this.heartbeatWanted = true
     }
 
+    // Bound to a live lease (held, or followed and acked), a node takes no epoch, claim, lease or holdership from
+    // anyone but that holder: no message can depose a coordinator that a majority still renews (Raft's leader
+    // stickiness). Two holders that meet after a partition heals settle by quorum instead: the one without a
+    // majority of the joined mesh cannot renew and lapses within a lease. A holder hearing of a higher epoch than
+    // its own re-claims its lease above it (a bump), so that the members which saw that epoch can follow it.
+    const bound = this.boundTo(now)
+    const foreign = bound !== undefined && from !== bound
     switch (message.type) {
       case 'heartbeat':
         this.members.report(from, message.info, message.role)
-        this.observeEpoch(message.highestEpoch, now, out)
-        if (message.role === 'coordinator' && message.leader === from) this.onHolderAlive(from, message.epoch, now, out)
-        // A candidate's highestEpoch is the epoch it claims: same split-vote rule as for its claim.
-        if (message.role === 'candidate' && this.role === 'candidate' && this.lease?.epoch === message.highestEpoch && from < this.self) this.abandon(now, out)
+        if (foreign) {
+          this.heardOf(message.highestEpoch, now)
+          if (message.role === 'coordinator' && message.leader === from) this.noteHolder(from, message.epoch, now + this.config.leaseMs)
+        } else {
+          this.observeEpoch(message.highestEpoch, now, out)
+          if (message.role === 'coordinator' && message.leader === from) this.onHolderAlive(from, message.epoch, now, out)
+          // A candidate's highestEpoch is the epoch it claims: same split-vote rule as for its claim.
+          if (message.role === 'candidate' && this.role === 'candidate' && this.lease?.epoch === message.highestEpoch && from < this.self) this.abandon(now, out)
+        }
         if (message.role === 'follower') this.onRelease(from, message.highestEpoch, now, out)
         if (message.promise !== undefined && message.promise.to !== this.self) {
           // Someone else's quorum may rest on that promise: respect it as if it were ours.
@@ -189,21 +224,36 @@ export class ElectionNode {
         // A lease longer than we would ever hold would bind our promise past any bound we can reason about (one
         // message could keep the mesh from electing for an hour): not followed, not even its epoch taken.
         if (message.durationMs > this.maxDurationMs) break
+        if (foreign) {
+          this.heardOf(message.epoch, now)
+          this.noteHolder(from, message.epoch, now + this.config.leaseMs)
+          break
+        }
         this.observeEpoch(message.epoch, now, out)
         this.onLease(from, message.epoch, message.seq, message.durationMs, now, out)
         break
       case 'claim':
         if (message.durationMs > this.maxDurationMs) break
-        this.observeEpoch(message.epoch, now, out)
+        if (foreign) {
+          this.heardOf(message.epoch, now)
+          break
+        }
+        // Our own holder re-claiming above its lease: its epoch is taken only with our grant, so that a bump we
+        // must defer leaves us acking the lease it still holds.
+        if (this.boundTo(now) !== from) this.observeEpoch(message.epoch, now, out)
         this.onClaim(message, now, out)
         break
       case 'grant':
-        this.observeEpoch(message.epoch, now, out)
+        if (foreign) this.heardOf(message.epoch, now)
+        else this.observeEpoch(message.epoch, now, out)
         this.onRelease(from, message.epoch, now, out)
         if (message.to === this.self) {
           if (this.lease?.epoch === message.epoch) {
             this.lease.ack(from, message.seq)
             if (this.role === 'candidate') this.checkClaim(now, out)
+          } else if (this.bump?.epoch === message.epoch) {
+            this.bump.ack(from, message.seq)
+            this.checkBump(now, out)
           }
         } else if (message.epoch >= this.highest) {
           this.noteBusy(message.to, now)
@@ -257,12 +307,13 @@ export class ElectionNode {
     }
     now = this.clock(now)
     if (this.role !== 'follower' && this.lease !== undefined) {
-      this.publish(out, { type: 'release', v: 1, from: this.self, epoch: this.lease.epoch, leaving: true })
+      this.publish(out, { type: 'release', v: 1, from: this.self, epoch: Math.max(this.lease.epoch, this.bump?.epoch ?? 0), leaving: true })
     } else {
       this.publish(out, { type: 'leave', v: 1, from: this.self })
     }
     this.role = 'follower'
     this.lease = undefined
+    this.bump = undefined
     this.followed = undefined
     this.stopped = true
     this.reportRole(now, out)
@@ -446,8 +497,10 @@ export class ElectionNode {
   private tryGrant (claim: PendingClaim, now: number, out: ElectionEffect[]): void {
     if (this.role !== 'follower' || claim.from === this.self) return
     let d = this.voter.canGrant(claim.from, claim.epoch, this.highest, now)
-    if (d === 'grant' && this.seenOtherHolder(claim.from, now)) d = 'defer'
+    // The holder we follow re-claiming above its own lease adds no second holder: others we know of do not matter.
+    if (d === 'grant' && this.boundTo(now) !== claim.from && this.seenOtherHolder(claim.from, now)) d = 'defer'
     if (d === 'grant') {
+      this.observeEpoch(claim.epoch, now, out)
       this.voter.grant(claim.from, claim.epoch, now, Math.max(this.config.leaseMs, claim.durationMs))
       this.pending = undefined
       this.publish(out, { type: 'grant', v: 1, from: this.self, to: claim.from, epoch: claim.epoch, seq: claim.seq })
@@ -502,8 +555,17 @@ export class ElectionNode {
   }
 
   private sendClaim (now: number, out: ElectionEffect[]): void {
-    if (this.lease === undefined) return
-    this.publish(out, { type: 'claim', v: 1, from: this.self, epoch: this.lease.epoch, seq: this.lease.send(now), durationMs: this.config.leaseMs })
+    if (this.lease !== undefined) this.publishClaim(this.lease, now, out)
+  }
+
+  /** A claim of `lease`'s epoch, numbered as the lease's next send: grants to it count as acks. */
+  private publishClaim (lease: HolderLease, now: number, out: ElectionEffect[]): void {
+    this.publish(out, { type: 'claim', v: 1, from: this.self, epoch: lease.epoch, seq: lease.send(now), durationMs: this.config.leaseMs })
+  }
+
+  /** A lease announcement or renewal; followers' promises start from it. */
+  private announce (lease: HolderLease, now: number, out: ElectionEffect[]): void {
+    this.publish(out, { type: 'lease', v: 1, from: this.self, epoch: lease.epoch, seq: lease.send(now), durationMs: this.config.leaseMs })
   }
 
   private checkClaim (now: number, out: ElectionEffect[]): void {
@@ -513,11 +575,87 @@ export class ElectionNode {
     if (!lease.isValid(now)) return
     this.role = 'coordinator'
     this.leaseEpoch = lease.epoch
+    this.nextBumpAt = Number.NEGATIVE_INFINITY
+    this.bumpSpacingMs = 0
+    this.heardHigher = 0
+    this.higherHeardAt = Number.NEGATIVE_INFINITY
     this.followed = undefined
     this.busy = undefined
     this.pending = undefined
     // Announce at once: followers' promises start from this message.
-    this.publish(out, { type: 'lease', v: 1, from: this.self, epoch: lease.epoch, seq: lease.send(now), durationMs: this.config.leaseMs })
+    this.announce(lease, now, out)
+    this.heartbeatWanted = true
+  }
+
+  // ---- stickiness and bumps ---------------------------------------------
+
+  /** The holder this node is bound to now: itself while it holds a valid lease, or the holder whose lease it follows. */
+  private boundTo (now: number): PeerIdString | undefined {
+    if (this.role === 'coordinator') return this.isCoordinator(now) ? this.self : undefined
+    if (this.role === 'follower' && this.followed !== undefined && now < this.followed.expiry) return this.followed.peer
+    return undefined
+  }
+
+  /**
+   * A higher epoch from a peer we did not take it from (we are bound). Only a holder keeps it: the members that
+   * announce it will not follow a lower epoch (after a heal, a side that elected more often), so it re-claims its
+   * own lease above it rather than leave them without a coordinator. Followers learn it once they are unbound.
+   */
+  private heardOf (epoch: number, now: number): void {
+    if (this.role !== 'coordinator' || this.lease === undefined || epoch <= this.lease.epoch) return
+    // A spell of bumps ends when no higher epoch has been heard for a while: the next heal is news again.
+    if (now - this.higherHeardAt >= BUMP_QUIET_LEASES * this.config.leaseMs) {
+      this.bumpSpacingMs = 0
+      this.nextBumpAt = Number.NEGATIVE_INFINITY
+    }
+    this.higherHeardAt = now
+    if (this.heardHigher <= this.lease.epoch) this.higherSince = now
+    if (epoch > this.heardHigher) this.heardHigher = epoch
+  }
+
+  /** Starts, re-sends or gives up a bump: the holder's claim of a higher epoch while its lease runs on. */
+  private tickBump (now: number, out: ElectionEffect[]): void {
+    const lease = this.lease
+    if (lease === undefined) return
+    if (this.bump !== undefined) {
+      // Given up quietly: a release would also free the promises behind the lease we still hold.
+      if (now - this.bumpSince >= this.claimTimeoutMs) this.bump = undefined
+      else if (now - this.bump.lastSentAt >= this.claimResendMs) this.sendBumpClaim(now, out)
+      return
+    }
+    // Only while a majority of the current view renews us: a holder that has lost it (the smaller side of a heal)
+    // would only lift its last followers above the epoch of the holder they should now follow. And not at once:
+    // within a heartbeat period the holder has heard from every member of the joined mesh, so its view is whole.
+    if (this.heardHigher <= lease.epoch || now < this.nextBumpAt || now - this.higherSince < this.config.heartbeatMs) return
+    if (!lease.backedNow(this.self, this.members.voters(now))) return
+    const epoch = Math.max(this.highest, this.heardHigher) + 1
+    this.heardHigher = 0
+    this.bumpSpacingMs = this.bumpSpacingMs === 0
+      ? FIRST_BUMP_SPACING_LEASES * this.config.leaseMs
+      : Math.min(2 * this.bumpSpacingMs, MAX_BUMP_SPACING_LEASES * this.config.leaseMs)
+    this.nextBumpAt = now + this.bumpSpacingMs
+    this.voter.grant(this.self, epoch, now, this.config.leaseMs)
+    this.bump = new HolderLease(epoch, this.config.leaseMs, this.config.driftBound)
+    this.bumpSince = now
+    this.sendBumpClaim(now, out)
+    this.checkBump(now, out)
+  }
+
+  private sendBumpClaim (now: number, out: ElectionEffect[]): void {
+    if (this.bump !== undefined) this.publishClaim(this.bump, now, out)
+  }
+
+  /** A bump granted by a majority becomes the lease, announced at once like a fresh one. */
+  private checkBump (now: number, out: ElectionEffect[]): void {
+    const bump = this.bump
+    if (this.role !== 'coordinator' || bump === undefined) return
+    bump.recount(this.self, this.members.voters(now))
+    if (!bump.isValid(now)) return
+    this.bump = undefined
+    this.lease = bump
+    this.leaseEpoch = bump.epoch
+    this.observeEpoch(bump.epoch, now, out)
+    this.announce(bump, now, out)
     this.heartbeatWanted = true
   }
 
@@ -532,11 +670,14 @@ export class ElectionNode {
 
   private stepDown (now: number, out: ElectionEffect[]): void {
     if (this.role !== 'coordinator' || this.lease === undefined) return
-    // Followers may grant someone else at once instead of waiting out their promise to us.
-    this.publish(out, { type: 'release', v: 1, from: this.self, epoch: this.lease.epoch, leaving: false })
+    // Followers may grant someone else at once instead of waiting out their promise to us (or to our bump).
+    const epoch = Math.max(this.lease.epoch, this.bump?.epoch ?? 0)
+    this.publish(out, { type: 'release', v: 1, from: this.self, epoch, leaving: false })
     this.role = 'follower'
-    this.voter.released(this.self, this.lease.epoch)
+    this.voter.released(this.self, epoch)
     this.lease = undefined
+    this.bump = undefined
+    this.heardHigher = 0
     this.electionAt = undefined
     this.heartbeatWanted = true
   }

@@ -94,7 +94,8 @@ export interface GossipElectionStats {
 export const DEFAULT_TICK_MS = 100
 
 /**
- * Epochs are adopted from any member's message, and a node claims
+ * Epochs are adopted from any member's message (by nodes not bound to a live
+ * lease, docs/election.md), and a node claims
  * `highest + 1`. A message at or near Number.MAX_SAFE_INTEGER (the schema's
  * own bound) made every node adopt it, persist it in election.json, and then
  * claim an epoch past 2^53 that no node's schema accepts: heartbeats stopped

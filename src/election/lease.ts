@@ -68,6 +68,19 @@ export class HolderLease {
     return this.until
   }
 
+  /**
+   * Whether a majority of `voters` as they are now (self included) has acked one of the two newest sends. Unlike
+   * the lease's end, which never moves back, this answers for the current view: a holder whose view has just grown
+   * by the other side of a healed partition learns here that it no longer speaks for a majority.
+   */
+  backedNow (self: PeerIdString, voters: readonly PeerIdString[]): boolean {
+    if (this.nextSeq === 0) return false
+    const recent = this.nextSeq - 2
+    let n = 0
+    for (const v of voters) if (v === self || (this.acked.get(v) ?? -1) >= recent) n++
+    return n >= Math.floor(voters.length / 2) + 1
+  }
+
   /** Whether a quorum has acked the newest send. */
   get newestCovered (): boolean {
     return this.coveredSeq === this.nextSeq - 1

@@ -31,12 +31,10 @@ import { BOOKS, REFERENCE_CWD, runCli } from '../support/run-cli.js'
  * stays up and answering, every job's output equals the lab's reference, no
  * stream is left pinned, and the node's memory stays bounded and comes back.
  *
- * One kind of input is held back, because it defeats the mesh by design
- * rather than by a parsing or sizing slip (docs/security.md): election
- * messages of ours that claim leadership or raise the epoch (a lease election
- * cannot stay live against a member that does that at will). Their mutants are
- * held to stale epochs; everything else, orders and reports at any epoch and
- * epochs that would overflow included, goes out as mutated.
+ * Nothing is held back: election messages of ours that claim leadership or
+ * raise the epoch go out too (a node bound to a live lease takes them from no
+ * one but its holder, docs/election.md), as do orders and reports at any
+ * epoch and epochs that would overflow.
  *
  * MRP2P_FUZZ_SEED replays a run (the seed is printed, and named in any
  * failure; the interleaving of streams still varies); MRP2P_FUZZ_FRAMES asks
@@ -197,8 +195,9 @@ describe('fuzz: hostile frames at a live node while a job runs', () => {
         targetAddr: multiaddr(c.nodes[target].addr),
         maxPerSecond: GOSSIP_PER_SECOND,
         nodeIds,
-        // Leadership claims and epoch raises of our own ('own-json-mutated', 'own-valid-edge') are left out: see GossipMode.
         modes: {
+          'own-json-mutated': 8,
+          'own-valid-edge': 8,
           'random-bytes': 8,
           'hostile-json': 8,
           'observed-bytes-mutated': 20,

@@ -63,8 +63,7 @@ export async function createGossipFuzzPeer (privateKey: PrivateKey): Promise<Gos
  *   in the election: follower heartbeats, and leases, claims, grants and releases of epochs the mesh has left behind.
  * - own-epoch-overflow: valid messages of ours with epochs the node must refuse (near 2^53, or far ahead of it).
  * - own-json-mutated, own-valid-edge: anything a member may say, leadership claims and hour-long promises included.
- *   A lease election cannot stay live against a member that claims leadership at will (see the report of issue #6),
- *   so the test does not use these while it expects jobs to finish.
+ *   Nodes bound to a live lease take none of it from anyone but their holder (docs/election.md).
  * - oversized: past the 64 KiB limit of a control message.
  * - discovery-*: pubsub-peer-discovery records: mutated real ones, random bytes, made-up peers (all to be refused),
  *   and our own record with odd addresses (accepted: a peer may announce itself).

@@ -20,8 +20,12 @@ import { Prng } from './prng.js'
  * The checker runs after every event:
  *  (1) at most one node with isCoordinator(now) per connected component
  *      (partition group among live nodes), except within `graceMs` =
- *      maxDelay + one tick of the two nodes being joined (heal, regroup,
- *      restart; for a paused node, counted from when it wakes);
+ *      lease + maxDelay + one tick of the two nodes being joined, or of
+ *      either one's group gaining or losing a member (heal, regroup,
+ *      restart; for a paused node, counted from when it wakes). A holder
+ *      bound to a lease takes no word of another holder (docs/election.md):
+ *      two holders that meet settle by quorum, the one whose renewals no
+ *      longer reach a majority of its grown view lapsing within a lease;
  *  (2) when a coordinator crashes while the rest is quiet, connected and
  *      nearly lossless, a new one appears within `failoverBoundMs`;
  *  (3) no node's highestEpoch ever decreases, across restarts, and each
@@ -71,6 +75,8 @@ interface SimNode {
   persistedEpoch: number
   maxHighestSeen: number
   coordinator: boolean
+  /** Last time its group gained or lost a member (for a paused node, when it woke to that). */
+  regroupedAt: number
 }
 
 type Event =
@@ -172,11 +178,11 @@ export class SimNetwork {
     this.nodeRng = this.rng.fork()
     this.tickMs = options.tickMs ?? 100
     this.traceLines = options.traceLines ?? 0
-    // An overlap right after two sides join lasts until the first message
-    // from the winner reaches the loser: one message delay, sent at the
-    // latest one tick after the nudge.
+    // Two holders that meet hear of each other within one message delay, sent
+    // at the latest one tick after the nudge; from then on, the one without
+    // a majority of the joined view renews no more and its lease runs out.
     this.freshLinkMs = Math.ceil(this.tickMs / (1 - options.driftMax)) + 1
-    this.graceMs = options.maxDelayMs + this.freshLinkMs
+    this.graceMs = options.maxDelayMs + this.freshLinkMs + Math.ceil(this.config.leaseMs / (1 - options.driftMax))
     this.failoverBoundMs = 2 * this.config.leaseMs + this.failoverSlackMs()
   }
 
@@ -199,6 +205,7 @@ export class SimNetwork {
       group: 0,
       persistedEpoch: 0,
       maxHighestSeen: 0,
+      regroupedAt: Number.NEGATIVE_INFINITY,
       coordinator: false
     }
     this.nodes.push(n)
@@ -255,6 +262,8 @@ export class SimNetwork {
     n.coordinator = false
     n.node = new ElectionNode({ self: n.id, config: this.options.config, random: this.nodeRng.fork().next, info: SIM_INFO, initialEpoch: n.persistedEpoch })
     for (const o of this.nodes) if (o !== n) this.joinedAt.set(pairKey(n, o), this.now)
+    // Its group gained a member: a holder whose view grows with it may lose its majority, or win one back.
+    for (const o of this.nodes) if (o.group === n.group) o.regroupedAt = Math.max(this.now, o.pausedUntil)
     this.log(`${n.id.slice(-4)} start epoch=${n.persistedEpoch}`)
     this.apply(n, n.node.start(this.local(n)))
     // Tick phase is random, as it would be for independent processes.
@@ -470,7 +479,7 @@ export class SimNetwork {
         o.coordinator = false
         continue
       }
-      const since = this.now - (this.joinedAt.get(pairKey(n, o)) ?? Number.NEGATIVE_INFINITY)
+      const since = this.now - Math.max(this.joinedAt.get(pairKey(n, o)) ?? Number.NEGATIVE_INFINITY, n.regroupedAt, o.regroupedAt)
       if (since <= this.graceMs) {
         this.stats.graceOverlaps++
         this.stats.maxGraceOverlapMs = Math.max(this.stats.maxGraceOverlapMs, since)
@@ -495,6 +504,10 @@ export class SimNetwork {
       for (let j = i + 1; j < this.nodes.length; j++) {
         const a = this.nodes[i]
         const b = this.nodes[j]
+        if ((before[i] === before[j]) !== (a.group === b.group)) {
+          a.regroupedAt = Math.max(this.now, a.pausedUntil)
+          b.regroupedAt = Math.max(this.now, b.pausedUntil)
+        }
         if (before[i] !== before[j] && a.group === b.group) {
           // A frozen process hears of the heal only when it runs again.
           this.joinedAt.set(pairKey(a, b), Math.max(this.now, a.pausedUntil, b.pausedUntil))
