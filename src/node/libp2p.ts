@@ -69,6 +69,14 @@ const GOSSIP = {
   fastMsgIdFn
 }
 
+/**
+ * A bulk reader that falls behind pauses its stream (src/protocol/bulk.ts). Paused, yamux grants no more
+ * window, but what the window already allowed still arrives into the stream's read buffer, which resets the
+ * stream when it overflows: yamux's window grows to 16 MiB by default, its read buffer holds 4 MiB. So the
+ * window stops at 4 MiB and the read buffer holds twice that.
+ */
+const YAMUX = { streamOptions: { maxStreamWindowSize: 4 * 1024 * 1024, maxReadBufferLength: 8 * 1024 * 1024 } }
+
 export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2p> {
   return await createLibp2p<MeshServices>({
     start: false,
@@ -78,7 +86,7 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
     transports: [tcp()],
     connectionProtector: init.swarmKey === undefined ? undefined : privateNetwork(init.swarmKey),
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    streamMuxers: [yamux(YAMUX)],
     connectionGater: init.connectionGater,
     connectionManager: {
       // The default (5 per second per host) refuses the 6th local node for good.
@@ -113,7 +121,7 @@ export async function createClientLibp2p (init: { privateKey?: PrivateKey, versi
     transports: [tcp()],
     connectionProtector: init.swarmKey === undefined ? undefined : privateNetwork(init.swarmKey),
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    streamMuxers: [yamux(YAMUX)],
     connectionManager: { dialTimeout: 5_000, inboundConnectionThreshold: 1_000 },
     services: { identify: identify() }
   })

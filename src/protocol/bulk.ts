@@ -46,13 +46,23 @@ export class FrameReader {
   private error: Error | undefined
   private wake: (() => void) | undefined
   private paused = false
+  private pauseQueued = false
 
   constructor (private readonly stream: Stream) {
     stream.addEventListener('message', (evt) => {
       this.buf.append(evt.data)
-      if (this.buf.byteLength > READ_HIGH_WATER && !this.paused) {
-        this.paused = true
-        stream.pause()
+      if (this.buf.byteLength > READ_HIGH_WATER && !this.paused && !this.pauseQueued) {
+        // Not from inside this handler: resume() hands the stream's buffer to us before it tells the muxer to send
+        // window again, which would undo a pause made here; the stream would read "paused" while yamux kept the
+        // sender going, until the stream's read buffer overflowed and reset it.
+        this.pauseQueued = true
+        queueMicrotask(() => {
+          this.pauseQueued = false
+          if (this.buf.byteLength > READ_HIGH_WATER && !this.paused && stream.readStatus === 'readable') {
+            this.paused = true
+            stream.pause()
+          }
+        })
       }
       this.notify()
     })
@@ -88,7 +98,9 @@ export class FrameReader {
     this.buf.consume(i + len)
     if (this.paused && this.buf.byteLength < READ_HIGH_WATER / 2) {
       this.paused = false
-      this.stream.resume()
+      // A stream whose remote end finished while we were paused has handed over all it had and is closed for
+      // reading: nothing to resume (resume() would throw).
+      if (this.stream.readStatus === 'paused') this.stream.resume()
     }
     return frame
   }
