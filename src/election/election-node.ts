@@ -240,7 +240,7 @@ export class ElectionNode {
         }
         // Our own holder re-claiming above its lease: its epoch is taken only with our grant, so that a bump we
         // must defer leaves us acking the lease it still holds.
-        if (this.boundTo(now) !== from) this.observeEpoch(message.epoch, now, out)
+        if (bound !== from) this.observeEpoch(message.epoch, now, out)
         this.onClaim(message, now, out)
         break
       case 'grant':
@@ -307,7 +307,7 @@ export class ElectionNode {
     }
     now = this.clock(now)
     if (this.role !== 'follower' && this.lease !== undefined) {
-      this.publish(out, { type: 'release', v: 1, from: this.self, epoch: Math.max(this.lease.epoch, this.bump?.epoch ?? 0), leaving: true })
+      this.publish(out, { type: 'release', v: 1, from: this.self, epoch: this.claimedEpoch, leaving: true })
     } else {
       this.publish(out, { type: 'leave', v: 1, from: this.self })
     }
@@ -589,6 +589,11 @@ export class ElectionNode {
 
   // ---- stickiness and bumps ---------------------------------------------
 
+  /** The highest epoch this node holds or claims: what a release must cover. */
+  private get claimedEpoch (): number {
+    return Math.max(this.lease?.epoch ?? 0, this.bump?.epoch ?? 0)
+  }
+
   /** The holder this node is bound to now: itself while it holds a valid lease, or the holder whose lease it follows. */
   private boundTo (now: number): PeerIdString | undefined {
     if (this.role === 'coordinator') return this.isCoordinator(now) ? this.self : undefined
@@ -671,7 +676,7 @@ export class ElectionNode {
   private stepDown (now: number, out: ElectionEffect[]): void {
     if (this.role !== 'coordinator' || this.lease === undefined) return
     // Followers may grant someone else at once instead of waiting out their promise to us (or to our bump).
-    const epoch = Math.max(this.lease.epoch, this.bump?.epoch ?? 0)
+    const epoch = this.claimedEpoch
     this.publish(out, { type: 'release', v: 1, from: this.self, epoch, leaving: false })
     this.role = 'follower'
     this.voter.released(this.self, epoch)
