@@ -72,6 +72,8 @@ interface Candidate {
   backoff: number
   failingSince?: number
   inFlight: boolean
+  /** Known to be an mrp2p node (identify listed the member protocol, or a heartbeat named it), not just any peer. */
+  member: boolean
 }
 
 export function createMeshMaintainer (init: MeshMaintainerInit): MeshMaintainer {
@@ -112,28 +114,35 @@ export function createMeshMaintainer (init: MeshMaintainerInit): MeshMaintainer 
   }
 
   /** Note a candidate; dial it now if it is new and ours to dial. */
-  const consider = (id: PeerId): void => {
+  const consider = (id: PeerId, member: boolean): void => {
     const key = id.toString()
     if (key === self || !running) return
     let c = candidates.get(key)
     if (c === undefined) {
       const now = performance.now()
-      c = { id, nextAttempt: self < key ? now : now + HIGHER_ID_GRACE_MS, backoff: BACKOFF_MIN_MS, inFlight: false }
+      c = { id, nextAttempt: self < key ? now : now + HIGHER_ID_GRACE_MS, backoff: BACKOFF_MIN_MS, inFlight: false, member }
       candidates.set(key, c)
     }
+    c.member ||= member
     if (!init.isBlocked(key) && !connected(id) && performance.now() >= c.nextAttempt) dial(c)
   }
 
-  const onDiscovery = (evt: CustomEvent<PeerInfo>): void => { consider(evt.detail.id) }
+  // libp2p also calls every peer new to its peer store "discovered", a `status` client or a submitter that
+  // connected to us included: without addresses there is nothing to dial, and such a peer is no member.
+  const onDiscovery = (evt: CustomEvent<PeerInfo>): void => {
+    if (evt.detail.multiaddrs.length > 0) consider(evt.detail.id, false)
+  }
   const onIdentify = (evt: CustomEvent<IdentifyResult>): void => {
-    if (evt.detail.protocols.includes(init.memberProtocol) && evt.detail.listenAddrs.length > 0) consider(evt.detail.peerId)
+    if (evt.detail.protocols.includes(init.memberProtocol) && evt.detail.listenAddrs.length > 0) consider(evt.detail.peerId, true)
   }
 
   const sweepBootstrap = (now: number): void => {
     if (bootstrap.length === 0 || bootstrapInFlight || now < bootstrapNext) return
-    // Only members count: a probe, `status` or a submitter connected to us does not put us in the mesh.
-    // Only an open connection counts: one still listed while it closes would stop the retries for good.
-    const linked = host.getConnections().find(c => c.status === 'open' && (candidates.has(c.remotePeer.toString()) || bootstrapIds.has(c.remotePeer.toString())))
+    // Only members count: a probe, `status` or a submitter connected to us does not put us in the mesh (a node whose
+    // first bootstrap dial timed out while the test harness polled it once stopped retrying for good).
+    // Only an open connection counts: one still listed while it closes would stop the retries for good too.
+    const isMember = (peer: string): boolean => candidates.get(peer)?.member === true || bootstrapIds.has(peer)
+    const linked = host.getConnections().find(c => c.status === 'open' && isMember(c.remotePeer.toString()))
     if (linked !== undefined) {
       if (bootstrapAttempt > 0) log.info({ peer: linked.remotePeer.toString(), status: linked.status, attempts: bootstrapAttempt }, 'in the mesh; bootstrap retries stop')
       everConnected = true
@@ -226,8 +235,12 @@ export function createMeshMaintainer (init: MeshMaintainerInit): MeshMaintainer 
         log.debug({ peer, err: errorMessage(err) }, 'ignoring member with unusable addresses')
         return
       }
-      if (candidates.has(peer) && connected(id)) return
-      host.peerStore.merge(id, { multiaddrs: mas }).then(() => { consider(id) }, (err: unknown) => {
+      const known = candidates.get(peer)
+      if (known !== undefined && connected(id)) {
+        known.member = true
+        return
+      }
+      host.peerStore.merge(id, { multiaddrs: mas }).then(() => { consider(id, true) }, (err: unknown) => {
         log.debug({ peer, err: errorMessage(err) }, 'cannot store member addresses')
       })
     }
