@@ -156,55 +156,96 @@ function peakRssMiB (pid: number): number {
   return Number(m[1]) / 1024
 }
 
+interface SortRun {
+  seconds: number
+  reduceSeconds: number
+  /** Map output pulled across nodes: bytes as sent, and the records' bytes before compression. */
+  shuffleBytes: number
+  shuffleRawBytes: number
+  shuffleBusyMs: number
+  peakRssMiB: number
+}
+
+/** One sort through a new mesh, checked (a mesh per sort: a node's peak RSS is that one job's). */
+async function sortOnce (input: Records, extraArgs: string[]): Promise<SortRun> {
+  const cluster: Cluster = await formedMesh(3)
+  try {
+    const run = await sortOn(cluster, input, extraArgs)
+    const rss = cluster.nodes.flatMap((n) => n.process.pid === undefined ? [] : [peakRssMiB(n.process.pid)])
+    return { ...run, peakRssMiB: Math.max(...rss) }
+  } finally {
+    await cluster.stop()
+  }
+}
+
+/** The sort on `cluster`; the shuffle figures are what this job added to each worker's counters. */
+async function sortOn (cluster: Cluster, input: Records, extraArgs: string[]): Promise<Omit<SortRun, 'peakRssMiB'>> {
+  const shuffleNow = async (): Promise<Array<{ bytes: number, rawBytes: number, busyMs: number }>> => {
+    const out = []
+    for (let i = 0; i < cluster.nodes.length; i++) {
+      // A node deleting a gigabyte of intermediate files may miss a probe's short deadline: ask until it answers.
+      const s = (await waitFor(async () => await cluster.info(i), { timeoutMs: 30_000, intervalMs: 250, description: `node ${i}'s info` })).tasks?.shuffle
+      out.push({ bytes: s?.bytes ?? 0, rawBytes: s?.rawBytes ?? s?.bytes ?? 0, busyMs: s?.busyMs ?? 0 })
+    }
+    return out
+  }
+  const output = join(BENCH_DIR, 'sort-out')
+  rmSync(output, { recursive: true, force: true })
+  const before = await shuffleNow()
+  const r = spawnSync(process.execPath, [CLI, 'submit', 'sort', '--input', input.path, '--shared', '--reduces', String(REDUCES), '--output', output, '--bootstrap', cluster.nodes[0].addr, '--timeout', '60', ...SUBMIT_ARGS, ...extraArgs], { encoding: 'utf8', maxBuffer: 64 * 2 ** 20 })
+  const total = / in ([\d.]+) s /.exec(r.stdout)
+  if (r.status !== 0 || total === null) throw new Error(`sort bench: submit failed: ${r.stderr.slice(-2000)}`)
+  const seconds = Number(total[1])
+  // The piped progress prints a line at once when the phase turns to reduce: the map phase ends there.
+  const mapEnd = /: reduce maps \S+ reduces \S+ running \d+ failed \d+ [\d.]+ MB\/s ([\d.]+)s/.exec(r.stderr)
+  if (mapEnd === null) throw new Error('sort bench: no reduce phase in the progress lines')
+  const after = await shuffleNow()
+  checkSorted(output, input)
+  rmSync(output, { recursive: true, force: true })
+  let shuffleBytes = 0
+  let shuffleRawBytes = 0
+  let shuffleBusyMs = 0
+  for (let i = 0; i < after.length; i++) {
+    shuffleBytes += after[i].bytes - before[i].bytes
+    shuffleRawBytes += after[i].rawBytes - before[i].rawBytes
+    shuffleBusyMs = Math.max(shuffleBusyMs, after[i].busyMs - before[i].busyMs)
+  }
+  if (shuffleBytes === 0) throw new Error('sort bench: no map output crossed between nodes')
+  return { seconds, reduceSeconds: Math.max(0.1, seconds - Number(mapEnd[1])), shuffleBytes, shuffleRawBytes, shuffleBusyMs }
+}
+
+/**
+ * The sort twice, each on a new mesh: as submitted by default (map output compressed where that pays), then with
+ * `--no-compress`. The shuffle rate is map output moved between the workers per second while any pull ran
+ * (each worker counts its own): `shuffleMBps` in the records' own bytes, what the reducers receive;
+ * `shuffleWireMBps` in the bytes that crossed, compressed or not.
+ */
 export async function runSortBench (): Promise<Record<string, number>> {
   const input = records(BYTES)
   const mb = statSync(input.path).size / 1e6
   const bareMBps = await bareStreamMBps()
-  const cluster: Cluster = await formedMesh(3)
-  const output = join(BENCH_DIR, 'sort-out')
-  rmSync(output, { recursive: true, force: true })
-  let seconds: number
-  let reduceSeconds: number
-  const rss: number[] = []
-  let shuffleBytes = 0
-  let shuffleBusyMs = 0
-  try {
-    const r = spawnSync(process.execPath, [CLI, 'submit', 'sort', '--input', input.path, '--shared', '--reduces', String(REDUCES), '--output', output, '--bootstrap', cluster.nodes[0].addr, '--timeout', '60', ...SUBMIT_ARGS], { encoding: 'utf8', maxBuffer: 64 * 2 ** 20 })
-    const total = / in ([\d.]+) s /.exec(r.stdout)
-    if (r.status !== 0 || total === null) throw new Error(`sort bench: submit failed: ${r.stderr.slice(-2000)}`)
-    seconds = Number(total[1])
-    // The piped progress prints a line at once when the phase turns to reduce: the map phase ends there.
-    const mapEnd = /: reduce maps \S+ reduces \S+ running \d+ failed \d+ [\d.]+ MB\/s ([\d.]+)s/.exec(r.stderr)
-    if (mapEnd === null) throw new Error('sort bench: no reduce phase in the progress lines')
-    reduceSeconds = Math.max(0.1, seconds - Number(mapEnd[1]))
-    for (const n of cluster.nodes) if (n.process.pid !== undefined) rss.push(peakRssMiB(n.process.pid))
-    for (let i = 0; i < cluster.nodes.length; i++) {
-      // A node deleting a gigabyte of intermediate files may miss a probe's short deadline: ask until it answers.
-      const s = (await waitFor(async () => await cluster.info(i), { timeoutMs: 30_000, intervalMs: 250, description: `node ${i}'s info` })).tasks?.shuffle
-      if (s === undefined) continue
-      shuffleBytes += s.bytes
-      shuffleBusyMs = Math.max(shuffleBusyMs, s.busyMs)
-    }
-  } finally {
-    await cluster.stop()
-  }
-  checkSorted(output, input)
-  rmSync(output, { recursive: true, force: true })
-  if (shuffleBytes === 0) throw new Error('sort bench: no map output crossed between nodes')
-  // The mesh's rate of pulling map output across nodes while any such pull ran (each worker counts its own).
-  const shuffleMBps = shuffleBytes / 1e6 / (shuffleBusyMs / 1000)
+  const packed = await sortOnce(input, [])
+  const plain = await sortOnce(input, ['--no-compress'])
+  const rate = (bytes: number, run: SortRun): number => bytes / 1e6 / (run.shuffleBusyMs / 1000)
   return {
     inputMB: mb,
     records: input.lines,
-    sortSeconds: seconds,
-    sortMBps: mb / seconds,
-    reducePhaseSeconds: reduceSeconds,
+    sortSeconds: packed.seconds,
+    sortMBps: mb / packed.seconds,
     // Every record passes the reduce phase once (no combiner): fetch, merge, reduce, write and commit together.
-    reducePhaseMBps: mb / reduceSeconds,
-    shuffleMB: shuffleBytes / 1e6,
-    shuffleMBps,
+    reducePhaseSeconds: packed.reduceSeconds,
+    reducePhaseMBps: mb / packed.reduceSeconds,
+    shuffleMB: packed.shuffleRawBytes / 1e6,
+    shuffleWireMB: packed.shuffleBytes / 1e6,
+    shuffleMBps: rate(packed.shuffleRawBytes, packed),
+    shuffleWireMBps: rate(packed.shuffleBytes, packed),
     bareStreamMBps: bareMBps,
-    ratioShuffleVsBareStream: shuffleMBps / bareMBps,
-    peakRssMiBMax: Math.max(...rss)
+    ratioShuffleVsBareStream: rate(packed.shuffleRawBytes, packed) / bareMBps,
+    uncompressedSortSeconds: plain.seconds,
+    uncompressedShuffleMBps: rate(plain.shuffleBytes, plain),
+    ratioUncompressedShuffleVsBareStream: rate(plain.shuffleBytes, plain) / bareMBps,
+    ratioSortSecondsUncompressedVsCompressed: plain.seconds / packed.seconds,
+    peakRssMiBMax: packed.peakRssMiB,
+    uncompressedPeakRssMiBMax: plain.peakRssMiB
   }
 }

@@ -11,6 +11,8 @@ interface RunFlags {
   splitSize: number
   param: Record<string, string>
   memory?: number
+  /** commander's `--no-compress`: false when given. */
+  compress: boolean
   quiet?: boolean
 }
 
@@ -24,6 +26,7 @@ export function registerRunCommand (program: Command): void {
     .option('-o, --output <dir>', 'output folder (must be empty or absent)', 'mr-out')
     .option('--split-size <bytes>', 'cut larger files at line ends into splits of about this size', byteSize('--split-size'), DEFAULT_SPLIT_SIZE)
     .option('--memory <bytes>', 'map output held in memory per task before it spills sorted runs to disk (default 16MiB)', byteSize('--memory'))
+    .option('--no-compress', 'store intermediate runs uncompressed (default: compressed where that saves an eighth)')
     .option('-p, --param <key=value>', 'job parameter (repeatable)', collectParam, {})
     .option('-q, --quiet', 'print nothing on success')
     .action(async (jobSpec: string, flags: RunFlags) => {
@@ -37,7 +40,8 @@ export function registerRunCommand (program: Command): void {
         reduces: flags.reduces,
         params: flags.param,
         splitSize: flags.splitSize,
-        memoryBudgetBytes: flags.memory
+        memoryBudgetBytes: flags.memory,
+        compress: flags.compress
       })
       if (flags.quiet !== true) {
         const secs = (performance.now() - started) / 1000

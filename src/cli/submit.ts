@@ -33,6 +33,7 @@ export function registerSubmitCommand (program: Command): void {
     .option('--max-attempts <n>', 'attempts per task that fail in the job\'s own code before the job fails', positiveInt('--max-attempts'), 4)
     .option('--task-timeout <seconds>', 'an attempt of a map or reduce running longer is ended and counts as a failed attempt', positiveInt('--task-timeout'), DEFAULT_TASK_TIMEOUT_MS / 1000)
     .option('--memory <bytes>', 'map output held in memory per task before it spills sorted runs to disk (default 16MiB, at least 1MiB)', byteSize('--memory'))
+    .option('--no-compress', 'send and store map output uncompressed (default: compressed where that saves an eighth)')
     .option('--shared', 'the inputs are readable at the same path on every node (a shared or copied folder): workers read them in place instead of fetching them from this submitter')
     .option('--listen <multiaddr>', `where workers reach this submitter (env MRP2P_LISTEN; default ${DEFAULT_LISTEN})`)
     .option('-q, --quiet', 'no progress, only errors')
@@ -70,6 +71,8 @@ export interface SubmitJobOptions {
   taskTimeout?: number
   /** Map output held in memory per task before spilling (bytes). */
   memory?: number
+  /** commander's `--no-compress`: false when given. */
+  compress?: boolean
   shared?: boolean
   quiet?: boolean
   cwd?: string
@@ -105,7 +108,7 @@ export async function submitJob (flags: SubmitJobOptions): Promise<SubmitJobResu
     const parts = new PartCollector(output, flags.reduces)
     const submission = new Submission(
       { self, addrs, network: node, bootstrap: flags.bootstrap.map((b) => multiaddr(b)), log, keyed: flags.swarmKey !== undefined },
-      { jobId: newJobId(bundle.name), jobName: bundle.name, code: bundle, splits, reduces: flags.reduces, params, maxAttempts: flags.maxAttempts, parts, shared: flags.shared, taskTimeoutMs: flags.taskTimeout === undefined ? undefined : flags.taskTimeout * 1000, memoryBytes: flags.memory }
+      { jobId: newJobId(bundle.name), jobName: bundle.name, code: bundle, splits, reduces: flags.reduces, params, maxAttempts: flags.maxAttempts, parts, shared: flags.shared, taskTimeoutMs: flags.taskTimeout === undefined ? undefined : flags.taskTimeout * 1000, memoryBytes: flags.memory, compress: flags.compress }
     )
     await submission.serve()
     await submission.run({ coordinatorTimeoutMs: flags.timeout * 1000, signal: abort.signal, onEvent: flags.quiet === true ? undefined : (e) => { view.onEvent(e) } })

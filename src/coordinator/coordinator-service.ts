@@ -277,7 +277,7 @@ export class CoordinatorService {
   private jobRef (jobId: string): JobRef | undefined {
     const spec = this.jobs.get(jobId)?.spec
     if (spec === undefined) return undefined
-    return { jobId: spec.jobId, jobName: spec.jobName, codeHash: spec.codeHash, reduces: spec.reduces, params: spec.params, submitter: spec.submitter, taskTimeoutMs: spec.taskTimeoutMs, memoryBytes: spec.memoryBytes }
+    return { jobId: spec.jobId, jobName: spec.jobName, codeHash: spec.codeHash, reduces: spec.reduces, params: spec.params, submitter: spec.submitter, taskTimeoutMs: spec.taskTimeoutMs, memoryBytes: spec.memoryBytes, compress: spec.compress }
   }
 
   private apply (effect: SchedulerEffect): void {

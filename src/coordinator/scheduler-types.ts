@@ -36,6 +36,8 @@ export interface JobSpec {
   taskTimeoutMs?: number
   /** Carried to workers: a map's in-memory output budget before it spills. */
   memoryBytes?: number
+  /** Carried to workers: false stores map output uncompressed. */
+  compress?: boolean
 }
 
 export interface MapAssignment { kind: 'map', jobId: string, index: number, attempt: number, split: SplitDescriptor }

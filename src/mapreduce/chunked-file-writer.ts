@@ -3,19 +3,21 @@ import { closeSync, openSync, writeSync } from 'node:fs'
 const CHUNK = 1 << 20
 
 /**
- * A new file written through one reusable buffer, flushed in 1 MiB blocks with
- * synchronous writes: what run files and part files both need.
+ * A new file written through one reusable buffer, flushed in blocks (1 MiB by
+ * default) with synchronous writes: how part files are written, and the base
+ * of run files' compressed blocks (run-blocks.ts overrides `flush`).
  */
 export class ChunkedFileWriter {
-  buf = Buffer.allocUnsafe(CHUNK)
+  buf: Buffer
   /** Where the caller writes next in `buf`; the caller advances it. */
   pos = 0
   /** Bytes flushed to the file so far. */
   bytes = 0
-  private readonly fd: number
+  protected readonly fd: number
 
   /** Creates `path`; refuses to overwrite an existing file. */
-  constructor (path: string) {
+  constructor (path: string, chunk = CHUNK) {
+    this.buf = Buffer.allocUnsafe(chunk)
     this.fd = openSync(path, 'wx')
   }
 
@@ -28,17 +30,24 @@ export class ChunkedFileWriter {
     return this.buf
   }
 
-  private flush (): void {
-    let off = 0
-    while (off < this.pos) off += writeSync(this.fd, this.buf, off, this.pos - off)
+  protected flush (): void {
+    writeAll(this.fd, this.buf.subarray(0, this.pos))
     this.bytes += this.pos
     this.pos = 0
   }
 
   /** Flushes and closes; returns the file's size. */
   close (): number {
-    this.flush()
-    closeSync(this.fd)
+    try {
+      this.flush()
+    } finally {
+      closeSync(this.fd)
+    }
     return this.bytes
   }
+}
+
+export function writeAll (fd: number, data: Uint8Array): void {
+  let off = 0
+  while (off < data.length) off += writeSync(fd, data, off, data.length - off)
 }

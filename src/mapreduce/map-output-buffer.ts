@@ -1,6 +1,7 @@
 import { defaultPartition } from './fnv1a.js'
 import { needsByteOrderCompare, sortKeys } from './key-order.js'
 import type { Job, JobContext } from './job-api.js'
+import type { BlockWriterOptions } from './run-blocks.js'
 import { RunWriter, type RunStats } from './run-file.js'
 import { userCodeError } from './user-code.js'
 
@@ -43,7 +44,9 @@ export class MapOutputBuffer {
   constructor (
     private readonly job: Job,
     private readonly jobName: string,
-    private readonly ctx: JobContext
+    private readonly ctx: JobContext,
+    /** How its runs are written (and the task's spill merge writes its own). */
+    readonly runOptions: BlockWriterOptions = {}
   ) {}
 
   get combines (): boolean {
@@ -116,7 +119,7 @@ export class MapOutputBuffer {
     const byPartition: string[][] = paths.map(() => [])
     for (const key of this.groups.keys()) byPartition[this.partitionOf(key)].push(key)
     const stats = paths.map((path, p) => {
-      const writer = RunWriter.create(path)
+      const writer = RunWriter.create(path, this.runOptions)
       for (const key of sortKeys(byPartition[p], this.highCodeUnits)) {
         let values = expand(this.groups.get(key) as Group)
         if (values.length > 1 && this.job.combine !== undefined) values = [this.combineValues(key, values)]

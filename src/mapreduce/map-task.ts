@@ -25,6 +25,8 @@ export interface MapTaskInput {
   /** Where spills go (removed before the task returns). */
   spillDir: string
   memoryBudgetBytes?: number
+  /** false: runs are stored uncompressed (default: compressed where that pays). */
+  compress?: boolean
 }
 
 export interface MapTaskResult {
@@ -42,7 +44,7 @@ export async function runMapTask (input: MapTaskInput): Promise<MapTaskResult> {
   const { job, jobName, split, reduces } = input
   const budget = input.memoryBudgetBytes ?? DEFAULT_MAP_MEMORY
   const ctx: MapContext = { params: input.params, reduces, split }
-  const buffer = new MapOutputBuffer(job, jobName, ctx)
+  const buffer = new MapOutputBuffer(job, jobName, ctx, { compress: input.compress })
   const spills: string[][] = []
   let emitted = 0
 
@@ -81,8 +83,8 @@ export async function runMapTask (input: MapTaskInput): Promise<MapTaskResult> {
 }
 
 function mergeSpills (paths: string[], out: string, buffer: MapOutputBuffer): RunStats {
-  const readers = paths.map((path) => RunReader.open(path, 256 * 1024))
-  const writer = RunWriter.create(out)
+  const readers = paths.map((path) => RunReader.open(path))
+  const writer = RunWriter.create(out, buffer.runOptions)
   let stats: RunStats | undefined
   try {
     forEachGroup(new KWayMerge(readers), (key, values) => {

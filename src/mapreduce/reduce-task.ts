@@ -18,9 +18,6 @@ export interface ReduceTaskInput {
 
 export interface ReduceTaskResult { keys: number, bytes: number }
 
-/** Per-run read buffer: bounds memory at inputs × this, whatever the data size. */
-const READ_CHUNK = 256 * 1024
-
 /** One reduce task: k-way merge of the sorted runs → reduce once per key → part file. */
 export function runReduceTask (input: ReduceTaskInput): ReduceTaskResult {
   const { job, jobName } = input
@@ -28,7 +25,7 @@ export function runReduceTask (input: ReduceTaskInput): ReduceTaskResult {
   const readers: RunReader[] = []
   const writer = PartWriter.create(input.outputPath)
   try {
-    for (const path of input.inputs) readers.push(RunReader.open(path, READ_CHUNK))
+    for (const path of input.inputs) readers.push(RunReader.open(path))
     forEachGroup(new KWayMerge(readers), (key, values) => {
       let out: unknown
       try {

@@ -1,18 +1,13 @@
-import { closeSync, openSync, readSync } from 'node:fs'
-import { ChunkedFileWriter } from './chunked-file-writer.js'
+import { BlockReader, BlockWriter, CorruptRunError, type BlockWriterOptions } from './run-blocks.js'
+
+export { CorruptRunError }
 
 /**
  * Intermediate run files: records `varint keyLen, key, varint valueLen, value`
- * (UTF-8), sorted by key bytes. I/O is synchronous on purpose: tasks run off
- * the node's main thread, and a blocking 1 MiB write beats an await per record.
+ * (UTF-8), sorted by key bytes, in blocks that are compressed when that pays
+ * (run-blocks.ts). I/O is synchronous on purpose: tasks run off the node's
+ * main thread, and a blocking block write beats an await per record.
  */
-
-const CHUNK = 1 << 20
-
-export class CorruptRunError extends Error {
-  static readonly NAME = 'CorruptRunError'
-  override readonly name = CorruptRunError.NAME
-}
 
 function writeVarint (buf: Buffer, pos: number, n: number): number {
   while (n >= 0x80) {
@@ -23,14 +18,15 @@ function writeVarint (buf: Buffer, pos: number, n: number): number {
   return pos
 }
 
-export interface RunStats { bytes: number, records: number }
+/** `bytes`: the file's size; `rawBytes`: the records' before compression. */
+export interface RunStats { bytes: number, rawBytes: number, records: number }
 
 export class RunWriter {
   private records = 0
-  private constructor (private readonly out: ChunkedFileWriter) {}
+  private constructor (private readonly out: BlockWriter) {}
 
-  static create (path: string): RunWriter {
-    return new RunWriter(new ChunkedFileWriter(path))
+  static create (path: string, options?: BlockWriterOptions): RunWriter {
+    return new RunWriter(new BlockWriter(path, options))
   }
 
   add (key: string, value: string): void {
@@ -46,7 +42,8 @@ export class RunWriter {
   }
 
   close (): RunStats {
-    return { bytes: this.out.close(), records: this.records }
+    const bytes = this.out.close()
+    return { bytes, rawBytes: this.out.rawBytes, records: this.records }
   }
 }
 
@@ -62,48 +59,20 @@ export interface RecordSource {
 export class RunReader implements RecordSource {
   key = ''
   value = ''
-  private buf: Buffer
+  private buf: Buffer = Buffer.alloc(0)
   private start = 0
-  private end = 0
-  private fileOffset = 0
-  private eof = false
 
-  private constructor (private readonly fd: number, private readonly path: string, chunk: number) {
-    this.buf = Buffer.allocUnsafe(chunk)
-  }
+  private constructor (private readonly blocks: BlockReader, private readonly path: string) {}
 
-  static open (path: string, chunk = CHUNK): RunReader {
-    return new RunReader(openSync(path, 'r'), path, chunk)
-  }
-
-  /** Makes at least `n` unread bytes available; false when the file ends first. */
-  private ensure (n: number): boolean {
-    if (this.end - this.start >= n) return true
-    if (this.eof) return false
-    const rest = this.end - this.start
-    if (n > this.buf.length) {
-      const bigger = Buffer.allocUnsafe(Math.max(n, this.buf.length * 2))
-      this.buf.copy(bigger, 0, this.start, this.end)
-      this.buf = bigger
-    } else {
-      this.buf.copy(this.buf, 0, this.start, this.end)
-    }
-    this.start = 0
-    this.end = rest
-    while (this.end < n && !this.eof) {
-      const got = readSync(this.fd, this.buf, this.end, this.buf.length - this.end, this.fileOffset)
-      if (got === 0) this.eof = true
-      this.fileOffset += got
-      this.end += got
-    }
-    return this.end - this.start >= n
+  static open (path: string): RunReader {
+    return new RunReader(BlockReader.open(path), path)
   }
 
   private varint (): number {
     let n = 0
     let shift = 0
     for (;;) {
-      if (!this.ensure(1)) throw new CorruptRunError(`truncated run file ${this.path}`)
+      if (this.start >= this.buf.length) throw new CorruptRunError(`record cut at a block end in run file ${this.path}`)
       const b = this.buf[this.start++]
       n += (b & 0x7f) * 2 ** shift
       if (b < 0x80) return n
@@ -112,20 +81,26 @@ export class RunReader implements RecordSource {
     }
   }
 
+  private text (n: number): string {
+    if (this.start + n > this.buf.length) throw new CorruptRunError(`record cut at a block end in run file ${this.path}`)
+    const s = this.buf.toString('utf8', this.start, this.start + n)
+    this.start += n
+    return s
+  }
+
   next (): boolean {
-    if (!this.ensure(1)) return false
-    const kl = this.varint()
-    if (!this.ensure(kl)) throw new CorruptRunError(`truncated run file ${this.path}`)
-    this.key = this.buf.toString('utf8', this.start, this.start + kl)
-    this.start += kl
-    const vl = this.varint()
-    if (!this.ensure(vl)) throw new CorruptRunError(`truncated run file ${this.path}`)
-    this.value = this.buf.toString('utf8', this.start, this.start + vl)
-    this.start += vl
+    while (this.start >= this.buf.length) {
+      const block = this.blocks.next()
+      if (block === undefined) return false
+      this.buf = block
+      this.start = 0
+    }
+    this.key = this.text(this.varint())
+    this.value = this.text(this.varint())
     return true
   }
 
   close (): void {
-    closeSync(this.fd)
+    this.blocks.close()
   }
 }

@@ -18,6 +18,8 @@ export interface SequentialRunOptions {
   params?: Readonly<Record<string, string>>
   splitSize?: number
   memoryBudgetBytes?: number
+  /** false: intermediate runs are stored uncompressed. */
+  compress?: boolean
   /** Folder the inputs are relative to (default: the process's). */
   cwd?: string
   onProgress?: (event: SequentialProgress) => void
@@ -66,7 +68,8 @@ export async function runSequential (opts: SequentialRunOptions): Promise<Sequen
         params,
         outputPaths: Array.from({ length: opts.reduces }, (_, r) => runPath(split.index, r)),
         spillDir: runsDir,
-        memoryBudgetBytes: opts.memoryBudgetBytes
+        memoryBudgetBytes: opts.memoryBudgetBytes,
+        compress: opts.compress
       })
       emitted += result.emitted
       opts.onProgress?.({ type: 'map-done', index: split.index, emitted: result.emitted })

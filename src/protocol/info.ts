@@ -44,8 +44,11 @@ export const InfoTasks = z.object({
   staleEpochRefusals: z.number().int().nonnegative(),
   /** Jobs with a task running here or intermediate files on this node's disk. */
   jobs: z.array(z.string().max(200)).max(10_000),
-  /** Map output pulled from other nodes by reducers here: bytes, and the time at least one such fetch ran. */
-  shuffle: z.object({ bytes: z.number().int().nonnegative(), busyMs: z.number().nonnegative() }).optional()
+  /**
+   * Map output pulled from other nodes by reducers here: bytes as sent, the records' bytes before compression
+   * (absent from older nodes), and the time at least one such fetch ran.
+   */
+  shuffle: z.object({ bytes: z.number().int().nonnegative(), rawBytes: z.number().int().nonnegative().optional(), busyMs: z.number().nonnegative() }).optional()
 })
 export type InfoTasks = z.infer<typeof InfoTasks>
 

@@ -68,12 +68,14 @@ export const JobSpecSchema = z.object({
   /** An attempt running longer is ended and counts as a failure of the job's code. Optional: older submitters omit it. */
   taskTimeoutMs: z.number().int().min(1).max(MAX_TASK_TIMEOUT_MS).optional(),
   /** Map output a task holds in memory before it spills a sorted run to disk (`submit --memory`). */
-  memoryBytes: z.number().int().min(1 << 20).max(2 ** 40).optional()
+  memoryBytes: z.number().int().min(1 << 20).max(2 ** 40).optional(),
+  /** false: map output is stored as is (`submit --no-compress`); unset or true: compressed where that pays. */
+  compress: z.boolean().optional()
 })
 export type JobSpecMessage = z.output<typeof JobSpecSchema>
 
 /** What a worker needs to know of a job to run any of its tasks. */
-export const JobRefSchema = JobSpecSchema.pick({ jobId: true, jobName: true, codeHash: true, reduces: true, params: true, submitter: true, taskTimeoutMs: true, memoryBytes: true })
+export const JobRefSchema = JobSpecSchema.pick({ jobId: true, jobName: true, codeHash: true, reduces: true, params: true, submitter: true, taskTimeoutMs: true, memoryBytes: true, compress: true })
 export type JobRef = z.output<typeof JobRefSchema>
 
 /** `committed`: the partitions the submitter already holds, so that a new coordinator does not run their reduces again. */
@@ -140,7 +142,8 @@ export const FetchSplitRequest = z.object({ jobId: JobId, index: Index })
 export const FetchRunRequest = z.object({ jobId: JobId, mapIndex: Index, partition: Index })
 /** First frame of every bulk answer; the bytes follow when ok. */
 export const BulkResponseHeader = z.union([
-  z.object({ ok: z.literal(true), bytes: Count }),
+  /** `rawBytes`: a map output's records before compression (fetch-run only; older nodes omit it). */
+  z.object({ ok: z.literal(true), bytes: Count, rawBytes: Count.optional() }),
   z.object({ ok: z.literal(false), error: Text(4000) })
 ])
 export const CommitRequest = z.object({ jobId: JobId, partition: Index, epoch: Epoch, attempt: Attempt, bytes: Count })

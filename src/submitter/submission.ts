@@ -66,6 +66,8 @@ export interface SubmissionPlan {
   taskTimeoutMs?: number
   /** A map's in-memory output budget before it spills; unset: the engine's default (16 MiB). */
   memoryBytes?: number
+  /** false: map output is not compressed; unset: compressed where that pays. */
+  compress?: boolean
 }
 
 export interface SubmissionOptions {
@@ -107,7 +109,8 @@ export class Submission {
       submitter: { peer: this.c.self, addrs: this.c.addrs },
       maxAttempts: p.maxAttempts,
       taskTimeoutMs: p.taskTimeoutMs,
-      memoryBytes: p.memoryBytes
+      memoryBytes: p.memoryBytes,
+      compress: p.compress
     }
   }
 

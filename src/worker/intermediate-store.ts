@@ -11,6 +11,8 @@ export interface MapOutputMeta {
   attempt: string
   /** Bytes of each partition's run file. */
   partitionBytes: number[]
+  /** Bytes of each partition's records before compression (absent in outputs of older versions). */
+  partitionRawBytes?: number[]
 }
 
 function checkJobId (jobId: string): void {
@@ -75,6 +77,17 @@ export class IntermediateStore {
     const path = join(this.mapDir(jobId, mapIndex), `run-${partition}`)
     try {
       return { path, bytes: statSync(path).size }
+    } catch {
+      return undefined
+    }
+  }
+
+  /** The records' bytes before compression in that run, when its map output says so. */
+  runRawBytes (jobId: string, mapIndex: number, partition: number): number | undefined {
+    try {
+      const meta = JSON.parse(readFileSync(join(this.mapDir(jobId, mapIndex), 'meta.json'), 'utf8')) as Partial<MapOutputMeta>
+      const raw = meta.partitionRawBytes?.[partition]
+      return typeof raw === 'number' && Number.isSafeInteger(raw) && raw >= 0 ? raw : undefined
     } catch {
       return undefined
     }

@@ -31,6 +31,8 @@ export type ThreadTask =
     outputPaths: string[]
     spillDir: string
     memoryBudgetBytes?: number
+    /** false: runs are stored uncompressed. */
+    compress?: boolean
     access: TaskAccess
   }
   | {

@@ -54,7 +54,7 @@ export interface WorkerStats {
   running: number
   /** Jobs with a task running here or files in the intermediate store. */
   jobs: string[]
-  shuffle: { bytes: number, busyMs: number }
+  shuffle: { bytes: number, rawBytes: number, busyMs: number }
 }
 
 /** The node lacks the disk an attempt needs. */
@@ -107,8 +107,8 @@ export class WorkerService {
   private registerTimer: NodeJS.Timeout | undefined
   private registering = false
   private readonly stats = { started: 0, succeeded: 0, failed: 0 }
-  /** Remote fetches of map output: bytes in, and the union of the times any ran (for the shuffle rate). */
-  private readonly shuffle = { bytes: 0, busyMs: 0, active: 0, since: 0 }
+  /** Remote fetches of map output: bytes in (as sent, and before compression), and the union of the times any ran. */
+  private readonly shuffle = { bytes: 0, rawBytes: 0, busyMs: 0, active: 0, since: 0 }
   private readonly log: Logger
   private readonly incarnation = randomUUID()
 
@@ -123,13 +123,13 @@ export class WorkerService {
   getStats (): WorkerStats {
     const jobs = new Set(this.store.jobs())
     for (const key of this.running.keys()) jobs.add(key.slice(0, key.indexOf('/')))
-    const { bytes, busyMs, active, since } = this.shuffle
+    const { bytes, rawBytes, busyMs, active, since } = this.shuffle
     return {
       ...this.stats,
       staleEpochRefusals: this.fence.refusals,
       running: this.running.size,
       jobs: [...jobs].sort(),
-      shuffle: { bytes, busyMs: busyMs + (active > 0 ? performance.now() - since : 0) }
+      shuffle: { bytes, rawBytes, busyMs: busyMs + (active > 0 ? performance.now() - since : 0) }
     }
   }
 
@@ -153,7 +153,7 @@ export class WorkerService {
           await writeJsonFrame(ctx.stream, { ok: false, error: `no output of map ${req.mapIndex} of job ${req.jobId} here` }, ctx)
           return
         }
-        await writeJsonFrame(ctx.stream, { ok: true, bytes: run.bytes }, ctx)
+        await writeJsonFrame(ctx.stream, { ok: true, bytes: run.bytes, rawBytes: this.store.runRawBytes(req.jobId, req.mapIndex, req.partition) }, ctx)
         await sendFileRange(ctx.stream, run.path, 0, run.bytes, ctx)
       }
     })
@@ -298,11 +298,13 @@ export class WorkerService {
       outputPaths,
       spillDir: work,
       memoryBudgetBytes: job.memoryBytes,
+      compress: job.compress,
       access: { read: [codeFile, splitFile, work], write: [work] }
     }, { signal, timeoutMs: job.taskTimeoutMs })
     if (!out.ok) return { ok: false, cause: failureCause(out.error.message, out.error.userCode), error: { message: out.error.message, stack: out.error.stack } }
     const partitionBytes = (out.map?.partitions ?? []).map((p) => p.bytes)
-    this.store.commitMapOutput(work, { jobId: job.jobId, mapIndex: task.index, attempt: `${epoch}.${task.attempt}`, partitionBytes })
+    const partitionRawBytes = (out.map?.partitions ?? []).map((p) => p.rawBytes)
+    this.store.commitMapOutput(work, { jobId: job.jobId, mapIndex: task.index, attempt: `${epoch}.${task.attempt}`, partitionBytes, partitionRawBytes })
     return { ok: true, partitionBytes }
   }
 
@@ -363,6 +365,7 @@ export class WorkerService {
             if (!head.ok) throw new Error(head.error)
             await receiveToFile(reader, path, head.bytes, { signal })
             this.shuffle.bytes += head.bytes
+            this.shuffle.rawBytes += head.rawBytes ?? head.bytes
           } finally {
             await stream.close().catch(() => {})
           }

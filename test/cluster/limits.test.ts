@@ -44,7 +44,8 @@ describe('limits', () => {
     })
     await waitForAgreement(c, [0, 1, 2], 30_000)
     const out = join(mkdtempSync(join(tmpdir(), 'mrp2p-diskfull-')), 'out')
-    const res = await runCli(['submit', BLOAT, '--input', ...BOOKS, '--split-size', '400000', '--reduces', '2', '--max-attempts', '2', '--output', out, '--bootstrap', c.nodes[0].addr], { cwd: REFERENCE_CWD, timeoutMs: 180_000 })
+    // Stored as is: compressed, bloat's padding shrinks some twentyfold and fits in the 8 MiB disks.
+    const res = await runCli(['submit', BLOAT, '--input', ...BOOKS, '--split-size', '400000', '--reduces', '2', '--max-attempts', '2', '--no-compress', '--output', out, '--bootstrap', c.nodes[0].addr], { cwd: REFERENCE_CWD, timeoutMs: 180_000 })
     console.info(res.stderr.trim().split('\n').at(-1))
     expect(res.code).toBe(1)
     expect(res.stderr).toMatch(/failed: .*(ENOSPC|no space left on device|not enough free disk)/)

@@ -54,12 +54,43 @@ describe('sort example', () => {
     for (const s of sizes) expect(Math.abs(s - total / R)).toBeLessThan(total / R / 4)
   })
 
-  it('submit on a 2-node mesh: part files equal the sequential run byte for byte', async () => {
-    cluster = await startCluster({ nodes: 2, env: { ...TEST_ELECTION_ENV, MRP2P_LOG_LEVEL: 'warn' } })
-    await waitForAgreement(cluster, [0, 1], 30_000)
-    const out = join(scratch, 'mesh')
-    const res = await runCli(['submit', 'sort', '--input', input, '--reduces', String(R), '--split-size', '500000', '--output', out, '--bootstrap', cluster.nodes[0].addr, '-q'], { timeoutMs: 120_000 })
-    if (res.code !== 0) throw new Error(`submit failed: ${res.stderr}`)
+  it('run --no-compress: the same parts', async () => {
+    const out = join(scratch, 'seq-plain')
+    const res = await runCli(['run', 'sort', '--input', input, '--reduces', String(R), '--split-size', '500000', '--no-compress', '--output', out, '-q'])
+    expect(res.code).toBe(0)
     for (const f of parts(join(scratch, 'seq'))) expect(readFileSync(join(out, f)).equals(readFileSync(join(scratch, 'seq', f))), f).toBe(true)
-  }, 120_000)
+  })
+
+  it('submit on a 3-node mesh, map output compressed (the default) and not: part files equal the sequential run byte for byte; the shuffle carries compressed bytes only when asked to', async () => {
+    // The coordinator runs no task while two workers can: map output crosses between the two.
+    cluster = await startCluster({ nodes: 3, env: { ...TEST_ELECTION_ENV, MRP2P_LOG_LEVEL: 'warn' } })
+    await waitForAgreement(cluster, [0, 1, 2], 30_000)
+    const c = cluster
+    const shuffled = async (): Promise<{ bytes: number, rawBytes: number }> => {
+      const total = { bytes: 0, rawBytes: 0 }
+      for (const info of (await c.sample()).values()) {
+        total.bytes += info.tasks?.shuffle?.bytes ?? 0
+        total.rawBytes += info.tasks?.shuffle?.rawBytes ?? 0
+      }
+      return total
+    }
+    const submitSort = async (name: string, extra: string[]): Promise<{ bytes: number, rawBytes: number }> => {
+      const before = await shuffled()
+      const out = join(scratch, name)
+      const res = await runCli(['submit', 'sort', '--input', input, '--reduces', String(R), '--split-size', '500000', ...extra, '--output', out, '--bootstrap', c.nodes[0].addr, '-q'], { timeoutMs: 120_000 })
+      if (res.code !== 0) throw new Error(`submit failed: ${res.stderr}`)
+      for (const f of parts(join(scratch, 'seq'))) expect(readFileSync(join(out, f)).equals(readFileSync(join(scratch, 'seq', f))), `${name} ${f}`).toBe(true)
+      const after = await shuffled()
+      return { bytes: after.bytes - before.bytes, rawBytes: after.rawBytes - before.rawBytes }
+    }
+    const packed = await submitSort('mesh', [])
+    const plain = await submitSort('mesh-plain', ['--no-compress'])
+    console.info(`shuffle: compressed ${packed.bytes} bytes for ${packed.rawBytes} of records; --no-compress ${plain.bytes} for ${plain.rawBytes}`)
+    // Records of 80 'x's and a counter: brotli makes them several times smaller.
+    expect(packed.rawBytes).toBeGreaterThan(3 * packed.bytes)
+    expect(plain.rawBytes).toBeGreaterThan(0)
+    // Stored blocks: the records plus a 9-byte header per block.
+    expect(plain.bytes).toBeGreaterThanOrEqual(plain.rawBytes)
+    expect(plain.bytes).toBeLessThan(plain.rawBytes * 1.01)
+  }, 180_000)
 })
