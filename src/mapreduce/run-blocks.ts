@@ -22,7 +22,7 @@ import { ChunkedFileWriter, writeAll } from './chunked-file-writer.js'
 export const BLOCK_HEADER = 9
 /** Raw bytes per block: a reduce holds one block per input run, so this bounds its read memory. */
 export const RUN_BLOCK = 256 * 1024
-/** No record, and so no block, may be larger than this: a header claiming more is corrupt, not a reason to allocate. */
+/** The largest block, so the largest record: a header claiming more is corrupt, not a reason to allocate. */
 const MAX_BLOCK = 1 << 30
 const CODEC_STORED = 0
 const CODEC_BROTLI = 1
@@ -64,6 +64,7 @@ export class BlockWriter extends ChunkedFileWriter {
 
   protected override flush (): void {
     if (this.pos === 0) return
+    if (this.pos > MAX_BLOCK) throw new RangeError(`a record of ${this.pos} bytes is larger than a run holds (${MAX_BLOCK} bytes)`)
     const raw = this.buf.subarray(0, this.pos)
     let stored: Uint8Array = raw
     let codec = CODEC_STORED
