@@ -23,8 +23,11 @@ export const JOB_PROTOCOLS = {
   fetchCode: protocolId('job/fetch-code'),
   /** worker → submitter (bulk): a split's bytes */
   fetchSplit: protocolId('job/fetch-split'),
-  /** reducer → mapper (bulk): one partition of one map output */
-  fetchRun: protocolId('job/fetch-run'),
+  /**
+   * reducer → mapper (bulk): one partition of one map output. 2.0.0: runs are compressed blocks
+   * (mapreduce/run-blocks.ts); a 1.0.0 mapper's plain runs would be misread, so the two refuse each other.
+   */
+  fetchRun: protocolId('job/fetch-run', '2.0.0'),
   /** reducer → submitter (bulk upload): a finished part file */
   commit: protocolId('job/commit')
 } as const
@@ -142,7 +145,7 @@ export const FetchSplitRequest = z.object({ jobId: JobId, index: Index })
 export const FetchRunRequest = z.object({ jobId: JobId, mapIndex: Index, partition: Index })
 /** First frame of every bulk answer; the bytes follow when ok. */
 export const BulkResponseHeader = z.union([
-  /** `rawBytes`: a map output's records before compression (fetch-run only; older nodes omit it). */
+  /** `rawBytes`: a map output's records before compression (fetch-run only; absent for a map output whose meta lacks it). */
   z.object({ ok: z.literal(true), bytes: Count, rawBytes: Count.optional() }),
   z.object({ ok: z.literal(false), error: Text(4000) })
 ])
