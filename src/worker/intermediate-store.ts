@@ -1,5 +1,5 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 
 /** Job ids become folder names: only these characters, so a peer can never name a path outside the store. */
 export const JOB_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/
@@ -49,8 +49,17 @@ export class IntermediateStore {
     return dir
   }
 
+  /**
+   * Removes an attempt's scratch folder, and its job's folder if that is left empty: an order that crossed its
+   * job's end order on the wire recreates the job's folder, and a node that kept it would list the job for good.
+   */
   removeWorkDir (dir: string): void {
     rmSync(dir, { recursive: true, force: true })
+    try {
+      rmdirSync(dirname(dir))
+    } catch {
+      // not empty (other attempts, finished map outputs) or already gone: kept as it is
+    }
   }
 
   runPaths (workDir: string, reduces: number): string[] {
