@@ -22,8 +22,7 @@ const BUDGET = 8 * 2 ** 20
 const FIXED_OVERHEAD = 88 * 2 ** 20
 /**
  * Compressed runs (the default) cost a task thread more, most likely codec buffers waiting for a GC. The same job
- * peaks at +100 to +103 MiB with spills. Bounded, whatever the data's size; not the spill's own bound, which the
- * `--no-compress` job checks.
+ * peaked at +100 to +118 MiB with spills. This is not the spill's own bound, which the `--no-compress` job checks.
  */
 const CODEC_OVERHEAD = 40 * 2 ** 20
 let cluster: Cluster | undefined
