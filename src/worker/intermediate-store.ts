@@ -15,6 +15,8 @@ export interface MapOutputMeta {
   partitionRawBytes?: number[]
 }
 
+const META_FILE = 'meta.json'
+
 function checkJobId (jobId: string): void {
   if (!JOB_ID_PATTERN.test(jobId)) throw new Error(`bad job id ${JSON.stringify(jobId)}`)
 }
@@ -71,7 +73,7 @@ export class IntermediateStore {
   commitMapOutput (workDir: string, meta: MapOutputMeta): boolean {
     const final = this.mapDir(meta.jobId, meta.mapIndex)
     const staged = join(workDir, 'out')
-    writeFileSync(join(staged, 'meta.json'), JSON.stringify(meta))
+    writeFileSync(join(staged, META_FILE), JSON.stringify(meta))
     if (existsSync(final)) return false
     renameSync(staged, final)
     return true
@@ -79,6 +81,15 @@ export class IntermediateStore {
 
   private mapDir (jobId: string, mapIndex: number): string {
     return join(this.jobDir(jobId), `map-${mapIndex}`)
+  }
+
+  /** A finished map output's meta; undefined for a folder without readable meta, which is no finished output. */
+  private readMeta (mapDir: string): MapOutputMeta | undefined {
+    try {
+      return JSON.parse(readFileSync(join(mapDir, META_FILE), 'utf8')) as MapOutputMeta
+    } catch {
+      return undefined
+    }
   }
 
   /** The finished run of one partition of one map output, or undefined when this node does not hold it. */
@@ -93,13 +104,8 @@ export class IntermediateStore {
 
   /** The records' bytes before compression in that run, when its map output says so. */
   runRawBytes (jobId: string, mapIndex: number, partition: number): number | undefined {
-    try {
-      const meta = JSON.parse(readFileSync(join(this.mapDir(jobId, mapIndex), 'meta.json'), 'utf8')) as Partial<MapOutputMeta>
-      const raw = meta.partitionRawBytes?.[partition]
-      return typeof raw === 'number' && Number.isSafeInteger(raw) && raw >= 0 ? raw : undefined
-    } catch {
-      return undefined
-    }
+    const raw = this.readMeta(this.mapDir(jobId, mapIndex))?.partitionRawBytes?.[partition]
+    return typeof raw === 'number' && Number.isSafeInteger(raw) && raw >= 0 ? raw : undefined
   }
 
   /** Every finished map output held here: what a new coordinator rebuilds from. */
@@ -116,11 +122,8 @@ export class IntermediateStore {
       }
       for (const e of entries) {
         if (!/^map-\d+$/.test(e)) continue
-        try {
-          out.push(JSON.parse(readFileSync(join(this.root, job, e, 'meta.json'), 'utf8')) as MapOutputMeta)
-        } catch {
-          // a folder without readable meta is not a finished output
-        }
+        const meta = this.readMeta(join(this.root, job, e))
+        if (meta !== undefined) out.push(meta)
       }
     }
     return out

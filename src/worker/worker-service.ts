@@ -302,8 +302,9 @@ export class WorkerService {
       access: { read: [codeFile, splitFile, work], write: [work] }
     }, { signal, timeoutMs: job.taskTimeoutMs })
     if (!out.ok) return { ok: false, cause: failureCause(out.error.message, out.error.userCode), error: { message: out.error.message, stack: out.error.stack } }
-    const partitionBytes = (out.map?.partitions ?? []).map((p) => p.bytes)
-    const partitionRawBytes = (out.map?.partitions ?? []).map((p) => p.rawBytes)
+    const partitions = out.map?.partitions ?? []
+    const partitionBytes = partitions.map((p) => p.bytes)
+    const partitionRawBytes = partitions.map((p) => p.rawBytes)
     this.store.commitMapOutput(work, { jobId: job.jobId, mapIndex: task.index, attempt: `${epoch}.${task.attempt}`, partitionBytes, partitionRawBytes })
     return { ok: true, partitionBytes }
   }
