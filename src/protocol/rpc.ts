@@ -3,7 +3,7 @@ import type { z } from 'zod'
 import type { Logger } from '../util/logger.js'
 import { RemoteError } from './errors.js'
 import { decodeJson, encodeJson } from './framing.js'
-import { handleRequests, request, type HandlerRegistrar, type RequestOptions, type StreamOpener } from './reqresp.js'
+import { handleRequests, request, type HandlerRegistrar, type RegisteredHandler, type RequestOptions, type StreamOpener } from './reqresp.js'
 
 type Handler = (request: unknown, from: string, signal: AbortSignal | undefined) => Promise<unknown>
 
@@ -18,14 +18,26 @@ export class Rpc {
 
   constructor (private readonly self: string, private readonly network: StreamOpener & HandlerRegistrar, private readonly log: Logger) {}
 
-  async serve<S extends z.ZodType> (protocol: string, requestSchema: S, handle: (request: z.output<S>, from: string, signal?: AbortSignal) => Promise<unknown> | unknown): Promise<void> {
-    this.local.set(protocol, async (req, from, signal) => await handle(decodeJson(requestSchema, encodeJson(req)), from, signal))
-    await handleRequests(this.network, {
+  /**
+   * Serves `protocol` on the network and to this node's own calls. The handle's `unregister` undoes both, so a
+   * service that stops leaves no handler behind (a later `call` to self then fails as to any peer without it).
+   */
+  async serve<S extends z.ZodType> (protocol: string, requestSchema: S, handle: (request: z.output<S>, from: string, signal?: AbortSignal) => Promise<unknown> | unknown): Promise<RegisteredHandler> {
+    const local: Handler = async (req, from, signal) => await handle(decodeJson(requestSchema, encodeJson(req)), from, signal)
+    this.local.set(protocol, local)
+    const remote = await handleRequests(this.network, {
       protocol,
       requestSchema,
       log: this.log,
       handle: async (req, ctx) => await handle(req, ctx.remotePeer.toString(), ctx.signal)
     })
+    return {
+      unregister: async (options) => {
+        if (this.local.get(protocol) === local) this.local.delete(protocol)
+        await remote.unregister(options)
+      },
+      stats: remote.stats
+    }
   }
 
   async call<S extends z.ZodType> (peer: string, protocol: string, body: unknown, responseSchema: S, options: RequestOptions = {}): Promise<z.output<S>> {
