@@ -1,13 +1,13 @@
 import type { z } from 'zod'
 import {
-  DoJobResponse, EndRequest, JOB_PROTOCOLS, OkResponse, RegisterRequest, ReportRequest, StatusRequest, SubmitRequest,
-  type JobRef
+  DoJobResponse, EndRequest, JOB_PROTOCOLS, jobRefOf, OkResponse, RegisterRequest, ReportRequest, StatusRequest, SubmitRequest,
+  type JobFailure, type JobRef, type Report
 } from '../protocol/job-messages.js'
 import type { Rpc } from '../protocol/rpc.js'
 import { errorMessage } from '../util/errors.js'
 import type { Logger } from '../util/logger.js'
 import { Scheduler } from './scheduler.js'
-import type { JobProgress, JobSpec, SchedulerEffect, SchedulerEvent, TaskError, TaskRef } from './scheduler-types.js'
+import type { JobProgress, JobSpec, SchedulerEffect, SchedulerEvent, TaskRef } from './scheduler-types.js'
 
 export class NotCoordinatorError extends Error {
   static readonly NAME = 'NotCoordinatorError'
@@ -43,9 +43,11 @@ export interface CoordinatorServiceInit {
 
 interface JobRecord {
   spec: JobSpec
+  /** What every order of this job carries, made once from the spec. */
+  ref: JobRef
   lastPoll: number
   progress: JobProgress | undefined
-  outcome: { state: 'succeeded' } | { state: 'failed', error: TaskError & { task: string } } | undefined
+  outcome: { state: 'succeeded' } | { state: 'failed', error: JobFailure } | undefined
   endedAt?: number
   /** Aborted because its submitter fell silent; a submitter that turns out alive (it was cut off) brings it back. */
   submitterLost?: boolean
@@ -187,7 +189,7 @@ export class CoordinatorService {
     }
     for (const partition of committed) this.feed({ type: 'reduce-committed', jobId: spec.jobId, partition, now })
     if (known === undefined) {
-      this.jobs.set(spec.jobId, { spec, lastPoll: now, progress: undefined, outcome: undefined })
+      this.jobs.set(spec.jobId, { spec, ref: jobRefOf(spec), lastPoll: now, progress: undefined, outcome: undefined })
       this.log.info({ job: spec.jobId, name: spec.jobName, maps: spec.splits.length, reduces: spec.reduces, submitter: spec.submitter.peer }, 'job submitted')
     } else {
       known.lastPoll = now
@@ -197,7 +199,7 @@ export class CoordinatorService {
     return { epoch: this.epoch }
   }
 
-  private onStatus (jobId: string): { known: boolean, epoch: number, progress?: JobProgress, error?: TaskError & { task: string } } {
+  private onStatus (jobId: string): { known: boolean, epoch: number, progress?: JobProgress, error?: JobFailure } {
     this.acting()
     const job = this.jobs.get(jobId)
     // A job given up for its silent submitter is unknown to that submitter, which then submits it again.
@@ -216,7 +218,7 @@ export class CoordinatorService {
     return { epoch: this.epoch }
   }
 
-  private onReport (r: z.output<typeof ReportRequest>, from: string): { ok: true } {
+  private onReport (r: Report, from: string): { ok: true } {
     const now = performance.now()
     this.acting()
     const ref: TaskRef = { jobId: r.jobId, kind: r.kind, index: r.index }
@@ -274,19 +276,13 @@ export class CoordinatorService {
     this.feed({ type: 'tick', now })
   }
 
-  private jobRef (jobId: string): JobRef | undefined {
-    const spec = this.jobs.get(jobId)?.spec
-    if (spec === undefined) return undefined
-    return { jobId: spec.jobId, jobName: spec.jobName, codeHash: spec.codeHash, reduces: spec.reduces, params: spec.params, submitter: spec.submitter, taskTimeoutMs: spec.taskTimeoutMs, memoryBytes: spec.memoryBytes, compress: spec.compress }
-  }
-
   private apply (effect: SchedulerEffect): void {
     this.events.onEffect?.(effect)
     switch (effect.type) {
       case 'dispatch': {
-        const job = this.jobRef(effect.task.jobId)
+        const job = this.jobs.get(effect.task.jobId)
         if (job === undefined) return
-        void this.dispatch(effect.peer, job, effect.task)
+        void this.dispatch(effect.peer, job.ref, effect.task)
         return
       }
       case 'abandon':

@@ -5,58 +5,14 @@
  * docs/scheduler.md describes the state machine behind them.
  */
 
-export type TaskKind = 'map' | 'reduce'
+// The shapes that cross the wire are the protocol's schemas' (type-only: this module stays free of I/O and zod).
+import type {
+  Assignment, FailureCause, JobFailure, JobProgress, JobSpec, MapAssignment, ReduceAssignment, SplitDescriptor, TaskError, TaskKind
+} from '../protocol/job-messages.js'
+
+export type { Assignment, FailureCause, JobFailure, JobProgress, JobSpec, MapAssignment, ReduceAssignment, SplitDescriptor, TaskError, TaskKind }
 
 export interface TaskRef { jobId: string, kind: TaskKind, index: number }
-
-/** One map task's input, as the submitter planned it (InputSplit without the submitter-local path). */
-export interface SplitDescriptor {
-  document: string
-  index: number
-  offset: number
-  length: number
-  firstLine: number
-  /** Set for a `--shared` input: the absolute path every node reads the split from. */
-  path?: string
-}
-
-export interface JobSpec {
-  jobId: string
-  jobName: string
-  codeHash: string
-  /** `splits[i].index` must be `i`: map task i reads split i. */
-  splits: SplitDescriptor[]
-  /** R, at least 1. */
-  reduces: number
-  params: Record<string, string>
-  submitter: { peer: string, addrs: string[] }
-  /** Attempts per task that failed by the USER's code; then the job fails. At least 1. */
-  maxAttempts: number
-  /** Carried to workers, which end an attempt that runs longer (the scheduler does not use it). */
-  taskTimeoutMs?: number
-  /** Carried to workers: a map's in-memory output budget before it spills. */
-  memoryBytes?: number
-  /** Carried to workers: false stores map output uncompressed. */
-  compress?: boolean
-}
-
-export interface MapAssignment { kind: 'map', jobId: string, index: number, attempt: number, split: SplitDescriptor }
-/** `sources` has one entry per map task, in map order: where partition `index` of map `mapIndex` is served. */
-export interface ReduceAssignment { kind: 'reduce', jobId: string, index: number, attempt: number, sources: Array<{ mapIndex: number, peer: string }> }
-export type Assignment = MapAssignment | ReduceAssignment
-
-export interface TaskError { message: string, stack?: string }
-
-export interface JobProgress {
-  maps: { done: number, total: number }
-  reduces: { done: number, total: number }
-  /** Attempts of this job running now (backups included). */
-  running: number
-  /** Attempts that ended without a result: user errors, broken workers, fetch failures, attempts lost with a worker. */
-  failedAttempts: number
-  /** 'map' while any map output is missing (also again after one is lost); 'failed' also after a cancel. */
-  phase: 'map' | 'reduce' | 'done' | 'failed'
-}
 
 export type SchedulerEvent =
   /** Idempotent: the same jobId again (even after the job ended) is a no-op that returns the current progress. */
@@ -69,7 +25,7 @@ export type SchedulerEvent =
   | { type: 'worker-up', peer: string, slots: number, self?: boolean, incarnation?: string, now: number }
   | { type: 'worker-down', peer: string, now: number }
   | { type: 'task-done', ref: TaskRef, attempt: number, peer: string, partitionBytes?: number[], now: number }
-  | { type: 'task-failed', ref: TaskRef, attempt: number, peer: string, cause: 'user' | 'worker' | 'fetch' | 'resource', error: TaskError, fetch?: { mapIndex: number, peer: string }, now: number }
+  | { type: 'task-failed', ref: TaskRef, attempt: number, peer: string, cause: FailureCause, error: TaskError, fetch?: { mapIndex: number, peer: string }, now: number }
   /**
    * The worker did not take the order (no free slot, not its coordinator, a stale epoch): the task goes back to
    * the queue at once and the refusal is no failure of the job, but that worker gets no order for a pause that

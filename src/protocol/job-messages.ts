@@ -46,15 +46,53 @@ const Text = (max: number): z.ZodString => z.string().max(max)
 const Params = z.record(Text(256), Text(64 * 1024)).refine((p) => Object.keys(p).length <= 256, 'at most 256 params')
 const Multiaddrs = z.array(Text(512)).max(32)
 
-/** `path` is set for a `--shared` input: every node reads the split there, in place, instead of fetching it. */
-export const SplitDescriptor = z.object({ document: Text(4096), index: Index, offset: Count, length: Count, firstLine: z.number().int().min(1), path: Text(4096).optional() })
+/** One map task's input, as the submitter planned it. `path` is set for a `--shared` input: every node reads the split there, in place, instead of fetching it. */
+export const SplitDescriptorSchema = z.object({ document: Text(4096), index: Index, offset: Count, length: Count, firstLine: z.number().int().min(1), path: Text(4096).optional() })
+export type SplitDescriptor = z.output<typeof SplitDescriptorSchema>
+
+export const TaskKindSchema = z.enum(['map', 'reduce'])
+export type TaskKind = z.output<typeof TaskKindSchema>
 
 export const TaskErrorSchema = z.object({ message: Text(16 * 1024), stack: Text(64 * 1024).optional() })
+export type TaskError = z.output<typeof TaskErrorSchema>
+/** Why a job failed: the failing task's error, `task` naming it (`map 3`, or `job` for the job as a whole). */
+export const JobFailureSchema = TaskErrorSchema.extend({ task: Text(200) })
+export type JobFailure = z.output<typeof JobFailureSchema>
 
 /** A job that does not say how long an attempt may run (as Hadoop's mapreduce.task.timeout, 10 minutes). */
 export const DEFAULT_TASK_TIMEOUT_MS = 600_000
 /** A week: longer is a mistake, and a timer cannot be set past about 24.8 days anyway. */
 export const MAX_TASK_TIMEOUT_MS = 7 * 24 * 3600_000
+
+/**
+ * A job's knobs that travel to the workers with every order and that the scheduler does not read. A new option
+ * goes here (and nowhere else in the protocol): the job spec, the order's job ref and the submitter's plan all
+ * take it from this schema. Each is optional, so that older submitters that omit it are still understood.
+ */
+export const JobOptionsSchema = z.object({
+  /** An attempt running longer is ended and counts as a failure of the job's code. */
+  taskTimeoutMs: z.number().int().min(1).max(MAX_TASK_TIMEOUT_MS).optional(),
+  /** Map output a task holds in memory before it spills a sorted run to disk (`submit --memory`). */
+  memoryBytes: z.number().int().min(1 << 20).max(2 ** 40).optional(),
+  /** false: map output is stored as is (`submit --no-compress`); unset or true: compressed where that pays. */
+  compress: z.boolean().optional()
+})
+export type JobOptions = z.output<typeof JobOptionsSchema>
+
+/** The fields of `source` that `schema` declares, copied as they are (unchecked: whoever receives them validates). */
+function pickDeclared<S extends z.ZodObject> (schema: S, source: z.output<S>): z.output<S> {
+  const picked: Record<string, unknown> = {}
+  for (const key of Object.keys(schema.shape)) {
+    const value = (source as Record<string, unknown>)[key]
+    if (value !== undefined) picked[key] = value
+  }
+  return picked as z.output<S>
+}
+
+/** The job options among `source`'s fields (a plan that carries them beside its own). */
+export function jobOptionsOf (source: JobOptions): JobOptions {
+  return pickDeclared(JobOptionsSchema, source)
+}
 
 export const JobSpecSchema = z.object({
   jobId: JobId,
@@ -63,23 +101,26 @@ export const JobSpecSchema = z.object({
   // Split i must say index i: the scheduler relies on it and throws otherwise, and a Submit held while a new
   // coordinator waits for inventories reaches the scheduler from a timer, where that throw killed the node
   // (found by test/cluster/fuzz.test.ts). Refused here, it is one error answer to one bad request.
-  splits: z.array(SplitDescriptor).min(1).max(1_000_000).refine((splits) => splits.every((s, i) => s.index === i), 'splits[i].index must be i'),
+  /** `splits[i].index` must be `i`: map task i reads split i. */
+  splits: z.array(SplitDescriptorSchema).min(1).max(1_000_000).refine((splits) => splits.every((s, i) => s.index === i), 'splits[i].index must be i'),
+  /** R, at least 1. */
   reduces: Reduces,
   params: Params,
   submitter: z.object({ peer: PeerIdText, addrs: Multiaddrs }),
+  /** Attempts per task that failed by the user's code; then the job fails. */
   maxAttempts: z.number().int().min(1).max(100),
-  /** An attempt running longer is ended and counts as a failure of the job's code. Optional: older submitters omit it. */
-  taskTimeoutMs: z.number().int().min(1).max(MAX_TASK_TIMEOUT_MS).optional(),
-  /** Map output a task holds in memory before it spills a sorted run to disk (`submit --memory`). */
-  memoryBytes: z.number().int().min(1 << 20).max(2 ** 40).optional(),
-  /** false: map output is stored as is (`submit --no-compress`); unset or true: compressed where that pays. */
-  compress: z.boolean().optional()
+  ...JobOptionsSchema.shape
 })
-export type JobSpecMessage = z.output<typeof JobSpecSchema>
+export type JobSpec = z.output<typeof JobSpecSchema>
 
-/** What a worker needs to know of a job to run any of its tasks. */
-export const JobRefSchema = JobSpecSchema.pick({ jobId: true, jobName: true, codeHash: true, reduces: true, params: true, submitter: true, taskTimeoutMs: true, memoryBytes: true, compress: true })
+/** What a worker needs to know of a job to run any of its tasks: the spec less what only the scheduler reads. */
+export const JobRefSchema = JobSpecSchema.omit({ splits: true, maxAttempts: true })
 export type JobRef = z.output<typeof JobRefSchema>
+
+/** The job ref of a spec: its keys are the schema's, so an option added to the spec reaches workers with no code here. */
+export function jobRefOf (spec: JobSpec): JobRef {
+  return pickDeclared(JobRefSchema, spec)
+}
 
 /** `committed`: the partitions the submitter already holds, so that a new coordinator does not run their reduces again. */
 export const SubmitRequest = z.object({ job: JobSpecSchema, committed: z.array(Index).max(100_000).optional() })
@@ -89,16 +130,20 @@ export const SubmitResponse = z.object({ epoch: Epoch, refused: Text(500).option
 export const ProgressSchema = z.object({
   maps: z.object({ done: Count, total: Count }),
   reduces: z.object({ done: Count, total: Count }),
+  /** Attempts of this job running now (backups included). */
   running: Count,
+  /** Attempts that ended without a result: user errors, broken workers, fetch failures, attempts lost with a worker. */
   failedAttempts: Count,
+  /** 'map' while any map output is missing (also again after one is lost); 'failed' also after a cancel. */
   phase: z.enum(['map', 'reduce', 'done', 'failed'])
 })
+export type JobProgress = z.output<typeof ProgressSchema>
 export const StatusRequest = z.object({ jobId: JobId })
 export const StatusResponse = z.object({
   known: z.boolean(),
   epoch: Epoch,
   progress: ProgressSchema.optional(),
-  error: TaskErrorSchema.extend({ task: Text(200) }).optional()
+  error: JobFailureSchema.optional()
 })
 
 export const RegisterRequest = z.object({
@@ -111,34 +156,49 @@ export const RegisterRequest = z.object({
 })
 export const RegisterResponse = z.object({ epoch: Epoch })
 
-export const MapAssignmentSchema = z.object({ kind: z.literal('map'), jobId: JobId, index: Index, attempt: Attempt, split: SplitDescriptor })
+export const MapAssignmentSchema = z.object({ kind: z.literal('map'), jobId: JobId, index: Index, attempt: Attempt, split: SplitDescriptorSchema })
 export const ReduceAssignmentSchema = z.object({
   kind: z.literal('reduce'),
   jobId: JobId,
   index: Index,
   attempt: Attempt,
+  /** One entry per map task, in map order: where partition `index` of map `mapIndex` is served. */
   sources: z.array(z.object({ mapIndex: Index, peer: PeerIdText })).max(1_000_000)
 })
-export const DoJobRequest = z.object({ epoch: Epoch, job: JobRefSchema, task: z.discriminatedUnion('kind', [MapAssignmentSchema, ReduceAssignmentSchema]) })
+export const AssignmentSchema = z.discriminatedUnion('kind', [MapAssignmentSchema, ReduceAssignmentSchema])
+export type MapAssignment = z.output<typeof MapAssignmentSchema>
+export type ReduceAssignment = z.output<typeof ReduceAssignmentSchema>
+export type Assignment = z.output<typeof AssignmentSchema>
+export const DoJobRequest = z.object({ epoch: Epoch, job: JobRefSchema, task: AssignmentSchema })
 export const DoJobResponse = z.object({ accepted: z.boolean(), reason: Text(500).optional() })
+
+/**
+ * Why an attempt failed, as the scheduler counts it: `user` (the job's code) and `resource` (the node lacks what the
+ * job needs, such as disk) count toward the job's attempts; `worker` (the node broke) and `fetch` (a map output
+ * could not be pulled) do not.
+ */
+export const FailureCauseSchema = z.enum(['user', 'worker', 'fetch', 'resource'])
+export type FailureCause = z.output<typeof FailureCauseSchema>
 
 export const ReportRequest = z.object({
   epoch: Epoch,
   jobId: JobId,
-  kind: z.enum(['map', 'reduce']),
+  kind: TaskKindSchema,
   index: Index,
   attempt: Attempt,
   ok: z.boolean(),
   partitionBytes: z.array(Count).max(100_000).optional(),
   /** `resource`: the node ran out of something the job needs (disk): counts toward the job's attempts, like `user`. */
-  cause: z.enum(['user', 'worker', 'fetch', 'resource']).optional(),
+  cause: FailureCauseSchema.optional(),
   error: TaskErrorSchema.optional(),
   fetch: z.object({ mapIndex: Index, peer: PeerIdText }).optional()
 })
+/** A worker's word that an attempt ended. */
+export type Report = z.output<typeof ReportRequest>
 export const OkResponse = z.object({ ok: z.literal(true) })
 
 /** The whole job ended (drop its files), or, with `task`, one attempt lost to another (stop it). */
-export const EndRequest = z.object({ jobId: JobId, epoch: Epoch, task: z.object({ kind: z.enum(['map', 'reduce']), index: Index, attempt: Attempt }).optional() })
+export const EndRequest = z.object({ jobId: JobId, epoch: Epoch, task: z.object({ kind: TaskKindSchema, index: Index, attempt: Attempt }).optional() })
 
 export const FetchCodeRequest = z.object({ hash: CodeHash })
 export const FetchSplitRequest = z.object({ jobId: JobId, index: Index })

@@ -2,14 +2,14 @@ import { randomBytes } from 'node:crypto'
 import { rmSync } from 'node:fs'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { z } from 'zod'
-import type { JobProgress } from '../coordinator/scheduler-types.js'
 import type { InputSplit } from '../mapreduce/splits.js'
 import { receiveToFile, sendBytes, sendFileRange, writeJsonFrame } from '../protocol/bulk.js'
 import { handleBulk } from '../protocol/bulk-rpc.js'
 import { queryInfo } from '../protocol/info.js'
 import { isHandshakeRefusal, swarmKeyMismatch } from '../protocol/errors.js'
 import {
-  CommitRequest, FetchCodeRequest, FetchSplitRequest, JOB_PROTOCOLS, StatusResponse, SubmitResponse, type JobSpecMessage
+  CommitRequest, FetchCodeRequest, FetchSplitRequest, JOB_PROTOCOLS, jobOptionsOf, StatusResponse, SubmitResponse,
+  type JobOptions, type JobProgress, type JobSpec
 } from '../protocol/job-messages.js'
 import { request, type HandlerRegistrar, type StreamOpener } from '../protocol/reqresp.js'
 import { errorMessage, UserCodeError, UserFacingError } from '../util/errors.js'
@@ -51,7 +51,8 @@ export interface SubmissionComponents {
   keyed?: boolean
 }
 
-export interface SubmissionPlan {
+/** The job's options (JobOptionsSchema) travel in the plan as they are: the submitter passes on what it does not read. */
+export interface SubmissionPlan extends JobOptions {
   jobId: string
   jobName: string
   code: { hash: string, code: string }
@@ -62,12 +63,6 @@ export interface SubmissionPlan {
   parts: PartCollector
   /** Inputs are readable at the same path on every node: workers read them in place. */
   shared?: boolean
-  /** How long one attempt may run on a worker; unset: the workers' default (10 minutes). */
-  taskTimeoutMs?: number
-  /** A map's in-memory output budget before it spills; unset: the engine's default (16 MiB). */
-  memoryBytes?: number
-  /** false: map output is not compressed; unset: compressed where that pays. */
-  compress?: boolean
 }
 
 export interface SubmissionOptions {
@@ -97,9 +92,10 @@ export class Submission {
 
   constructor (private readonly c: SubmissionComponents, private readonly plan: SubmissionPlan) {}
 
-  private spec (): JobSpecMessage {
+  private spec (): JobSpec {
     const p = this.plan
     return {
+      ...jobOptionsOf(p),
       jobId: p.jobId,
       jobName: p.jobName,
       codeHash: p.code.hash,
@@ -107,10 +103,7 @@ export class Submission {
       reduces: p.reduces,
       params: p.params,
       submitter: { peer: this.c.self, addrs: this.c.addrs },
-      maxAttempts: p.maxAttempts,
-      taskTimeoutMs: p.taskTimeoutMs,
-      memoryBytes: p.memoryBytes,
-      compress: p.compress
+      maxAttempts: p.maxAttempts
     }
   }
 
