@@ -22,7 +22,11 @@ export class NoCoordinatorError extends UserFacingError {
   readonly exitCode = 1
 }
 
-export class JobFailedError extends UserCodeError {}
+/** The job failed on the mesh: a task used up its attempts, or the job as a whole was given up. */
+export class JobFailedError extends UserCodeError {
+  static override readonly NAME = 'JobFailedError'
+  override readonly name = JobFailedError.NAME
+}
 
 /** The coordinator would not take the job (a limit); nothing ran. */
 export class JobRefusedError extends UserFacingError {

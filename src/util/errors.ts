@@ -36,8 +36,9 @@ export class JobLoadError extends UserFacingError {
 
 /** The job's own map/reduce/combine/partition threw. `userStack` is its stack, trimmed to the user's frames. */
 export class UserCodeError extends UserFacingError {
-  static readonly NAME = 'UserCodeError'
-  override readonly name = UserCodeError.NAME
+  static readonly NAME: string = 'UserCodeError'
+  // Widened to string: subclasses (a job that failed on the mesh) carry their own name.
+  override readonly name: string = UserCodeError.NAME
   readonly exitCode = 1
   constructor (message: string, readonly userStack: string | undefined) {
     super(message)
