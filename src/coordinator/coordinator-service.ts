@@ -1,8 +1,10 @@
+import type { Startable } from '@libp2p/interface'
 import type { z } from 'zod'
 import {
   DoJobResponse, EndRequest, JOB_PROTOCOLS, jobRefOf, OkResponse, RegisterRequest, ReportRequest, StatusRequest, SubmitRequest,
   type JobFailure, type JobRef, type Report
 } from '../protocol/job-messages.js'
+import type { RegisteredHandler } from '../protocol/reqresp.js'
 import type { Rpc } from '../protocol/rpc.js'
 import { errorMessage } from '../util/errors.js'
 import type { Logger } from '../util/logger.js'
@@ -68,7 +70,7 @@ function taskName (t: TaskRef): string {
  * it lives only while this node holds the lease, and a new coordinator
  * rebuilds it from re-sent submissions and the workers' inventories.
  */
-export class CoordinatorService {
+export class CoordinatorService implements Startable {
   private scheduler: Scheduler | undefined
   private epoch = -1
   private actingSince = 0
@@ -78,6 +80,9 @@ export class CoordinatorService {
   /** Workers registered in this epoch: their inventories are in, and they are watched for death. */
   private readonly workers = new Map<string, { incarnation: string }>()
   private timer: NodeJS.Timeout | undefined
+  private handlers: RegisteredHandler[] = []
+  /** Aborted by stop(): orders and end notices still in flight give up instead of outliving the service. */
+  private lifetime = new AbortController()
   private readonly log: Logger
   private readonly submitterTimeoutMs: number
   staleReports = 0
@@ -89,17 +94,26 @@ export class CoordinatorService {
 
   async start (): Promise<void> {
     const rpc = this.c.rpc
-    await rpc.serve(JOB_PROTOCOLS.submit, SubmitRequest, (req) => this.onSubmit(req.job, req.committed ?? []))
-    await rpc.serve(JOB_PROTOCOLS.status, StatusRequest, (req) => this.onStatus(req.jobId))
-    await rpc.serve(JOB_PROTOCOLS.register, RegisterRequest, (req, from) => this.onRegister(req, from))
-    await rpc.serve(JOB_PROTOCOLS.report, ReportRequest, (req, from) => this.onReport(req, from))
+    this.lifetime = new AbortController()
+    this.handlers = [
+      await rpc.serve(JOB_PROTOCOLS.submit, SubmitRequest, (req) => this.onSubmit(req.job, req.committed ?? [])),
+      await rpc.serve(JOB_PROTOCOLS.status, StatusRequest, (req) => this.onStatus(req.jobId)),
+      await rpc.serve(JOB_PROTOCOLS.register, RegisterRequest, (req, from) => this.onRegister(req, from)),
+      await rpc.serve(JOB_PROTOCOLS.report, ReportRequest, (req, from) => this.onReport(req, from))
+    ]
     this.timer = setInterval(() => { this.tick() }, this.init.tickMs ?? 200)
     this.timer.unref()
   }
 
-  stop (): void {
+  /** Drops the soft state, stops the clock and every call in flight, and serves none of the protocols any more. */
+  async stop (): Promise<void> {
     clearInterval(this.timer)
-    this.scheduler = undefined
+    this.timer = undefined
+    this.lifetime.abort()
+    if (this.scheduler !== undefined) this.stepDown()
+    const handlers = this.handlers
+    this.handlers = []
+    await Promise.all(handlers.map(async (h) => { await h.unregister() }))
   }
 
   get active (): boolean {
@@ -286,7 +300,7 @@ export class CoordinatorService {
         return
       }
       case 'abandon':
-        void this.c.rpc.call(effect.peer, JOB_PROTOCOLS.end, { jobId: effect.ref.jobId, epoch: this.epoch, task: { kind: effect.ref.kind, index: effect.ref.index, attempt: effect.attempt } } satisfies z.input<typeof EndRequest>, OkResponse)
+        void this.c.rpc.call(effect.peer, JOB_PROTOCOLS.end, { jobId: effect.ref.jobId, epoch: this.epoch, task: { kind: effect.ref.kind, index: effect.ref.index, attempt: effect.attempt } } satisfies z.input<typeof EndRequest>, OkResponse, { signal: this.lifetime.signal })
           .catch((err: unknown) => { this.log.debug({ peer: effect.peer, err: errorMessage(err) }, 'abandon not delivered') })
         return
       case 'progress': {
@@ -310,7 +324,7 @@ export class CoordinatorService {
         const job = this.jobs.get(effect.jobId)
         if (job !== undefined) job.endedAt = performance.now()
         for (const peer of effect.peers) {
-          void this.c.rpc.call(peer, JOB_PROTOCOLS.end, { jobId: effect.jobId, epoch: this.epoch }, OkResponse)
+          void this.c.rpc.call(peer, JOB_PROTOCOLS.end, { jobId: effect.jobId, epoch: this.epoch }, OkResponse, { signal: this.lifetime.signal })
             .catch((err: unknown) => { this.log.debug({ peer, err: errorMessage(err) }, 'job end not delivered') })
         }
       }
@@ -322,7 +336,7 @@ export class CoordinatorService {
     let reason: string
     let unreachable = false
     try {
-      const answer = await this.c.rpc.call(peer, JOB_PROTOCOLS.doJob, { epoch, job, task }, DoJobResponse)
+      const answer = await this.c.rpc.call(peer, JOB_PROTOCOLS.doJob, { epoch, job, task }, DoJobResponse, { signal: this.lifetime.signal })
       if (answer.accepted) return
       reason = answer.reason ?? 'refused'
     } catch (err) {

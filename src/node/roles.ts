@@ -76,7 +76,7 @@ export async function startRoles (node: MeshNode, config: RolesConfig): Promise<
     workerStats: () => worker?.getStats(),
     async stop () {
       clearInterval(runningTimer)
-      coordinator.stop()
+      await coordinator.stop()
       await worker?.stop()
     }
   }

@@ -60,7 +60,7 @@ describe('Register / DoJob / fetch / commit over libp2p (one process)', () => {
   })
 
   afterAll(async () => {
-    coordinator.stop()
+    await coordinator.stop()
     for (const w of workers) await w.stop()
     for (const n of nodes) await n.stop()
   })

@@ -12,8 +12,9 @@ class FakeRpc {
   readonly handlers = new Map<string, Handler>()
   readonly orders: Array<{ peer: string, kind: string, index: number }> = []
 
-  async serve (protocol: string, _schema: unknown, handle: Handler): Promise<void> {
+  async serve (protocol: string, _schema: unknown, handle: Handler): Promise<{ unregister: () => Promise<void> }> {
     this.handlers.set(protocol, handle)
+    return { unregister: async () => { this.handlers.delete(protocol) } }
   }
 
   async call (peer: string, protocol: string, body: { task?: { kind: string, index: number } }): Promise<unknown> {
@@ -43,9 +44,16 @@ function spec (jobId: string, maps: number): JobSpec {
 
 describe('CoordinatorService: a new coordinator waits for the inventories', () => {
   let service: CoordinatorService | undefined
-  afterEach(() => { service?.stop() })
+  afterEach(async () => {
+    const rpc = fakes.pop()
+    await service?.stop()
+    // A stopped coordinator serves nothing: every handler it registered is gone.
+    expect([...(rpc?.handlers.keys() ?? [])]).toEqual([])
+  })
+  const fakes: FakeRpc[] = []
 
   async function start (rpc: FakeRpc, liveWorkers: string[]): Promise<CoordinatorService> {
+    fakes.push(rpc)
     const effects: SchedulerEffect[] = []
     service = new CoordinatorService(
       { self: 'C', rpc: rpc as unknown as Rpc, lease: () => 5, liveness: () => 'alive', liveWorkers: () => liveWorkers, log: createLogger('test') },
