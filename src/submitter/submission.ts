@@ -14,6 +14,7 @@ import {
 import { request, type HandlerRegistrar, type StreamOpener } from '../protocol/reqresp.js'
 import { errorMessage, UserCodeError, UserFacingError } from '../util/errors.js'
 import type { Logger } from '../util/logger.js'
+import { sleep } from '../util/sleep.js'
 import type { PartCollector } from './part-collector.js'
 
 export class NoCoordinatorError extends UserFacingError {
@@ -193,10 +194,11 @@ export class Submission {
         opts.onEvent?.({ type: 'coordinator', peer: found.peer, epoch, previous })
       }
       // Measured: sleeping the whole poll after the last commit added 0–250 ms to every job (up to a quarter of a 1 s job).
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => { this.wake = undefined; resolve() }, pollMs)
-        this.wake = () => { clearTimeout(timer); this.wake = undefined; resolve() }
-      })
+      const woken = new AbortController()
+      this.wake = () => { woken.abort() }
+      await sleep(pollMs, { signal: opts.signal === undefined ? woken.signal : AbortSignal.any([opts.signal, woken.signal]) }).catch(() => {})
+      this.wake = undefined
+      opts.signal?.throwIfAborted()
       if (this.plan.parts.complete) break
       let status
       try {
@@ -248,7 +250,7 @@ export class Submission {
           lastError = `${peer}: ${errorMessage(err)}`
         }
       }
-      await new Promise((resolve) => setTimeout(resolve, 300))
+      await sleep(300, { signal })
     }
     throw new NoCoordinatorError(`no coordinator found within ${Math.round(timeoutMs / 1000)} s (${lastError})`)
   }
