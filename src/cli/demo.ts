@@ -5,8 +5,8 @@ import { fileURLToPath } from 'node:url'
 import type { Command } from 'commander'
 import { startCluster } from '../harness/cluster.js'
 import { partFileName } from '../mapreduce/output-dir.js'
-import { DEFAULT_LISTEN } from '../node/options.js'
-import { setLogLevel } from '../util/logger.js'
+import { quietUnlessLogLevelSet } from './log-level.js'
+import { DEFAULT_LISTEN } from './network-options.js'
 import { submitJob } from './submit.js'
 
 const BUNDLED_TEXT = fileURLToPath(new URL('../../../examples/data/metamorphosis.txt', import.meta.url))
@@ -21,7 +21,7 @@ export function registerDemoCommand (program: Command): void {
     .command('demo')
     .description(`start a local mesh of ${NODES} nodes, run word count on a bundled book across it, print the top words, stop the mesh`)
     .action(async () => {
-      if (process.env.MRP2P_LOG_LEVEL === undefined) setLogLevel('warn')
+      quietUnlessLogLevelSet()
       const scratch = mkdtempSync(join(tmpdir(), 'mrp2p-demo-'))
       console.log(`starting a local mesh of ${NODES} nodes…`)
       const cluster = await startCluster({ nodes: NODES, env: DEMO_ELECTION_ENV })
@@ -30,7 +30,7 @@ export function registerDemoCommand (program: Command): void {
         const output = join(scratch, 'out')
         // Small splits, so that the one book becomes several map tasks spread over the nodes.
         const result = await submitJob({
-          job: 'wc', input: [BUNDLED_TEXT], bootstrap: [cluster.nodes[0].addr], listen: DEFAULT_LISTEN,
+          job: 'wc', input: [BUNDLED_TEXT], bootstrap: [cluster.nodes[0].addr], listen: [DEFAULT_LISTEN],
           reduces: REDUCES, output, splitSize: 24 * 1024, param: {}, timeout: 30, maxAttempts: 4
         })
         const counts: Array<[string, number]> = []

@@ -5,13 +5,14 @@ import { OutputDir } from '../mapreduce/output-dir.js'
 import { sampledParams } from '../mapreduce/sample.js'
 import { DEFAULT_SUBMIT_SPLIT_SIZE, planSplits } from '../mapreduce/splits.js'
 import { createClientLibp2p } from '../node/libp2p.js'
-import { DEFAULT_LISTEN, parseBootstrapAddr, parseListenAddr, resolveSwarmKey, splitList } from '../node/options.js'
 import { MRP2P_VERSION } from '../node/version.js'
 import { DEFAULT_TASK_TIMEOUT_MS, MAX_TASK_TIMEOUT_MS } from '../protocol/job-messages.js'
 import { PartCollector } from '../submitter/part-collector.js'
 import { newJobId, Submission } from '../submitter/submission.js'
 import { InvalidArgumentError } from '../util/errors.js'
-import { createLogger, setLogLevel } from '../util/logger.js'
+import { createLogger } from '../util/logger.js'
+import { quietUnlessLogLevelSet } from './log-level.js'
+import { DEFAULT_LISTEN, resolveBootstrap, resolveListen, resolveSwarmKey } from './network-options.js'
 import { byteSize, collectParam, positiveInt } from './options.js'
 import { ProgressView } from './progress-view.js'
 
@@ -39,12 +40,10 @@ export function registerSubmitCommand (program: Command): void {
     .option('-q, --quiet', 'no progress, only errors')
     .option('--swarm-key <file>', 'the key of a private mesh (env MRP2P_SWARM_KEY)')
     .action(async (jobSpec: string, flags: SubmitFlags) => {
-      if (process.env.MRP2P_LOG_LEVEL === undefined) setLogLevel('warn')
-      const fromFlag = (flags.bootstrap?.length ?? 0) > 0
-      const rawBootstrap = fromFlag ? (flags.bootstrap ?? []) : splitList(process.env.MRP2P_BOOTSTRAP)
-      if (rawBootstrap.length === 0) throw new InvalidArgumentError('submit needs --bootstrap <multiaddr> (or MRP2P_BOOTSTRAP) naming a node of the mesh')
-      const bootstrap = rawBootstrap.map((s) => parseBootstrapAddr(s, fromFlag ? '--bootstrap' : 'MRP2P_BOOTSTRAP').toString())
-      const listen = flags.listen !== undefined ? parseListenAddr(flags.listen, '--listen') : process.env.MRP2P_LISTEN !== undefined ? parseListenAddr(process.env.MRP2P_LISTEN, 'MRP2P_LISTEN') : DEFAULT_LISTEN
+      quietUnlessLogLevelSet()
+      const bootstrap = resolveBootstrap(flags.bootstrap).map((a) => a.toString())
+      if (bootstrap.length === 0) throw new InvalidArgumentError('submit needs --bootstrap <multiaddr> (or MRP2P_BOOTSTRAP) naming a node of the mesh')
+      const listen = resolveListen(flags.listen === undefined ? undefined : [flags.listen])
       const swarmKey = resolveSwarmKey(flags.swarmKey)
       const result = await submitJob({ ...flags, job: jobSpec, bootstrap, listen, swarmKey })
       if (flags.quiet !== true) {
@@ -59,7 +58,7 @@ export interface SubmitJobOptions {
   swarmKey?: Uint8Array
   input: string[]
   bootstrap: string[]
-  listen: string
+  listen: string[]
   reduces: number
   output: string
   splitSize: number
@@ -94,7 +93,7 @@ export async function submitJob (flags: SubmitJobOptions): Promise<SubmitJobResu
   const output = OutputDir.prepare(flags.output)
 
   const log = createLogger('submit')
-  const node = await createClientLibp2p({ version: MRP2P_VERSION, listen: [flags.listen], swarmKey: flags.swarmKey })
+  const node = await createClientLibp2p({ version: MRP2P_VERSION, listen: flags.listen, swarmKey: flags.swarmKey })
   const view = new ProgressView(bundle.name, splits.reduce((n, s) => n + s.length, 0))
   const abort = new AbortController()
   const onSignal = (): void => { abort.abort(new InvalidArgumentError('interrupted')) }

@@ -2,15 +2,19 @@ import { availableParallelism } from 'node:os'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { InvalidArgumentError, errorMessage } from '../util/errors.js'
-import { defaultDataDir } from './data-dir.js'
-import { readSwarmKey } from './private-network.js'
+import { defaultDataDir } from '../node/data-dir.js'
+import { readSwarmKey } from '../node/private-network.js'
+import { envList, envValue, flagOrEnv, nonBlank, type Env } from './env.js'
+import { parseIntArg } from './options.js'
 
 /**
- * Turning flags and environment variables into a checked node configuration.
- * A flag given on the command line wins over its environment variable; every
+ * Where a node or client is on the network (bootstrap, listen, private-mesh
+ * key) and the rest of `join`'s node settings, from flags and environment. A flag given on the command line wins over its environment variable; every
  * error names the flag (or variable) it came from, so `mrp2p: invalid
  * --bootstrap "x": …` tells a person exactly what to fix.
  */
+
+/** Loopback on a port the system picks: safe for a node or submitter that nobody configured. */
 export const DEFAULT_LISTEN = '/ip4/127.0.0.1/tcp/0'
 
 export interface JoinFlags {
@@ -32,35 +36,35 @@ export interface NetworkOptions {
   swarmKey?: Uint8Array
 }
 
-type Env = Record<string, string | undefined>
-
-/** Split a list given in one environment variable: commas and/or whitespace. */
-export function splitList (value: string | undefined): string[] {
-  if (value === undefined) return []
-  return value.split(/[\s,]+/).filter(s => s.length > 0)
+/** `--bootstrap` if given, else MRP2P_BOOTSTRAP (a list); each address checked, errors naming where it came from. May be empty. */
+export function resolveBootstrap (flag: string[] | undefined, env: Env = process.env): Multiaddr[] {
+  const { values, source } = listFromFlagOrEnv(flag, '--bootstrap', env, 'MRP2P_BOOTSTRAP')
+  return values.map(s => parseBootstrapAddr(s, source))
 }
 
+/** `--listen` if given, else MRP2P_LISTEN (a list), else DEFAULT_LISTEN; each address checked. */
+export function resolveListen (flag: string[] | undefined, env: Env = process.env): string[] {
+  const { values, source } = listFromFlagOrEnv(flag, '--listen', env, 'MRP2P_LISTEN')
+  return (values.length > 0 ? values : [DEFAULT_LISTEN]).map(s => parseListenAddr(s, source))
+}
+
+function listFromFlagOrEnv (flag: string[] | undefined, flagName: string, env: Env, envName: string): { values: string[], source: string } {
+  return flag !== undefined && flag.length > 0 ? { values: flag, source: flagName } : { values: envList(env, envName), source: envName }
+}
+
+/** `join`'s node settings, checked; empty variables count as unset (src/cli/env.ts). */
 export function resolveNetworkOptions (flags: JoinFlags, env: Env = process.env): NetworkOptions {
-  const fromFlag = (flags.bootstrap?.length ?? 0) > 0
-  const bootstrapRaw = fromFlag ? (flags.bootstrap ?? []) : splitList(env.MRP2P_BOOTSTRAP)
-  const bootstrap = bootstrapRaw.map(s => parseBootstrapAddr(s, fromFlag ? '--bootstrap' : 'MRP2P_BOOTSTRAP'))
-
-  const listenFromFlag = (flags.listen?.length ?? 0) > 0
-  const listenRaw = listenFromFlag ? (flags.listen ?? []) : splitList(env.MRP2P_LISTEN)
-  const listen = (listenRaw.length > 0 ? listenRaw : [DEFAULT_LISTEN]).map(s => parseListenAddr(s, listenFromFlag ? '--listen' : 'MRP2P_LISTEN'))
-
-  const dataDir = nonEmpty(flags.dataDir) ?? nonEmpty(env.MRP2P_DATA_DIR) ?? defaultDataDir()
-
-  const slotsSource = flags.slots !== undefined ? '--slots' : 'MRP2P_SLOTS'
-  const slotsRaw = flags.slots ?? nonEmpty(env.MRP2P_SLOTS)
-  const slots = slotsRaw === undefined ? availableParallelism() : parseIntArg(slotsRaw, slotsSource, 1, 1024)
-
+  const bootstrap = resolveBootstrap(flags.bootstrap, env)
+  const listen = resolveListen(flags.listen, env)
+  const dataDir = nonBlank(flags.dataDir) ?? envValue(env, 'MRP2P_DATA_DIR') ?? defaultDataDir()
+  const slotsRaw = flagOrEnv(flags.slots, '--slots', env, 'MRP2P_SLOTS')
+  const slots = slotsRaw === undefined ? availableParallelism() : parseIntArg(slotsRaw.raw, slotsRaw.source, 1, 1024)
   return { bootstrap, listen, dataDir, slots, worker: flags.worker ?? true, swarmKey: resolveSwarmKey(flags.swarmKey, env) }
 }
 
 /** Where the key of a private mesh is: `--swarm-key FILE`, else the file named by MRP2P_SWARM_KEY, else none. */
 export function swarmKeyPath (flag: string | undefined, env: Env = process.env): string | undefined {
-  return nonEmpty(flag) ?? nonEmpty(env.MRP2P_SWARM_KEY)
+  return nonBlank(flag) ?? envValue(env, 'MRP2P_SWARM_KEY')
 }
 
 /** The key of a private mesh, read and checked (see swarmKeyPath). */
@@ -93,6 +97,7 @@ export function parseBootstrapAddr (value: string, source: string): Multiaddr {
   return ma
 }
 
+/** A listen address is a TCP address without /p2p (the PeerId is ours). */
 export function parseListenAddr (value: string, source: string): string {
   let ma: Multiaddr
   try {
@@ -105,16 +110,4 @@ export function parseListenAddr (value: string, source: string): string {
     throw new InvalidArgumentError(`invalid ${source} "${value}": expected a TCP address like ${DEFAULT_LISTEN}`)
   }
   return ma.toString()
-}
-
-export function parseIntArg (value: string, source: string, min: number, max: number): number {
-  const n = Number(value.trim())
-  if (!Number.isInteger(n) || n < min || n > max) {
-    throw new InvalidArgumentError(`invalid ${source} "${value}": expected an integer from ${min} to ${max}`)
-  }
-  return n
-}
-
-function nonEmpty (s: string | undefined): string | undefined {
-  return s === undefined || s.trim() === '' ? undefined : s
 }
