@@ -45,9 +45,9 @@ export function resolveElectionOptions (flags: ElectionFlags, env: Env = process
   const source: Partial<Record<keyof ElectionConfig, string>> = {}
   for (const spec of ELECTION_FLAGS) {
     const flagValue = flags[camel(spec.flag)]
-    const given = flagOrEnv(typeof flagValue === 'string' ? flagValue : undefined, `--${spec.flag}`, env, spec.env)
-    if (given === undefined) continue
-    const { raw, source: name } = given
+    const setting = flagOrEnv(typeof flagValue === 'string' ? flagValue : undefined, `--${spec.flag}`, env, spec.env)
+    if (setting === undefined) continue
+    const { raw, source: name } = setting
     const n = Number(raw.trim())
     const ok = spec.kind === 'ms' ? Number.isInteger(n) && n >= 0 && n <= 3_600_000 : Number.isFinite(n) && n >= 0 && n < 0.5
     if (!ok) {

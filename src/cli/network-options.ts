@@ -75,12 +75,7 @@ export function resolveSwarmKey (flag: string | undefined, env: Env = process.en
 
 /** A bootstrap address must say whom we dial: transport plus /p2p/<PeerId>. */
 export function parseBootstrapAddr (value: string, source: string): Multiaddr {
-  let ma: Multiaddr
-  try {
-    ma = multiaddr(value)
-  } catch (err) {
-    throw new InvalidArgumentError(`invalid ${source} "${value}": ${errorMessage(err)}`)
-  }
+  const ma = parseMultiaddr(value, source)
   const components = ma.getComponents()
   const p2p = components.findLast(c => c.name === 'p2p')
   if (p2p?.value === undefined) {
@@ -99,15 +94,18 @@ export function parseBootstrapAddr (value: string, source: string): Multiaddr {
 
 /** A listen address is a TCP address without /p2p (the PeerId is ours). */
 export function parseListenAddr (value: string, source: string): string {
-  let ma: Multiaddr
-  try {
-    ma = multiaddr(value)
-  } catch (err) {
-    throw new InvalidArgumentError(`invalid ${source} "${value}": ${errorMessage(err)}`)
-  }
+  const ma = parseMultiaddr(value, source)
   const names = ma.getComponents().map(c => c.name)
   if (!names.includes('tcp') || names.includes('p2p')) {
     throw new InvalidArgumentError(`invalid ${source} "${value}": expected a TCP address like ${DEFAULT_LISTEN}`)
   }
   return ma.toString()
+}
+
+function parseMultiaddr (value: string, source: string): Multiaddr {
+  try {
+    return multiaddr(value)
+  } catch (err) {
+    throw new InvalidArgumentError(`invalid ${source} "${value}": ${errorMessage(err)}`)
+  }
 }

@@ -32,7 +32,6 @@ interface SubmitFlags {
 }
 
 /** `mrp2p submit`: parses and checks the flags, runs the job (src/submitter/submit-job.ts), prints one line. */
-
 export function registerSubmitCommand (program: Command): void {
   program
     .command('submit')
