@@ -1,7 +1,8 @@
 import type { Command } from 'commander'
 import { createLogger } from '../util/logger.js'
 import { errorMessage } from '../util/errors.js'
-import { parseIntArg, resolveSwarmKey, swarmKeyPath } from '../node/options.js'
+import { resolveSwarmKey, swarmKeyPath } from './network-options.js'
+import { parseIntArg } from './options.js'
 import { startCluster, type Cluster } from '../harness/cluster.js'
 
 interface ClusterFlags {

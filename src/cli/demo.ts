@@ -2,12 +2,15 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { multiaddr } from '@multiformats/multiaddr'
 import type { Command } from 'commander'
 import { startCluster } from '../harness/cluster.js'
 import { partFileName } from '../mapreduce/output-dir.js'
-import { DEFAULT_LISTEN } from '../node/options.js'
-import { setLogLevel } from '../util/logger.js'
-import { submitJob } from './submit.js'
+import { submitJob } from '../submitter/submit-job.js'
+import { createLogger } from '../util/logger.js'
+import { quietUnlessLogLevelSet } from './log-level.js'
+import { DEFAULT_LISTEN } from './network-options.js'
+import { withTerminal } from './submit-terminal.js'
 
 const BUNDLED_TEXT = fileURLToPath(new URL('../../../examples/data/metamorphosis.txt', import.meta.url))
 const NODES = 3
@@ -21,7 +24,7 @@ export function registerDemoCommand (program: Command): void {
     .command('demo')
     .description(`start a local mesh of ${NODES} nodes, run word count on a bundled book across it, print the top words, stop the mesh`)
     .action(async () => {
-      if (process.env.MRP2P_LOG_LEVEL === undefined) setLogLevel('warn')
+      quietUnlessLogLevelSet()
       const scratch = mkdtempSync(join(tmpdir(), 'mrp2p-demo-'))
       console.log(`starting a local mesh of ${NODES} nodes…`)
       const cluster = await startCluster({ nodes: NODES, env: DEMO_ELECTION_ENV })
@@ -29,10 +32,11 @@ export function registerDemoCommand (program: Command): void {
         for (const n of cluster.nodes) console.log(`  node ${n.index}  ${n.addr}`)
         const output = join(scratch, 'out')
         // Small splits, so that the one book becomes several map tasks spread over the nodes.
-        const result = await submitJob({
-          job: 'wc', input: [BUNDLED_TEXT], bootstrap: [cluster.nodes[0].addr], listen: DEFAULT_LISTEN,
-          reduces: REDUCES, output, splitSize: 24 * 1024, param: {}, timeout: 30, maxAttempts: 4
-        })
+        const result = await withTerminal(false, async (hooks) => await submitJob({
+          ...hooks,
+          job: 'wc', input: [BUNDLED_TEXT], bootstrap: [multiaddr(cluster.nodes[0].addr)], listen: [DEFAULT_LISTEN],
+          reduces: REDUCES, output, splitSize: 24 * 1024, params: {}, coordinatorTimeoutMs: 30_000, maxAttempts: 4, log: createLogger('submit')
+        }))
         const counts: Array<[string, number]> = []
         for (let r = 0; r < REDUCES; r++) {
           for (const line of readFileSync(join(output, partFileName(r)), 'utf8').split('\n')) {

@@ -1,13 +1,14 @@
 import { Command, Option } from 'commander'
 import { createLogger } from '../util/logger.js'
 import { errorMessage } from '../util/errors.js'
-import { resolveNetworkOptions, type JoinFlags } from '../node/options.js'
-import { resolveElectionOptions, ELECTION_FLAGS, type ElectionFlags } from '../node/election-options.js'
 import { startNode, type MeshNode, type NodeConfig } from '../node/node.js'
 import { startRoles } from '../node/roles.js'
-import { LIMIT_FLAG_HELP, resolveLimitOptions, type LimitFlags, type LimitOptions } from '../node/limit-options.js'
 import { MRP2P_VERSION } from '../node/version.js'
-import { resolveTaskOptions, TASK_FLAG_HELP, type TaskFlags, type TaskOptions } from '../worker/task-options.js'
+import { resolveElectionOptions, ELECTION_FLAGS, type ElectionFlags } from './election-options.js'
+import { envValue } from './env.js'
+import { LIMIT_FLAG_HELP, resolveLimitOptions, type LimitFlags, type LimitOptions } from './limit-options.js'
+import { resolveNetworkOptions, type JoinFlags, DEFAULT_LISTEN } from './network-options.js'
+import { resolveTaskOptions, TASK_FLAG_HELP, type TaskFlags, type TaskOptions } from './task-options.js'
 
 /**
  * `mrp2p join`: run a node until told to stop. stdout carries exactly what a
@@ -19,7 +20,7 @@ export function registerJoinCommand (program: Command): void {
     .command('join')
     .description('run a node and join the mesh (stays in the foreground until Ctrl-C)')
     .option('--bootstrap <multiaddr...>', 'address of a node already in the mesh, ending in /p2p/<PeerId> (env MRP2P_BOOTSTRAP, comma separated)')
-    .option('--listen <multiaddr...>', 'address to listen on (env MRP2P_LISTEN; default /ip4/127.0.0.1/tcp/0)')
+    .option('--listen <multiaddr...>', `address to listen on (env MRP2P_LISTEN; default ${DEFAULT_LISTEN})`)
     .option('--data-dir <dir>', 'where the identity key and election state live (env MRP2P_DATA_DIR; default ~/.mrp2p)')
     .option('--slots <n>', 'tasks this node runs at once (env MRP2P_SLOTS; default: CPU count)')
     .option('--no-worker', 'take part in the mesh and election but never run tasks')
@@ -89,7 +90,7 @@ async function runJoin (config: Omit<NodeConfig, 'version'>, tasks: TaskOptions,
  * stops rather than live on as an orphan.
  */
 function watchParent (onGone: () => void): void {
-  const raw = process.env.MRP2P_PARENT_PID
+  const raw = envValue(process.env, 'MRP2P_PARENT_PID')
   const pid = raw === undefined ? NaN : Number.parseInt(raw, 10)
   if (!Number.isInteger(pid) || pid <= 1) return
   const timer = setInterval(() => {

@@ -30,3 +30,12 @@ export function collectParam (raw: string, acc: Record<string, string> = {}): Re
   if (eq < 1) throw new InvalidArgumentError(`--param takes key=value, got '${raw}'`)
   return { ...acc, [raw.slice(0, eq)]: raw.slice(eq + 1) }
 }
+
+/** An integer from `min` to `max`; the error names `source`, the flag or variable it came from. */
+export function parseIntArg (value: string, source: string, min: number, max: number): number {
+  const n = Number(value.trim())
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new InvalidArgumentError(`invalid ${source} "${value}": expected an integer from ${min} to ${max}`)
+  }
+  return n
+}

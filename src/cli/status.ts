@@ -1,12 +1,13 @@
 import type { Command } from 'commander'
 import { multiaddr } from '@multiformats/multiaddr'
 import { UserFacingError, errorMessage } from '../util/errors.js'
-import { setLogLevel } from '../util/logger.js'
 import { createClientLibp2p } from '../node/libp2p.js'
-import { parseBootstrapAddr, parseIntArg, resolveSwarmKey } from '../node/options.js'
 import { isHandshakeRefusal, swarmKeyMismatch } from '../protocol/errors.js'
 import { MRP2P_VERSION } from '../node/version.js'
 import { queryInfo, type InfoResponse } from '../protocol/info.js'
+import { quietUnlessLogLevelSet } from './log-level.js'
+import { resolveBootstrap, resolveSwarmKey } from './network-options.js'
+import { parseIntArg } from './options.js'
 
 /** The node named by --bootstrap did not answer. */
 export class NodeUnreachableError extends UserFacingError {
@@ -36,12 +37,9 @@ export function registerStatusCommand (program: Command): void {
     .option('--timeout-ms <ms>', 'give up after this long', '5000')
     .option('--swarm-key <file>', 'the key of a private mesh (env MRP2P_SWARM_KEY)')
     .action(async (flags: StatusFlags) => {
-      // A one-shot command: only warnings reach the terminal.
-      if (process.env.MRP2P_LOG_LEVEL === undefined) setLogLevel('warn')
-      const fromFlag = (flags.bootstrap?.length ?? 0) > 0
-      const raw = fromFlag ? (flags.bootstrap ?? []) : (process.env.MRP2P_BOOTSTRAP ?? '').split(/[\s,]+/).filter(s => s !== '')
-      if (raw.length === 0) throw new NodeUnreachableError('status needs --bootstrap <multiaddr> (or MRP2P_BOOTSTRAP) naming a node to ask')
-      const targets = raw.map(s => parseBootstrapAddr(s, fromFlag ? '--bootstrap' : 'MRP2P_BOOTSTRAP'))
+      quietUnlessLogLevelSet()
+      const targets = resolveBootstrap(flags.bootstrap)
+      if (targets.length === 0) throw new NodeUnreachableError('status needs --bootstrap <multiaddr> (or MRP2P_BOOTSTRAP) naming a node to ask')
       const timeoutMs = parseIntArg(flags.timeoutMs ?? '5000', '--timeout-ms', 100, 600_000)
       const info = await askAny(targets.map(t => t.toString()), timeoutMs, resolveSwarmKey(flags.swarmKey))
       process.stdout.write(flags.json === true ? `${JSON.stringify(info, null, 2)}\n` : formatStatus(info))

@@ -30,6 +30,9 @@ export interface CoordinatorServiceComponents {
   log: Logger
 }
 
+/** Jobs a coordinator holds at once when its init does not say (`join --max-jobs`). */
+export const DEFAULT_MAX_JOBS = 16
+
 export interface CoordinatorServiceInit {
   /** A job whose submitter has not asked for its status for this long is aborted (its submitter is gone). */
   submitterTimeoutMs?: number
@@ -194,7 +197,7 @@ export class CoordinatorService implements Startable {
       known = undefined
     }
     if (known === undefined) {
-      const maxJobs = this.init.maxJobs ?? 16
+      const maxJobs = this.init.maxJobs ?? DEFAULT_MAX_JOBS
       const open = [...this.jobs.values()].filter((j) => j.outcome === undefined).length
       if (open >= maxJobs) {
         this.log.warn({ job: spec.jobId, open, maxJobs }, 'job refused: too many jobs')

@@ -5,11 +5,13 @@ import { join } from 'node:path'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { resolveElectionOptions } from '../../src/cli/election-options.js'
+import { resolveLimitOptions } from '../../src/cli/limit-options.js'
+import { resolveNetworkOptions } from '../../src/cli/network-options.js'
+import { resolveTaskOptions } from '../../src/cli/task-options.js'
 import { createBlockList } from '../../src/node/block-list.js'
 import { createDataDir, EPOCH_FILE, KEY_FILE } from '../../src/node/data-dir.js'
-import { resolveElectionOptions } from '../../src/node/election-options.js'
 import { CorruptKeyFileError, DataDirInUseError } from '../../src/node/errors.js'
-import { resolveNetworkOptions } from '../../src/node/options.js'
 import { createLogLimiter } from '../../src/protocol/log-limiter.js'
 import { waitFor } from '../../src/harness/wait-for.js'
 import { InvalidArgumentError } from '../../src/util/errors.js'
@@ -107,6 +109,17 @@ describe('options', () => {
     expect(resolveElectionOptions({ leaseMs: '1500' }, { MRP2P_HEARTBEAT_MS: '300' })).toEqual({ leaseMs: 1500, heartbeatMs: 300 })
     expect(() => resolveElectionOptions({}, { MRP2P_SUSPECT_AFTER_MS: '9000', MRP2P_DEAD_AFTER_MS: '1000' })).toThrow(/MRP2P_SUSPECT_AFTER_MS.*MRP2P_DEAD_AFTER_MS|MRP2P_DEAD_AFTER_MS.*MRP2P_SUSPECT_AFTER_MS/)
     expect(() => resolveElectionOptions({ driftBound: '0.7' }, {})).toThrow(/--drift-bound/)
+  })
+
+  it('counts an empty or blank variable as unset, for every kind of setting', () => {
+    const blank = { MRP2P_BOOTSTRAP: '', MRP2P_LISTEN: ' ', MRP2P_SLOTS: '', MRP2P_DATA_DIR: '', MRP2P_SWARM_KEY: ' ', MRP2P_LEASE_MS: '', MRP2P_DRIFT_BOUND: '\t' }
+    const o = resolveNetworkOptions({ dataDir: '/tmp/x' }, blank)
+    expect(o.bootstrap).toEqual([])
+    expect(o.listen).toEqual(['/ip4/127.0.0.1/tcp/0'])
+    expect(o.swarmKey).toBeUndefined()
+    expect(resolveElectionOptions({}, blank)).toEqual({})
+    expect(resolveLimitOptions({}, { MRP2P_MAX_JOBS: ' ', MRP2P_MIN_FREE_DISK: '' })).toEqual({ maxJobs: 16, minFreeDiskMb: 64 })
+    expect(resolveTaskOptions({}, { MRP2P_TASK_MEMORY_MB: '', MRP2P_SANDBOX: '' })).toEqual({ sandbox: false, taskMemoryMb: 1024 })
   })
 })
 

@@ -1,5 +1,6 @@
-import { parseIntArg } from '../node/options.js'
-import { DEFAULT_TASK_MEMORY_MB } from './task-pool.js'
+import { DEFAULT_TASK_MEMORY_MB } from '../worker/task-pool.js'
+import { envValue, flagOrEnv, type Env } from './env.js'
+import { parseIntArg } from './options.js'
 
 /** `mrp2p join` flags about how this node runs tasks, as commander parses them. */
 export interface TaskFlags {
@@ -18,11 +19,10 @@ export const TASK_FLAG_HELP = {
 } as const
 
 /** A flag wins over its environment variable; errors name the one that was wrong. */
-export function resolveTaskOptions (flags: TaskFlags, env: Record<string, string | undefined> = process.env): TaskOptions {
-  const sandbox = flags.sandbox === true || env.MRP2P_SANDBOX === '1'
-  const memorySource = flags.taskMemory !== undefined ? '--task-memory' : 'MRP2P_TASK_MEMORY_MB'
-  const memoryRaw = flags.taskMemory ?? (env.MRP2P_TASK_MEMORY_MB?.trim() === '' ? undefined : env.MRP2P_TASK_MEMORY_MB)
+export function resolveTaskOptions (flags: TaskFlags, env: Env = process.env): TaskOptions {
+  const sandbox = flags.sandbox === true || envValue(env, 'MRP2P_SANDBOX') === '1'
+  const memory = flagOrEnv(flags.taskMemory, '--task-memory', env, 'MRP2P_TASK_MEMORY_MB')
   // Below 16 MiB not even the engine's own buffers fit; the upper bound is V8's.
-  const taskMemoryMb = memoryRaw === undefined ? DEFAULT_TASK_MEMORY_MB : parseIntArg(memoryRaw, memorySource, 16, 1024 * 1024)
+  const taskMemoryMb = memory === undefined ? DEFAULT_TASK_MEMORY_MB : parseIntArg(memory.raw, memory.source, 16, 1024 * 1024)
   return { sandbox, taskMemoryMb }
 }

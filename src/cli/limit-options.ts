@@ -1,4 +1,7 @@
+import { DEFAULT_MAX_JOBS } from '../coordinator/coordinator-service.js'
+import { flagOrEnv, type Env } from './env.js'
 import { parseIntArg } from './options.js'
+import { DEFAULT_MIN_FREE_DISK_BYTES } from './worker-defaults.js'
 
 /**
  * A node's resource limits (docs/security.md): what a member, buggy or
@@ -16,18 +19,19 @@ export interface LimitOptions {
   maxJobs: number
 }
 
-export const DEFAULT_LIMITS: LimitOptions = { minFreeDiskMb: 64, maxJobs: 16 }
+/** What `join` uses when neither flag nor variable is set: the coordinator's and the worker's own defaults. */
+export const DEFAULT_LIMITS: LimitOptions = { minFreeDiskMb: DEFAULT_MIN_FREE_DISK_BYTES / 2 ** 20, maxJobs: DEFAULT_MAX_JOBS }
 
 export const LIMIT_FLAG_HELP = {
   minFreeDisk: `free disk (MiB) a task needs under the data dir beyond its input, or it fails with that reason (env MRP2P_MIN_FREE_DISK; default ${DEFAULT_LIMITS.minFreeDiskMb})`,
   maxJobs: `jobs this node holds at once as coordinator; later submits are refused (env MRP2P_MAX_JOBS; default ${DEFAULT_LIMITS.maxJobs})`
 }
 
-export function resolveLimitOptions (flags: LimitFlags, env: Record<string, string | undefined> = process.env): LimitOptions {
+/** A flag wins over its variable; errors name the one that was wrong. */
+export function resolveLimitOptions (flags: LimitFlags, env: Env = process.env): LimitOptions {
   const pick = (flag: string | undefined, flagName: string, envName: string, fallback: number, min: number, max: number): number => {
-    if (flag !== undefined) return parseIntArg(flag, flagName, min, max)
-    const raw = env[envName]
-    return raw === undefined || raw === '' ? fallback : parseIntArg(raw, envName, min, max)
+    const given = flagOrEnv(flag, flagName, env, envName)
+    return given === undefined ? fallback : parseIntArg(given.raw, given.source, min, max)
   }
   return {
     minFreeDiskMb: pick(flags.minFreeDisk, '--min-free-disk', 'MRP2P_MIN_FREE_DISK', DEFAULT_LIMITS.minFreeDiskMb, 0, 1_048_576),

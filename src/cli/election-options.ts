@@ -1,5 +1,6 @@
 import { DEFAULT_ELECTION_CONFIG, resolveElectionConfig, type ElectionConfig } from '../election/index.js'
 import { InvalidArgumentError } from '../util/errors.js'
+import { flagOrEnv, type Env } from './env.js'
 
 /**
  * Election timings from flags and environment: each field of ElectionConfig
@@ -38,16 +39,15 @@ function camel (flag: string): string {
   return flag.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase())
 }
 
-export function resolveElectionOptions (flags: ElectionFlags, env: Record<string, string | undefined> = process.env): Partial<ElectionConfig> {
+/** The timings given by flag or variable (unset ones are left to the election's defaults), checked together. */
+export function resolveElectionOptions (flags: ElectionFlags, env: Env = process.env): Partial<ElectionConfig> {
   const out: Partial<Record<keyof ElectionConfig, number>> = {}
   const source: Partial<Record<keyof ElectionConfig, string>> = {}
   for (const spec of ELECTION_FLAGS) {
     const flagValue = flags[camel(spec.flag)]
-    const fromFlag = typeof flagValue === 'string'
-    const envValue = env[spec.env]
-    const raw = fromFlag ? flagValue : (envValue === undefined || envValue.trim() === '' ? undefined : envValue)
-    if (raw === undefined) continue
-    const name = fromFlag ? `--${spec.flag}` : spec.env
+    const setting = flagOrEnv(typeof flagValue === 'string' ? flagValue : undefined, `--${spec.flag}`, env, spec.env)
+    if (setting === undefined) continue
+    const { raw, source: name } = setting
     const n = Number(raw.trim())
     const ok = spec.kind === 'ms' ? Number.isInteger(n) && n >= 0 && n <= 3_600_000 : Number.isFinite(n) && n >= 0 && n < 0.5
     if (!ok) {

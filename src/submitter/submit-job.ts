@@ -1,0 +1,97 @@
+import type { Multiaddr } from '@multiformats/multiaddr'
+import { bundleJob, importJob } from '../mapreduce/job-loader.js'
+import { OutputDir } from '../mapreduce/output-dir.js'
+import { sampledParams } from '../mapreduce/sample.js'
+import { planSplits } from '../mapreduce/splits.js'
+import { createClientLibp2p } from '../node/libp2p.js'
+import { MRP2P_VERSION } from '../node/version.js'
+import type { Logger } from '../util/logger.js'
+import { PartCollector } from './part-collector.js'
+import { newJobId, Submission, type SubmissionEvent } from './submission.js'
+
+/** A job to run on a mesh, as `mrp2p submit` and `mrp2p demo` describe it; already checked by the caller. */
+export interface SubmitJobOptions {
+  /** A built-in job's name (wc, indexer, grep) or the path of a .ts/.js module. */
+  job: string
+  /** Input files; map receives each path exactly as given. */
+  input: string[]
+  /** Nodes of the mesh to ask for the coordinator, each ending in /p2p/<PeerId>. */
+  bootstrap: Multiaddr[]
+  /** Where workers reach this submitter (for code, splits and commits). */
+  listen: string[]
+  reduces: number
+  /** Output folder; must be empty or absent. */
+  output: string
+  /** Larger files are cut at line ends into splits of about this many bytes. */
+  splitSize: number
+  params: Record<string, string>
+  /** How long to look for a coordinator (each time one is lost). */
+  coordinatorTimeoutMs: number
+  /** Attempts per task that fail in the job's own code before the job fails. */
+  maxAttempts: number
+  /** How long one attempt may run on a worker; unset: the workers' default. */
+  taskTimeoutMs?: number
+  /** Map output held in memory per task before it spills; unset: the engine's default. */
+  memoryBytes?: number
+  /** false: map output is sent and stored uncompressed. */
+  compress?: boolean
+  /** The inputs are readable at the same path on every node: workers read them in place. */
+  shared?: boolean
+  /** Relative inputs and job paths are resolved here; default: the process's working directory. */
+  cwd?: string
+  /** The key of a private mesh. */
+  swarmKey?: Uint8Array
+  log: Logger
+  /** Aborting stops the job: the output folder is removed and the abort's reason is thrown. */
+  signal?: AbortSignal
+  onEvent?: (event: SubmitJobEvent) => void
+}
+
+/**
+ * What a submit reports while it runs: first `planned`, once the job is
+ * bundled, split and its output folder claimed (nothing sent yet), then the
+ * Submission's own events.
+ */
+export type SubmitJobEvent =
+  | { type: 'planned', jobName: string, maps: number, inputBytes: number }
+  | SubmissionEvent
+
+export interface SubmitJobResult { jobName: string, maps: number, reduces: number, inputBytes: number, seconds: number }
+
+/**
+ * Submits a job to a mesh and waits until its output folder is complete:
+ * loads and bundles the job, plans its splits, starts a client that serves
+ * them, runs the Submission and publishes the parts. On any failure the
+ * output folder is removed and nothing is left listening.
+ */
+export async function submitJob (options: SubmitJobOptions): Promise<SubmitJobResult> {
+  // Everything that can be refused is refused before anything runs or is written.
+  const bundle = await bundleJob(options.job, options.cwd)
+  const loaded = await importJob(bundle)
+  const splits = await planSplits(options.input, { cwd: options.cwd ?? process.cwd(), splitSize: options.splitSize })
+  const params = sampledParams(loaded.job, bundle.name, splits, options.reduces, options.params)
+  const inputBytes = splits.reduce((n, s) => n + s.length, 0)
+  const output = OutputDir.prepare(options.output)
+
+  const node = await createClientLibp2p({ version: MRP2P_VERSION, listen: options.listen, swarmKey: options.swarmKey })
+  options.onEvent?.({ type: 'planned', jobName: bundle.name, maps: splits.length, inputBytes })
+  const started = performance.now()
+  try {
+    await node.start()
+    const parts = new PartCollector(output, options.reduces)
+    const submission = new Submission(
+      { self: node.peerId.toString(), addrs: node.getMultiaddrs().map((a) => a.toString()), network: node, bootstrap: options.bootstrap, log: options.log, keyed: options.swarmKey !== undefined },
+      { jobId: newJobId(bundle.name), jobName: bundle.name, code: bundle, splits, reduces: options.reduces, params, maxAttempts: options.maxAttempts, parts, shared: options.shared, taskTimeoutMs: options.taskTimeoutMs, memoryBytes: options.memoryBytes, compress: options.compress }
+    )
+    await submission.serve()
+    await submission.run({ coordinatorTimeoutMs: options.coordinatorTimeoutMs, signal: options.signal, onEvent: options.onEvent })
+    parts.publish()
+    return { jobName: bundle.name, maps: splits.length, reduces: options.reduces, inputBytes, seconds: (performance.now() - started) / 1000 }
+  } catch (err) {
+    output.abort()
+    // Whatever broke once the abort came (a closed stream, a cancelled wait) is its consequence, not its cause.
+    throw options.signal?.aborted === true ? options.signal.reason : err
+  } finally {
+    await Promise.resolve(node.stop()).catch(() => {})
+  }
+}
