@@ -5,12 +5,16 @@ import { sampledParams } from '../mapreduce/sample.js'
 import { planSplits } from '../mapreduce/splits.js'
 import { createClientLibp2p } from '../node/libp2p.js'
 import { MRP2P_VERSION } from '../node/version.js'
+import { jobOptionsOf, type JobOptions } from '../protocol/job-messages.js'
 import type { Logger } from '../util/logger.js'
 import { PartCollector } from './part-collector.js'
 import { newJobId, Submission, type SubmissionEvent } from './submission.js'
 
-/** A job to run on a mesh, as `mrp2p submit` and `mrp2p demo` describe it; already checked by the caller. */
-export interface SubmitJobOptions {
+/**
+ * A job to run on a mesh, as `mrp2p submit` and `mrp2p demo` describe it; already checked by the caller. The job's
+ * options (JobOptionsSchema: task timeout, memory, compression, …) are passed on to the workers as they are.
+ */
+export interface SubmitJobOptions extends JobOptions {
   /** A built-in job's name (wc, indexer, grep) or the path of a .ts/.js module. */
   job: string
   /** Input files; map receives each path exactly as given. */
@@ -29,12 +33,6 @@ export interface SubmitJobOptions {
   coordinatorTimeoutMs: number
   /** Attempts per task that fail in the job's own code before the job fails. */
   maxAttempts: number
-  /** How long one attempt may run on a worker; unset: the workers' default. */
-  taskTimeoutMs?: number
-  /** Map output held in memory per task before it spills; unset: the engine's default. */
-  memoryBytes?: number
-  /** false: map output is sent and stored uncompressed. */
-  compress?: boolean
   /** The inputs are readable at the same path on every node: workers read them in place. */
   shared?: boolean
   /** Relative inputs and job paths are resolved here; default: the process's working directory. */
@@ -81,7 +79,7 @@ export async function submitJob (options: SubmitJobOptions): Promise<SubmitJobRe
     const parts = new PartCollector(output, options.reduces)
     const submission = new Submission(
       { self: node.peerId.toString(), addrs: node.getMultiaddrs().map((a) => a.toString()), network: node, bootstrap: options.bootstrap, log: options.log, keyed: options.swarmKey !== undefined },
-      { jobId: newJobId(bundle.name), jobName: bundle.name, code: bundle, splits, reduces: options.reduces, params, maxAttempts: options.maxAttempts, parts, shared: options.shared, taskTimeoutMs: options.taskTimeoutMs, memoryBytes: options.memoryBytes, compress: options.compress }
+      { jobId: newJobId(bundle.name), jobName: bundle.name, code: bundle, splits, reduces: options.reduces, params, maxAttempts: options.maxAttempts, parts, shared: options.shared, ...jobOptionsOf(options) }
     )
     await submission.serve()
     await submission.run({ coordinatorTimeoutMs: options.coordinatorTimeoutMs, signal: options.signal, onEvent: options.onEvent })
