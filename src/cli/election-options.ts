@@ -1,6 +1,6 @@
 import { DEFAULT_ELECTION_CONFIG, resolveElectionConfig, type ElectionConfig } from '../election/index.js'
 import { InvalidArgumentError } from '../util/errors.js'
-import { flagOrEnv, type Env } from './env.js'
+import { flagOrEnv, type Env } from '../util/env.js'
 
 /**
  * Election timings from flags and environment: each field of ElectionConfig

@@ -1,5 +1,5 @@
 import { DEFAULT_MAX_JOBS } from '../coordinator/coordinator-service.js'
-import { flagOrEnv, type Env } from './env.js'
+import { flagOrEnv, type Env } from '../util/env.js'
 import { parseIntArg } from './options.js'
 import { DEFAULT_MIN_FREE_DISK_BYTES } from './worker-defaults.js'
 

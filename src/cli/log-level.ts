@@ -1,5 +1,5 @@
 import { setLogLevel } from '../util/logger.js'
-import { envValue } from './env.js'
+import { envValue } from '../util/env.js'
 
 /**
  * One-shot commands (submit, status, demo) show a person only warnings,

@@ -1,6 +1,7 @@
 import '../util/polyfills.js'
 import { Command, CommanderError } from 'commander'
 import { errorMessage, isUserFacingError, UserCodeError } from '../util/errors.js'
+import { logLevelFromEnv } from '../util/logger.js'
 import { registerCommands } from './commands.js'
 
 const program = new Command()
@@ -14,6 +15,7 @@ program
 registerCommands(program)
 
 try {
+  logLevelFromEnv()
   await program.parseAsync(process.argv)
 } catch (err) {
   process.exitCode = exitCodeFor(err)

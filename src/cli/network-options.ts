@@ -4,7 +4,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { InvalidArgumentError, errorMessage } from '../util/errors.js'
 import { defaultDataDir } from '../node/data-dir.js'
 import { readSwarmKey } from '../node/private-network.js'
-import { envList, envValue, flagOrEnv, nonBlank, type Env } from './env.js'
+import { envList, envValue, flagOrEnv, nonBlank, type Env } from '../util/env.js'
 import { parseIntArg } from './options.js'
 
 /**

@@ -1,4 +1,6 @@
 import { pino, type Logger } from 'pino'
+import { envValue } from './env.js'
+import { InvalidArgumentError } from './errors.js'
 
 export type { Logger }
 
@@ -10,10 +12,24 @@ export type { Logger }
  */
 let root: Logger | undefined
 
+const LEVELS = Object.keys(pino.levels.values).concat('silent')
+
+/**
+ * The level MRP2P_LOG_LEVEL asks for (unset or blank: info). A level pino does not know is refused in one line
+ * (the CLI checks it before it does anything), rather than pino's stack trace at the first log line.
+ */
+export function logLevelFromEnv (env: Record<string, string | undefined> = process.env): string {
+  const level = envValue(env, 'MRP2P_LOG_LEVEL') ?? 'info'
+  if (!LEVELS.includes(level)) throw new InvalidArgumentError(`MRP2P_LOG_LEVEL must be one of ${LEVELS.join(', ')}, got ${JSON.stringify(level)}`)
+  return level
+}
+
 function rootLogger (): Logger {
   if (root === undefined) {
+    let level: string
+    try { level = logLevelFromEnv() } catch { level = 'info' }
     root = pino(
-      { level: process.env.MRP2P_LOG_LEVEL ?? 'info', base: { pid: process.pid } },
+      { level, base: { pid: process.pid } },
       pino.destination({ fd: 2, sync: true })
     )
   }

@@ -106,6 +106,14 @@ describe('mrp2p run refuses bad input with one clear line', () => {
     expectOneLineError(await runCli(['run', 'grep', '--input', 'in.txt', '--param', 'pattern', '-o', out()], { cwd: dir }), 2, /--param takes key=value, got 'pattern'/)
   })
 
+  it('a log level that does not exist, and a blank one taken as unset', async () => {
+    const o = out()
+    expectOneLineError(await runCli(['run', 'wc', '--input', 'in.txt', '-o', o], { cwd: dir, env: { MRP2P_LOG_LEVEL: 'loud' } }), 2, /MRP2P_LOG_LEVEL must be one of .*info.*, got "loud"/, o)
+    const ok = await runCli(['run', 'wc', '--input', 'in.txt', '-o', out(), '-q'], { cwd: dir, env: { MRP2P_LOG_LEVEL: '' } })
+    expect(ok.stderr).toBe('')
+    expect(ok.code).toBe(0)
+  })
+
   it('an output folder that already holds files, left untouched', async () => {
     const o = out()
     mkdirSync(o)
