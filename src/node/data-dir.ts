@@ -5,7 +5,7 @@ import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@
 import type { AbortOptions, PrivateKey } from '@libp2p/interface'
 import { z } from 'zod'
 import { errorMessage } from '../util/errors.js'
-import { writeFileAtomic } from './atomic-file.js'
+import { writeFileAtomic } from '../util/atomic-file.js'
 import { CorruptKeyFileError, DataDirInUseError, DataDirNotWritableError } from './errors.js'
 
 /**
