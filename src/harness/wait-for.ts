@@ -1,4 +1,5 @@
 import { errorMessage } from '../util/errors.js'
+import { sleep } from '../util/sleep.js'
 
 /** The condition did not hold before the deadline; says what was awaited and what was last seen. */
 export class WaitTimeoutError extends Error {
@@ -41,6 +42,6 @@ export async function waitFor<T> (condition: () => T | undefined | false | Promi
       const why = lastError !== undefined ? `last error: ${errorMessage(lastError)}` : `last value: ${String(last)}`
       throw new WaitTimeoutError(`timed out after ${options.timeoutMs} ms waiting for ${what} (${why})`)
     }
-    await new Promise(resolve => setTimeout(resolve, Math.min(interval, Math.max(0, deadline - performance.now()))))
+    await sleep(Math.min(interval, Math.max(0, deadline - performance.now())), { signal: options.signal })
   }
 }
