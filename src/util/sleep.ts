@@ -6,8 +6,9 @@ function abortReason (signal: AbortSignal): unknown {
 /**
  * Waits `ms`, or rejects as soon as `signal` aborts: every retry loop and
  * back-off in mrp2p sleeps through this, so that after a service's `stop()`
- * no timer of it is left to fire. The timer is unref'd: a sleep alone never
- * keeps the process alive.
+ * no timer of it is left to fire. The timer keeps the process alive, as any
+ * pending work should: a loop that outlives its service shows up as a process
+ * that does not exit (and in the lifecycle test), not as work silently dropped.
  */
 export async function sleep (ms: number, options: { signal?: AbortSignal } = {}): Promise<void> {
   const { signal } = options
@@ -21,7 +22,6 @@ export async function sleep (ms: number, options: { signal?: AbortSignal } = {})
       signal?.removeEventListener('abort', onAbort)
       resolve()
     }, Math.max(0, ms))
-    timer.unref()
     signal?.addEventListener('abort', onAbort, { once: true })
   })
 }
