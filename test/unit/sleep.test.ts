@@ -5,7 +5,8 @@ import { trackTimers } from '../support/live-timers.js'
 
 const tracked = trackTimers()
 afterAll(() => { tracked.disable() })
-const sleeps = (): number => tracked.stacks().filter((s) => s.includes('util/sleep.ts')).length
+// waitFor sleeps through util/sleep too: count only this file's own sleeps.
+const sleeps = (): number => tracked.stacks().filter((s) => s.includes('util/sleep.ts') && !s.includes('wait-for.ts')).length
 // Async hooks report a timer's end a moment after it fired or was cleared.
 const noSleepLeft = async (): Promise<void> => { await waitFor(() => sleeps() === 0, { timeoutMs: 2_000, intervalMs: 5, description: 'no sleep timer left' }) }
 
