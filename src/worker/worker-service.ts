@@ -114,7 +114,7 @@ export class WorkerService {
 
   constructor (private readonly c: WorkerServiceComponents, private readonly init: WorkerServiceInit) {
     this.store = new IntermediateStore(c.dataDir)
-    this.pool = new TaskPool({ slots: init.slots, memoryMb: init.taskMemoryMb, isolation: init.sandbox === true ? 'sandbox' : 'thread' })
+    this.pool = new TaskPool({ slots: init.slots, memoryMb: init.taskMemoryMb, isolation: init.sandbox === true ? 'sandbox' : 'thread', log: c.log })
     this.code = new CodeCache(c.dataDir)
     this.fence = new EpochFence(c.dataDir)
     this.log = c.log.child({ component: 'worker' })
