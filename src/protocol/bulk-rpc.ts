@@ -39,16 +39,21 @@ export async function openBulk (opener: StreamOpener, peer: PeerId | Multiaddr |
 }
 
 /**
- * Opens a bulk stream, sends its request header, lets `use` read or write the rest, and closes the stream
- * whatever `use` did: a stream left open would hold a muxer slot on both peers until the connection ends.
+ * Opens a bulk stream, sends its request header, lets `use` read or write the rest, and ends the stream
+ * whatever `use` did: closed after a complete exchange, aborted after a failed one, since a close waits on a
+ * peer that may be gone and a caller that was stopped must not wait on it.
  */
 export async function withBulkStream<T> (opener: StreamOpener, peer: PeerId | Multiaddr | Multiaddr[], protocol: string, header: unknown, options: AbortOptions & { dialMs?: number }, use: (exchange: BulkExchange) => Promise<T>): Promise<T> {
   const exchange = await openBulk(opener, peer, protocol, header, options)
+  let result: T
   try {
-    return await use(exchange)
-  } finally {
-    await exchange.stream.close().catch(() => {})
+    result = await use(exchange)
+  } catch (err) {
+    exchange.stream.abort(err instanceof Error ? err : new ProtocolError(errorMessage(err)))
+    throw err
   }
+  await exchange.stream.close({ signal: options.signal }).catch(() => {})
+  return result
 }
 
 export interface BulkHandlerContext extends AbortOptions {
