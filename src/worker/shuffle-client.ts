@@ -2,15 +2,16 @@ import { join } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { receiveToFile } from '../protocol/bulk.js'
 import { withBulkStream } from '../protocol/bulk-rpc.js'
-import { BulkResponseHeader, JOB_PROTOCOLS, type ReduceAssignmentSchema } from '../protocol/job-messages.js'
+import { BulkResponseHeader, JOB_PROTOCOLS, type FetchRunRequest } from '../protocol/job-messages.js'
 import type { StreamOpener } from '../protocol/reqresp.js'
 import { errorMessage } from '../util/errors.js'
 import type { z } from 'zod'
+import type { ReduceAssignment } from './attempt.js'
 import type { IntermediateStore } from './intermediate-store.js'
 import { TaskAbortedError } from './task-pool.js'
 
 /** Where a reduce finds one map output: the peer that holds it. */
-export type MapSource = z.output<typeof ReduceAssignmentSchema>['sources'][number]
+export type MapSource = ReduceAssignment['sources'][number]
 
 /** A reduce's input could not be had; reported as a fetch failure, so the coordinator runs that map again. */
 export class FetchError extends Error {
@@ -68,7 +69,7 @@ export class ShuffleClient {
     const path = join(work, `in-${src.mapIndex}`)
     if (this.active++ === 0) this.since = performance.now()
     try {
-      await withBulkStream(this.network, peerIdFromString(src.peer), JOB_PROTOCOLS.fetchRun, { jobId, mapIndex: src.mapIndex, partition }, { signal, dialMs: 5_000 }, async ({ reader }) => {
+      await withBulkStream(this.network, peerIdFromString(src.peer), JOB_PROTOCOLS.fetchRun, { jobId, mapIndex: src.mapIndex, partition } satisfies z.output<typeof FetchRunRequest>, { signal, dialMs: 5_000 }, async ({ reader }) => {
         const head = await reader.json(BulkResponseHeader, { signal })
         if (!head.ok) throw new Error(head.error)
         await receiveToFile(reader, path, head.bytes, { signal })

@@ -1,9 +1,12 @@
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { receiveBytes, receiveToFile, sendFileRange } from '../protocol/bulk.js'
 import { withBulkStream } from '../protocol/bulk-rpc.js'
-import { BulkResponseHeader, CommitResponse, JOB_PROTOCOLS, type JobRef } from '../protocol/job-messages.js'
+import {
+  BulkResponseHeader, CommitResponse, JOB_PROTOCOLS, type CommitRequest, type FetchCodeRequest, type FetchSplitRequest, type JobRef
+} from '../protocol/job-messages.js'
 import type { StreamOpener } from '../protocol/reqresp.js'
 import type { Logger } from '../util/logger.js'
+import type { z } from 'zod'
 import type { MapAssignment, ReduceAssignment } from './attempt.js'
 
 function submitterAddrs (job: JobRef): Multiaddr[] {
@@ -19,7 +22,7 @@ export class SubmitterClient {
 
   /** The job's bundled code; the caller checks it against the job's hash. */
   async fetchCode (job: JobRef, signal: AbortSignal): Promise<Uint8Array> {
-    return await withBulkStream(this.network, submitterAddrs(job), JOB_PROTOCOLS.fetchCode, { hash: job.codeHash }, { signal }, async ({ reader }) => {
+    return await withBulkStream(this.network, submitterAddrs(job), JOB_PROTOCOLS.fetchCode, { hash: job.codeHash } satisfies z.output<typeof FetchCodeRequest>, { signal }, async ({ reader }) => {
       const head = await reader.json(BulkResponseHeader, { signal })
       if (!head.ok) throw new Error(`submitter refused the job code: ${head.error}`)
       return await receiveBytes(reader, head.bytes, { signal })
@@ -28,7 +31,7 @@ export class SubmitterClient {
 
   /** A map's split, into `file`. */
   async fetchSplit (job: JobRef, task: MapAssignment, file: string, signal: AbortSignal): Promise<void> {
-    await withBulkStream(this.network, submitterAddrs(job), JOB_PROTOCOLS.fetchSplit, { jobId: job.jobId, index: task.split.index }, { signal }, async ({ reader }) => {
+    await withBulkStream(this.network, submitterAddrs(job), JOB_PROTOCOLS.fetchSplit, { jobId: job.jobId, index: task.split.index } satisfies z.output<typeof FetchSplitRequest>, { signal }, async ({ reader }) => {
       const head = await reader.json(BulkResponseHeader, { signal })
       if (!head.ok) throw new Error(`submitter refused split ${task.split.index}: ${head.error}`)
       if (head.bytes !== task.split.length) throw new Error(`submitter sent ${head.bytes} bytes for a split of ${task.split.length}`)
@@ -38,7 +41,7 @@ export class SubmitterClient {
 
   /** Uploads a reduce's part; the submitter keeps the first complete commit of each partition. */
   async commitPart (job: JobRef, task: ReduceAssignment, epoch: number, path: string, bytes: number, signal: AbortSignal): Promise<void> {
-    await withBulkStream(this.network, submitterAddrs(job), JOB_PROTOCOLS.commit, { jobId: job.jobId, partition: task.index, epoch, attempt: task.attempt, bytes }, { signal }, async ({ stream, reader }) => {
+    await withBulkStream(this.network, submitterAddrs(job), JOB_PROTOCOLS.commit, { jobId: job.jobId, partition: task.index, epoch, attempt: task.attempt, bytes } satisfies z.output<typeof CommitRequest>, { signal }, async ({ stream, reader }) => {
       await sendFileRange(stream, path, 0, bytes, { signal })
       const answer = await reader.json(CommitResponse, { signal })
       if (!answer.accepted) this.log.info({ job: job.jobId, partition: task.index, reason: answer.reason }, 'submitter kept another commit of this part')
