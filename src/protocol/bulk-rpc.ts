@@ -6,7 +6,7 @@ import { errorMessage } from '../util/errors.js'
 import { FrameReader, writeJsonFrame } from './bulk.js'
 import { dialFailure, DialTimeoutError, InvalidFrameError, InvalidMessageError, ProtocolError, RequestTimeoutError } from './errors.js'
 import { createLogLimiter } from './log-limiter.js'
-import type { HandlerRegistrar, StreamOpener } from './reqresp.js'
+import type { HandlerRegistrar, RegisteredHandler, StreamOpener } from './reqresp.js'
 import { abortReasonOr, deadline } from './timeouts.js'
 
 export interface BulkExchange {
@@ -38,6 +38,24 @@ export async function openBulk (opener: StreamOpener, peer: PeerId | Multiaddr |
   return { stream, reader }
 }
 
+/**
+ * Opens a bulk stream, sends its request header, lets `use` read or write the rest, and ends the stream
+ * whatever `use` did: closed after a complete exchange, aborted after a failed one, since a close waits on a
+ * peer that may be gone and a caller that was stopped must not wait on it.
+ */
+export async function withBulkStream<T> (opener: StreamOpener, peer: PeerId | Multiaddr | Multiaddr[], protocol: string, header: unknown, options: AbortOptions & { dialMs?: number }, use: (exchange: BulkExchange) => Promise<T>): Promise<T> {
+  const exchange = await openBulk(opener, peer, protocol, header, options)
+  let result: T
+  try {
+    result = await use(exchange)
+  } catch (err) {
+    exchange.stream.abort(err instanceof Error ? err : new ProtocolError(errorMessage(err)))
+    throw err
+  }
+  await exchange.stream.close({ signal: options.signal }).catch(() => {})
+  return result
+}
+
 export interface BulkHandlerContext extends AbortOptions {
   remotePeer: PeerId
   stream: Stream
@@ -56,8 +74,11 @@ export interface BulkHandlerInit<S extends z.ZodType> {
   maxInboundStreams?: number
 }
 
+/** What {@link handleBulk} registered: `unregister` removes the protocol's handler, so a stopped service serves nothing. */
+export type BulkHandlerRegistration = Pick<RegisteredHandler, 'unregister'>
+
 /** Serves a bulk protocol: a bad header resets the stream and is logged (rate-limited per peer); the node carries on. */
-export async function handleBulk<S extends z.ZodType> (registrar: HandlerRegistrar, init: BulkHandlerInit<S>): Promise<void> {
+export async function handleBulk<S extends z.ZodType> (registrar: HandlerRegistrar, init: BulkHandlerInit<S>): Promise<BulkHandlerRegistration> {
   const limiter = createLogLimiter()
   const requestTimeoutMs = init.requestTimeoutMs ?? 5_000
   const exchangeTimeoutMs = init.exchangeTimeoutMs ?? 10 * 60_000
@@ -92,4 +113,5 @@ export async function handleBulk<S extends z.ZodType> (registrar: HandlerRegistr
       stream.abort(err instanceof Error ? err : new ProtocolError(errorMessage(err)))
     })
   }, { maxInboundStreams: init.maxInboundStreams ?? 64 })
+  return { unregister: async (options) => { await registrar.unhandle(init.protocol, options) } }
 }

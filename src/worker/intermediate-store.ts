@@ -1,8 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
-
-/** Job ids become folder names: only these characters, so a peer can never name a path outside the store. */
-export const JOB_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/
+// Job ids become folder names: the protocol's pattern admits no character that could name a path outside the store.
+import { JOB_ID_PATTERN } from '../protocol/job-messages.js'
 
 export interface MapOutputMeta {
   jobId: string

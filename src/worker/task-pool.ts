@@ -1,11 +1,10 @@
+import type { Startable } from '@libp2p/interface'
 import { DEFAULT_TASK_TIMEOUT_MS } from '../protocol/job-messages.js'
 import { errorMessage } from '../util/errors.js'
-import { createLogger } from '../util/logger.js'
+import type { Logger } from '../util/logger.js'
 import { ThreadRunner, type RunnerLoss, type TaskRunner } from './task-runner.js'
 import { ProcessRunner } from './task-sandbox.js'
 import type { ThreadFailure, ThreadReply, ThreadTask } from './thread-messages.js'
-
-const log = createLogger('task-pool')
 
 /** Heap cap of one task (MiB) when the node is not told otherwise. */
 export const DEFAULT_TASK_MEMORY_MB = 1024
@@ -35,6 +34,8 @@ export interface TaskPoolOptions {
   isolation?: Isolation
   /** Caps each task's heap, so a job that allocates without bound fails its attempt, not the node. */
   memoryMb?: number
+  /** The node's logger; the pool and its runners log under components of their own. */
+  log: Logger
 }
 
 export interface RunOptions {
@@ -53,7 +54,7 @@ function seconds (ms: number): string {
  * out of memory, calls process.exit), its attempt fails with a message that
  * says so and the node lives on; the runner is ended and replaced.
  */
-export class TaskPool {
+export class TaskPool implements Startable {
   private readonly slots: Slot[] = []
   private nextId = 1
   private stopped = false
@@ -61,10 +62,14 @@ export class TaskPool {
   private readonly inFlight = new Set<() => void>()
   private readonly isolation: Isolation
   private readonly memoryMb: number
+  private readonly log: Logger
+  private readonly runnerLog: Logger
 
   constructor (private readonly opts: TaskPoolOptions) {
     this.isolation = opts.isolation ?? 'thread'
     this.memoryMb = opts.memoryMb ?? DEFAULT_TASK_MEMORY_MB
+    this.log = opts.log.child({ component: 'task-pool' })
+    this.runnerLog = opts.log.child({ component: this.isolation === 'sandbox' ? 'task-sandbox' : 'task-runner' })
   }
 
   get size (): number {
@@ -87,7 +92,7 @@ export class TaskPool {
   }
 
   private newRunner (): TaskRunner {
-    return this.isolation === 'sandbox' ? new ProcessRunner(this.memoryMb) : new ThreadRunner(this.memoryMb)
+    return this.isolation === 'sandbox' ? new ProcessRunner(this.memoryMb, this.runnerLog) : new ThreadRunner(this.memoryMb, this.runnerLog)
   }
 
   /** The one place where the ways a runner can end become the message a person reads, for threads and processes alike. */
@@ -139,7 +144,7 @@ export class TaskPool {
         this.inFlight.add(onStop)
         const timer = setTimeout(() => {
           if (!settle()) return
-          log.info({ job: task.jobName, kind: task.kind, timeoutMs, runner: runner.kind }, 'task timed out; ending it')
+          this.log.info({ job: task.jobName, kind: task.kind, timeoutMs, runner: runner.kind }, 'task timed out; ending it')
           resolve({ ok: false, error: { message: `task timed out after ${seconds(timeoutMs)}`, userCode: true } })
         }, timeoutMs)
         options.signal?.addEventListener('abort', onAbort, { once: true })
@@ -162,7 +167,7 @@ export class TaskPool {
     } finally {
       if (!healthy || !runner.reusable) {
         slot.runner = undefined
-        runner.kill().catch((err: unknown) => { log.warn({ err, runner: runner.kind }, 'ending a task runner failed') })
+        runner.kill().catch((err: unknown) => { this.log.warn({ err, runner: runner.kind }, 'ending a task runner failed') })
       }
       slot.busy = false
     }

@@ -1,9 +1,7 @@
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
-import { createLogger } from '../util/logger.js'
+import type { Logger } from '../util/logger.js'
 import { parseRunnerMessage, type TaskRequest, type ThreadReply } from './thread-messages.js'
-
-const log = createLogger('task-runner')
 
 /**
  * Why a runner ended in the middle of a task. The pool turns each into the
@@ -60,7 +58,7 @@ export class ThreadRunner implements TaskRunner {
     return !this.ended
   }
 
-  constructor (memoryMb: number) {
+  constructor (memoryMb: number, log: Logger) {
     this.worker = new Worker(compiledEntry('task-thread'), { resourceLimits: { maxOldGenerationSizeMb: memoryMb } })
     this.worker.unref()
     this.worker.on('message', (raw: unknown) => {

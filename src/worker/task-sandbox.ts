@@ -1,10 +1,8 @@
 import { fork, type ChildProcess } from 'node:child_process'
 import { dirname, resolve } from 'node:path'
-import { createLogger } from '../util/logger.js'
+import type { Logger } from '../util/logger.js'
 import { compiledEntry, type RunnerListener, type RunnerLoss, type TaskRunner } from './task-runner.js'
 import { parseRunnerMessage, type TaskAccess, type TaskRequest } from './thread-messages.js'
-
-const log = createLogger('task-sandbox')
 
 /** Node 20 and 21 call the permission model experimental; from 22 on the flag is `--permission`. */
 export function permissionFlag (nodeVersion = process.versions.node): string {
@@ -65,7 +63,7 @@ export class ProcessRunner implements TaskRunner {
   private ready = false
   private output = ''
 
-  constructor (private readonly memoryMb: number) {}
+  constructor (private readonly memoryMb: number, private readonly log: Logger) {}
 
   get alive (): boolean {
     return !this.ended
@@ -94,7 +92,7 @@ export class ProcessRunner implements TaskRunner {
     child.on('message', (raw: unknown) => {
       const msg = parseRunnerMessage(raw)
       if (msg === undefined) {
-        log.warn({ childPid: child.pid }, 'a task process sent a message that is not a reply; ignored')
+        this.log.warn({ childPid: child.pid }, 'a task process sent a message that is not a reply; ignored')
       } else if ('ready' in msg) {
         this.ready = true
         // Sent only now: a message that reached the process before its entry module had loaded could go unheard.
@@ -117,7 +115,7 @@ export class ProcessRunner implements TaskRunner {
     })
     child.on('error', (err) => {
       // Once it runs, 'close' tells how it ended; before that, it never ran the job's code at all.
-      if (spawned) log.warn({ childPid: child.pid, err: err.message }, 'task process error')
+      if (spawned) this.log.warn({ childPid: child.pid, err: err.message }, 'task process error')
       else this.lose({ kind: 'unavailable', message: `cannot start a task process: ${err.message}` })
     })
     // 'close', not 'exit': by then all of its stderr is in, V8's out-of-memory report included.
@@ -132,7 +130,7 @@ export class ProcessRunner implements TaskRunner {
     this.ended = true
     const listener = this.listener
     this.listener = undefined
-    log.warn({ childPid: this.child?.pid, why: why.kind, output: this.output.slice(-1024) }, 'task process ended without a result')
+    this.log.warn({ childPid: this.child?.pid, why: why.kind, output: this.output.slice(-1024) }, 'task process ended without a result')
     listener?.lost(why)
   }
 

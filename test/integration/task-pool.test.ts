@@ -7,7 +7,10 @@ import { RunReader } from '../../src/mapreduce/run-file.js'
 import { TaskAbortedError, TaskPool, type Isolation } from '../../src/worker/task-pool.js'
 import { permissionFlag, sandboxArgs } from '../../src/worker/task-sandbox.js'
 import { parseRunnerMessage, type ThreadTask } from '../../src/worker/thread-messages.js'
+import { createLogger } from '../../src/util/logger.js'
 import { REPO_ROOT } from '../support/run-cli.js'
+
+const log = createLogger('test')
 
 const FIXTURES = join(REPO_ROOT, 'test', 'fixtures', 'jobs')
 const dir = mkdtempSync(join(tmpdir(), 'mrp2p-pool-'))
@@ -57,7 +60,7 @@ for (const isolation of ['thread', 'sandbox'] as const satisfies readonly Isolat
     let pool: TaskPool
     let wc: string
     beforeAll(async () => {
-      pool = new TaskPool({ slots: 2, memoryMb: MEMORY_MB, isolation })
+      pool = new TaskPool({ slots: 2, memoryMb: MEMORY_MB, isolation, log })
       pool.start()
       wc = await codeFile('wc')
     })
@@ -122,7 +125,7 @@ for (const isolation of ['thread', 'sandbox'] as const satisfies readonly Isolat
     })
 
     it('stop() ends the tasks in flight', async () => {
-      const own = new TaskPool({ slots: 1, memoryMb: MEMORY_MB, isolation })
+      const own = new TaskPool({ slots: 1, memoryMb: MEMORY_MB, isolation, log })
       own.start()
       const ended = expect(own.run(mapTask(await fixture('hangs'), 'x'))).rejects.toThrow('task pool stopped')
       await own.stop()
@@ -146,8 +149,8 @@ describe('the sandbox keeps job code to its own files', () => {
   let threads: TaskPool
   let escape: string
   beforeAll(async () => {
-    sandbox = new TaskPool({ slots: 1, memoryMb: MEMORY_MB, isolation: 'sandbox' })
-    threads = new TaskPool({ slots: 1, memoryMb: MEMORY_MB, isolation: 'thread' })
+    sandbox = new TaskPool({ slots: 1, memoryMb: MEMORY_MB, isolation: 'sandbox', log })
+    threads = new TaskPool({ slots: 1, memoryMb: MEMORY_MB, isolation: 'thread', log })
     sandbox.start()
     threads.start()
     escape = await fixture('escape')

@@ -1,0 +1,111 @@
+import { join } from 'node:path'
+import { errorMessage } from '../util/errors.js'
+import type { Logger } from '../util/logger.js'
+import { attemptLabel, type AttemptOutcome, type FailureCause, type MapAssignment, type ReduceAssignment, type WorkOrder } from './attempt.js'
+import type { CodeCache } from './code-cache.js'
+import { checkFreeDisk } from './disk-reserve.js'
+import type { IntermediateStore } from './intermediate-store.js'
+import { FetchError, type ShuffleClient } from './shuffle-client.js'
+import type { SubmitterClient } from './submitter-client.js'
+import { TaskAbortedError, type TaskOutcome, type TaskPool } from './task-pool.js'
+
+/**
+ * Why an attempt failed, as the scheduler counts it: running out of disk (checked up front, or ENOSPC while
+ * writing) counts toward the job's attempts like an error in its code, so a job no node has room for fails
+ * with that reason instead of being retried for ever.
+ */
+function failureCause (message: string, userCode: boolean): FailureCause {
+  // Only the node's own writes are judged by their message: a job's error text says nothing about this node.
+  if (userCode) return 'user'
+  return /ENOSPC|no space left on device|not enough free disk/i.test(message) ? 'resource' : 'worker'
+}
+
+function taskFailure (out: Extract<TaskOutcome, { ok: false }>): AttemptOutcome {
+  return { ok: false, cause: failureCause(out.error.message, out.error.userCode), error: { message: out.error.message, stack: out.error.stack } }
+}
+
+/** What an attempt works with: the node's store, its task slots, the job code it holds, and its peers. */
+export interface AttemptRunnerParts {
+  store: IntermediateStore
+  pool: TaskPool
+  code: CodeCache
+  submitter: SubmitterClient
+  shuffle: ShuffleClient
+  log: Logger
+}
+
+/**
+ * Runs one attempt to its outcome, in a scratch folder of its own: fetches the job's code (once per node)
+ * and the map's split, or the reduce's inputs (the shuffle); runs the task on a slot of the pool; publishes
+ * a map's output to the store, or commits a reduce's part to the submitter.
+ */
+export class AttemptRunner {
+  constructor (private readonly parts: AttemptRunnerParts, private readonly minFreeDiskBytes: number) {}
+
+  /** The attempt's outcome; undefined when it was abandoned (its job ended, it lost to another, the worker stopped). */
+  async run (order: WorkOrder, signal: AbortSignal): Promise<AttemptOutcome | undefined> {
+    const { job, task } = order
+    const { store, code, submitter } = this.parts
+    const work = store.workDir(job.jobId, task.kind, task.index, attemptLabel({ epoch: order.epoch, attempt: task.attempt }))
+    try {
+      checkFreeDisk(store.root, this.minFreeDiskBytes, task.kind === 'map' ? task.split.length : 0)
+      const codeFile = await code.get(job.codeHash, async () => await submitter.fetchCode(job, signal))
+      return task.kind === 'map'
+        ? await this.runMap(order, task, codeFile, work, signal)
+        : await this.runReduce(order, task, codeFile, work, signal)
+    } catch (err) {
+      if (err instanceof TaskAbortedError || signal.aborted) {
+        this.parts.log.debug({ job: job.jobId, task: `${task.kind}-${task.index}`, attempt: task.attempt }, 'attempt abandoned')
+        return undefined
+      }
+      if (err instanceof FetchError) return { ok: false, cause: 'fetch', error: { message: err.message }, fetch: { mapIndex: err.mapIndex, peer: err.peer } }
+      return { ok: false, cause: failureCause(errorMessage(err), false), error: { message: errorMessage(err) } }
+    } finally {
+      store.removeWorkDir(work)
+    }
+  }
+
+  private async runMap (order: WorkOrder, task: MapAssignment, codeFile: string, work: string, signal: AbortSignal): Promise<AttemptOutcome> {
+    const { job } = order
+    const { store, pool, submitter } = this.parts
+    const shared = task.split.path
+    const splitFile = shared ?? join(work, 'split')
+    if (shared === undefined) await submitter.fetchSplit(job, task, splitFile, signal)
+    const outputPaths = store.runPaths(work, job.reduces)
+    const out = await pool.run({
+      kind: 'map',
+      codeFile,
+      jobName: job.jobName,
+      split: { document: task.split.document, index: task.split.index, offset: task.split.offset, firstLine: task.split.firstLine },
+      splitFile,
+      splitOffset: shared === undefined ? undefined : task.split.offset,
+      splitLength: shared === undefined ? undefined : task.split.length,
+      reduces: job.reduces,
+      params: job.params,
+      outputPaths,
+      spillDir: work,
+      memoryBudgetBytes: job.memoryBytes,
+      compress: job.compress,
+      access: { read: [codeFile, splitFile, work], write: [work] }
+    }, { signal, timeoutMs: job.taskTimeoutMs })
+    if (!out.ok) return taskFailure(out)
+    const partitions = out.map?.partitions ?? []
+    const partitionBytes = partitions.map((p) => p.bytes)
+    const partitionRawBytes = partitions.map((p) => p.rawBytes)
+    store.commitMapOutput(work, { jobId: job.jobId, mapIndex: task.index, attempt: attemptLabel({ epoch: order.epoch, attempt: task.attempt }), partitionBytes, partitionRawBytes })
+    return { ok: true, partitionBytes }
+  }
+
+  private async runReduce (order: WorkOrder, task: ReduceAssignment, codeFile: string, work: string, signal: AbortSignal): Promise<AttemptOutcome> {
+    const { job } = order
+    const { store, pool, submitter, shuffle } = this.parts
+    const inputs = await shuffle.fetchRuns(job.jobId, task.index, task.sources, work, signal)
+    const part = join(work, 'part')
+    // Map outputs held here are read in place, from this job's folder of the intermediate store.
+    const access = { read: [codeFile, work, join(store.root, job.jobId)], write: [work] }
+    const out = await pool.run({ kind: 'reduce', codeFile, jobName: job.jobName, partition: task.index, reduces: job.reduces, params: job.params, inputs, outputPath: part, access }, { signal, timeoutMs: job.taskTimeoutMs })
+    if (!out.ok) return taskFailure(out)
+    await submitter.commitPart(job, task, order.epoch, part, out.reduce?.bytes ?? 0, signal)
+    return { ok: true }
+  }
+}

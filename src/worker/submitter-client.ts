@@ -1,0 +1,50 @@
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { receiveBytes, receiveToFile, sendFileRange } from '../protocol/bulk.js'
+import { withBulkStream } from '../protocol/bulk-rpc.js'
+import {
+  BulkResponseHeader, CommitResponse, JOB_PROTOCOLS, type CommitRequest, type FetchCodeRequest, type FetchSplitRequest, type JobRef
+} from '../protocol/job-messages.js'
+import type { StreamOpener } from '../protocol/reqresp.js'
+import type { Logger } from '../util/logger.js'
+import type { z } from 'zod'
+import type { MapAssignment, ReduceAssignment } from './attempt.js'
+
+function submitterAddrs (job: JobRef): Multiaddr[] {
+  return job.submitter.addrs.map((a) => multiaddr(a))
+}
+
+/**
+ * A worker's calls to a job's submitter, which serves the job's code and inputs and takes its output: all
+ * bulk streams, dialled by the addresses the job carries (the submitter is no mesh member).
+ */
+export class SubmitterClient {
+  constructor (private readonly network: StreamOpener, private readonly log: Logger) {}
+
+  /** The job's bundled code; the caller checks it against the job's hash. */
+  async fetchCode (job: JobRef, signal: AbortSignal): Promise<Uint8Array> {
+    return await withBulkStream(this.network, submitterAddrs(job), JOB_PROTOCOLS.fetchCode, { hash: job.codeHash } satisfies z.output<typeof FetchCodeRequest>, { signal }, async ({ reader }) => {
+      const head = await reader.json(BulkResponseHeader, { signal })
+      if (!head.ok) throw new Error(`submitter refused the job code: ${head.error}`)
+      return await receiveBytes(reader, head.bytes, { signal })
+    })
+  }
+
+  /** A map's split, into `file`. */
+  async fetchSplit (job: JobRef, task: MapAssignment, file: string, signal: AbortSignal): Promise<void> {
+    await withBulkStream(this.network, submitterAddrs(job), JOB_PROTOCOLS.fetchSplit, { jobId: job.jobId, index: task.split.index } satisfies z.output<typeof FetchSplitRequest>, { signal }, async ({ reader }) => {
+      const head = await reader.json(BulkResponseHeader, { signal })
+      if (!head.ok) throw new Error(`submitter refused split ${task.split.index}: ${head.error}`)
+      if (head.bytes !== task.split.length) throw new Error(`submitter sent ${head.bytes} bytes for a split of ${task.split.length}`)
+      await receiveToFile(reader, file, head.bytes, { signal })
+    })
+  }
+
+  /** Uploads a reduce's part; the submitter keeps the first complete commit of each partition. */
+  async commitPart (job: JobRef, task: ReduceAssignment, epoch: number, path: string, bytes: number, signal: AbortSignal): Promise<void> {
+    await withBulkStream(this.network, submitterAddrs(job), JOB_PROTOCOLS.commit, { jobId: job.jobId, partition: task.index, epoch, attempt: task.attempt, bytes } satisfies z.output<typeof CommitRequest>, { signal }, async ({ stream, reader }) => {
+      await sendFileRange(stream, path, 0, bytes, { signal })
+      const answer = await reader.json(CommitResponse, { signal })
+      if (!answer.accepted) this.log.info({ job: job.jobId, partition: task.index, reason: answer.reason }, 'submitter kept another commit of this part')
+    })
+  }
+}
