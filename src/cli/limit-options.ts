@@ -1,7 +1,7 @@
 import { DEFAULT_MAX_JOBS } from '../coordinator/coordinator-service.js'
 import { flagOrEnv, type Env } from '../util/env.js'
 import { parseIntArg } from './options.js'
-import { DEFAULT_MIN_FREE_DISK_BYTES } from './worker-defaults.js'
+import { DEFAULT_MIN_FREE_DISK_BYTES } from '../worker/disk-reserve.js'
 
 /**
  * A node's resource limits (docs/security.md): what a member, buggy or
