@@ -40,8 +40,7 @@ export function registerRunCommand (program: Command): void {
         reduces: flags.reduces,
         params: flags.param,
         splitSize: flags.splitSize,
-        memoryBudgetBytes: flags.memory,
-        compress: flags.compress
+        options: { memoryBytes: flags.memory, compress: flags.compress }
       })
       if (flags.quiet !== true) {
         const secs = (performance.now() - started) / 1000

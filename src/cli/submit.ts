@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
 import { DEFAULT_SUBMIT_SPLIT_SIZE } from '../mapreduce/splits.js'
-import { DEFAULT_TASK_TIMEOUT_MS, MAX_TASK_TIMEOUT_MS } from '../protocol/job-messages.js'
+import { DEFAULT_TASK_TIMEOUT_MS, MAX_TASK_TIMEOUT_MS } from '../mapreduce/job-options.js'
 import { submitJob } from '../submitter/submit-job.js'
 import { InvalidArgumentError } from '../util/errors.js'
 import { createLogger } from '../util/logger.js'

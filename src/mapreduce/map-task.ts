@@ -1,6 +1,7 @@
 import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Emit, Job, MapContext, SplitInfo } from './job-api.js'
+import type { JobOptions } from './job-options.js'
 import { MapOutputBuffer } from './map-output-buffer.js'
 import { forEachGroup, KWayMerge } from './merge.js'
 import { RunReader, RunWriter, type RunStats } from './run-file.js'
@@ -24,9 +25,8 @@ export interface MapTaskInput {
   outputPaths: readonly string[]
   /** Where spills go (removed before the task returns). */
   spillDir: string
-  memoryBudgetBytes?: number
-  /** false: runs are stored uncompressed (default: compressed where that pays). */
-  compress?: boolean
+  /** The job's options: its memory budget (spill past it) and whether runs are compressed. */
+  options?: JobOptions
 }
 
 export interface MapTaskResult {
@@ -42,9 +42,9 @@ export interface MapTaskResult {
  */
 export async function runMapTask (input: MapTaskInput): Promise<MapTaskResult> {
   const { job, jobName, split, reduces } = input
-  const budget = input.memoryBudgetBytes ?? DEFAULT_MAP_MEMORY
+  const budget = input.options?.memoryBytes ?? DEFAULT_MAP_MEMORY
   const ctx: MapContext = { params: input.params, reduces, split }
-  const buffer = new MapOutputBuffer(job, jobName, ctx, { compress: input.compress })
+  const buffer = new MapOutputBuffer(job, jobName, ctx, { compress: input.options?.compress })
   const spills: string[][] = []
   let emitted = 0
 

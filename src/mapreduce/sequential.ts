@@ -7,6 +7,7 @@ import { OutputDir, partFileName } from './output-dir.js'
 import { runReduceTask } from './reduce-task.js'
 import { sampledParams } from './sample.js'
 import { planSplits, readSplit } from './splits.js'
+import type { JobOptions } from './job-options.js'
 
 export interface SequentialRunOptions {
   job: Job
@@ -17,9 +18,8 @@ export interface SequentialRunOptions {
   reduces: number
   params?: Readonly<Record<string, string>>
   splitSize?: number
-  memoryBudgetBytes?: number
-  /** false: intermediate runs are stored uncompressed. */
-  compress?: boolean
+  /** The job's options, as `submit` passes them to every task (memory budget, compression). */
+  options?: JobOptions
   /** Folder the inputs are relative to (default: the process's). */
   cwd?: string
   onProgress?: (event: SequentialProgress) => void
@@ -68,8 +68,7 @@ export async function runSequential (opts: SequentialRunOptions): Promise<Sequen
         params,
         outputPaths: Array.from({ length: opts.reduces }, (_, r) => runPath(split.index, r)),
         spillDir: runsDir,
-        memoryBudgetBytes: opts.memoryBudgetBytes,
-        compress: opts.compress
+        options: opts.options
       })
       emitted += result.emitted
       opts.onProgress?.({ type: 'map-done', index: split.index, emitted: result.emitted })

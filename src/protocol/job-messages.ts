@@ -1,4 +1,6 @@
 import { z } from 'zod'
+import { JobOptionsSchema } from '../mapreduce/job-options.js'
+import { pickDeclared } from '../util/pick-declared.js'
 import { protocolId } from './ids.js'
 
 /**
@@ -59,41 +61,6 @@ export type TaskError = z.output<typeof TaskErrorSchema>
 export const JobFailureSchema = TaskErrorSchema.extend({ task: Text(200) })
 export type JobFailure = z.output<typeof JobFailureSchema>
 
-/** A job that does not say how long an attempt may run (as Hadoop's mapreduce.task.timeout, 10 minutes). */
-export const DEFAULT_TASK_TIMEOUT_MS = 600_000
-/** A week: longer is a mistake, and a timer cannot be set past about 24.8 days anyway. */
-export const MAX_TASK_TIMEOUT_MS = 7 * 24 * 3600_000
-
-/**
- * A job's knobs that travel to the workers with every order and that the scheduler does not read. A new option
- * goes here (and nowhere else in the protocol): the job spec, the order's job ref and the submitter's plan all
- * take it from this schema. Each is optional, so that older submitters that omit it are still understood.
- */
-export const JobOptionsSchema = z.object({
-  /** An attempt running longer is ended and counts as a failure of the job's code. */
-  taskTimeoutMs: z.number().int().min(1).max(MAX_TASK_TIMEOUT_MS).optional(),
-  /** Map output a task holds in memory before it spills a sorted run to disk (`submit --memory`). */
-  memoryBytes: z.number().int().min(1 << 20).max(2 ** 40).optional(),
-  /** false: map output is stored as is (`submit --no-compress`); unset or true: compressed where that pays. */
-  compress: z.boolean().optional()
-})
-export type JobOptions = z.output<typeof JobOptionsSchema>
-
-/** The fields of `source` that `schema` declares, copied as they are (unchecked: whoever receives them validates). */
-function pickDeclared<S extends z.ZodObject> (schema: S, source: z.output<S>): z.output<S> {
-  const picked: Record<string, unknown> = {}
-  for (const key of Object.keys(schema.shape)) {
-    const value = (source as Record<string, unknown>)[key]
-    if (value !== undefined) picked[key] = value
-  }
-  return picked as z.output<S>
-}
-
-/** The job options among `source`'s fields (a plan that carries them beside its own). */
-export function jobOptionsOf (source: JobOptions): JobOptions {
-  return pickDeclared(JobOptionsSchema, source)
-}
-
 export const JobSpecSchema = z.object({
   jobId: JobId,
   jobName: Text(200),
@@ -109,6 +76,7 @@ export const JobSpecSchema = z.object({
   submitter: z.object({ peer: PeerIdText, addrs: Multiaddrs }),
   /** Attempts per task that failed by the user's code; then the job fails. */
   maxAttempts: z.number().int().min(1).max(100),
+  // The job's options are the engine's schema (mapreduce/job-options.ts), carried as they are.
   ...JobOptionsSchema.shape
 })
 export type JobSpec = z.output<typeof JobSpecSchema>

@@ -2,14 +2,14 @@ import { randomBytes } from 'node:crypto'
 import { rmSync } from 'node:fs'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { z } from 'zod'
+import { jobOptionsOf, type JobOptions } from '../mapreduce/job-options.js'
 import type { InputSplit } from '../mapreduce/splits.js'
 import { receiveToFile, sendBytes, sendFileRange, writeJsonFrame } from '../protocol/bulk.js'
 import { handleBulk } from '../protocol/bulk-rpc.js'
 import { queryInfo } from '../protocol/info.js'
 import { isHandshakeRefusal, swarmKeyMismatch } from '../protocol/errors.js'
 import {
-  CommitRequest, FetchCodeRequest, FetchSplitRequest, JOB_PROTOCOLS, jobOptionsOf, StatusResponse, SubmitResponse,
-  type JobOptions, type JobProgress, type JobSpec
+  CommitRequest, FetchCodeRequest, FetchSplitRequest, JOB_PROTOCOLS, StatusResponse, SubmitResponse, type JobProgress, type JobSpec
 } from '../protocol/job-messages.js'
 import { request, type HandlerRegistrar, type StreamOpener } from '../protocol/reqresp.js'
 import { errorMessage, UserCodeError, UserFacingError } from '../util/errors.js'

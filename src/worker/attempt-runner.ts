@@ -1,4 +1,5 @@
 import { join } from 'node:path'
+import { jobOptionsOf } from '../mapreduce/job-options.js'
 import { errorMessage } from '../util/errors.js'
 import type { Logger } from '../util/logger.js'
 import { attemptLabel, type AttemptOutcome, type FailureCause, type MapAssignment, type ReduceAssignment, type WorkOrder } from './attempt.js'
@@ -84,8 +85,7 @@ export class AttemptRunner {
       params: job.params,
       outputPaths,
       spillDir: work,
-      memoryBudgetBytes: job.memoryBytes,
-      compress: job.compress,
+      options: jobOptionsOf(job),
       access: { read: [codeFile, splitFile, work], write: [work] }
     }, { signal, timeoutMs: job.taskTimeoutMs })
     if (!out.ok) return taskFailure(out)

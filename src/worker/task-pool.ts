@@ -1,5 +1,5 @@
 import type { Startable } from '@libp2p/interface'
-import { DEFAULT_TASK_TIMEOUT_MS } from '../protocol/job-messages.js'
+import { DEFAULT_TASK_TIMEOUT_MS } from '../mapreduce/job-options.js'
 import { errorMessage } from '../util/errors.js'
 import type { Logger } from '../util/logger.js'
 import { ThreadRunner, type RunnerLoss, type TaskRunner } from './task-runner.js'

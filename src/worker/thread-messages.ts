@@ -1,4 +1,5 @@
 import type { SplitInfo } from '../mapreduce/job-api.js'
+import type { JobOptions } from '../mapreduce/job-options.js'
 import type { MapTaskResult } from '../mapreduce/map-task.js'
 import type { ReduceTaskResult } from '../mapreduce/reduce-task.js'
 
@@ -30,9 +31,8 @@ export type ThreadTask =
     params: Record<string, string>
     outputPaths: string[]
     spillDir: string
-    memoryBudgetBytes?: number
-    /** false: runs are stored uncompressed. */
-    compress?: boolean
+    /** The job's options as the job ref carried them (memory budget, compression, …). */
+    options: JobOptions
     access: TaskAccess
   }
   | {

@@ -36,7 +36,7 @@ function mapTask (code: string, text: string, params: Record<string, string> = {
   writeFileSync(join(work, 'split'), text)
   return {
     kind: 'map', codeFile: code, jobName: 'test', split: { document: 'doc.txt', index: 0, offset: 0, firstLine: 1 },
-    splitFile: join(work, 'split'), reduces: 2, params, outputPaths: [join(work, 'out', 'run-0'), join(work, 'out', 'run-1')], spillDir: work,
+    splitFile: join(work, 'split'), reduces: 2, params, outputPaths: [join(work, 'out', 'run-0'), join(work, 'out', 'run-1')], spillDir: work, options: {},
     access: { read: [code, join(work, 'split'), work], write: [work] }
   }
 }

@@ -50,7 +50,7 @@ async function engine (job: Job, texts: string[], reduces: number, splitSize: nu
     return `${base.split('/').pop() ?? ''}-${name}`
   })
   const output = `${base}-out`
-  await runSequential({ job, jobName: 'test', inputs, output, reduces, splitSize, memoryBudgetBytes: memory, cwd: dir })
+  await runSequential({ job, jobName: 'test', inputs, output, reduces, splitSize, options: { memoryBytes: memory }, cwd: dir })
   return Array.from({ length: reduces }, (_, r) => readFileSync(join(output, partFileName(r)), 'utf8').split('\n').filter((l) => l !== ''))
 }
 
