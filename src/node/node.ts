@@ -1,10 +1,11 @@
 import type { AbortOptions } from '@libp2p/interface'
-import { TopicValidatorResult, type GossipSub, type SubscriptionChangeData } from '@libp2p/gossipsub'
+import type { SubscriptionChangeData } from '@libp2p/gossipsub'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { createLogger, type Logger } from '../util/logger.js'
 import { errorMessage } from '../util/errors.js'
 import { ElectionNode, resolveElectionConfig, type ElectionConfig, type ElectionView, type MemberInfo } from '../election/index.js'
-import { createGossipElection, type ControlPubSub, type GossipElection, type GossipElectionStats, type GossipMessage } from '../election/gossip-adapter.js'
+import { controlPubSub } from '../election/control-pubsub.js'
+import { createGossipElection, type GossipElection, type GossipElectionStats } from '../election/gossip-adapter.js'
 import { CONTROL_TOPIC, INFO_PROTOCOL } from '../protocol/ids.js'
 import { serveInfo, type InfoResponse, type InfoTasks } from '../protocol/info.js'
 import type { RegisteredHandler } from '../protocol/reqresp.js'
@@ -238,28 +239,6 @@ async function stopLibp2p (libp2p: MeshLibp2p, log: Logger): Promise<void> {
   const stopping = (async () => { await libp2p.stop() })().catch((err: unknown) => { log.debug({ err: errorMessage(err) }, 'libp2p stop failed') })
   await Promise.race([stopping, limit])
   clearTimeout(timer)
-}
-
-/** The narrow pubsub the election adapter needs, over @libp2p/gossipsub. */
-function controlPubSub (pubsub: GossipSub): ControlPubSub {
-  return {
-    subscribe: (topic) => { pubsub.subscribe(topic) },
-    unsubscribe: (topic) => { pubsub.unsubscribe(topic) },
-    publish: async (topic, data) => await pubsub.publish(topic, data),
-    onMessage: (listener) => {
-      const handler = (evt: CustomEvent<GossipMessage>): void => { listener(evt.detail) }
-      pubsub.addEventListener('message', handler)
-      return () => { pubsub.removeEventListener('message', handler) }
-    },
-    setValidator: (topic, validator) => {
-      if (validator === undefined) {
-        pubsub.topicValidators.delete(topic)
-        return
-      }
-      const verdicts = { accept: TopicValidatorResult.Accept, ignore: TopicValidatorResult.Ignore, reject: TopicValidatorResult.Reject }
-      pubsub.topicValidators.set(topic, (peer, message) => verdicts[validator(peer, message)])
-    }
-  }
 }
 
 function openStreams (libp2p: MeshLibp2p): Record<string, number> {
