@@ -12,6 +12,7 @@ import type { RegisteredHandler } from '../protocol/reqresp.js'
 import { createBlockList } from './block-list.js'
 import { BLOCKED_PEERS_FILE, createDataDir, type DataDir } from './data-dir.js'
 import { NodeNotStartedError } from './errors.js'
+import { createDiscoveryValidator } from './discovery-validator.js'
 import { createConnectionGater } from './gater.js'
 import { toInfoResponse } from './info-view.js'
 import { createMeshLibp2p, type MeshLibp2p } from './libp2p.js'
@@ -53,11 +54,17 @@ export interface MeshNode {
   view: () => ElectionView
   isCoordinator: () => boolean
   info: () => InfoResponse
-  electionStats: () => GossipElectionStats
+  electionStats: () => ControlStats
   setRunning: (running: number) => void
   /** Lets the worker role add what it holds to this node's info answers. */
   setTaskInfo: (tasks: () => InfoTasks) => void
   stop: (options?: AbortOptions) => Promise<void>
+}
+
+/** The control topic's counters, with the discovery topic's refusals beside them. */
+export type ControlStats = GossipElectionStats & {
+  /** Discovery-topic messages refused (not counted in `dropped`, which is the control topic's). */
+  discoveryDropped: number
 }
 
 const DEFAULT_DISCOVERY_INTERVAL_MS = 5_000
@@ -95,6 +102,14 @@ export async function startNode (config: NodeConfig, options: AbortOptions = {})
     const startedAt = performance.now()
 
     let election: GossipElection | undefined
+    const pubsub = controlPubSub(libp2p.services.pubsub)
+    const electionLog = createLogger('election')
+    // Its refusals have always been logged as the election's: the log lines stay as they were.
+    const discoveryValidator = createDiscoveryValidator({ pubsub, log: electionLog })
+    const controlStats = (started: GossipElection): ControlStats => {
+      const { received, dropped, published, publishedBytes } = started.stats()
+      return { received, dropped, discoveryDropped: discoveryValidator.dropped(), published, publishedBytes }
+    }
     const stopSignal = new AbortController()
     let running = 0
     let taskInfo: (() => InfoTasks) | undefined
@@ -116,7 +131,7 @@ export async function startNode (config: NodeConfig, options: AbortOptions = {})
         uptimeMs: performance.now() - startedAt,
         tasks: taskInfo?.(),
         streams: openStreams(libp2p),
-        control: election.stats()
+        control: controlStats(election)
       })
     }
 
@@ -149,9 +164,9 @@ export async function startNode (config: NodeConfig, options: AbortOptions = {})
       initialEpoch
     })
     election = createGossipElection({
-      pubsub: controlPubSub(libp2p.services.pubsub),
+      pubsub,
       election: electionNode,
-      log: createLogger('election'),
+      log: electionLog,
       tickMs: config.tickMs,
       onEffect: (effect) => {
         if (effect.type === 'epoch-observed') {
@@ -165,6 +180,8 @@ export async function startNode (config: NodeConfig, options: AbortOptions = {})
         }
       }
     })
+    discoveryValidator.start()
+    cleanups.push(() => { discoveryValidator.stop() })
     election.start()
     const startedElection = election
     // A peer that just subscribed to the control topic has not heard our last
@@ -204,7 +221,7 @@ export async function startNode (config: NodeConfig, options: AbortOptions = {})
       view: () => startedElection.view(),
       isCoordinator: () => startedElection.isCoordinator(),
       info: infoNow,
-      electionStats: () => startedElection.stats(),
+      electionStats: () => controlStats(startedElection),
       setRunning: (n) => { running = n; startedElection.setInfo(memberInfo()) },
       setTaskInfo: (fn) => { taskInfo = fn },
       async stop (opts = {}) {
