@@ -5,22 +5,8 @@ import { CONTROL_TOPIC } from '../protocol/ids.js'
 import { createLogLimiter } from '../protocol/log-limiter.js'
 import {
   decodeControlMessage, encodeControlMessage,
-  type ElectionEffect, type ElectionNode, type ElectionView, type MemberInfo
+  type ControlMessage, type ElectionEffect, type ElectionNode, type ElectionView, type MemberInfo
 } from './index.js'
-
-/**
- * The only place where the pure election state machine meets the network.
- * It turns gossipsub messages on the control topic into `receive` calls, a
- * 100 ms timer into `tick` calls, and `publish` effects into gossip; every
- * other effect goes to the owner through `onEffect`.
- *
- * Trust: gossipsub signs every message (StrictSign), so `message.from` is the
- * proven author. A control message whose own `from` names someone else is a
- * forgery (or a bug) and is rejected in the topic validator, which also stops
- * gossipsub from forwarding it and lowers the sender's peer score. So is
- * anything that does not decode. Drops are logged, rate-limited per sender.
- */
-export type ControlMessage = NonNullable<ReturnType<typeof decodeControlMessage>>
 
 /** The election as the adapter drives it; ElectionNode satisfies it. */
 export type ElectionMachine = Pick<ElectionNode, 'start' | 'tick' | 'receive' | 'stop' | 'view' | 'isCoordinator' | 'setInfo'> & {
@@ -114,6 +100,18 @@ export function defaultClock (): number {
   return performance.timeOrigin + performance.now()
 }
 
+/**
+ * The only place where the pure election state machine meets the network.
+ * It turns gossipsub messages on the control topic into `receive` calls, a
+ * 100 ms timer into `tick` calls, and `publish` effects into gossip; every
+ * other effect goes to the owner through `onEffect`.
+ *
+ * Trust: gossipsub signs every message (StrictSign), so `message.from` is the
+ * proven author. A control message whose own `from` names someone else is a
+ * forgery (or a bug) and is rejected in the topic validator, which also stops
+ * gossipsub from forwarding it and lowers the sender's peer score. So is
+ * anything that does not decode. Drops are logged, rate-limited per sender.
+ */
 export function createGossipElection (init: GossipElectionInit): GossipElection {
   const { pubsub, election, log } = init
   const topic = init.topic ?? CONTROL_TOPIC
@@ -182,7 +180,7 @@ export function createGossipElection (init: GossipElectionInit): GossipElection 
     }
   }
 
-  const publish = (message: Parameters<typeof encodeControlMessage>[0]): void => {
+  const publish = (message: ControlMessage): void => {
     let bytes: Uint8Array
     try {
       bytes = encodeControlMessage(message)
