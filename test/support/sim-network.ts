@@ -1,4 +1,5 @@
-import { ElectionNode, type ElectionEffect } from '../../src/election/election-node.js'
+import { ElectionNode } from '../../src/election/election-node.js'
+import type { ElectionEffect } from '../../src/election/election-step.js'
 import { decodeControlMessage, encodeControlMessage, type ControlMessage } from '../../src/election/messages.js'
 import { resolveElectionConfig, type ElectionConfig, type MemberInfo } from '../../src/election/types.js'
 import { Prng } from './prng.js'
