@@ -8,11 +8,8 @@ import {
   type ControlMessage, type ElectionEffect, type ElectionNode, type ElectionView, type MemberInfo
 } from './index.js'
 
-/** The election as the adapter drives it; ElectionNode satisfies it. */
-export type ElectionMachine = Pick<ElectionNode, 'start' | 'tick' | 'receive' | 'stop' | 'view' | 'isCoordinator' | 'setInfo'> & {
-  /** Optional: connectivity changed, heartbeat now rather than at the next period. */
-  nudge?: (now: number) => ElectionEffect[]
-}
+/** The election as the adapter drives it: every input through `step`. ElectionNode satisfies it. */
+export type ElectionMachine = Pick<ElectionNode, 'step' | 'view' | 'isCoordinator'>
 
 export type ValidationVerdict = 'accept' | 'ignore' | 'reject'
 
@@ -210,7 +207,7 @@ export function createGossipElection (init: GossipElectionInit): GossipElection 
     if (decoded === undefined) return
     stats.received++
     try {
-      apply(election.receive(decoded, clock()))
+      apply(election.step({ type: 'receive', message: decoded, now: clock() }))
     } catch (err) {
       log.error({ err: errorMessage(err) }, 'election rejected a message')
     }
@@ -218,7 +215,7 @@ export function createGossipElection (init: GossipElectionInit): GossipElection 
 
   const tick = (): void => {
     try {
-      apply(election.tick(clock()))
+      apply(election.step({ type: 'tick', now: clock() }))
     } catch (err) {
       log.error({ err: errorMessage(err) }, 'election tick failed')
     }
@@ -231,7 +228,7 @@ export function createGossipElection (init: GossipElectionInit): GossipElection 
       pubsub.setValidator(topic, validator)
       unlisten = pubsub.onMessage(onMessage)
       pubsub.subscribe(topic)
-      apply(election.start(clock()))
+      apply(election.step({ type: 'start', now: clock() }))
       timer = setInterval(tick, tickMs)
     },
     async stop (options = {}) {
@@ -239,7 +236,7 @@ export function createGossipElection (init: GossipElectionInit): GossipElection 
       running = false
       if (timer !== undefined) clearInterval(timer)
       timer = undefined
-      apply(election.stop(clock()))
+      apply(election.step({ type: 'stop', now: clock() }))
       // Give the farewell a moment on the wire, but never hold shutdown hostage to it.
       const flushed = Promise.allSettled([...pending])
       const limit = new Promise(resolve => setTimeout(resolve, 250).unref())
@@ -256,11 +253,11 @@ export function createGossipElection (init: GossipElectionInit): GossipElection 
     },
     view: () => election.view(clock()),
     isCoordinator: () => election.isCoordinator(clock()),
-    setInfo: (info) => { election.setInfo(info) },
+    setInfo: (info) => { apply(election.step({ type: 'set-info', info })) },
     nudge: () => {
-      if (!running || election.nudge === undefined) return
+      if (!running) return
       try {
-        apply(election.nudge(clock()))
+        apply(election.step({ type: 'nudge', now: clock() }))
       } catch (err) {
         log.error({ err: errorMessage(err) }, 'election nudge failed')
       }
