@@ -28,6 +28,7 @@ export interface BumpRation {
   spacingMs: number
 }
 
+/** A new tenure's ration: nothing heard above its epoch yet, no spacing to wait out. */
 export function newBumpRation (): BumpRation {
   return {
     heardHigher: 0,

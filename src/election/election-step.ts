@@ -7,7 +7,7 @@ import type { Liveness, MemberInfo, PeerIdString, Role } from './types.js'
  * `now` (a monotonic clock, in ms); nothing inside reads a clock.
  */
 export type ElectionInput =
-  /** Begin: heartbeat at once, and hold back claims until a silent peer would count as dead. Implied by any other input. */
+  /** Begin: heartbeat at once, and hold back claims until a silent peer would count as dead. Implied by the first tick, receive or nudge. */
   | { type: 'start', now: number }
   /** The periodic timer, about every 100 ms. */
   | { type: 'tick', now: number }

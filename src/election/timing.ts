@@ -27,6 +27,7 @@ export interface ElectionTiming {
   joinQuietMs: number
 }
 
+/** Derives the timing once per node, so that every rule reads the same numbers. */
 export function electionTiming (config: ElectionConfig): ElectionTiming {
   return {
     maxDurationMs: MAX_LEASE_FACTOR * config.leaseMs,
