@@ -1,14 +1,12 @@
+import { bumpAllowed, newBumpRation, noteHigherEpoch, spendBump } from './bump.js'
+import type { ElectionEffect, ElectionInput } from './election-step.js'
 import { HolderLease } from './lease.js'
 import { Membership } from './membership.js'
-import type { ClaimMessage, ControlMessage, HeartbeatMessage } from './messages.js'
-import { resolveElectionConfig, type ElectionConfig, type ElectionView, type Liveness, type MemberInfo, type PeerIdString, type Role } from './types.js'
+import type { ControlMessage, HeartbeatMessage } from './messages.js'
+import { claimedEpoch, followedLease, ownLease, publicRole, type Candidate, type Coordinator, type FollowedLease, type Follower, type PendingClaim, type RoleState } from './role-state.js'
+import { electionTiming, type ElectionTiming } from './timing.js'
+import { resolveElectionConfig, type ElectionConfig, type ElectionView, type MemberInfo, type PeerIdString, type Role } from './types.js'
 import { Voter } from './vote.js'
-
-export type ElectionEffect =
-  | { type: 'publish', message: ControlMessage }
-  | { type: 'role-changed', role: Role, epoch: number, leader: PeerIdString | undefined }
-  | { type: 'member-changed', peer: PeerIdString, liveness: Liveness }
-  | { type: 'epoch-observed', epoch: number }
 
 export interface ElectionNodeInit {
   self: PeerIdString
@@ -19,36 +17,12 @@ export interface ElectionNodeInit {
   initialEpoch?: number
 }
 
-/** A lease this follower acked: the promise it made and what it acks in its heartbeats. */
-interface Followed {
-  peer: PeerIdString
-  epoch: number
-  seq: number
-  receivedAt: number
-  expiry: number
-}
-
-/** How much longer than its own lease a node lets a peer's lease or claim run (see maxDurationMs). */
-export const MAX_LEASE_FACTOR = 4
-
-/**
- * A holder re-claims its lease at a higher epoch (a bump, see docs/election.md) at most this many leases after
- * the last bump of its tenure, the spacing doubling per bump up to MAX_BUMP_SPACING_LEASES: each bump makes the
- * job layer start over from the workers' inventories, so a member that keeps announcing higher epochs must not
- * be able to make it do that often.
- */
-export const FIRST_BUMP_SPACING_LEASES = 2
-export const MAX_BUMP_SPACING_LEASES = 4
-/** After this many leases without word of a higher epoch, the spacing starts again from the first. */
-export const BUMP_QUIET_LEASES = 8
-
-type PendingClaim = Pick<ClaimMessage, 'from' | 'epoch' | 'seq' | 'durationMs'>
-
 /**
  * Membership, failure detection and quorum-backed lease election as one pure
- * state machine. Inputs are messages and the caller's clock; outputs are
- * effects. Nothing here reads a clock or draws randomness except through
- * `now` arguments and `init.random`, so a seeded simulator replays it exactly.
+ * state machine. Every input goes through {@link ElectionNode.step} and comes
+ * back as effects; the role is a {@link RoleState} that only the `becomeX`
+ * methods replace. Nothing here reads a clock or draws randomness except
+ * through `now` and `init.random`, so a seeded simulator replays it exactly.
  *
  * `now` must come from a monotonic clock of this process (performance.now()
  * or similar, never wall time that NTP can step): all lease arithmetic is in
@@ -57,24 +31,19 @@ type PendingClaim = Pick<ClaimMessage, 'from' | 'epoch' | 'seq' | 'durationMs'>
 export class ElectionNode {
   readonly self: PeerIdString
   readonly config: ElectionConfig
+  private readonly timing: ElectionTiming
   private readonly random: () => number
   private info: MemberInfo
   private readonly members: Membership
   private readonly initialEpoch: number
   private voter: Voter
 
+  private state: RoleState = { role: 'follower', followed: undefined, electionAt: undefined, pending: undefined }
   private highest: number
   private startedAt: number | undefined
-  private stopped = false
   private lastNow = Number.NEGATIVE_INFINITY
-
-  private role: Role = 'follower'
-  /** Our outstanding claim (role candidate) or held lease (role coordinator). */
-  private lease: HolderLease | undefined
-  private claimSince = 0
   /** Epoch of the lease last held or followed, for views and heartbeats. */
   private leaseEpoch = 0
-  private followed: Followed | undefined
   /**
    * Holders heard from (lease or coordinator heartbeat, any epoch), each until
    * one lease after we last heard it. Not a promise, but while any of them may
@@ -83,21 +52,9 @@ export class ElectionNode {
    * the merged view from forming under a holder whose quorum was the old view.
    */
   private readonly holdersSeen = new Map<PeerIdString, { until: number, epoch: number }>()
-  /** Someone else is collecting grants: give them time before competing. */
+  /** Someone else is collecting grants: give them time before competing. Kept across roles: a claim may end first. */
   private busy: { peer: PeerIdString, until: number } | undefined
-  private electionAt: number | undefined
   private claimQuietUntil = Number.POSITIVE_INFINITY
-  private pending: PendingClaim | undefined
-  /** The holder's re-claim of its lease at a higher epoch, while its current lease still runs. */
-  private bump: HolderLease | undefined
-  private bumpSince = 0
-  /** The highest epoch heard from other peers while this node held a valid lease and so did not adopt it. */
-  private heardHigher = 0
-  private nextBumpAt = Number.NEGATIVE_INFINITY
-  private bumpSpacingMs = 0
-  private higherHeardAt = Number.NEGATIVE_INFINITY
-  /** Since when heardHigher has been above our lease's epoch. */
-  private higherSince = Number.NEGATIVE_INFINITY
 
   private lastHeartbeatAt = Number.NEGATIVE_INFINITY
   private heartbeatWanted = false
@@ -111,13 +68,12 @@ export class ElectionNode {
     if (!Number.isSafeInteger(initialEpoch) || initialEpoch < 0) throw new RangeError(`ElectionNode: initialEpoch must be a non-negative integer, got ${initialEpoch}`)
     this.self = init.self
     this.config = resolveElectionConfig(init.config)
+    this.timing = electionTiming(this.config)
     this.random = init.random
     this.info = copyInfo(init.info)
     this.members = new Membership(this.self, this.config)
     this.initialEpoch = initialEpoch
     this.highest = initialEpoch
-    this.leaseEpoch = 0
-    this.reported = { role: 'follower', epoch: 0, leader: undefined }
     this.voter = new Voter(initialEpoch, Number.POSITIVE_INFINITY)
   }
 
@@ -125,61 +81,196 @@ export class ElectionNode {
     return this.highest
   }
 
-  start (now: number): ElectionEffect[] {
+  /** The one entry for inputs: applies `input` and returns the effects, to be applied in order. */
+  step (input: ElectionInput): ElectionEffect[] {
     const out: ElectionEffect[] = []
-    if (this.startedAt !== undefined || this.stopped) return out
-    now = this.clock(now)
-    this.startedAt = now
-    this.claimQuietUntil = now + this.joinQuietMs
-    // We may have promised things before a crash that we no longer remember.
-    this.voter = new Voter(this.initialEpoch, now + this.config.leaseMs)
-    this.sendHeartbeat(now, out)
+    switch (input.type) {
+      case 'start':
+        this.onStart(input.now, out)
+        break
+      case 'tick':
+        if (this.begin(input.now, out)) this.onTick(this.lastNow, out)
+        break
+      case 'receive':
+        if (this.begin(input.now, out)) this.onMessage(input.message, this.lastNow, out)
+        break
+      case 'nudge':
+        if (this.begin(input.now, out)) this.onNudge(this.lastNow, out)
+        break
+      case 'set-info':
+        this.info = copyInfo(input.info)
+        break
+      case 'stop':
+        this.onStop(input.now, out)
+        break
+    }
     return out
+  }
+
+  start (now: number): ElectionEffect[] {
+    return this.step({ type: 'start', now })
   }
 
   tick (now: number): ElectionEffect[] {
-    const out: ElectionEffect[] = []
-    if (!this.begin(now, out)) return out
-    now = this.lastNow
-    for (const c of this.members.refresh(now)) out.push({ type: 'member-changed', peer: c.peer, liveness: c.liveness })
-
-    if (this.role === 'coordinator' && this.lease !== undefined) {
-      this.lease.recount(this.self, this.members.voters(now))
-      if (this.bump !== undefined) this.checkBump(now, out)
-      if (!this.lease.isValid(now)) {
-        this.stepDown(now, out)
-      } else if (now - this.lease.lastSentAt >= (this.lease.newestCovered ? this.renewEveryMs : this.renewEveryMs / 2)) {
-        // Renewals whose acks went missing are retried at twice the pace.
-        this.announce(this.lease, now, out)
-      }
-      if (this.role === 'coordinator') this.tickBump(now, out)
-    }
-    if (this.role === 'candidate' && this.lease !== undefined) {
-      this.checkClaim(now, out)
-      if (this.role === 'candidate') {
-        if (now - this.claimSince >= this.claimTimeoutMs) {
-          this.abandon(now, out)
-        } else if (now - this.lease.lastSentAt >= this.claimResendMs) {
-          this.sendClaim(now, out)
-        }
-      }
-    }
-    if (this.pending !== undefined) this.tryGrant(this.pending, now, out)
-    if (this.role === 'follower') this.maybeClaim(now, out)
-
-    if (this.nudgePending || now - this.lastHeartbeatAt >= this.heartbeatDueMs(now) || (this.heartbeatWanted && now - this.lastHeartbeatAt >= this.minHeartbeatGapMs)) {
-      this.sendHeartbeat(now, out)
-    }
-    this.reportRole(now, out)
-    return out
+    return this.step({ type: 'tick', now })
   }
 
   receive (message: ControlMessage, now: number): ElectionEffect[] {
-    const out: ElectionEffect[] = []
-    if (!this.begin(now, out)) return out
-    now = this.lastNow
+    return this.step({ type: 'receive', message, now })
+  }
+
+  /**
+   * Connectivity changed (a peer connected or subscribed to the control
+   * topic): send a heartbeat now rather than at the next period, so that two
+   * sides of a healed partition learn of each other's leases within one
+   * message delay. Not part of the original API; safe to never call.
+   */
+  nudge (now: number): ElectionEffect[] {
+    return this.step({ type: 'nudge', now })
+  }
+
+  setInfo (info: MemberInfo): void {
+    this.step({ type: 'set-info', info })
+  }
+
+  stop (now: number): ElectionEffect[] {
+    return this.step({ type: 'stop', now })
+  }
+
+  isCoordinator (now: number): boolean {
+    return this.state.role === 'coordinator' && this.state.lease.isValid(now)
+  }
+
+  view (now: number): ElectionView {
+    const coordinator = this.isCoordinator(now)
+    const state = this.state
+    const followed = followedLease(state)
+    let leaseAgeMs: number | undefined
+    let leaseValid = false
+    if (state.role === 'coordinator') {
+      const covered = state.lease.coveredSentAt
+      leaseAgeMs = covered === undefined ? undefined : Math.max(0, now - covered)
+      leaseValid = coordinator
+    } else if (followed !== undefined) {
+      leaseAgeMs = Math.max(0, now - followed.receivedAt)
+      leaseValid = now < followed.expiry
+    }
+    return {
+      self: this.self,
+      role: publicRole(state),
+      leader: this.leaderAt(now),
+      epoch: this.leaseEpoch,
+      highestEpoch: this.highest,
+      leaseAgeMs,
+      leaseValid,
+      members: this.members.views(now)
+    }
+  }
+
+  // ---- role changes: the only writers of `state` ------------------------
+
+  private become (next: RoleState): void {
+    this.state = next
+  }
+
+  private becomeFollower (followed: FollowedLease | undefined): void {
+    this.become({ role: 'follower', followed, electionAt: undefined, pending: undefined })
+  }
+
+  /** Claims `highest + 1`, voting for itself. */
+  private becomeCandidate (from: Follower, now: number, out: ElectionEffect[]): void {
+    const epoch = this.highest + 1
+    this.observeEpoch(epoch, now, out)
+    this.voter.grant(this.self, epoch, now, this.config.leaseMs)
+    const claim = new HolderLease(epoch, this.config.leaseMs, this.config.driftBound)
+    this.become({ role: 'candidate', claim, since: now, followed: from.followed })
+    this.publishClaim(claim, now, out)
+    this.checkClaim(now, out)
+  }
+
+  /** A claim granted by a majority: its lease, announced at once, since followers' promises start from that message. */
+  private becomeCoordinator (from: Candidate, now: number, out: ElectionEffect[]): void {
+    this.become({ role: 'coordinator', lease: from.claim, bump: undefined, ration: newBumpRation() })
+    this.leaseEpoch = from.claim.epoch
+    this.busy = undefined
+    this.announce(from.claim, now, out)
+    this.heartbeatWanted = true
+  }
+
+  /** A candidate without a majority in time, or outvoted: says so, so that its voters are free again. */
+  private abandon (from: Candidate, out: ElectionEffect[]): void {
+    this.publish(out, { type: 'release', v: 1, from: this.self, epoch: from.claim.epoch, leaving: false })
+    this.voter.released(this.self, from.claim.epoch)
+    this.becomeFollower(from.followed)
+  }
+
+  private stepDown (from: Coordinator, out: ElectionEffect[]): void {
+    // Followers may grant someone else at once instead of waiting out their promise to us (or to our bump).
+    const epoch = claimedEpoch(from)
+    this.publish(out, { type: 'release', v: 1, from: this.self, epoch, leaving: false })
+    this.voter.released(this.self, epoch)
+    this.becomeFollower(undefined)
+    this.heartbeatWanted = true
+  }
+
+  private becomeStopped (): void {
+    this.become({ role: 'stopped' })
+  }
+
+  // ---- inputs ------------------------------------------------------------
+
+  private onStart (now: number, out: ElectionEffect[]): void {
+    if (this.startedAt !== undefined || this.state.role === 'stopped') return
+    now = this.clock(now)
+    this.startedAt = now
+    this.claimQuietUntil = now + this.timing.joinQuietMs
+    // We may have promised things before a crash that we no longer remember.
+    this.voter = new Voter(this.initialEpoch, now + this.config.leaseMs)
+    this.sendHeartbeat(now, out)
+  }
+
+  private onTick (now: number, out: ElectionEffect[]): void {
+    for (const c of this.members.refresh(now)) out.push({ type: 'member-changed', peer: c.peer, liveness: c.liveness })
+
+    if (this.state.role === 'coordinator') this.tickHolder(this.state, now, out)
+    if (this.state.role === 'candidate') this.tickClaim(this.state, now, out)
+    if (this.state.role === 'follower') {
+      const pending = this.state.pending
+      if (pending !== undefined) this.tryGrant(pending, now, out)
+      this.maybeClaim(this.state, now, out)
+    }
+
+    const t = this.timing
+    if (this.nudgePending || now - this.lastHeartbeatAt >= this.heartbeatDueMs(now) || (this.heartbeatWanted && now - this.lastHeartbeatAt >= t.minHeartbeatGapMs)) {
+      this.sendHeartbeat(now, out)
+    }
+    this.reportRole(now, out)
+  }
+
+  private tickHolder (holder: Coordinator, now: number, out: ElectionEffect[]): void {
+    holder.lease.recount(this.self, this.members.voters(now))
+    if (holder.bump !== undefined) this.checkBump(holder, now, out)
+    // checkBump may have made the bump the lease.
+    const lease = holder.lease
+    if (!lease.isValid(now)) {
+      this.stepDown(holder, out)
+      return
+    }
+    // Renewals whose acks went missing are retried at twice the pace.
+    if (now - lease.lastSentAt >= (lease.newestCovered ? this.timing.renewEveryMs : this.timing.renewEveryMs / 2)) this.announce(lease, now, out)
+    this.tickBump(holder, now, out)
+  }
+
+  private tickClaim (candidate: Candidate, now: number, out: ElectionEffect[]): void {
+    this.checkClaim(now, out)
+    if (this.state !== candidate) return
+    if (now - candidate.since >= this.timing.claimTimeoutMs) this.abandon(candidate, out)
+    else if (now - candidate.claim.lastSentAt >= this.timing.claimResendMs) this.publishClaim(candidate.claim, now, out)
+  }
+
+  private onMessage (message: ControlMessage, now: number, out: ElectionEffect[]): void {
     const from = message.from
-    if (from === this.self) return out
+    if (from === this.self) return
     // A goodbye is not a sign of life.
     const goodbye = message.type === 'leave' || (message.type === 'release' && message.leaving)
     const change = goodbye ? undefined : this.members.heard(from, now)
@@ -198,32 +289,12 @@ export class ElectionNode {
     const foreign = bound !== undefined && from !== bound
     switch (message.type) {
       case 'heartbeat':
-        this.members.report(from, message.info, message.role)
-        if (foreign) {
-          this.heardOf(message.highestEpoch, now)
-          if (message.role === 'coordinator' && message.leader === from) this.noteHolder(from, message.epoch, now + this.config.leaseMs)
-        } else {
-          this.observeEpoch(message.highestEpoch, now, out)
-          if (message.role === 'coordinator' && message.leader === from) this.onHolderAlive(from, message.epoch, now, out)
-          // A candidate's highestEpoch is the epoch it claims: same split-vote rule as for its claim.
-          if (message.role === 'candidate' && this.role === 'candidate' && this.lease?.epoch === message.highestEpoch && from < this.self) this.abandon(now, out)
-        }
-        if (message.role === 'follower') this.onRelease(from, message.highestEpoch, now, out)
-        if (message.promise !== undefined && message.promise.to !== this.self) {
-          // Someone else's quorum may rest on that promise: respect it as if it were ours.
-          // No honest promise outlasts the longest lease we grant, so none is respected for longer.
-          const leftMs = Math.min(message.promise.leftMs, this.maxDurationMs)
-          this.noteHolder(message.promise.to, message.promise.epoch, now + leftMs / (1 - this.config.driftBound))
-        }
-        if (message.ack !== undefined && message.ack.to === this.self && this.lease?.epoch === message.ack.epoch) {
-          this.lease.ack(from, message.ack.seq)
-          if (this.role === 'candidate') this.checkClaim(now, out)
-        }
+        this.onHeartbeat(message, foreign, now, out)
         break
       case 'lease':
         // A lease longer than we would ever hold would bind our promise past any bound we can reason about (one
         // message could keep the mesh from electing for an hour): not followed, not even its epoch taken.
-        if (message.durationMs > this.maxDurationMs) break
+        if (message.durationMs > this.timing.maxDurationMs) break
         if (foreign) {
           this.heardOf(message.epoch, now)
           this.noteHolder(from, message.epoch, now + this.config.leaseMs)
@@ -233,7 +304,7 @@ export class ElectionNode {
         this.onLease(from, message.epoch, message.seq, message.durationMs, now, out)
         break
       case 'claim':
-        if (message.durationMs > this.maxDurationMs) break
+        if (message.durationMs > this.timing.maxDurationMs) break
         if (foreign) {
           this.heardOf(message.epoch, now)
           break
@@ -247,17 +318,8 @@ export class ElectionNode {
         if (foreign) this.heardOf(message.epoch, now)
         else this.observeEpoch(message.epoch, now, out)
         this.onRelease(from, message.epoch, now, out)
-        if (message.to === this.self) {
-          if (this.lease?.epoch === message.epoch) {
-            this.lease.ack(from, message.seq)
-            if (this.role === 'candidate') this.checkClaim(now, out)
-          } else if (this.bump?.epoch === message.epoch) {
-            this.bump.ack(from, message.seq)
-            this.checkBump(now, out)
-          }
-        } else if (message.epoch >= this.highest) {
-          this.noteBusy(message.to, now)
-        }
+        if (message.to === this.self) this.onGrant(from, message.epoch, message.seq, now, out)
+        else if (message.epoch >= this.highest) this.noteBusy(message.to, now)
         break
       case 'release':
         this.onRelease(from, message.epoch, now, out)
@@ -268,131 +330,80 @@ export class ElectionNode {
         break
     }
 
-    if (this.heartbeatWanted && now - this.lastHeartbeatAt >= this.minHeartbeatGapMs) this.sendHeartbeat(now, out)
+    if (this.heartbeatWanted && now - this.lastHeartbeatAt >= this.timing.minHeartbeatGapMs) this.sendHeartbeat(now, out)
     this.reportRole(now, out)
-    return out
   }
 
-  /**
-   * Connectivity changed (a peer connected or subscribed to the control
-   * topic): send a heartbeat now rather than at the next period, so that two
-   * sides of a healed partition learn of each other's leases within one
-   * message delay. Not part of the original API; safe to never call.
-   */
-  nudge (now: number): ElectionEffect[] {
-    const out: ElectionEffect[] = []
-    if (!this.begin(now, out)) return out
-    now = this.lastNow
+  private onHeartbeat (message: HeartbeatMessage, foreign: boolean, now: number, out: ElectionEffect[]): void {
+    const from = message.from
+    this.members.report(from, message.info, message.role)
+    if (foreign) {
+      this.heardOf(message.highestEpoch, now)
+      if (message.role === 'coordinator' && message.leader === from) this.noteHolder(from, message.epoch, now + this.config.leaseMs)
+    } else {
+      this.observeEpoch(message.highestEpoch, now, out)
+      if (message.role === 'coordinator' && message.leader === from) this.onHolderAlive(from, message.epoch, now, out)
+      // A candidate's highestEpoch is the epoch it claims: same split-vote rule as for its claim.
+      const state = this.state
+      if (message.role === 'candidate' && state.role === 'candidate' && state.claim.epoch === message.highestEpoch && from < this.self) this.abandon(state, out)
+    }
+    if (message.role === 'follower') this.onRelease(from, message.highestEpoch, now, out)
+    if (message.promise !== undefined && message.promise.to !== this.self) {
+      // Someone else's quorum may rest on that promise: respect it as if it were ours.
+      // No honest promise outlasts the longest lease we grant, so none is respected for longer.
+      const leftMs = Math.min(message.promise.leftMs, this.timing.maxDurationMs)
+      this.noteHolder(message.promise.to, message.promise.epoch, now + leftMs / (1 - this.config.driftBound))
+    }
+    const lease = ownLease(this.state)
+    if (message.ack !== undefined && message.ack.to === this.self && lease?.epoch === message.ack.epoch) {
+      lease.ack(from, message.ack.seq)
+      this.checkClaim(now, out)
+    }
+  }
+
+  /** A grant to us: an ack of our claim, or of our bump. */
+  private onGrant (from: PeerIdString, epoch: number, seq: number, now: number, out: ElectionEffect[]): void {
+    const state = this.state
+    const lease = ownLease(state)
+    if (lease?.epoch === epoch) {
+      lease.ack(from, seq)
+      this.checkClaim(now, out)
+    } else if (state.role === 'coordinator' && state.bump?.claim.epoch === epoch) {
+      state.bump.claim.ack(from, seq)
+      this.checkBump(state, now, out)
+    }
+  }
+
+  private onNudge (now: number, out: ElectionEffect[]): void {
     // A heartbeat sent before the change may not have reached the new peers, so
     // the normal spacing does not apply; bursts of nudges still coalesce.
-    if (now - this.lastNudgeAt >= this.minHeartbeatGapMs) {
+    if (now - this.lastNudgeAt >= this.timing.minHeartbeatGapMs) {
       this.lastNudgeAt = now
       this.sendHeartbeat(now, out)
     } else {
       // Coalesced, but never later than the next tick.
       this.nudgePending = true
     }
-    return out
   }
 
-  setInfo (info: MemberInfo): void {
-    this.info = copyInfo(info)
-  }
-
-  stop (now: number): ElectionEffect[] {
-    const out: ElectionEffect[] = []
-    if (this.stopped || this.startedAt === undefined) {
-      this.stopped = true
-      return out
+  private onStop (now: number, out: ElectionEffect[]): void {
+    const state = this.state
+    if (state.role === 'stopped') return
+    if (this.startedAt === undefined) {
+      this.becomeStopped()
+      return
     }
     now = this.clock(now)
-    if (this.role !== 'follower' && this.lease !== undefined) {
-      this.publish(out, { type: 'release', v: 1, from: this.self, epoch: this.claimedEpoch, leaving: true })
+    if (state.role === 'candidate' || state.role === 'coordinator') {
+      this.publish(out, { type: 'release', v: 1, from: this.self, epoch: claimedEpoch(state), leaving: true })
     } else {
       this.publish(out, { type: 'leave', v: 1, from: this.self })
     }
-    this.role = 'follower'
-    this.lease = undefined
-    this.bump = undefined
-    this.followed = undefined
-    this.stopped = true
+    this.becomeStopped()
     this.reportRole(now, out)
-    return out
   }
 
-  isCoordinator (now: number): boolean {
-    return !this.stopped && this.role === 'coordinator' && this.lease !== undefined && this.lease.isValid(now)
-  }
-
-  view (now: number): ElectionView {
-    const coordinator = this.isCoordinator(now)
-    let leaseAgeMs: number | undefined
-    let leaseValid = false
-    if (this.role === 'coordinator' && this.lease !== undefined) {
-      const covered = this.lease.coveredSentAt
-      leaseAgeMs = covered === undefined ? undefined : Math.max(0, now - covered)
-      leaseValid = coordinator
-    } else if (this.followed !== undefined) {
-      leaseAgeMs = Math.max(0, now - this.followed.receivedAt)
-      leaseValid = now < this.followed.expiry
-    }
-    return {
-      self: this.self,
-      role: this.stopped ? 'follower' : this.role,
-      leader: this.leaderAt(now),
-      epoch: this.leaseEpoch,
-      highestEpoch: this.highest,
-      leaseAgeMs,
-      leaseValid,
-      members: this.members.views(now)
-    }
-  }
-
-  // ---- derived timing --------------------------------------------------
-
-  /**
-   * The longest lease or claim this node helps: MAX_LEASE_FACTOR × its own lease. Nodes configured alike never come
-   * near it; a peer asking for more (misconfigured, or hostile) is ignored rather than promised an unbounded time.
-   */
-  private get maxDurationMs (): number {
-    return MAX_LEASE_FACTOR * this.config.leaseMs
-  }
-
-  private get renewEveryMs (): number {
-    return this.config.leaseMs / 3
-  }
-
-  /** Long enough for every voter's promise to the previous holder to run out. */
-  private get claimTimeoutMs (): number {
-    return this.config.leaseMs
-  }
-
-  private get claimResendMs (): number {
-    return this.config.heartbeatMs / 2
-  }
-
-  /**
-   * While we follow a live lease each renewal triggers our heartbeat (it
-   * carries the ack), so the timer only backs that up; otherwise a plain period.
-   */
-  private heartbeatDueMs (now: number): number {
-    const following = this.role === 'follower' && this.followed !== undefined && now < this.followed.expiry
-    return following ? this.config.heartbeatMs * 1.25 : this.config.heartbeatMs
-  }
-
-  private get minHeartbeatGapMs (): number {
-    return this.config.heartbeatMs / 10
-  }
-
-  /**
-   * A fresh node cannot tell "no one else exists" from "not heard yet" until a
-   * peer would have been declared dead, so it does not claim before then.
-   */
-  private get joinQuietMs (): number {
-    return Math.max(this.config.deadAfterMs, this.config.leaseMs)
-  }
-
-  // ---- inputs ----------------------------------------------------------
+  // ---- what others say ---------------------------------------------------
 
   /** `holder` may be acting under a lease of `epoch` until `until` (our clock). */
   private noteHolder (holder: PeerIdString, epoch: number, until: number): void {
@@ -406,45 +417,43 @@ export class ElectionNode {
   private onHolderAlive (holder: PeerIdString, epoch: number, now: number, out: ElectionEffect[]): void {
     this.noteHolder(holder, epoch, now + this.config.leaseMs)
     if (epoch < this.highest) return
-    if (this.role === 'coordinator' && this.lease !== undefined && this.lease.epoch === epoch) {
+    const state = this.state
+    if (state.role === 'coordinator' && state.lease.epoch === epoch) {
       // Two holders of one epoch can only meet after a partition heals: lower PeerId wins.
-      if (holder < this.self) this.stepDown(now, out)
+      if (holder < this.self) this.stepDown(state, out)
       else this.heartbeatWanted = true
+    } else if (state.role === 'candidate' && state.claim.epoch <= epoch) {
+      this.abandon(state, out)
     }
-    if (this.role === 'candidate' && this.lease !== undefined && this.lease.epoch <= epoch) this.abandon(now, out)
-    if (this.role !== 'coordinator') this.electionAt = undefined
+    if (this.state.role === 'follower') this.state.electionAt = undefined
   }
 
   private onLease (holder: PeerIdString, epoch: number, seq: number, durationMs: number, now: number, out: ElectionEffect[]): void {
     if (epoch < this.highest) return
     this.onHolderAlive(holder, epoch, now, out)
-    if (this.role !== 'follower') return
+    const state = this.state
+    if (state.role !== 'follower') return
     if (!this.voter.canAck(holder, epoch, this.highest, now)) return
-    const until = now + Math.max(this.config.leaseMs, durationMs)
-    this.voter.ack(holder, epoch, now, Math.max(this.config.leaseMs, durationMs))
-    const prev = this.followed
+    const promisedMs = Math.max(this.config.leaseMs, durationMs)
+    this.voter.ack(holder, epoch, now, promisedMs)
+    const prev = state.followed
     const newer = prev === undefined || prev.peer !== holder || prev.epoch !== epoch || seq > prev.seq
-    this.followed = {
-      peer: holder,
-      epoch,
-      seq: newer ? seq : prev.seq,
-      receivedAt: now,
-      expiry: until
-    }
+    state.followed = { peer: holder, epoch, seq: newer ? seq : prev.seq, receivedAt: now, expiry: now + promisedMs }
     this.leaseEpoch = epoch
-    if (this.pending !== undefined && this.pending.epoch <= epoch) this.pending = undefined
+    if (state.pending !== undefined && state.pending.epoch <= epoch) state.pending = undefined
     // The ack rides on our heartbeat; send it now unless we just sent one.
     if (now - this.lastHeartbeatAt >= this.config.heartbeatMs / 2) this.sendHeartbeat(now, out)
     else this.heartbeatWanted = true
   }
 
-  private onClaim (claim: ClaimMessage, now: number, out: ElectionEffect[]): void {
+  private onClaim (claim: PendingClaim, now: number, out: ElectionEffect[]): void {
     if (claim.epoch < this.highest) return
-    if (this.role === 'coordinator') return
-    if (this.role === 'candidate' && this.lease !== undefined) {
+    const state = this.state
+    if (state.role === 'coordinator') return
+    if (state.role === 'candidate') {
       // Two claimants in one epoch split the votes; the lower PeerId keeps going.
       if (claim.from > this.self) return
-      this.abandon(now, out)
+      this.abandon(state, out)
     }
     this.noteBusy(claim.from, now)
     this.tryGrant(claim, now, out)
@@ -459,12 +468,15 @@ export class ElectionNode {
    */
   private onRelease (peer: PeerIdString, upTo: number, now: number, out: ElectionEffect[]): void {
     const hadVoteOrPromise = this.voter.released(peer, upTo)
-    if (this.followed?.peer === peer && this.followed.epoch <= upTo) this.followed.expiry = Math.min(this.followed.expiry, now)
+    const followed = followedLease(this.state)
+    if (followed?.peer === peer && followed.epoch <= upTo) followed.expiry = Math.min(followed.expiry, now)
     const seen = this.holdersSeen.get(peer)
     if (seen !== undefined && seen.epoch <= upTo) this.holdersSeen.delete(peer)
     if (this.busy?.peer === peer) this.busy = undefined
-    if (this.pending?.from === peer && this.pending.epoch <= upTo) this.pending = undefined
-    if (hadVoteOrPromise && this.pending !== undefined) this.tryGrant(this.pending, now, out)
+    const state = this.state
+    if (state.role !== 'follower') return
+    if (state.pending?.from === peer && state.pending.epoch <= upTo) state.pending = undefined
+    if (hadVoteOrPromise && state.pending !== undefined) this.tryGrant(state.pending, now, out)
   }
 
   private onLeave (peer: PeerIdString, out: ElectionEffect[]): void {
@@ -476,9 +488,9 @@ export class ElectionNode {
 
   private noteBusy (claimant: PeerIdString, now: number): void {
     if (claimant === this.self) return
-    const until = now + this.claimTimeoutMs
+    const until = now + this.timing.claimTimeoutMs
     if (this.busy === undefined || this.busy.until < until) this.busy = { peer: claimant, until }
-    this.electionAt = undefined
+    if (this.state.role === 'follower') this.state.electionAt = undefined
   }
 
   /** Higher epochs are adopted at once, and a holder or claimant of a lower one gives up at once. */
@@ -486,48 +498,48 @@ export class ElectionNode {
     if (epoch <= this.highest) return
     this.highest = epoch
     out.push({ type: 'epoch-observed', epoch })
-    if (this.lease !== undefined && this.lease.epoch < epoch) {
-      if (this.role === 'coordinator') this.stepDown(now, out)
-      else if (this.role === 'candidate') this.abandon(now, out)
-    }
+    const state = this.state
+    if (state.role === 'coordinator' && state.lease.epoch < epoch) this.stepDown(state, out)
+    else if (state.role === 'candidate' && state.claim.epoch < epoch) this.abandon(state, out)
   }
 
-  // ---- voting ----------------------------------------------------------
+  // ---- voting --------------------------------------------------------------
 
   private tryGrant (claim: PendingClaim, now: number, out: ElectionEffect[]): void {
-    if (this.role !== 'follower' || claim.from === this.self) return
+    const state = this.state
+    if (state.role !== 'follower' || claim.from === this.self) return
     let d = this.voter.canGrant(claim.from, claim.epoch, this.highest, now)
     // The holder we follow re-claiming above its own lease adds no second holder: others we know of do not matter.
     if (d === 'grant' && this.boundTo(now) !== claim.from && this.seenOtherHolder(claim.from, now)) d = 'defer'
     if (d === 'grant') {
       this.observeEpoch(claim.epoch, now, out)
       this.voter.grant(claim.from, claim.epoch, now, Math.max(this.config.leaseMs, claim.durationMs))
-      this.pending = undefined
+      state.pending = undefined
       this.publish(out, { type: 'grant', v: 1, from: this.self, to: claim.from, epoch: claim.epoch, seq: claim.seq })
     } else if (d === 'defer') {
-      const p = this.pending
+      const p = state.pending
       if (p === undefined || claim.epoch > p.epoch || (claim.epoch === p.epoch && claim.from === p.from)) {
-        this.pending = { from: claim.from, epoch: claim.epoch, seq: claim.seq, durationMs: claim.durationMs }
+        state.pending = { from: claim.from, epoch: claim.epoch, seq: claim.seq, durationMs: claim.durationMs }
       }
-    } else if (this.pending?.from === claim.from && this.pending.epoch === claim.epoch) {
-      this.pending = undefined
+    } else if (state.pending?.from === claim.from && state.pending.epoch === claim.epoch) {
+      state.pending = undefined
     }
   }
 
-  // ---- claiming --------------------------------------------------------
+  // ---- claiming ------------------------------------------------------------
 
-  private maybeClaim (now: number, out: ElectionEffect[]): void {
-    if (this.startedAt === undefined || now < this.claimQuietUntil || this.hasLeaderEvidence(now)) {
-      this.electionAt = undefined
+  private maybeClaim (follower: Follower, now: number, out: ElectionEffect[]): void {
+    if (this.startedAt === undefined || now < this.claimQuietUntil || this.hasLeaderEvidence(follower, now)) {
+      follower.electionAt = undefined
       return
     }
     // Lower PeerIds go first; the others normally see that claim before their own slot comes.
-    this.electionAt ??= now + this.members.rank(now) * this.config.backoffStepMs + this.random() * this.config.jitterMs
-    if (now >= this.electionAt) this.claim(now, out)
+    follower.electionAt ??= now + this.members.rank(now) * this.config.backoffStepMs + this.random() * this.config.jitterMs
+    if (now >= follower.electionAt) this.becomeCandidate(follower, now, out)
   }
 
-  private hasLeaderEvidence (now: number): boolean {
-    return (this.followed !== undefined && now < this.followed.expiry) ||
+  private hasLeaderEvidence (follower: Follower, now: number): boolean {
+    return (follower.followed !== undefined && now < follower.followed.expiry) ||
       this.seenOtherHolder(this.self, now) ||
       (this.busy !== undefined && now < this.busy.until) ||
       this.voter.promisedOther(this.self, now)
@@ -541,23 +553,6 @@ export class ElectionNode {
     return false
   }
 
-  private claim (now: number, out: ElectionEffect[]): void {
-    const epoch = this.highest + 1
-    this.observeEpoch(epoch, now, out)
-    this.electionAt = undefined
-    this.pending = undefined
-    this.voter.grant(this.self, epoch, now, this.config.leaseMs)
-    this.lease = new HolderLease(epoch, this.config.leaseMs, this.config.driftBound)
-    this.claimSince = now
-    this.role = 'candidate'
-    this.sendClaim(now, out)
-    this.checkClaim(now, out)
-  }
-
-  private sendClaim (now: number, out: ElectionEffect[]): void {
-    if (this.lease !== undefined) this.publishClaim(this.lease, now, out)
-  }
-
   /** A claim of `lease`'s epoch, numbered as the lease's next send: grants to it count as acks. */
   private publishClaim (lease: HolderLease, now: number, out: ElectionEffect[]): void {
     this.publish(out, { type: 'claim', v: 1, from: this.self, epoch: lease.epoch, seq: lease.send(now), durationMs: this.config.leaseMs })
@@ -568,36 +563,21 @@ export class ElectionNode {
     this.publish(out, { type: 'lease', v: 1, from: this.self, epoch: lease.epoch, seq: lease.send(now), durationMs: this.config.leaseMs })
   }
 
+  /** A candidate whose grants now make a majority becomes coordinator. */
   private checkClaim (now: number, out: ElectionEffect[]): void {
-    const lease = this.lease
-    if (this.role !== 'candidate' || lease === undefined) return
-    lease.recount(this.self, this.members.voters(now))
-    if (!lease.isValid(now)) return
-    this.role = 'coordinator'
-    this.leaseEpoch = lease.epoch
-    this.nextBumpAt = Number.NEGATIVE_INFINITY
-    this.bumpSpacingMs = 0
-    this.heardHigher = 0
-    this.higherHeardAt = Number.NEGATIVE_INFINITY
-    this.followed = undefined
-    this.busy = undefined
-    this.pending = undefined
-    // Announce at once: followers' promises start from this message.
-    this.announce(lease, now, out)
-    this.heartbeatWanted = true
+    const state = this.state
+    if (state.role !== 'candidate') return
+    state.claim.recount(this.self, this.members.voters(now))
+    if (state.claim.isValid(now)) this.becomeCoordinator(state, now, out)
   }
 
-  // ---- stickiness and bumps ---------------------------------------------
-
-  /** The highest epoch this node holds or claims: what a release must cover. */
-  private get claimedEpoch (): number {
-    return Math.max(this.lease?.epoch ?? 0, this.bump?.epoch ?? 0)
-  }
+  // ---- stickiness and bumps -------------------------------------------------
 
   /** The holder this node is bound to now: itself while it holds a valid lease, or the holder whose lease it follows. */
   private boundTo (now: number): PeerIdString | undefined {
-    if (this.role === 'coordinator') return this.isCoordinator(now) ? this.self : undefined
-    if (this.role === 'follower' && this.followed !== undefined && now < this.followed.expiry) return this.followed.peer
+    const state = this.state
+    if (state.role === 'coordinator') return state.lease.isValid(now) ? this.self : undefined
+    if (state.role === 'follower' && state.followed !== undefined && now < state.followed.expiry) return state.followed.peer
     return undefined
   }
 
@@ -607,102 +587,62 @@ export class ElectionNode {
    * own lease above it rather than leave them without a coordinator. Followers learn it once they are unbound.
    */
   private heardOf (epoch: number, now: number): void {
-    if (this.role !== 'coordinator' || this.lease === undefined || epoch <= this.lease.epoch) return
-    // A spell of bumps ends when no higher epoch has been heard for a while: the next heal is news again.
-    if (now - this.higherHeardAt >= BUMP_QUIET_LEASES * this.config.leaseMs) {
-      this.bumpSpacingMs = 0
-      this.nextBumpAt = Number.NEGATIVE_INFINITY
-    }
-    this.higherHeardAt = now
-    if (this.heardHigher <= this.lease.epoch) this.higherSince = now
-    if (epoch > this.heardHigher) this.heardHigher = epoch
+    const state = this.state
+    if (state.role !== 'coordinator' || epoch <= state.lease.epoch) return
+    noteHigherEpoch(state.ration, state.lease.epoch, epoch, now, this.config.leaseMs)
   }
 
   /** Starts, re-sends or gives up a bump: the holder's claim of a higher epoch while its lease runs on. */
-  private tickBump (now: number, out: ElectionEffect[]): void {
-    const lease = this.lease
-    if (lease === undefined) return
-    if (this.bump !== undefined) {
+  private tickBump (holder: Coordinator, now: number, out: ElectionEffect[]): void {
+    const bump = holder.bump
+    if (bump !== undefined) {
       // Given up quietly: a release would also free the promises behind the lease we still hold.
-      if (now - this.bumpSince >= this.claimTimeoutMs) this.bump = undefined
-      else if (now - this.bump.lastSentAt >= this.claimResendMs) this.sendBumpClaim(now, out)
+      if (now - bump.since >= this.timing.claimTimeoutMs) holder.bump = undefined
+      else if (now - bump.claim.lastSentAt >= this.timing.claimResendMs) this.publishClaim(bump.claim, now, out)
       return
     }
+    if (!bumpAllowed(holder.ration, holder.lease.epoch, now, this.config.heartbeatMs)) return
     // Only while a majority of the current view renews us: a holder that has lost it (the smaller side of a heal)
-    // would only lift its last followers above the epoch of the holder they should now follow. And not at once:
-    // within a heartbeat period the holder has heard from every member of the joined mesh, so its view is whole.
-    if (this.heardHigher <= lease.epoch || now < this.nextBumpAt || now - this.higherSince < this.config.heartbeatMs) return
-    if (!lease.backedNow(this.self, this.members.voters(now))) return
-    const epoch = Math.max(this.highest, this.heardHigher) + 1
-    this.heardHigher = 0
-    this.bumpSpacingMs = this.bumpSpacingMs === 0
-      ? FIRST_BUMP_SPACING_LEASES * this.config.leaseMs
-      : Math.min(2 * this.bumpSpacingMs, MAX_BUMP_SPACING_LEASES * this.config.leaseMs)
-    this.nextBumpAt = now + this.bumpSpacingMs
+    // would only lift its last followers above the epoch of the holder they should now follow.
+    if (!holder.lease.backedNow(this.self, this.members.voters(now))) return
+    const epoch = Math.max(this.highest, spendBump(holder.ration, now, this.config.leaseMs)) + 1
     this.voter.grant(this.self, epoch, now, this.config.leaseMs)
-    this.bump = new HolderLease(epoch, this.config.leaseMs, this.config.driftBound)
-    this.bumpSince = now
-    this.sendBumpClaim(now, out)
-    this.checkBump(now, out)
-  }
-
-  private sendBumpClaim (now: number, out: ElectionEffect[]): void {
-    if (this.bump !== undefined) this.publishClaim(this.bump, now, out)
+    const claim = new HolderLease(epoch, this.config.leaseMs, this.config.driftBound)
+    holder.bump = { claim, since: now }
+    this.publishClaim(claim, now, out)
+    this.checkBump(holder, now, out)
   }
 
   /** A bump granted by a majority becomes the lease, announced at once like a fresh one. */
-  private checkBump (now: number, out: ElectionEffect[]): void {
-    const bump = this.bump
-    if (this.role !== 'coordinator' || bump === undefined) return
-    bump.recount(this.self, this.members.voters(now))
-    if (!bump.isValid(now)) return
-    this.bump = undefined
-    this.lease = bump
-    this.leaseEpoch = bump.epoch
-    this.observeEpoch(bump.epoch, now, out)
-    this.announce(bump, now, out)
+  private checkBump (holder: Coordinator, now: number, out: ElectionEffect[]): void {
+    const bump = holder.bump
+    if (this.state !== holder || bump === undefined) return
+    bump.claim.recount(this.self, this.members.voters(now))
+    if (!bump.claim.isValid(now)) return
+    holder.bump = undefined
+    holder.lease = bump.claim
+    this.leaseEpoch = bump.claim.epoch
+    this.observeEpoch(bump.claim.epoch, now, out)
+    this.announce(bump.claim, now, out)
     this.heartbeatWanted = true
   }
 
-  private abandon (now: number, out: ElectionEffect[]): void {
-    if (this.role !== 'candidate' || this.lease === undefined) return
-    this.publish(out, { type: 'release', v: 1, from: this.self, epoch: this.lease.epoch, leaving: false })
-    this.role = 'follower'
-    this.voter.released(this.self, this.lease.epoch)
-    this.lease = undefined
-    this.electionAt = undefined
-  }
-
-  private stepDown (now: number, out: ElectionEffect[]): void {
-    if (this.role !== 'coordinator' || this.lease === undefined) return
-    // Followers may grant someone else at once instead of waiting out their promise to us (or to our bump).
-    const epoch = this.claimedEpoch
-    this.publish(out, { type: 'release', v: 1, from: this.self, epoch, leaving: false })
-    this.role = 'follower'
-    this.voter.released(this.self, epoch)
-    this.lease = undefined
-    this.bump = undefined
-    this.heardHigher = 0
-    this.electionAt = undefined
-    this.heartbeatWanted = true
-  }
-
-  // ---- output ----------------------------------------------------------
+  // ---- output ----------------------------------------------------------------
 
   private sendHeartbeat (now: number, out: ElectionEffect[]): void {
-    const f = this.followed
-    const ack = this.role === 'follower' && f !== undefined ? { to: f.peer, epoch: f.epoch, seq: f.seq } : undefined
+    const state = this.state
+    const f = state.role === 'follower' ? state.followed : undefined
     const m: HeartbeatMessage = {
       type: 'heartbeat',
       v: 1,
       from: this.self,
       info: copyInfo(this.info),
-      role: this.role,
+      role: publicRole(state),
       leader: this.leaderAt(now),
       epoch: this.leaseEpoch,
       highestEpoch: this.highest
     }
-    if (ack !== undefined) m.ack = ack
+    if (f !== undefined) m.ack = { to: f.peer, epoch: f.epoch, seq: f.seq }
     const p = this.voter.promise
     if (p !== undefined && p.to !== this.self && now < p.until) m.promise = { to: p.to, epoch: p.epoch, leftMs: Math.ceil(p.until - now) }
     this.lastHeartbeatAt = now
@@ -711,15 +651,23 @@ export class ElectionNode {
     this.publish(out, m)
   }
 
+  private heartbeatDueMs (now: number): number {
+    const state = this.state
+    const following = state.role === 'follower' && state.followed !== undefined && now < state.followed.expiry
+    return following ? this.timing.followingHeartbeatMs : this.config.heartbeatMs
+  }
+
   private leaderAt (now: number): PeerIdString | undefined {
-    if (this.stopped) return undefined
-    if (this.role === 'coordinator') return this.isCoordinator(now) ? this.self : undefined
-    if (this.followed !== undefined && now < this.followed.expiry) return this.followed.peer
+    const state = this.state
+    if (state.role === 'stopped') return undefined
+    if (state.role === 'coordinator') return this.isCoordinator(now) ? this.self : undefined
+    const followed = followedLease(state)
+    if (followed !== undefined && now < followed.expiry) return followed.peer
     return undefined
   }
 
   private reportRole (now: number, out: ElectionEffect[]): void {
-    const role: Role = this.stopped ? 'follower' : this.role
+    const role = publicRole(this.state)
     const leader = this.leaderAt(now)
     const epoch = this.leaseEpoch
     const r = this.reported
@@ -732,10 +680,10 @@ export class ElectionNode {
     out.push({ type: 'publish', message })
   }
 
-  /** Common entry: auto-start, ignore after stop, keep local time monotonic. */
+  /** Common entry of the inputs that take time: auto-start, ignore after stop, keep local time monotonic. */
   private begin (now: number, out: ElectionEffect[]): boolean {
-    if (this.stopped) return false
-    if (this.startedAt === undefined) out.push(...this.start(now))
+    if (this.state.role === 'stopped') return false
+    if (this.startedAt === undefined) this.onStart(now, out)
     const gap = now - this.lastNow
     this.clock(now)
     if (gap > this.config.heartbeatMs) this.stalled(gap)

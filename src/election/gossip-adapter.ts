@@ -1,34 +1,15 @@
-import { publicKeyFromProtobuf } from '@libp2p/crypto/keys'
 import type { PeerId } from '@libp2p/interface'
-import { peerIdFromPublicKey } from '@libp2p/peer-id'
 import type { Logger } from '../util/logger.js'
 import { errorMessage } from '../util/errors.js'
-import { CONTROL_TOPIC, DISCOVERY_TOPIC } from '../protocol/ids.js'
+import { CONTROL_TOPIC } from '../protocol/ids.js'
 import { createLogLimiter } from '../protocol/log-limiter.js'
 import {
   decodeControlMessage, encodeControlMessage,
-  type ElectionEffect, type ElectionNode, type ElectionView, type MemberInfo
+  type ControlMessage, type ElectionEffect, type ElectionNode, type ElectionView, type MemberInfo
 } from './index.js'
 
-/**
- * The only place where the pure election state machine meets the network.
- * It turns gossipsub messages on the control topic into `receive` calls, a
- * 100 ms timer into `tick` calls, and `publish` effects into gossip; every
- * other effect goes to the owner through `onEffect`.
- *
- * Trust: gossipsub signs every message (StrictSign), so `message.from` is the
- * proven author. A control message whose own `from` names someone else is a
- * forgery (or a bug) and is rejected in the topic validator, which also stops
- * gossipsub from forwarding it and lowers the sender's peer score. So is
- * anything that does not decode. Drops are logged, rate-limited per sender.
- */
-export type ControlMessage = NonNullable<ReturnType<typeof decodeControlMessage>>
-
-/** The election as the adapter drives it; ElectionNode satisfies it. */
-export type ElectionMachine = Pick<ElectionNode, 'start' | 'tick' | 'receive' | 'stop' | 'view' | 'isCoordinator' | 'setInfo'> & {
-  /** Optional: connectivity changed, heartbeat now rather than at the next period. */
-  nudge?: (now: number) => ElectionEffect[]
-}
+/** The election as the adapter drives it: every input through `step`. ElectionNode satisfies it. */
+export type ElectionMachine = Pick<ElectionNode, 'step' | 'view' | 'isCoordinator'>
 
 export type ValidationVerdict = 'accept' | 'ignore' | 'reject'
 
@@ -53,11 +34,6 @@ export interface GossipElectionInit {
   election: ElectionMachine
   log: Logger
   topic?: string
-  /**
-   * The pubsub-peer-discovery topic, validated here too (see checkDiscoveryMessage); false leaves it alone.
-   * Default DISCOVERY_TOPIC.
-   */
-  discoveryTopic?: string | false
   /** How often the state machine is ticked. */
   tickMs?: number
   /**
@@ -85,8 +61,6 @@ export interface GossipElection {
 export interface GossipElectionStats {
   received: number
   dropped: number
-  /** Discovery-topic messages refused (not counted in `dropped`, which is the control topic's). */
-  discoveryDropped?: number
   published: number
   publishedBytes: number
 }
@@ -110,57 +84,6 @@ export const DEFAULT_TICK_MS = 100
 export const MAX_EPOCH = 2 ** 50
 export const MAX_EPOCH_JUMP = 2 ** 20
 
-/** A pubsub-peer-discovery record is a key and a few addresses: a few hundred bytes. */
-export const MAX_DISCOVERY_MESSAGE_BYTES = 8 * 1024
-const MAX_DISCOVERY_ADDRS = 64
-
-/**
- * pubsub-peer-discovery announces `{ publicKey, addrs }` and every node dials
- * the peers it learns this way, but the library never checks that the key is
- * the sender's own: one gossip peer could announce any number of made-up
- * peers, and every node of the mesh dialled each of them again and again (the
- * fuzz test's forged announcements queued hundreds of dials a second, filled
- * libp2p's dial queue and starved the election until the coordinator lost its
- * lease). A node only ever announces itself, so a record must carry the key of
- * the message's signed author. Returns why a message is refused, or undefined.
- */
-export function checkDiscoveryMessage (message: GossipMessage): string | undefined {
-  if (message.type !== 'signed') return 'unsigned'
-  const data = message.data
-  if (!(data instanceof Uint8Array) || data.byteLength > MAX_DISCOVERY_MESSAGE_BYTES) return 'too large'
-  // protobuf Peer { bytes publicKey = 1; repeated bytes addrs = 2; }, decoded by hand: nothing else is allowed.
-  let publicKey: Uint8Array | undefined
-  let addrs = 0
-  let i = 0
-  const varint = (): number => {
-    let n = 0
-    for (let shift = 0; shift < 35; shift += 7) {
-      if (i >= data.byteLength) throw new Error('truncated')
-      const b = data[i++]
-      n += (b & 0x7f) * 2 ** shift
-      if (b < 0x80) return n
-    }
-    throw new Error('varint too long')
-  }
-  try {
-    while (i < data.byteLength) {
-      const tag = varint()
-      if (tag !== 0x0a && tag !== 0x12) return 'unexpected field'
-      const len = varint()
-      if (i + len > data.byteLength) return 'truncated'
-      const bytes = data.subarray(i, i + len)
-      i += len
-      if (tag === 0x0a) publicKey = bytes
-      else if (++addrs > MAX_DISCOVERY_ADDRS) return 'too many addresses'
-    }
-    if (publicKey === undefined) return 'no key'
-    if (!peerIdFromPublicKey(publicKeyFromProtobuf(publicKey)).equals(message.from)) return 'announces another peer'
-  } catch {
-    return 'does not decode'
-  }
-  return undefined
-}
-
 /** Every epoch a control message carries. */
 function epochsOf (m: ControlMessage): number[] {
   switch (m.type) {
@@ -174,14 +97,25 @@ export function defaultClock (): number {
   return performance.timeOrigin + performance.now()
 }
 
+/**
+ * The only place where the pure election state machine meets the network.
+ * It turns gossipsub messages on the control topic into `receive` calls, a
+ * 100 ms timer into `tick` calls, and `publish` effects into gossip; every
+ * other effect goes to the owner through `onEffect`.
+ *
+ * Trust: gossipsub signs every message (StrictSign), so `message.from` is the
+ * proven author. A control message whose own `from` names someone else is a
+ * forgery (or a bug) and is rejected in the topic validator, which also stops
+ * gossipsub from forwarding it and lowers the sender's peer score. So is
+ * anything that does not decode. Drops are logged, rate-limited per sender.
+ */
 export function createGossipElection (init: GossipElectionInit): GossipElection {
   const { pubsub, election, log } = init
   const topic = init.topic ?? CONTROL_TOPIC
-  const discoveryTopic = init.discoveryTopic ?? DISCOVERY_TOPIC
   const tickMs = init.tickMs ?? DEFAULT_TICK_MS
   const clock = init.clock ?? defaultClock
   const limiter = createLogLimiter(1_000)
-  const stats: GossipElectionStats = { received: 0, dropped: 0, discoveryDropped: 0, published: 0, publishedBytes: 0 }
+  const stats: GossipElectionStats = { received: 0, dropped: 0, published: 0, publishedBytes: 0 }
   let timer: NodeJS.Timeout | undefined
   let running = false
   let unlisten: (() => void) | undefined
@@ -243,7 +177,7 @@ export function createGossipElection (init: GossipElectionInit): GossipElection 
     }
   }
 
-  const publish = (message: Parameters<typeof encodeControlMessage>[0]): void => {
+  const publish = (message: ControlMessage): void => {
     let bytes: Uint8Array
     try {
       bytes = encodeControlMessage(message)
@@ -265,16 +199,6 @@ export function createGossipElection (init: GossipElectionInit): GossipElection 
     return check(message) === undefined ? 'reject' : 'accept'
   }
 
-  const discoveryValidator = (_peer: PeerId, message: GossipMessage): ValidationVerdict => {
-    const why = checkDiscoveryMessage(message)
-    if (why === undefined) return 'accept'
-    stats.discoveryDropped = (stats.discoveryDropped ?? 0) + 1
-    const sender = message.type === 'signed' ? message.from.toString() : 'unknown'
-    const suppressed = limiter.admit(`${sender}:discovery:${why}`)
-    if (suppressed !== undefined) log.warn({ topic: discoveryTopic, peer: sender, reason: why, suppressed }, 'dropped discovery message')
-    return 'reject'
-  }
-
   const onMessage = (message: GossipMessage): void => {
     if (message.topic !== topic || !running) return
     // The validator already ran; checking again costs microseconds and keeps
@@ -283,7 +207,7 @@ export function createGossipElection (init: GossipElectionInit): GossipElection 
     if (decoded === undefined) return
     stats.received++
     try {
-      apply(election.receive(decoded, clock()))
+      apply(election.step({ type: 'receive', message: decoded, now: clock() }))
     } catch (err) {
       log.error({ err: errorMessage(err) }, 'election rejected a message')
     }
@@ -291,7 +215,7 @@ export function createGossipElection (init: GossipElectionInit): GossipElection 
 
   const tick = (): void => {
     try {
-      apply(election.tick(clock()))
+      apply(election.step({ type: 'tick', now: clock() }))
     } catch (err) {
       log.error({ err: errorMessage(err) }, 'election tick failed')
     }
@@ -302,10 +226,9 @@ export function createGossipElection (init: GossipElectionInit): GossipElection 
       if (running) return
       running = true
       pubsub.setValidator(topic, validator)
-      if (discoveryTopic !== false) pubsub.setValidator(discoveryTopic, discoveryValidator)
       unlisten = pubsub.onMessage(onMessage)
       pubsub.subscribe(topic)
-      apply(election.start(clock()))
+      apply(election.step({ type: 'start', now: clock() }))
       timer = setInterval(tick, tickMs)
     },
     async stop (options = {}) {
@@ -313,7 +236,7 @@ export function createGossipElection (init: GossipElectionInit): GossipElection 
       running = false
       if (timer !== undefined) clearInterval(timer)
       timer = undefined
-      apply(election.stop(clock()))
+      apply(election.step({ type: 'stop', now: clock() }))
       // Give the farewell a moment on the wire, but never hold shutdown hostage to it.
       const flushed = Promise.allSettled([...pending])
       const limit = new Promise(resolve => setTimeout(resolve, 250).unref())
@@ -322,7 +245,6 @@ export function createGossipElection (init: GossipElectionInit): GossipElection 
       unlisten?.()
       unlisten = undefined
       pubsub.setValidator(topic, undefined)
-      if (discoveryTopic !== false) pubsub.setValidator(discoveryTopic, undefined)
       try {
         pubsub.unsubscribe(topic)
       } catch {
@@ -331,11 +253,11 @@ export function createGossipElection (init: GossipElectionInit): GossipElection 
     },
     view: () => election.view(clock()),
     isCoordinator: () => election.isCoordinator(clock()),
-    setInfo: (info) => { election.setInfo(info) },
+    setInfo: (info) => { apply(election.step({ type: 'set-info', info })) },
     nudge: () => {
-      if (!running || election.nudge === undefined) return
+      if (!running) return
       try {
-        apply(election.nudge(clock()))
+        apply(election.step({ type: 'nudge', now: clock() }))
       } catch (err) {
         log.error({ err: errorMessage(err) }, 'election nudge failed')
       }

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import type { MemberInfo, PeerIdString, Role } from './types.js'
+import type { MemberInfo, Role } from './types.js'
 
 /**
  * Control-topic messages. Every field is checked before the state machine sees
@@ -8,77 +8,6 @@ import type { MemberInfo, PeerIdString, Role } from './types.js'
  * `from` to the real sender; the adapter must drop a message whose `from`
  * differs from its signer.
  */
-
-/** Everything a node says about itself, about once a heartbeatMs. Also carries the follower's lease ack. */
-export interface HeartbeatMessage {
-  type: 'heartbeat'
-  v: 1
-  from: PeerIdString
-  info: MemberInfo
-  role: Role
-  /** The holder this node follows (itself when coordinator). */
-  leader?: PeerIdString | undefined
-  /** Epoch of that lease (0 when none). */
-  epoch: number
-  highestEpoch: number
-  /** Cumulative: "I received your renewal `seq` of `epoch`, and every promise that implies". */
-  ack?: { to: PeerIdString, epoch: number, seq: number } | undefined
-  /**
-   * The sender's running promise (grant or ack) to another peer, with the time
-   * it has left on the sender's clock. Others then refuse grants that could
-   * build a second quorum around it, which is what keeps a healed partition
-   * from electing over a holder whose quorum lay in the other half.
-   */
-  promise?: { to: PeerIdString, epoch: number, leftMs: number } | undefined
-}
-
-/** The holder's announcement and every renewal after it, every leaseMs/3. */
-export interface LeaseMessage {
-  type: 'lease'
-  v: 1
-  from: PeerIdString
-  epoch: number
-  seq: number
-  durationMs: number
-}
-
-/** A request for grants. Re-sent with a new seq while the claimant waits; grants of any seq count. */
-export interface ClaimMessage {
-  type: 'claim'
-  v: 1
-  from: PeerIdString
-  epoch: number
-  seq: number
-  durationMs: number
-}
-
-export interface GrantMessage {
-  type: 'grant'
-  v: 1
-  from: PeerIdString
-  to: PeerIdString
-  epoch: number
-  seq: number
-}
-
-/** "I no longer hold or seek `epoch`": a stepping-down holder or an abandoning claimant. */
-export interface ReleaseMessage {
-  type: 'release'
-  v: 1
-  from: PeerIdString
-  epoch: number
-  /** The sender is shutting down: drop it from membership now rather than after deadAfterMs. */
-  leaving: boolean
-}
-
-/** A non-holder shutting down. */
-export interface LeaveMessage {
-  type: 'leave'
-  v: 1
-  from: PeerIdString
-}
-
-export type ControlMessage = HeartbeatMessage | LeaseMessage | ClaimMessage | GrantMessage | ReleaseMessage | LeaveMessage
 
 export const MAX_CONTROL_MESSAGE_BYTES = 64 * 1024
 
@@ -97,36 +26,65 @@ const memberInfo = z.object({
 
 const base = { v: z.literal(1), from: peerId }
 
+const role = z.enum(['follower', 'candidate', 'coordinator'])
+
+/** What every message type carries, and the one definition its TypeScript types derive from. */
 const schema = z.discriminatedUnion('type', [
+  /** Everything a node says about itself, about once a heartbeatMs. Also carries the follower's lease ack. */
   z.object({
     type: z.literal('heartbeat'),
     ...base,
     info: memberInfo,
-    role: z.enum(['follower', 'candidate', 'coordinator']),
+    role,
+    /** The holder this node follows (itself when coordinator). */
     leader: peerId.optional(),
+    /** Epoch of that lease (0 when none). */
     epoch,
     highestEpoch: epoch,
+    /** Cumulative: "I received your renewal `seq` of `epoch`, and every promise that implies". */
     ack: z.object({ to: peerId, epoch, seq }).optional(),
+    /**
+     * The sender's running promise (grant or ack) to another peer, with the time
+     * it has left on the sender's clock. Others then refuse grants that could
+     * build a second quorum around it, which is what keeps a healed partition
+     * from electing over a holder whose quorum lay in the other half.
+     */
     promise: z.object({ to: peerId, epoch, leftMs: z.int().min(0).max(3_600_000) }).optional()
   }),
+  /** The holder's announcement and every renewal after it, every leaseMs/3. */
   z.object({ type: z.literal('lease'), ...base, epoch, seq, durationMs: duration }),
+  /** A request for grants. Re-sent with a new seq while the claimant waits; grants of any seq count. */
   z.object({ type: z.literal('claim'), ...base, epoch, seq, durationMs: duration }),
   z.object({ type: z.literal('grant'), ...base, to: peerId, epoch, seq }),
+  /**
+   * "I no longer hold or seek `epoch`": a stepping-down holder or an abandoning claimant. `leaving`: the sender is
+   * shutting down, drop it from membership now rather than after deadAfterMs.
+   */
   z.object({ type: z.literal('release'), ...base, epoch, leaving: z.boolean() }),
+  /** A non-holder shutting down. */
   z.object({ type: z.literal('leave'), ...base })
 ])
 
-// Fails to compile if the schema and the hand-written types drift apart.
-type Parsed = z.infer<typeof schema>
-const _schemaMatchesTypes: [Parsed] extends [ControlMessage] ? ([ControlMessage] extends [Parsed] ? true : never) : never = true
-void _schemaMatchesTypes
+/** One control-topic message, as the schema accepts it. */
+export type ControlMessage = z.output<typeof schema>
+export type HeartbeatMessage = Extract<ControlMessage, { type: 'heartbeat' }>
+export type LeaseMessage = Extract<ControlMessage, { type: 'lease' }>
+export type ClaimMessage = Extract<ControlMessage, { type: 'claim' }>
+export type GrantMessage = Extract<ControlMessage, { type: 'grant' }>
+export type ReleaseMessage = Extract<ControlMessage, { type: 'release' }>
+export type LeaveMessage = Extract<ControlMessage, { type: 'leave' }>
+
+// Fails to compile if the wire's role or member info drift apart from the ones the state machine uses.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : never) : never
+const _wireMatchesTypes: [Same<z.output<typeof role>, Role>, Same<z.output<typeof memberInfo>, MemberInfo>] = [true, true]
+void _wireMatchesTypes
 
 /** Validates an already-parsed value. Unknown fields are dropped; anything malformed gives undefined. */
 export function parseControlMessage (value: unknown): ControlMessage | undefined {
   try {
     const r = schema.safeParse(value)
     if (!r.success) return undefined
-    const m = r.data as ControlMessage
+    const m = r.data
     if (m.type === 'heartbeat' && m.epoch > m.highestEpoch) return undefined
     return m
   } catch {

@@ -1,16 +1,18 @@
 import type { AbortOptions } from '@libp2p/interface'
-import { TopicValidatorResult, type GossipSub, type SubscriptionChangeData } from '@libp2p/gossipsub'
+import type { SubscriptionChangeData } from '@libp2p/gossipsub'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { createLogger, type Logger } from '../util/logger.js'
 import { errorMessage } from '../util/errors.js'
 import { ElectionNode, resolveElectionConfig, type ElectionConfig, type ElectionView, type MemberInfo } from '../election/index.js'
-import { createGossipElection, type ControlPubSub, type GossipElection, type GossipElectionStats, type GossipMessage } from '../election/gossip-adapter.js'
+import { controlPubSub } from '../election/control-pubsub.js'
+import { createGossipElection, type GossipElection, type GossipElectionStats } from '../election/gossip-adapter.js'
 import { CONTROL_TOPIC, INFO_PROTOCOL } from '../protocol/ids.js'
 import { serveInfo, type InfoResponse, type InfoTasks } from '../protocol/info.js'
 import type { RegisteredHandler } from '../protocol/reqresp.js'
 import { createBlockList } from './block-list.js'
 import { BLOCKED_PEERS_FILE, createDataDir, type DataDir } from './data-dir.js'
 import { NodeNotStartedError } from './errors.js'
+import { createDiscoveryValidator } from './discovery-validator.js'
 import { createConnectionGater } from './gater.js'
 import { toInfoResponse } from './info-view.js'
 import { createMeshLibp2p, type MeshLibp2p } from './libp2p.js'
@@ -52,11 +54,17 @@ export interface MeshNode {
   view: () => ElectionView
   isCoordinator: () => boolean
   info: () => InfoResponse
-  electionStats: () => GossipElectionStats
+  electionStats: () => ControlStats
   setRunning: (running: number) => void
   /** Lets the worker role add what it holds to this node's info answers. */
   setTaskInfo: (tasks: () => InfoTasks) => void
   stop: (options?: AbortOptions) => Promise<void>
+}
+
+/** The control topic's counters, with the discovery topic's refusals beside them. */
+export type ControlStats = GossipElectionStats & {
+  /** Discovery-topic messages refused (not counted in `dropped`, which is the control topic's). */
+  discoveryDropped: number
 }
 
 const DEFAULT_DISCOVERY_INTERVAL_MS = 5_000
@@ -94,6 +102,14 @@ export async function startNode (config: NodeConfig, options: AbortOptions = {})
     const startedAt = performance.now()
 
     let election: GossipElection | undefined
+    const pubsub = controlPubSub(libp2p.services.pubsub)
+    const electionLog = createLogger('election')
+    // Its refusals have always been logged as the election's: the log lines stay as they were.
+    const discoveryValidator = createDiscoveryValidator({ pubsub, log: electionLog })
+    const controlStats = (started: GossipElection): ControlStats => {
+      const { received, dropped, published, publishedBytes } = started.stats()
+      return { received, dropped, discoveryDropped: discoveryValidator.dropped(), published, publishedBytes }
+    }
     const stopSignal = new AbortController()
     let running = 0
     let taskInfo: (() => InfoTasks) | undefined
@@ -115,7 +131,7 @@ export async function startNode (config: NodeConfig, options: AbortOptions = {})
         uptimeMs: performance.now() - startedAt,
         tasks: taskInfo?.(),
         streams: openStreams(libp2p),
-        control: election.stats()
+        control: controlStats(election)
       })
     }
 
@@ -148,9 +164,9 @@ export async function startNode (config: NodeConfig, options: AbortOptions = {})
       initialEpoch
     })
     election = createGossipElection({
-      pubsub: controlPubSub(libp2p.services.pubsub),
+      pubsub,
       election: electionNode,
-      log: createLogger('election'),
+      log: electionLog,
       tickMs: config.tickMs,
       onEffect: (effect) => {
         if (effect.type === 'epoch-observed') {
@@ -164,6 +180,8 @@ export async function startNode (config: NodeConfig, options: AbortOptions = {})
         }
       }
     })
+    discoveryValidator.start()
+    cleanups.push(() => { discoveryValidator.stop() })
     election.start()
     const startedElection = election
     // A peer that just subscribed to the control topic has not heard our last
@@ -203,7 +221,7 @@ export async function startNode (config: NodeConfig, options: AbortOptions = {})
       view: () => startedElection.view(),
       isCoordinator: () => startedElection.isCoordinator(),
       info: infoNow,
-      electionStats: () => startedElection.stats(),
+      electionStats: () => controlStats(startedElection),
       setRunning: (n) => { running = n; startedElection.setInfo(memberInfo()) },
       setTaskInfo: (fn) => { taskInfo = fn },
       async stop (opts = {}) {
@@ -238,28 +256,6 @@ async function stopLibp2p (libp2p: MeshLibp2p, log: Logger): Promise<void> {
   const stopping = (async () => { await libp2p.stop() })().catch((err: unknown) => { log.debug({ err: errorMessage(err) }, 'libp2p stop failed') })
   await Promise.race([stopping, limit])
   clearTimeout(timer)
-}
-
-/** The narrow pubsub the election adapter needs, over @libp2p/gossipsub. */
-function controlPubSub (pubsub: GossipSub): ControlPubSub {
-  return {
-    subscribe: (topic) => { pubsub.subscribe(topic) },
-    unsubscribe: (topic) => { pubsub.unsubscribe(topic) },
-    publish: async (topic, data) => await pubsub.publish(topic, data),
-    onMessage: (listener) => {
-      const handler = (evt: CustomEvent<GossipMessage>): void => { listener(evt.detail) }
-      pubsub.addEventListener('message', handler)
-      return () => { pubsub.removeEventListener('message', handler) }
-    },
-    setValidator: (topic, validator) => {
-      if (validator === undefined) {
-        pubsub.topicValidators.delete(topic)
-        return
-      }
-      const verdicts = { accept: TopicValidatorResult.Accept, ignore: TopicValidatorResult.Ignore, reject: TopicValidatorResult.Reject }
-      pubsub.topicValidators.set(topic, (peer, message) => verdicts[validator(peer, message)])
-    }
-  }
 }
 
 function openStreams (libp2p: MeshLibp2p): Record<string, number> {

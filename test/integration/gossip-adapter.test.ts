@@ -1,10 +1,10 @@
 import '../../src/util/polyfills.js'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { TopicValidatorResult, type GossipSub } from '@libp2p/gossipsub'
 import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createGossipElection, type ControlMessage, type ControlPubSub, type ElectionMachine, type GossipElection, type GossipMessage } from '../../src/election/gossip-adapter.js'
-import { encodeControlMessage, type ElectionEffect, type MemberInfo } from '../../src/election/index.js'
+import { controlPubSub } from '../../src/election/control-pubsub.js'
+import { createGossipElection, type ElectionMachine, type GossipElection } from '../../src/election/gossip-adapter.js'
+import { encodeControlMessage, type ControlMessage, type ElectionEffect, type ElectionInput, type MemberInfo } from '../../src/election/index.js'
 import { createConnectionGater } from '../../src/node/gater.js'
 import { createMeshLibp2p, type MeshLibp2p } from '../../src/node/libp2p.js'
 import { CONTROL_TOPIC } from '../../src/protocol/ids.js'
@@ -21,15 +21,19 @@ const INFO: MemberInfo = { addrs: [], slots: 1, running: 0, worker: true, versio
 class RecordingElection implements ElectionMachine {
   received: ControlMessage[] = []
   constructor (readonly self: string) {}
-  private heartbeat (): ElectionEffect[] {
-    return [{ type: 'publish', message: { type: 'heartbeat', v: 1, from: this.self, info: INFO, role: 'follower', epoch: 0, highestEpoch: 0 } }]
+  step (input: ElectionInput): ElectionEffect[] {
+    switch (input.type) {
+      case 'start':
+      case 'tick':
+        return [{ type: 'publish', message: { type: 'heartbeat', v: 1, from: this.self, info: INFO, role: 'follower', epoch: 0, highestEpoch: 0 } }]
+      case 'receive':
+        this.received.push(input.message)
+        return []
+      default:
+        return []
+    }
   }
 
-  start (): ElectionEffect[] { return this.heartbeat() }
-  tick (): ElectionEffect[] { return this.heartbeat() }
-  receive (msg: ControlMessage): ElectionEffect[] { this.received.push(msg); return [] }
-  stop (): ElectionEffect[] { return [] }
-  setInfo (): void {}
   isCoordinator (): boolean { return false }
   view (): ReturnType<ElectionMachine['view']> {
     return { self: this.self, role: 'follower', leader: undefined, epoch: 0, highestEpoch: 0, leaseAgeMs: undefined, leaseValid: false, members: [] }
@@ -39,24 +43,6 @@ class RecordingElection implements ElectionMachine {
 function memoryLogger (): { log: Logger, lines: Array<Record<string, unknown>> } {
   const lines: Array<Record<string, unknown>> = []
   return { log: pino({ level: 'debug' }, { write: (s: string) => { lines.push(JSON.parse(s) as Record<string, unknown>) } }), lines }
-}
-
-function controlPubSub (pubsub: GossipSub): ControlPubSub {
-  const verdicts = { accept: TopicValidatorResult.Accept, ignore: TopicValidatorResult.Ignore, reject: TopicValidatorResult.Reject }
-  return {
-    subscribe: (t) => { pubsub.subscribe(t) },
-    unsubscribe: (t) => { pubsub.unsubscribe(t) },
-    publish: async (t, d) => await pubsub.publish(t, d),
-    onMessage: (l) => {
-      const h = (e: CustomEvent<GossipMessage>): void => { l(e.detail) }
-      pubsub.addEventListener('message', h)
-      return () => { pubsub.removeEventListener('message', h) }
-    },
-    setValidator: (t, v) => {
-      if (v === undefined) pubsub.topicValidators.delete(t)
-      else pubsub.topicValidators.set(t, (p, m) => verdicts[v(p, m)])
-    }
-  }
 }
 
 async function meshPeer (): Promise<MeshLibp2p> {

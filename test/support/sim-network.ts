@@ -1,4 +1,5 @@
-import { ElectionNode, type ElectionEffect } from '../../src/election/election-node.js'
+import { ElectionNode } from '../../src/election/election-node.js'
+import type { ElectionEffect } from '../../src/election/election-step.js'
 import { decodeControlMessage, encodeControlMessage, type ControlMessage } from '../../src/election/messages.js'
 import { resolveElectionConfig, type ElectionConfig, type MemberInfo } from '../../src/election/types.js'
 import { Prng } from './prng.js'
@@ -265,7 +266,7 @@ export class SimNetwork {
     // Its group gained a member: a holder whose view grows with it may lose its majority, or win one back.
     for (const o of this.nodes) if (o.group === n.group) o.regroupedAt = Math.max(this.now, o.pausedUntil)
     this.log(`${n.id.slice(-4)} start epoch=${n.persistedEpoch}`)
-    this.apply(n, n.node.start(this.local(n)))
+    this.apply(n, n.node.step({ type: 'start', now: this.local(n) }))
     // Tick phase is random, as it would be for independent processes.
     this.push(this.now + this.nodeRng.float(0, this.tickMs), { kind: 'tick', node: n.index, inc: n.incarnation })
     this.afterEvent(n)
@@ -377,7 +378,7 @@ export class SimNetwork {
           this.push(n.pausedUntil, ev)
           return
         }
-        this.apply(n, n.node.nudge(this.local(n)))
+        this.apply(n, n.node.step({ type: 'nudge', now: this.local(n) }))
         this.afterEvent(n)
         return
       }
@@ -388,7 +389,7 @@ export class SimNetwork {
           this.push(n.pausedUntil, ev)
           return
         }
-        this.apply(n, n.node.tick(this.local(n)))
+        this.apply(n, n.node.step({ type: 'tick', now: this.local(n) }))
         this.push(this.now + this.tickMs / n.rate, ev)
         this.afterEvent(n)
         return
@@ -402,7 +403,7 @@ export class SimNetwork {
           return
         }
         this.stats.deliveries++
-        this.apply(n, n.node.receive(ev.message, this.local(n)))
+        this.apply(n, n.node.step({ type: 'receive', message: ev.message, now: this.local(n) }))
         this.afterEvent(n)
       }
     }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { ElectionNode, FIRST_BUMP_SPACING_LEASES, MAX_BUMP_SPACING_LEASES, MAX_LEASE_FACTOR, type ElectionEffect } from '../../src/election/election-node.js'
+import { ElectionNode, FIRST_BUMP_SPACING_LEASES, MAX_BUMP_SPACING_LEASES, MAX_LEASE_FACTOR, type ElectionEffect } from '../../src/election/index.js'
 import type { ControlMessage, HeartbeatMessage } from '../../src/election/messages.js'
 import { DEFAULT_ELECTION_CONFIG, type MemberInfo } from '../../src/election/types.js'
 import { mulberry32 } from '../support/prng.js'
