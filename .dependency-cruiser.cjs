@@ -38,7 +38,8 @@ const pure = {
   severity: 'error',
   from: {
     path: ['^src/election/', '^src/coordinator/scheduler[^/]*\\.ts$'],
-    pathNot: ['^src/election/gossip[^/]*\\.ts$', '^src/election/index\\.ts$']
+    // The gossip adapter and the ControlPubSub it drives over gossipsub are the election's one door to libp2p.
+    pathNot: ['^src/election/(gossip-adapter|control-pubsub|index)\\.ts$']
   },
   to: {
     dependencyTypesNot: ['type-only'],
