@@ -27,6 +27,7 @@ export interface CoordinatorServiceComponents {
   liveness: (peer: string) => Liveness | undefined
   /** The workers the membership view holds alive now (this node included when it runs tasks). */
   liveWorkers: () => string[]
+  /** The coordinator's own logger (component coordinator). */
   log: Logger
 }
 
@@ -91,7 +92,7 @@ export class CoordinatorService implements Startable {
   staleReports = 0
 
   constructor (private readonly c: CoordinatorServiceComponents, private readonly init: CoordinatorServiceInit = {}, private readonly events: CoordinatorEvents = {}) {
-    this.log = c.log.child({ component: 'coordinator' })
+    this.log = c.log
     this.submitterTimeoutMs = init.submitterTimeoutMs ?? 6_000
   }
 

@@ -1,6 +1,7 @@
 import type { PeerId } from '@libp2p/interface'
 import type { Logger } from '../util/logger.js'
 import { errorMessage } from '../util/errors.js'
+import { sleep } from '../util/sleep.js'
 import { CONTROL_TOPIC } from '../protocol/ids.js'
 import { createLogLimiter } from '../protocol/log-limiter.js'
 import {
@@ -238,10 +239,16 @@ export function createGossipElection (init: GossipElectionInit): GossipElection 
       timer = undefined
       apply(election.step({ type: 'stop', now: clock() }))
       // Give the farewell a moment on the wire, but never hold shutdown hostage to it.
-      const flushed = Promise.allSettled([...pending])
-      const limit = new Promise(resolve => setTimeout(resolve, 250).unref())
-      const aborted = new Promise(resolve => options.signal?.addEventListener('abort', resolve, { once: true }))
-      await Promise.race([flushed, limit, aborted])
+      // Nothing of the adapter may outlive stop(): the limit's timer and the abort listener go when the wait ends.
+      const waited = new AbortController()
+      const signal = options.signal === undefined ? waited.signal : AbortSignal.any([options.signal, waited.signal])
+      try {
+        await Promise.race([Promise.allSettled([...pending]), sleep(250, { signal })])
+      } catch {
+        // Aborted: the farewell is given up, as asked.
+      } finally {
+        waited.abort()
+      }
       unlisten?.()
       unlisten = undefined
       pubsub.setValidator(topic, undefined)

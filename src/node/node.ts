@@ -1,14 +1,16 @@
-import type { AbortOptions } from '@libp2p/interface'
+import type { AbortOptions, Startable } from '@libp2p/interface'
 import type { SubscriptionChangeData } from '@libp2p/gossipsub'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { createLogger, type Logger } from '../util/logger.js'
+import { Lifecycle, listening } from '../util/lifecycle.js'
+import { processLogger, type ComponentLogger, type Logger } from '../util/logger.js'
+import { sleep } from '../util/sleep.js'
 import { errorMessage } from '../util/errors.js'
 import { ElectionNode, resolveElectionConfig, type ElectionConfig, type ElectionView, type MemberInfo } from '../election/index.js'
 import { controlPubSub } from '../election/control-pubsub.js'
 import { createGossipElection, type GossipElection, type GossipElectionStats } from '../election/gossip-adapter.js'
 import { CONTROL_TOPIC, INFO_PROTOCOL } from '../protocol/ids.js'
 import { serveInfo, type InfoResponse, type InfoTasks } from '../protocol/info.js'
-import type { RegisteredHandler } from '../protocol/reqresp.js'
+import { servedWhileStarted } from '../protocol/reqresp.js'
 import { createBlockList } from './block-list.js'
 import { BLOCKED_PEERS_FILE, createDataDir, type DataDir } from './data-dir.js'
 import { NodeNotStartedError } from './errors.js'
@@ -43,6 +45,8 @@ export interface NodeConfig {
   swarmKey?: Uint8Array
   /** Called when the node cannot ever join (its bootstrap refused the handshake: wrong or missing swarm key). */
   onFatal?: (err: Error) => void
+  /** Where every part of the node logs, by component; default the process's logger. */
+  logger?: ComponentLogger
 }
 
 export interface MeshNode {
@@ -69,25 +73,22 @@ export type ControlStats = GossipElectionStats & {
 
 const DEFAULT_DISCOVERY_INTERVAL_MS = 5_000
 
-/** Build and start a node; on failure everything already opened is closed again. */
+/**
+ * Builds and starts a node: one {@link Lifecycle} in the order the parts depend on each other (data dir, block
+ * list, info protocol, libp2p, discovery check, election, mesh maintainer, node.json), stopped in reverse by
+ * `stop()`. On failure everything already started is stopped again.
+ */
 export async function startNode (config: NodeConfig, options: AbortOptions = {}): Promise<MeshNode> {
-  const log = createLogger('node')
-  const dataDir = createDataDir(config.dataDir)
-  await dataDir.open(options)
-  const cleanups: Array<() => Promise<void> | void> = [async () => { await dataDir.close() }]
-  const cleanup = async (): Promise<void> => {
-    for (const fn of cleanups.reverse()) {
-      try { await fn() } catch (err) { log.debug({ err: errorMessage(err) }, 'cleanup step failed') }
-    }
-  }
+  const logger = config.logger ?? processLogger()
+  const log = logger.forComponent('node')
+  const lifecycle = new Lifecycle(log)
+  const dataDir = await lifecycle.start('data dir', dataDirService(createDataDir(config.dataDir), options)).then((s) => s.dataDir)
 
   try {
     const privateKey = await dataDir.loadOrCreateKey(options)
     const initialEpoch = await dataDir.readEpoch(options)
 
-    const blockList = createBlockList({ file: dataDir.file(BLOCKED_PEERS_FILE), pollMs: config.blockListPollMs, log: createLogger('block-list') })
-    await blockList.start()
-    cleanups.push(() => { blockList.stop() })
+    const blockList = await lifecycle.start('block list', createBlockList({ file: dataDir.file(BLOCKED_PEERS_FILE), pollMs: config.blockListPollMs, log: logger.forComponent('block-list') }))
 
     const libp2p = await createMeshLibp2p({
       privateKey,
@@ -103,13 +104,14 @@ export async function startNode (config: NodeConfig, options: AbortOptions = {})
 
     let election: GossipElection | undefined
     const pubsub = controlPubSub(libp2p.services.pubsub)
-    const electionLog = createLogger('election')
+    const electionLog = logger.forComponent('election')
     // Its refusals have always been logged as the election's: the log lines stay as they were.
     const discoveryValidator = createDiscoveryValidator({ pubsub, log: electionLog })
     const controlStats = (started: GossipElection): ControlStats => {
       const { received, dropped, published, publishedBytes } = started.stats()
       return { received, dropped, discoveryDropped: discoveryValidator.dropped(), published, publishedBytes }
     }
+    /** Aborted by an aborted `stop()`: the election skips its goodbye wait. */
     const stopSignal = new AbortController()
     let running = 0
     let taskInfo: (() => InfoTasks) | undefined
@@ -135,24 +137,17 @@ export async function startNode (config: NodeConfig, options: AbortOptions = {})
       })
     }
 
-    // Registered before start so identify's first answer already lists it:
+    // Registered before libp2p starts so identify's first answer already lists it:
     // that is how peers tell mrp2p nodes from other libp2p peers.
-    const infoHandler: RegisteredHandler = await serveInfo({ registrar: libp2p, log: createLogger('info'), info: infoNow })
-    cleanups.push(async () => { await infoHandler.unregister() })
-
-    try {
-      await libp2p.start()
-    } catch (err) {
-      throw await explainListenFailure(config.listen, err)
-    }
-    cleanups.push(async () => { await stopLibp2p(libp2p, log) })
+    await lifecycle.start('info protocol', servedWhileStarted(async () => await serveInfo({ registrar: libp2p, log: logger.forComponent('info'), info: infoNow })))
+    await lifecycle.start('libp2p', libp2pService(libp2p, config.listen, log))
 
     const maintainer: MeshMaintainer = createMeshMaintainer({
       host: libp2p,
       bootstrap: config.bootstrap,
       memberProtocol: INFO_PROTOCOL,
       isBlocked: (peer) => blockList.has(peer),
-      log: createLogger('mesh'),
+      log: logger.forComponent('mesh'),
       onHandshakeRefused: config.onFatal === undefined ? undefined : (target) => { config.onFatal?.(swarmKeyMismatch(target, config.swarmKey !== undefined)) }
     })
 
@@ -163,7 +158,7 @@ export async function startNode (config: NodeConfig, options: AbortOptions = {})
       info: memberInfo(),
       initialEpoch
     })
-    election = createGossipElection({
+    const startedElection = election = createGossipElection({
       pubsub,
       election: electionNode,
       log: electionLog,
@@ -180,21 +175,17 @@ export async function startNode (config: NodeConfig, options: AbortOptions = {})
         }
       }
     })
-    discoveryValidator.start()
-    cleanups.push(() => { discoveryValidator.stop() })
-    election.start()
-    const startedElection = election
+    await lifecycle.start('discovery check', discoveryValidator)
+    await lifecycle.start('election', { start: () => { startedElection.start() }, stop: async () => { await startedElection.stop({ signal: stopSignal.signal }) } })
     // A peer that just subscribed to the control topic has not heard our last
     // heartbeat: after a heal, this is what makes both sides learn of each
     // other's leases within one message delay.
-    const onSubscription = (evt: CustomEvent<SubscriptionChangeData>): void => {
+    await lifecycle.start('heal nudge', listening(libp2p.services.pubsub, 'subscription-change', (evt: CustomEvent<SubscriptionChangeData>) => {
       if (evt.detail.subscriptions.some(s => s.topic === CONTROL_TOPIC && s.subscribe)) startedElection.nudge()
-    }
-    libp2p.services.pubsub.addEventListener('subscription-change', onSubscription)
-    cleanups.push(() => { libp2p.services.pubsub.removeEventListener('subscription-change', onSubscription) })
-    cleanups.push(async () => { await startedElection.stop({ signal: stopSignal.signal }) })
-    maintainer.start()
-    cleanups.push(() => { maintainer.stop() })
+    }))
+    // Our own addresses may change (identify learns more): keep the heartbeat's copy fresh.
+    await lifecycle.start('address updates', listening(libp2p, 'self:peer:update', () => { startedElection.setInfo(memberInfo()) }))
+    await lifecycle.start('mesh maintainer', maintainer)
 
     // A peer that becomes blocked loses its open connections too: the gater
     // only guards new ones.
@@ -206,11 +197,10 @@ export async function startNode (config: NodeConfig, options: AbortOptions = {})
       }
     })
 
-    // Our own addresses may change (identify learns more): keep the heartbeat's copy fresh.
-    libp2p.addEventListener('self:peer:update', () => { startedElection.setInfo(memberInfo()) })
-
-    await dataDir.writeNodeInfo({ peerId: self, addrs: addrsOf(libp2p), pid: process.pid, startedAt: new Date().toISOString(), ready: true }, options)
-    cleanups.push(async () => { await dataDir.removeNodeInfo() })
+    await lifecycle.start('node.json', {
+      start: async () => { await dataDir.writeNodeInfo({ peerId: self, addrs: addrsOf(libp2p), pid: process.pid, startedAt: new Date().toISOString(), ready: true }, options) },
+      stop: async () => { await dataDir.removeNodeInfo() }
+    })
 
     let stopped = false
     return {
@@ -232,16 +222,38 @@ export async function startNode (config: NodeConfig, options: AbortOptions = {})
         if (opts.signal?.aborted === true) forward()
         opts.signal?.addEventListener('abort', forward, { once: true })
         try {
-          await cleanup()
+          await lifecycle.stop()
         } finally {
           opts.signal?.removeEventListener('abort', forward)
         }
       }
     }
-
   } catch (err) {
-    await cleanup()
+    await lifecycle.stop()
     throw err
+  }
+}
+
+/** The data dir as a service: opened (and locked) on start, closed on stop. */
+function dataDirService (dataDir: DataDir, options: AbortOptions): Startable & { dataDir: DataDir } {
+  return {
+    dataDir,
+    start: async () => { await dataDir.open(options) },
+    stop: async () => { await dataDir.close() }
+  }
+}
+
+/** libp2p, with a listen failure explained in one line and a stop that never takes longer than {@link stopLibp2p}. */
+function libp2pService (libp2p: MeshLibp2p, listen: string[], log: Logger): Startable {
+  return {
+    start: async () => {
+      try {
+        await libp2p.start()
+      } catch (err) {
+        throw await explainListenFailure(listen, err)
+      }
+    },
+    stop: async () => { await stopLibp2p(libp2p, log) }
   }
 }
 
@@ -251,11 +263,10 @@ function addrsOf (libp2p: MeshLibp2p): string[] {
 
 /** libp2p.stop() can take a second or more on open connections; never longer than this. */
 async function stopLibp2p (libp2p: MeshLibp2p, log: Logger): Promise<void> {
-  let timer: NodeJS.Timeout | undefined
-  const limit = new Promise<void>(resolve => { timer = setTimeout(resolve, 1_200) })
+  const limit = new AbortController()
   const stopping = (async () => { await libp2p.stop() })().catch((err: unknown) => { log.debug({ err: errorMessage(err) }, 'libp2p stop failed') })
-  await Promise.race([stopping, limit])
-  clearTimeout(timer)
+  await Promise.race([stopping, sleep(1_200, { signal: limit.signal }).catch(() => {})])
+  limit.abort()
 }
 
 function openStreams (libp2p: MeshLibp2p): Record<string, number> {

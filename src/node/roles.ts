@@ -1,6 +1,8 @@
+import type { Startable } from '@libp2p/interface'
 import { CoordinatorService } from '../coordinator/coordinator-service.js'
 import { Rpc } from '../protocol/rpc.js'
-import { createLogger } from '../util/logger.js'
+import { Lifecycle } from '../util/lifecycle.js'
+import { processLogger, type ComponentLogger } from '../util/logger.js'
 import { WorkerService, type CoordinatorRef, type WorkerStats } from '../worker/worker-service.js'
 import type { MeshNode } from './node.js'
 
@@ -32,9 +34,8 @@ export interface Roles {
  * coordinator (the service acts only while the node holds the lease); every
  * node but `--no-worker` ones runs tasks. The election says who leads.
  */
-export async function startRoles (node: MeshNode, config: RolesConfig): Promise<Roles> {
-  const log = createLogger('roles')
-  const rpc = new Rpc(node.peerId, node.libp2p, log)
+export async function startRoles (node: MeshNode, config: RolesConfig, logger: ComponentLogger = processLogger()): Promise<Roles> {
+  const rpc = new Rpc(node.peerId, node.libp2p, logger.forComponent('rpc'))
 
   const leader = (): CoordinatorRef | undefined => {
     const v = node.view()
@@ -50,34 +51,37 @@ export async function startRoles (node: MeshNode, config: RolesConfig): Promise<
       ...(config.worker ? [node.peerId] : []),
       ...node.view().members.filter((m) => m.liveness === 'alive' && m.info.worker).map((m) => m.peer)
     ],
-    log
+    log: logger.forComponent('coordinator')
   }, { submitterTimeoutMs: config.submitterTimeoutMs, maxJobs: config.maxJobs })
-  await coordinator.start()
+  const lifecycle = new Lifecycle(logger.forComponent('roles'))
+  await lifecycle.start('coordinator', coordinator)
 
   let worker: WorkerService | undefined
-  let runningTimer: NodeJS.Timeout | undefined
   if (config.worker) {
-    worker = new WorkerService({ self: node.peerId, network: node.libp2p, rpc, dataDir: node.dataDir.path, coordinator: leader, log }, { slots: config.slots, version: config.version, taskMemoryMb: config.taskMemoryMb, sandbox: config.sandbox, minFreeDiskBytes: config.minFreeDiskMb === undefined ? undefined : config.minFreeDiskMb * 2 ** 20 })
-    await worker.start()
-    const w = worker
+    const w = worker = await lifecycle.start('worker', new WorkerService({ self: node.peerId, network: node.libp2p, rpc, dataDir: node.dataDir.path, coordinator: leader, logger }, { slots: config.slots, version: config.version, taskMemoryMb: config.taskMemoryMb, sandbox: config.sandbox, minFreeDiskBytes: config.minFreeDiskMb === undefined ? undefined : config.minFreeDiskMb * 2 ** 20 }))
     node.setTaskInfo(() => w.getStats())
-    let last = 0
-    // Heartbeats carry how many tasks run here (for `status`).
-    runningTimer = setInterval(() => {
-      const running = w.getStats().running
-      if (running !== last) node.setRunning(last = running)
-    }, 500)
-    runningTimer.unref()
+    await lifecycle.start('running count', runningCountReporter(node, w))
   }
 
   return {
     coordinator,
     worker,
     workerStats: () => worker?.getStats(),
-    async stop () {
-      clearInterval(runningTimer)
-      await coordinator.stop()
-      await worker?.stop()
-    }
+    stop: async () => { await lifecycle.stop() }
+  }
+}
+
+/** Heartbeats carry how many tasks run here (for `status`): the count, looked at twice a second. */
+function runningCountReporter (node: MeshNode, worker: WorkerService): Startable {
+  let timer: NodeJS.Timeout | undefined
+  let last = 0
+  return {
+    start: () => {
+      timer = setInterval(() => {
+        const running = worker.getStats().running
+        if (running !== last) node.setRunning(last = running)
+      }, 500)
+    },
+    stop: () => { clearInterval(timer) }
   }
 }

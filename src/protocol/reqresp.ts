@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import type { AbortOptions, Connection, PeerId, Stream, StreamHandlerOptions } from '@libp2p/interface'
+import type { AbortOptions, Connection, PeerId, Startable, Stream, StreamHandlerOptions } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Logger } from '../util/logger.js'
 import { errorMessage } from '../util/errors.js'
@@ -149,6 +149,18 @@ export interface RegisteredHandler {
   unregister: (options?: AbortOptions) => Promise<void>
   /** Requests answered and requests dropped as bad, for tests and metrics. */
   stats: () => { served: number, dropped: number }
+}
+
+/** A protocol handler as a service: registered by `register` on start, unregistered on stop. */
+export function servedWhileStarted (register: () => Promise<Pick<RegisteredHandler, 'unregister'>>): Startable {
+  let handler: Pick<RegisteredHandler, 'unregister'> | undefined
+  return {
+    start: async () => { handler = await register() },
+    stop: async () => {
+      await handler?.unregister()
+      handler = undefined
+    }
+  }
 }
 
 /**

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { rmSync } from 'node:fs'
+import type { Startable } from '@libp2p/interface'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { z } from 'zod'
 import { jobOptionsOf, type JobOptions } from '../mapreduce/job-options.js'
@@ -84,7 +85,7 @@ export interface SubmissionOptions {
  * When the coordinator changes, the job is submitted again with the same id;
  * the new coordinator rebuilds the rest from the workers' inventories.
  */
-export class Submission {
+export class Submission implements Startable {
   private coordinator: { peer: string, addrs: Multiaddr[] } | undefined
   private coordinatorPeer: string | undefined
   private readonly known = new Map<string, Multiaddr[]>()
@@ -94,6 +95,7 @@ export class Submission {
   private bytesOut = 0
   /** Wakes the poll loop when the last part lands, so that `run` does not sleep out a poll after the job is done. */
   private wake: (() => void) | undefined
+  private readonly handlers: Array<{ unregister: () => Promise<void> }> = []
 
   constructor (private readonly c: SubmissionComponents, private readonly plan: SubmissionPlan) {}
 
@@ -112,11 +114,12 @@ export class Submission {
     }
   }
 
-  async serve (): Promise<void> {
+  /** Serves the job's code and splits to workers and takes their commits, until stop(). */
+  async start (): Promise<void> {
     const { network, log } = this.c
     const plan = this.plan
     const code = Buffer.from(plan.code.code)
-    await handleBulk(network, {
+    this.handlers.push(await handleBulk(network, {
       protocol: JOB_PROTOCOLS.fetchCode,
       requestSchema: FetchCodeRequest,
       log,
@@ -128,8 +131,8 @@ export class Submission {
         await writeJsonFrame(ctx.stream, { ok: true, bytes: code.byteLength }, ctx)
         await sendBytes(ctx.stream, code, ctx)
       }
-    })
-    await handleBulk(network, {
+    }))
+    this.handlers.push(await handleBulk(network, {
       protocol: JOB_PROTOCOLS.fetchSplit,
       requestSchema: FetchSplitRequest,
       log,
@@ -143,8 +146,8 @@ export class Submission {
         await sendFileRange(ctx.stream, split.path, split.offset, split.length, ctx)
         this.bytesOut += split.length
       }
-    })
-    await handleBulk(network, {
+    }))
+    this.handlers.push(await handleBulk(network, {
       protocol: JOB_PROTOCOLS.commit,
       requestSchema: CommitRequest,
       log,
@@ -165,7 +168,13 @@ export class Submission {
         }
         await writeJsonFrame(ctx.stream, accepted ? { accepted } : { accepted, reason: 'already committed' }, ctx)
       }
-    })
+    }))
+  }
+
+  /** Serves nothing any more: a worker that asks for code, a split or a commit now is refused at protocol select. */
+  async stop (): Promise<void> {
+    const handlers = this.handlers.splice(0)
+    await Promise.all(handlers.map(async (h) => { await h.unregister() }))
   }
 
   /** Runs the job to the end: resolves when every part is committed, rejects when the job fails. */

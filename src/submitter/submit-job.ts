@@ -81,8 +81,12 @@ export async function submitJob (options: SubmitJobOptions): Promise<SubmitJobRe
       { self: node.peerId.toString(), addrs: node.getMultiaddrs().map((a) => a.toString()), network: node, bootstrap: options.bootstrap, log: options.log, keyed: options.swarmKey !== undefined },
       { jobId: newJobId(bundle.name), jobName: bundle.name, code: bundle, splits, reduces: options.reduces, params, maxAttempts: options.maxAttempts, parts, shared: options.shared, ...jobOptionsOf(options) }
     )
-    await submission.serve()
-    await submission.run({ coordinatorTimeoutMs: options.coordinatorTimeoutMs, signal: options.signal, onEvent: options.onEvent })
+    await submission.start()
+    try {
+      await submission.run({ coordinatorTimeoutMs: options.coordinatorTimeoutMs, signal: options.signal, onEvent: options.onEvent })
+    } finally {
+      await submission.stop()
+    }
     parts.publish()
     return { jobName: bundle.name, maps: splits.length, reduces: options.reduces, inputBytes, seconds: (performance.now() - started) / 1000 }
   } catch (err) {

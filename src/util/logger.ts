@@ -43,3 +43,21 @@ export function setLogLevel (level: string): void {
 export function createLogger (component: string): Logger {
   return rootLogger().child({ component })
 }
+
+/**
+ * The one logger a node hands its services (as js-libp2p's ComponentLogger): each takes a child named for its
+ * own component, so a line says `component` once and a test or an embedding program decides where lines go.
+ */
+export interface ComponentLogger {
+  forComponent: (component: string) => Logger
+}
+
+/** The process's logger (stderr, MRP2P_LOG_LEVEL), by component. */
+export function processLogger (): ComponentLogger {
+  return { forComponent: createLogger }
+}
+
+/** Every component's lines into `base`, each with its name: a test's capture, say. */
+export function componentLogger (base: Logger): ComponentLogger {
+  return { forComponent: (component) => base.child({ component }) }
+}

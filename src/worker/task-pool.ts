@@ -1,7 +1,7 @@
 import type { Startable } from '@libp2p/interface'
 import { DEFAULT_TASK_TIMEOUT_MS } from '../mapreduce/job-options.js'
 import { errorMessage } from '../util/errors.js'
-import type { Logger } from '../util/logger.js'
+import type { ComponentLogger, Logger } from '../util/logger.js'
 import { ThreadRunner, type RunnerLoss, type TaskRunner } from './task-runner.js'
 import { ProcessRunner } from './task-sandbox.js'
 import type { ThreadFailure, ThreadReply, ThreadTask } from './thread-messages.js'
@@ -35,7 +35,7 @@ export interface TaskPoolOptions {
   /** Caps each task's heap, so a job that allocates without bound fails its attempt, not the node. */
   memoryMb?: number
   /** The node's logger; the pool and its runners log under components of their own. */
-  log: Logger
+  logger: ComponentLogger
 }
 
 export interface RunOptions {
@@ -68,8 +68,8 @@ export class TaskPool implements Startable {
   constructor (private readonly opts: TaskPoolOptions) {
     this.isolation = opts.isolation ?? 'thread'
     this.memoryMb = opts.memoryMb ?? DEFAULT_TASK_MEMORY_MB
-    this.log = opts.log.child({ component: 'task-pool' })
-    this.runnerLog = opts.log.child({ component: this.isolation === 'sandbox' ? 'task-sandbox' : 'task-runner' })
+    this.log = opts.logger.forComponent('task-pool')
+    this.runnerLog = opts.logger.forComponent(this.isolation === 'sandbox' ? 'task-sandbox' : 'task-runner')
   }
 
   get size (): number {

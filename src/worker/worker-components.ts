@@ -1,6 +1,6 @@
 import type { HandlerRegistrar, StreamOpener } from '../protocol/reqresp.js'
 import type { Rpc } from '../protocol/rpc.js'
-import type { Logger } from '../util/logger.js'
+import type { ComponentLogger } from '../util/logger.js'
 
 /** The coordinator a worker follows: the lease holder, and the epoch of its lease. */
 export interface CoordinatorRef { peer: string, epoch: number }
@@ -15,5 +15,6 @@ export interface WorkerServiceComponents {
   rpc: WorkerRpc
   dataDir: string
   coordinator: () => CoordinatorRef | undefined
-  log: Logger
+  /** The worker's parts each log under their own component (worker, task-pool, task-runner or task-sandbox). */
+  logger: ComponentLogger
 }

@@ -1,5 +1,4 @@
 import type { Startable } from '@libp2p/interface'
-import type { Logger } from '../util/logger.js'
 import { AttemptRunner } from './attempt-runner.js'
 import { CodeCache } from './code-cache.js'
 import { DEFAULT_MIN_FREE_DISK_BYTES } from './disk-reserve.js'
@@ -58,10 +57,10 @@ export class WorkerService implements Startable {
   private readonly registration: RegisterLoop
 
   constructor (c: WorkerServiceComponents, init: WorkerServiceInit) {
-    const log: Logger = c.log.child({ component: 'worker' })
+    const log = c.logger.forComponent('worker')
     this.store = new IntermediateStore(c.dataDir)
     this.fence = new EpochFence(c.dataDir)
-    this.pool = new TaskPool({ slots: init.slots, memoryMb: init.taskMemoryMb, isolation: init.sandbox === true ? 'sandbox' : 'thread', log: c.log })
+    this.pool = new TaskPool({ slots: init.slots, memoryMb: init.taskMemoryMb, isolation: init.sandbox === true ? 'sandbox' : 'thread', logger: c.logger })
     this.shuffleClient = new ShuffleClient(c.self, c.network, this.store)
     this.shuffleServer = new ShuffleServer(c.network, this.store, log)
     this.reports = new ReportSender(c.rpc, c.coordinator, log)

@@ -14,7 +14,7 @@ import { serveInfo, type InfoResponse } from '../../src/protocol/info.js'
 import { Rpc } from '../../src/protocol/rpc.js'
 import { PartCollector } from '../../src/submitter/part-collector.js'
 import { newJobId, Submission, type SubmissionEvent } from '../../src/submitter/submission.js'
-import { createLogger } from '../../src/util/logger.js'
+import { createLogger, processLogger } from '../../src/util/logger.js'
 import { WorkerService } from '../../src/worker/worker-service.js'
 import { sortedOutput } from '../support/output.js'
 import { BOOKS, REFERENCE_CWD, SHARED_DATA } from '../support/run-cli.js'
@@ -53,7 +53,7 @@ describe('Register / DoJob / fetch / commit over libp2p (one process)', () => {
     })
     await serveInfo({ registrar: nodes[0], info, log })
     for (let i = 1; i < 3; i++) {
-      const w = new WorkerService({ self: ids[i], network: nodes[i], rpc: rpcs[i], dataDir: join(dir, `node-${i}`), coordinator: () => lead, log }, { slots: 2, version: 'test' })
+      const w = new WorkerService({ self: ids[i], network: nodes[i], rpc: rpcs[i], dataDir: join(dir, `node-${i}`), coordinator: () => lead, logger: processLogger() }, { slots: 2, version: 'test' })
       await w.start()
       workers.push(w)
     }
@@ -76,7 +76,7 @@ describe('Register / DoJob / fetch / commit over libp2p (one process)', () => {
       { self: submitterNode.peerId.toString(), addrs: submitterNode.getMultiaddrs().map((a) => a.toString()), network: submitterNode, bootstrap: nodes[0].getMultiaddrs(), log },
       { jobId: newJobId('wc'), jobName: 'wc', code, splits, reduces: 3, params: {}, maxAttempts: 2, parts }
     )
-    await submission.serve()
+    await submission.start()
     await submission.run({ coordinatorTimeoutMs: 10_000, onEvent: (e) => events.push(e) })
     parts.publish()
     expect(sortedOutput(outDir).equals(readFileSync(join(SHARED_DATA, 'expected', 'wc.txt')))).toBe(true)

@@ -7,10 +7,9 @@ import { RunReader } from '../../src/mapreduce/run-file.js'
 import { TaskAbortedError, TaskPool, type Isolation } from '../../src/worker/task-pool.js'
 import { permissionFlag, sandboxArgs } from '../../src/worker/task-sandbox.js'
 import { parseRunnerMessage, type ThreadTask } from '../../src/worker/thread-messages.js'
-import { createLogger } from '../../src/util/logger.js'
+import { processLogger } from '../../src/util/logger.js'
 import { REPO_ROOT } from '../support/run-cli.js'
 
-const log = createLogger('test')
 
 const FIXTURES = join(REPO_ROOT, 'test', 'fixtures', 'jobs')
 const dir = mkdtempSync(join(tmpdir(), 'mrp2p-pool-'))
@@ -60,7 +59,7 @@ for (const isolation of ['thread', 'sandbox'] as const satisfies readonly Isolat
     let pool: TaskPool
     let wc: string
     beforeAll(async () => {
-      pool = new TaskPool({ slots: 2, memoryMb: MEMORY_MB, isolation, log })
+      pool = new TaskPool({ slots: 2, memoryMb: MEMORY_MB, isolation, logger: processLogger() })
       pool.start()
       wc = await codeFile('wc')
     })
@@ -125,7 +124,7 @@ for (const isolation of ['thread', 'sandbox'] as const satisfies readonly Isolat
     })
 
     it('stop() ends the tasks in flight', async () => {
-      const own = new TaskPool({ slots: 1, memoryMb: MEMORY_MB, isolation, log })
+      const own = new TaskPool({ slots: 1, memoryMb: MEMORY_MB, isolation, logger: processLogger() })
       own.start()
       const ended = expect(own.run(mapTask(await fixture('hangs'), 'x'))).rejects.toThrow('task pool stopped')
       await own.stop()
@@ -149,8 +148,8 @@ describe('the sandbox keeps job code to its own files', () => {
   let threads: TaskPool
   let escape: string
   beforeAll(async () => {
-    sandbox = new TaskPool({ slots: 1, memoryMb: MEMORY_MB, isolation: 'sandbox', log })
-    threads = new TaskPool({ slots: 1, memoryMb: MEMORY_MB, isolation: 'thread', log })
+    sandbox = new TaskPool({ slots: 1, memoryMb: MEMORY_MB, isolation: 'sandbox', logger: processLogger() })
+    threads = new TaskPool({ slots: 1, memoryMb: MEMORY_MB, isolation: 'thread', logger: processLogger() })
     sandbox.start()
     threads.start()
     escape = await fixture('escape')

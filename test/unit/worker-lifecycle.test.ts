@@ -5,10 +5,9 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { z } from 'zod'
 import { JOB_PROTOCOLS } from '../../src/protocol/job-messages.js'
 import type { HandlerRegistrar, RegisteredHandler, StreamOpener } from '../../src/protocol/reqresp.js'
-import { createLogger } from '../../src/util/logger.js'
+import { processLogger } from '../../src/util/logger.js'
 import { WorkerService, type WorkerRpc } from '../../src/worker/worker-service.js'
 
-const log = createLogger('test')
 const COORDINATOR = '12D3KooWCoordinator'
 const SUBMITTER = '12D3KooWSubmitter'
 
@@ -58,7 +57,7 @@ describe('worker service lifecycle', () => {
     const rpc = new UnreachableCoordinatorRpc()
     const network = deadNetwork()
     const worker = new WorkerService(
-      { self: '12D3KooWWorker', network, rpc, dataDir: mkdtempSync(join(tmpdir(), 'mrp2p-worker-')), coordinator: () => ({ peer: COORDINATOR, epoch: 1 }), log },
+      { self: '12D3KooWWorker', network, rpc, dataDir: mkdtempSync(join(tmpdir(), 'mrp2p-worker-')), coordinator: () => ({ peer: COORDINATOR, epoch: 1 }), logger: processLogger() },
       { slots: 1, version: 'test', registerIntervalMs: 100 }
     )
     await worker.start()
