@@ -3,7 +3,7 @@ import type { Logger } from '../util/logger.js'
 import { errorMessage } from '../util/errors.js'
 import { sleep } from '../util/sleep.js'
 import { CONTROL_TOPIC } from '../protocol/ids.js'
-import { createLogLimiter } from '../protocol/log-limiter.js'
+import { createLogLimiter } from '../util/log-limiter.js'
 import {
   decodeControlMessage, encodeControlMessage,
   type ControlMessage, type ElectionEffect, type ElectionNode, type ElectionView, type MemberInfo

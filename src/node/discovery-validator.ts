@@ -2,7 +2,7 @@ import { publicKeyFromProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPublicKey } from '@libp2p/peer-id'
 import type { ControlPubSub, GossipMessage } from '../election/gossip-adapter.js'
 import { DISCOVERY_TOPIC } from '../protocol/ids.js'
-import { createLogLimiter } from '../protocol/log-limiter.js'
+import { createLogLimiter } from '../util/log-limiter.js'
 import type { Logger } from '../util/logger.js'
 
 /** A pubsub-peer-discovery record is a key and a few addresses: a few hundred bytes. */

@@ -5,7 +5,7 @@ import type { Logger } from '../util/logger.js'
 import { errorMessage } from '../util/errors.js'
 import { FrameReader, writeJsonFrame } from './bulk.js'
 import { dialFailure, DialTimeoutError, InvalidFrameError, InvalidMessageError, ProtocolError, RequestTimeoutError } from './errors.js'
-import { createLogLimiter } from './log-limiter.js'
+import { createLogLimiter } from '../util/log-limiter.js'
 import type { HandlerRegistrar, RegisteredHandler, StreamOpener } from './reqresp.js'
 import { abortReasonOr, deadline } from './timeouts.js'
 

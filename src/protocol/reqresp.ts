@@ -8,7 +8,7 @@ import {
   ProtocolError, RemoteError, RequestTimeoutError, ResponseTimeoutError
 } from './errors.js'
 import { DEFAULT_MAX_FRAME_BYTES, framed, validate } from './framing.js'
-import { createLogLimiter } from './log-limiter.js'
+import { createLogLimiter } from '../util/log-limiter.js'
 import { abortReasonOr, deadline } from './timeouts.js'
 
 /**

@@ -12,7 +12,7 @@ import { resolveTaskOptions } from '../../src/cli/task-options.js'
 import { createBlockList } from '../../src/node/block-list.js'
 import { createDataDir, EPOCH_FILE, KEY_FILE } from '../../src/node/data-dir.js'
 import { CorruptKeyFileError, DataDirInUseError } from '../../src/node/errors.js'
-import { createLogLimiter } from '../../src/protocol/log-limiter.js'
+import { createLogLimiter } from '../../src/util/log-limiter.js'
 import { waitFor } from '../../src/harness/wait-for.js'
 import { InvalidArgumentError } from '../../src/util/errors.js'
 
