@@ -1,9 +1,9 @@
 import type { Command } from 'commander'
 import { createLogger } from '../util/logger.js'
-import { errorMessage } from '../util/errors.js'
 import { resolveSwarmKey, swarmKeyPath } from './network-options.js'
 import { parseIntArg } from './options.js'
 import { startCluster, type Cluster } from '../harness/cluster.js'
+import { stopOnSignal } from './stop-on-signal.js'
 
 interface ClusterFlags {
   nodes: string
@@ -36,17 +36,7 @@ export function registerClusterCommand (program: Command): void {
       for (const n of cluster.nodes) out.write(`node ${n.index} ${n.addr}\n`)
       out.write(`data ${cluster.rootDir}\n`)
       out.write('ready\n')
-      await new Promise<void>((resolve) => {
-        let stopping = false
-        const stop = (why: string): void => {
-          if (stopping) return
-          stopping = true
-          log.info({ why }, 'stopping cluster')
-          cluster.stop().catch((err: unknown) => { log.warn({ err: errorMessage(err) }, 'cluster stop failed') }).finally(resolve)
-        }
-        process.once('SIGINT', () => { stop('SIGINT') })
-        process.once('SIGTERM', () => { stop('SIGTERM') })
-      })
+      await stopOnSignal(async () => { await cluster.stop() }, log).stopped
       out.write('stopped\n')
       process.exit(0)
     })

@@ -1,6 +1,5 @@
 import { Command, Option } from 'commander'
 import { createLogger } from '../util/logger.js'
-import { errorMessage } from '../util/errors.js'
 import { startNode, type MeshNode, type NodeConfig } from '../node/node.js'
 import { startRoles } from '../node/roles.js'
 import { MRP2P_VERSION } from '../node/version.js'
@@ -9,6 +8,7 @@ import { envValue } from '../util/env.js'
 import { LIMIT_FLAG_HELP, resolveLimitOptions, type LimitFlags, type LimitOptions } from './limit-options.js'
 import { resolveNetworkOptions, type JoinFlags, DEFAULT_LISTEN } from './network-options.js'
 import { resolveTaskOptions, TASK_FLAG_HELP, type TaskFlags, type TaskOptions } from './task-options.js'
+import { stopOnSignal } from './stop-on-signal.js'
 
 /**
  * `mrp2p join`: run a node until told to stop. stdout carries exactly what a
@@ -61,25 +61,19 @@ async function runJoin (config: Omit<NodeConfig, 'version'>, tasks: TaskOptions,
   out.write('ready\n')
   log.info({ peerId: node.peerId, addrs: node.addrs(), dataDir: node.dataDir.path }, 'node ready')
 
-  await new Promise<void>((resolve) => {
-    let stopping = false
-    const stop = (why: string): void => {
-      if (stopping) return
-      stopping = true
-      log.info({ why }, 'stopping')
-      // The promise above is the contract (stop within 2 s); this timer is the guarantee.
-      setTimeout(() => {
-        log.warn('clean stop took too long, exiting')
-        exit()
-      }, 1_800).unref()
-      roles.stop().then(async () => { await node.stop() }).catch((err: unknown) => { log.warn({ err: errorMessage(err) }, 'stop failed') }).finally(resolve)
-    }
-    stopFor = stop
-    if (fatal !== undefined) stop(fatal.message)
-    process.once('SIGINT', () => { stop('SIGINT') })
-    process.once('SIGTERM', () => { stop('SIGTERM') })
-    watchParent(() => { stop('parent process gone') })
-  })
+  const { stop, stopped } = stopOnSignal(async () => {
+    // The stop is promised within 2 s; this timer is the guarantee.
+    setTimeout(() => {
+      log.warn('clean stop took too long, exiting')
+      exit()
+    }, 1_800).unref()
+    await roles.stop()
+    await node.stop()
+  }, log)
+  stopFor = stop
+  if (fatal !== undefined) stop(fatal.message)
+  watchParent(() => { stop('parent process gone') })
+  await stopped
   // Sockets and libp2p timers can keep the loop alive for another second; we are done.
   exit()
 }

@@ -18,6 +18,7 @@ import type {
   Assignment, JobSpec, SchedulerEffect, SchedulerEvent, TaskKind
 } from '../../src/coordinator/scheduler-types.js'
 import { Prng } from './prng.js'
+import { EventQueue } from './event-queue.js'
 
 export type Profile = 'clean' | 'stragglers' | 'faults'
 
@@ -142,7 +143,7 @@ class Sim {
   private gen = 0
   private now = 0
   private seq = 0
-  private readonly queue: QEvent[] = []
+  private readonly queue = new EventQueue<QEvent>()
   private readonly trace: string[] = []
   private readonly counts: SimCounts = {
     steps: 0, dispatches: 0, backups: 0, crashes: 0, diskFaults: 0, lateAbandons: 0, refusals: 0, fastRestarts: 0, suspicions: 0, failovers: 0, userFailures: 0,
@@ -691,38 +692,11 @@ class Sim {
   }
 
   private push (ev: Payload<QEvent>, t: number): void {
-    const item = { ...ev, t, seq: this.seq++ } as QEvent
-    const q = this.queue
-    q.push(item)
-    let i = q.length - 1
-    while (i > 0) {
-      const p = (i - 1) >> 1
-      if (!before(q[i], q[p])) break
-      ;[q[i], q[p]] = [q[p], q[i]]
-      i = p
-    }
+    this.queue.push(t, { ...ev, t, seq: this.seq++ } as QEvent)
   }
 
   private pop (): QEvent | undefined {
-    const q = this.queue
-    if (q.length === 0) return undefined
-    const top = q[0]
-    const last = q.pop() as QEvent
-    if (q.length > 0) {
-      q[0] = last
-      let i = 0
-      for (;;) {
-        const l = 2 * i + 1
-        const rr = l + 1
-        let m = i
-        if (l < q.length && before(q[l], q[m])) m = l
-        if (rr < q.length && before(q[rr], q[m])) m = rr
-        if (m === i) break
-        ;[q[i], q[m]] = [q[m], q[i]]
-        i = m
-      }
-    }
-    return top
+    return this.queue.pop()?.item
   }
 
   private fail (message: string): never {
@@ -732,8 +706,4 @@ class Sim {
       `last steps:\n${this.trace.slice(-15).join('\n')}`
     )
   }
-}
-
-function before (a: QEvent, b: QEvent): boolean {
-  return a.t < b.t || (a.t === b.t && a.seq < b.seq)
 }

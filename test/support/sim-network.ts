@@ -3,6 +3,7 @@ import type { ElectionEffect } from '../../src/election/election-step.js'
 import { decodeControlMessage, encodeControlMessage, type ControlMessage } from '../../src/election/messages.js'
 import { resolveElectionConfig, type ElectionConfig, type MemberInfo } from '../../src/election/types.js'
 import { Prng } from './prng.js'
+import { EventQueue } from './event-queue.js'
 
 /**
  * A seeded, deterministic network for ElectionNodes. True time is the
@@ -87,54 +88,6 @@ type Event =
   | { kind: 'check' }
   | { kind: 'nudge', node: number, inc: number }
 
-interface Queued { at: number, seq: number, ev: Event }
-
-class Heap {
-  private readonly a: Queued[] = []
-  get size (): number { return this.a.length }
-  push (q: Queued): void {
-    const a = this.a
-    a.push(q)
-    let i = a.length - 1
-    while (i > 0) {
-      const p = (i - 1) >> 1
-      if (less(a[p], a[i])) break
-      const t = a[p]; a[p] = a[i]; a[i] = t
-      i = p
-    }
-  }
-
-  pop (): Queued | undefined {
-    const a = this.a
-    if (a.length === 0) return undefined
-    const top = a[0]
-    const last = a.pop() as Queued
-    if (a.length > 0) {
-      a[0] = last
-      let i = 0
-      for (;;) {
-        const l = 2 * i + 1
-        const r = l + 1
-        let m = i
-        if (l < a.length && less(a[l], a[m])) m = l
-        if (r < a.length && less(a[r], a[m])) m = r
-        if (m === i) break
-        const t = a[m]; a[m] = a[i]; a[i] = t
-        i = m
-      }
-    }
-    return top
-  }
-
-  peekAt (): number | undefined {
-    return this.a[0]?.at
-  }
-}
-
-function less (x: Queued, y: Queued): boolean {
-  return x.at < y.at || (x.at === y.at && x.seq < y.seq)
-}
-
 const B58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz'
 
 export function peerIds (rng: Prng, n: number): string[] {
@@ -161,8 +114,7 @@ export class SimNetwork {
 
   private readonly nodes: SimNode[] = []
   private readonly byId = new Map<string, SimNode>()
-  private readonly queue = new Heap()
-  private seq = 0
+  private readonly queue = new EventQueue<Event>()
   private readonly netRng: Prng
   private readonly nodeRng: Prng
   private readonly joinedAt = new Map<string, number>()
@@ -333,10 +285,10 @@ export class SimNetwork {
     for (;;) {
       const at = this.queue.peekAt()
       if (at === undefined || at > until) break
-      const q = this.queue.pop() as Queued
+      const q = this.queue.pop() as { at: number, item: Event }
       this.now = q.at
       this.stats.events++
-      this.handle(q.ev)
+      this.handle(q.item)
     }
     this.now = until
   }
@@ -536,7 +488,7 @@ export class SimNetwork {
   }
 
   private push (at: number, ev: Event): void {
-    this.queue.push({ at, seq: this.seq++, ev })
+    this.queue.push(at, ev)
   }
 
   private get (id: string): SimNode {
