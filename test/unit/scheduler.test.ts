@@ -71,6 +71,18 @@ function find (effects: SchedulerEffect[], kind: 'map' | 'reduce', index: number
   return d
 }
 
+
+/**
+ * A 2-map, 1-reduce job whose map was re-run at `peer` (the only worker left holding outputs): once that map is
+ * done, reduce 0 runs again at `peer`, pulls both map outputs from it, and its success ends the job.
+ */
+function expectRerunFinishesJob (h: Harness, rerun: Dispatch, peer: string): void {
+  const again = h.done(rerun)
+  expect(where(again)).toEqual([`${peer}:reduce0#2`])
+  expect(find(again, 'reduce', 0).task).toMatchObject({ sources: [{ mapIndex: 0, peer }, { mapIndex: 1, peer }] })
+  expect(ofType(h.done(find(again, 'reduce', 0)), 'job-succeeded')).toHaveLength(1)
+}
+
 describe('who works', () => {
   it('a 1-node mesh runs jobs on the coordinator itself', () => {
     const h = new Harness('C')
@@ -200,10 +212,7 @@ describe('worker failures', () => {
     const afterDown = h.down('A')
     expect(where(afterDown)).toEqual(['B:map0#2'])
     expect(h.s.progress('j')).toMatchObject({ maps: { done: 1 }, reduces: { done: 1 }, phase: 'map' })
-    const again = h.done(find(afterDown, 'map', 0))
-    expect(where(again)).toEqual(['B:reduce0#2'])
-    expect(find(again, 'reduce', 0).task).toMatchObject({ sources: [{ mapIndex: 0, peer: 'B' }, { mapIndex: 1, peer: 'B' }] })
-    expect(ofType(h.done(find(again, 'reduce', 0)), 'job-succeeded')).toHaveLength(1)
+    expectRerunFinishesJob(h, find(afterDown, 'map', 0), 'B')
   })
 
   it('does not re-run a map whose output was lost if no reduce needs it any more', () => {
@@ -410,10 +419,7 @@ describe('fetch failures', () => {
     const afterFetch = h.fail(find(r, 'reduce', 0), 'fetch', { fetch: { mapIndex: 1, peer: 'B' } })
     expect(where(afterFetch)).toEqual(['A:map1#2'])
     expect(h.s.progress('j')).toMatchObject({ maps: { done: 1 }, phase: 'map' })
-    const again = h.done(find(afterFetch, 'map', 1))
-    expect(where(again)).toEqual(['A:reduce0#2'])
-    expect(find(again, 'reduce', 0).task).toMatchObject({ sources: [{ mapIndex: 0, peer: 'A' }, { mapIndex: 1, peer: 'A' }] })
-    expect(ofType(h.done(find(again, 'reduce', 0)), 'job-succeeded')).toHaveLength(1)
+    expectRerunFinishesJob(h, find(afterFetch, 'map', 1), 'A')
   })
 
   it('a fetch report about an old location does not re-run the map again', () => {
