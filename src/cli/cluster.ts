@@ -1,7 +1,7 @@
 import type { Command } from 'commander'
 import { createLogger } from '../util/logger.js'
-import { resolveSwarmKey, swarmKeyPath } from './network-options.js'
-import { parseIntArg } from './options.js'
+import { resolveSwarmKey, swarmKeyPath } from './node-options.js'
+import { parseIntArg } from './arg-parsers.js'
 import { startCluster, type Cluster } from '../harness/cluster.js'
 import { stopOnSignal } from './stop-on-signal.js'
 
@@ -36,7 +36,7 @@ export function registerClusterCommand (program: Command): void {
       for (const n of cluster.nodes) out.write(`node ${n.index} ${n.addr}\n`)
       out.write(`data ${cluster.rootDir}\n`)
       out.write('ready\n')
-      await stopOnSignal(async () => { await cluster.stop() }, log).stopped
+      await stopOnSignal(async () => { await cluster.stop() }, log, 'cluster').stopped
       out.write('stopped\n')
       process.exit(0)
     })

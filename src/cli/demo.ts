@@ -9,7 +9,7 @@ import { partFileName } from '../mapreduce/output-dir.js'
 import { submitJob } from '../submitter/submit-job.js'
 import { createLogger } from '../util/logger.js'
 import { quietUnlessLogLevelSet } from './log-level.js'
-import { DEFAULT_LISTEN } from './network-options.js'
+import { DEFAULT_LISTEN } from './node-options.js'
 import { withTerminal } from './submit-terminal.js'
 
 const BUNDLED_TEXT = fileURLToPath(new URL('../../../examples/data/metamorphosis.txt', import.meta.url))

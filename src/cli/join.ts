@@ -6,7 +6,7 @@ import { MRP2P_VERSION } from '../node/version.js'
 import { resolveElectionOptions, ELECTION_FLAGS, type ElectionFlags } from './election-options.js'
 import { envValue } from '../util/env.js'
 import { LIMIT_FLAG_HELP, resolveLimitOptions, type LimitFlags, type LimitOptions } from './limit-options.js'
-import { resolveNetworkOptions, type JoinFlags, DEFAULT_LISTEN } from './network-options.js'
+import { resolveNetworkOptions, type JoinFlags, DEFAULT_LISTEN } from './node-options.js'
 import { resolveTaskOptions, TASK_FLAG_HELP, type TaskFlags, type TaskOptions } from './task-options.js'
 import { stopOnSignal } from './stop-on-signal.js'
 

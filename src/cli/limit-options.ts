@@ -1,6 +1,6 @@
 import { DEFAULT_MAX_JOBS } from '../coordinator/coordinator-service.js'
 import { flagOrEnv, type Env } from '../util/env.js'
-import { parseIntArg } from './options.js'
+import { parseIntArg } from './arg-parsers.js'
 import { DEFAULT_MIN_FREE_DISK_BYTES } from '../worker/disk-reserve.js'
 
 /**

@@ -2,22 +2,20 @@ import type { Command } from 'commander'
 import { loadJob } from '../mapreduce/job-loader.js'
 import { runSequential } from '../mapreduce/sequential.js'
 import { DEFAULT_SPLIT_SIZE } from '../mapreduce/splits.js'
-import { byteSize, collectParam, positiveInt } from './options.js'
+import { addJobOptionFlags, jobOptionsFromFlags, type JobOptionFlags } from './job-option-flags.js'
+import { byteSize, collectParam, positiveInt } from './arg-parsers.js'
 
-interface RunFlags {
+interface RunFlags extends JobOptionFlags {
   input: string[]
   reduces: number
   output: string
   splitSize: number
   param: Record<string, string>
-  memory?: number
-  /** commander's `--no-compress`: false when given. */
-  compress: boolean
   quiet?: boolean
 }
 
 export function registerRunCommand (program: Command): void {
-  program
+  const command = program
     .command('run')
     .description('run a job sequentially in this process (the reference that distributed runs must match byte for byte)')
     .argument('<job>', 'built-in job (wc, indexer, grep) or path to a .ts/.js module')
@@ -25,8 +23,7 @@ export function registerRunCommand (program: Command): void {
     .option('-r, --reduces <R>', 'number of reduce partitions', positiveInt('--reduces'), 1)
     .option('-o, --output <dir>', 'output folder (must be empty or absent)', 'mr-out')
     .option('--split-size <bytes>', 'cut larger files at line ends into splits of about this size', byteSize('--split-size'), DEFAULT_SPLIT_SIZE)
-    .option('--memory <bytes>', 'map output held in memory per task before it spills sorted runs to disk (default 16MiB)', byteSize('--memory'))
-    .option('--no-compress', 'store intermediate runs uncompressed (default: compressed where that saves an eighth)')
+  addJobOptionFlags(command, 'run')
     .option('-p, --param <key=value>', 'job parameter (repeatable)', collectParam, {})
     .option('-q, --quiet', 'print nothing on success')
     .action(async (jobSpec: string, flags: RunFlags) => {
@@ -40,7 +37,7 @@ export function registerRunCommand (program: Command): void {
         reduces: flags.reduces,
         params: flags.param,
         splitSize: flags.splitSize,
-        options: { memoryBytes: flags.memory, compress: flags.compress }
+        options: jobOptionsFromFlags(flags, 'run')
       })
       if (flags.quiet !== true) {
         const secs = (performance.now() - started) / 1000

@@ -6,8 +6,8 @@ import { isHandshakeRefusal, swarmKeyMismatch } from '../protocol/errors.js'
 import { MRP2P_VERSION } from '../node/version.js'
 import { queryInfo, type InfoResponse } from '../protocol/info.js'
 import { quietUnlessLogLevelSet } from './log-level.js'
-import { resolveBootstrap, resolveSwarmKey } from './network-options.js'
-import { parseIntArg } from './options.js'
+import { resolveBootstrap, resolveSwarmKey } from './node-options.js'
+import { parseIntArg } from './arg-parsers.js'
 
 /** The node named by --bootstrap did not answer. */
 export class NodeUnreachableError extends UserFacingError {
@@ -28,19 +28,22 @@ interface StatusFlags {
  * sees and print it. The client has a throw-away identity, listens nowhere
  * and does not join gossip, so it is never a member, a candidate, or a bridge.
  */
+/** How long `status` waits for a node's answer unless told. */
+const DEFAULT_STATUS_TIMEOUT_MS = 5_000
+
 export function registerStatusCommand (program: Command): void {
   program
     .command('status')
     .description('print the mesh as a node sees it: peers, coordinator, epoch, lease')
     .option('--bootstrap <multiaddr...>', 'a node to ask, ending in /p2p/<PeerId> (env MRP2P_BOOTSTRAP)')
     .option('--json', 'print the raw answer as JSON')
-    .option('--timeout-ms <ms>', 'give up after this long', '5000')
+    .option('--timeout-ms <ms>', 'give up after this long', String(DEFAULT_STATUS_TIMEOUT_MS))
     .option('--swarm-key <file>', 'the key of a private mesh (env MRP2P_SWARM_KEY)')
     .action(async (flags: StatusFlags) => {
       quietUnlessLogLevelSet()
       const targets = resolveBootstrap(flags.bootstrap)
       if (targets.length === 0) throw new NodeUnreachableError('status needs --bootstrap <multiaddr> (or MRP2P_BOOTSTRAP) naming a node to ask')
-      const timeoutMs = parseIntArg(flags.timeoutMs ?? '5000', '--timeout-ms', 100, 600_000)
+      const timeoutMs = flags.timeoutMs === undefined ? DEFAULT_STATUS_TIMEOUT_MS : parseIntArg(flags.timeoutMs, '--timeout-ms', 100, 600_000)
       const info = await askAny(targets.map(t => t.toString()), timeoutMs, resolveSwarmKey(flags.swarmKey))
       process.stdout.write(flags.json === true ? `${JSON.stringify(info, null, 2)}\n` : formatStatus(info))
     })

@@ -9,16 +9,19 @@ export interface StopHandle {
   stopped: Promise<void>
 }
 
-/** Holds `join` and `cluster` until a signal or a fatal condition asks them to stop, then shuts down once. */
-export function stopOnSignal (shutdown: () => Promise<void>, log: Logger): StopHandle {
+/**
+ * Holds `join` and `cluster` until a signal or a fatal condition asks them to stop, then shuts down once.
+ * `subject` names what stops in the log lines (`stopping cluster`, `cluster stop failed`); none for a node.
+ */
+export function stopOnSignal (shutdown: () => Promise<void>, log: Logger, subject?: string): StopHandle {
   let stopping = false
   let settle!: () => void
   const stopped = new Promise<void>((resolve) => { settle = resolve })
   const stop = (why: string): void => {
     if (stopping) return
     stopping = true
-    log.info({ why }, 'stopping')
-    shutdown().catch((err: unknown) => { log.warn({ err: errorMessage(err) }, 'stop failed') }).finally(settle)
+    log.info({ why }, subject === undefined ? 'stopping' : `stopping ${subject}`)
+    shutdown().catch((err: unknown) => { log.warn({ err: errorMessage(err) }, subject === undefined ? 'stop failed' : `${subject} stop failed`) }).finally(settle)
   }
   process.once('SIGINT', () => { stop('SIGINT') })
   process.once('SIGTERM', () => { stop('SIGTERM') })

@@ -19,7 +19,18 @@ export async function withTerminal<T> (quiet: boolean, run: (hooks: TerminalHook
   const abort = new AbortController()
   const onSignal = (): void => { abort.abort(new InvalidArgumentError('interrupted')) }
   let view: ProgressView | undefined
+  // Once the job is over, a signal may end the process at once again, and the bar no longer redraws.
+  const release = (): void => {
+    view?.stop()
+    view = undefined
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+  }
   const onEvent = (e: SubmitJobEvent): void => {
+    if (e.type === 'closing') {
+      release()
+      return
+    }
     if (e.type !== 'planned') {
       view?.onEvent(e)
       return
@@ -31,8 +42,6 @@ export async function withTerminal<T> (quiet: boolean, run: (hooks: TerminalHook
   try {
     return await run({ signal: abort.signal, onEvent })
   } finally {
-    view?.stop()
-    process.off('SIGINT', onSignal)
-    process.off('SIGTERM', onSignal)
+    release()
   }
 }

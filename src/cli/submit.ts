@@ -1,16 +1,16 @@
 import type { Command } from 'commander'
 import { DEFAULT_SUBMIT_SPLIT_SIZE } from '../mapreduce/splits.js'
-import { DEFAULT_TASK_TIMEOUT_MS, MAX_TASK_TIMEOUT_MS } from '../mapreduce/job-options.js'
 import { submitJob } from '../submitter/submit-job.js'
 import { InvalidArgumentError } from '../util/errors.js'
 import { createLogger } from '../util/logger.js'
+import { addJobOptionFlags, jobOptionsFromFlags, type JobOptionFlags } from './job-option-flags.js'
 import { quietUnlessLogLevelSet } from './log-level.js'
-import { DEFAULT_LISTEN, resolveBootstrap, resolveListen, resolveSwarmKey } from './network-options.js'
-import { byteSize, collectParam, positiveInt } from './options.js'
+import { DEFAULT_LISTEN, resolveBootstrap, resolveListen, resolveSwarmKey } from './node-options.js'
+import { byteSize, collectParam, positiveInt } from './arg-parsers.js'
 import { withTerminal } from './submit-terminal.js'
 
 /** What commander parses. */
-interface SubmitFlags {
+interface SubmitFlags extends JobOptionFlags {
   input: string[]
   bootstrap?: string[]
   reduces: number
@@ -20,11 +20,6 @@ interface SubmitFlags {
   /** Seconds to look for a coordinator. */
   timeout: number
   maxAttempts: number
-  /** Seconds. */
-  taskTimeout?: number
-  memory?: number
-  /** `--no-compress`: false when given. */
-  compress?: boolean
   shared?: boolean
   listen?: string
   quiet?: boolean
@@ -33,7 +28,7 @@ interface SubmitFlags {
 
 /** `mrp2p submit`: parses and checks the flags, runs the job (src/submitter/submit-job.ts), prints one line. */
 export function registerSubmitCommand (program: Command): void {
-  program
+  const command = program
     .command('submit')
     .description('run a job on the mesh: any node may be named, the job goes to the current coordinator')
     .argument('<job>', 'built-in job (wc, indexer, grep) or path to a .ts/.js module')
@@ -45,9 +40,7 @@ export function registerSubmitCommand (program: Command): void {
     .option('-p, --param <key=value>', 'job parameter (repeatable)', collectParam, {})
     .option('--timeout <seconds>', 'give up when no coordinator is found for this long', positiveInt('--timeout'), 30)
     .option('--max-attempts <n>', 'attempts per task that fail in the job\'s own code before the job fails', positiveInt('--max-attempts'), 4)
-    .option('--task-timeout <seconds>', 'an attempt of a map or reduce running longer is ended and counts as a failed attempt', positiveInt('--task-timeout'), DEFAULT_TASK_TIMEOUT_MS / 1000)
-    .option('--memory <bytes>', 'map output held in memory per task before it spills sorted runs to disk (default 16MiB, at least 1MiB)', byteSize('--memory'))
-    .option('--no-compress', 'send and store map output uncompressed (default: compressed where that saves an eighth)')
+  addJobOptionFlags(command, 'submit')
     .option('--shared', 'the inputs are readable at the same path on every node (a shared or copied folder): workers read them in place instead of fetching them from this submitter')
     .option('--listen <multiaddr>', `where workers reach this submitter (env MRP2P_LISTEN; default ${DEFAULT_LISTEN})`)
     .option('-q, --quiet', 'no progress, only errors')
@@ -58,10 +51,7 @@ export function registerSubmitCommand (program: Command): void {
       if (bootstrap.length === 0) throw new InvalidArgumentError('submit needs --bootstrap <multiaddr> (or MRP2P_BOOTSTRAP) naming a node of the mesh')
       const listen = resolveListen(flags.listen === undefined ? undefined : [flags.listen])
       const swarmKey = resolveSwarmKey(flags.swarmKey)
-      if (flags.taskTimeout !== undefined && flags.taskTimeout * 1000 > MAX_TASK_TIMEOUT_MS) {
-        throw new InvalidArgumentError(`--task-timeout must be at most ${MAX_TASK_TIMEOUT_MS / 1000} seconds (a week), got ${flags.taskTimeout}`)
-      }
-      if (flags.memory !== undefined && flags.memory < 2 ** 20) throw new InvalidArgumentError(`--memory must be at least 1MiB, got ${flags.memory} bytes`)
+      const jobOptions = jobOptionsFromFlags(flags, 'submit')
       const result = await withTerminal(flags.quiet === true, async (hooks) => await submitJob({
         ...hooks,
         job: jobSpec,
@@ -75,9 +65,7 @@ export function registerSubmitCommand (program: Command): void {
         params: flags.param,
         coordinatorTimeoutMs: flags.timeout * 1000,
         maxAttempts: flags.maxAttempts,
-        taskTimeoutMs: flags.taskTimeout === undefined ? undefined : flags.taskTimeout * 1000,
-        memoryBytes: flags.memory,
-        compress: flags.compress,
+        ...jobOptions,
         shared: flags.shared,
         log: createLogger('submit')
       }))

@@ -1,6 +1,6 @@
 import { DEFAULT_TASK_MEMORY_MB } from '../worker/task-pool.js'
 import { envValue, flagOrEnv, type Env } from '../util/env.js'
-import { parseIntArg } from './options.js'
+import { parseIntArg } from './arg-parsers.js'
 
 /** `mrp2p join` flags about how this node runs tasks, as commander parses them. */
 export interface TaskFlags {

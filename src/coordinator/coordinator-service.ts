@@ -1,7 +1,8 @@
 import type { Startable } from '@libp2p/interface'
 import type { z } from 'zod'
 import {
-  DoJobResponse, EndRequest, JOB_PROTOCOLS, jobRefOf, OkResponse, RegisterRequest, ReportRequest, StatusRequest, SubmitRequest,
+  DoJobResponse, EndRequest, JOB_PROTOCOLS, jobRefOf, OkResponse, RegisterRequest, RegisterResponse, ReportRequest, StatusRequest,
+  StatusResponse, SubmitRequest, SubmitResponse,
   type JobFailure, type JobRef, type Report
 } from '../protocol/job-messages.js'
 import type { RegisteredHandler } from '../protocol/reqresp.js'
@@ -85,6 +86,8 @@ export class CoordinatorService implements Startable {
   private readonly workers = new Map<string, { incarnation: string }>()
   private timer: NodeJS.Timeout | undefined
   private handlers: RegisteredHandler[] = []
+  /** Set by stop(): a request that raced the unregistering is refused, it does not start a new epoch's scheduler. */
+  private stopped = false
   /** Aborted by stop(): orders and end notices still in flight give up instead of outliving the service. */
   private lifetime = new AbortController()
   private readonly log: Logger
@@ -98,6 +101,7 @@ export class CoordinatorService implements Startable {
 
   async start (): Promise<void> {
     const rpc = this.c.rpc
+    this.stopped = false
     this.lifetime = new AbortController()
     this.handlers = [
       await rpc.serve(JOB_PROTOCOLS.submit, SubmitRequest, (req) => this.onSubmit(req.job, req.committed ?? [])),
@@ -111,13 +115,15 @@ export class CoordinatorService implements Startable {
 
   /** Drops the soft state, stops the clock and every call in flight, and serves none of the protocols any more. */
   async stop (): Promise<void> {
+    this.stopped = true
     clearInterval(this.timer)
     this.timer = undefined
     this.lifetime.abort()
-    if (this.scheduler !== undefined) this.stepDown()
     const handlers = this.handlers
     this.handlers = []
     await Promise.all(handlers.map(async (h) => { await h.unregister() }))
+    // Dropped quietly: the node is going away, this is no change of coordinator worth a line.
+    this.dropSoftState()
   }
 
   get active (): boolean {
@@ -126,7 +132,7 @@ export class CoordinatorService implements Startable {
 
   /** The scheduler for the lease held now, started afresh for a new epoch; throws when this node does not lead. */
   private acting (): Scheduler {
-    const epoch = this.c.lease()
+    const epoch = this.stopped ? undefined : this.c.lease()
     if (epoch === undefined) {
       if (this.scheduler !== undefined) this.stepDown()
       throw new NotCoordinatorError('this node is not the coordinator')
@@ -145,6 +151,10 @@ export class CoordinatorService implements Startable {
 
   private stepDown (): void {
     this.log.info({ epoch: this.epoch }, 'no longer coordinator; dropping soft state')
+    this.dropSoftState()
+  }
+
+  private dropSoftState (): void {
     this.scheduler = undefined
     this.jobs.clear()
     this.held.clear()
@@ -186,7 +196,7 @@ export class CoordinatorService implements Startable {
     for (const effect of scheduler.handle(event)) this.apply(effect)
   }
 
-  private onSubmit (spec: JobSpec, committed: number[]): { epoch: number, refused?: string } {
+  private onSubmit (spec: JobSpec, committed: number[]): z.input<typeof SubmitResponse> {
     this.acting()
     const now = performance.now()
     let known = this.jobs.get(spec.jobId)
@@ -217,7 +227,7 @@ export class CoordinatorService implements Startable {
     return { epoch: this.epoch }
   }
 
-  private onStatus (jobId: string): { known: boolean, epoch: number, progress?: JobProgress, error?: JobFailure } {
+  private onStatus (jobId: string): z.input<typeof StatusResponse> {
     this.acting()
     const job = this.jobs.get(jobId)
     // A job given up for its silent submitter is unknown to that submitter, which then submits it again.
@@ -226,7 +236,7 @@ export class CoordinatorService implements Startable {
     return { known: true, epoch: this.epoch, progress: job.progress, error: job.outcome?.state === 'failed' ? job.outcome.error : undefined }
   }
 
-  private onRegister (req: z.output<typeof RegisterRequest>, from: string): { epoch: number } {
+  private onRegister (req: z.output<typeof RegisterRequest>, from: string): z.input<typeof RegisterResponse> {
     const now = performance.now()
     this.acting()
     this.workers.set(from, { incarnation: req.incarnation })
@@ -236,7 +246,7 @@ export class CoordinatorService implements Startable {
     return { epoch: this.epoch }
   }
 
-  private onReport (r: Report, from: string): { ok: true } {
+  private onReport (r: Report, from: string): z.input<typeof OkResponse> {
     const now = performance.now()
     this.acting()
     const ref: TaskRef = { jobId: r.jobId, kind: r.kind, index: r.index }

@@ -7,7 +7,7 @@
 
 // The shapes that cross the wire are the protocol's schemas' (type-only: this module stays free of I/O and zod).
 import type {
-  Assignment, FailureCause, JobFailure, JobProgress, JobSpec, MapAssignment, ReduceAssignment, SplitDescriptor, TaskError, TaskKind
+  Assignment, FailureCause, JobFailure, JobProgress, JobSpec, MapAssignment, ReduceAssignment, Report, SplitDescriptor, TaskError, TaskKind
 } from '../protocol/job-messages.js'
 
 export type { Assignment, FailureCause, JobFailure, JobProgress, JobSpec, MapAssignment, ReduceAssignment, SplitDescriptor, TaskError, TaskKind }
@@ -25,7 +25,7 @@ export type SchedulerEvent =
   | { type: 'worker-up', peer: string, slots: number, self?: boolean, incarnation?: string, now: number }
   | { type: 'worker-down', peer: string, now: number }
   | { type: 'task-done', ref: TaskRef, attempt: number, peer: string, partitionBytes?: number[], now: number }
-  | { type: 'task-failed', ref: TaskRef, attempt: number, peer: string, cause: FailureCause, error: TaskError, fetch?: { mapIndex: number, peer: string }, now: number }
+  | { type: 'task-failed', ref: TaskRef, attempt: number, peer: string, cause: FailureCause, error: TaskError, fetch?: Report['fetch'], now: number }
   /**
    * The worker did not take the order (no free slot, not its coordinator, a stale epoch): the task goes back to
    * the queue at once and the refusal is no failure of the job, but that worker gets no order for a pause that

@@ -107,6 +107,8 @@ export class ElectionNode {
     return out
   }
 
+  // Shorthands for one input each, as etcd's RawNode.Tick or Campaign are for its Step: every one goes through step().
+
   start (now: number): ElectionEffect[] {
     return this.step({ type: 'start', now })
   }
@@ -123,7 +125,7 @@ export class ElectionNode {
    * Connectivity changed (a peer connected or subscribed to the control
    * topic): send a heartbeat now rather than at the next period, so that two
    * sides of a healed partition learn of each other's leases within one
-   * message delay. Not part of the original API; safe to never call.
+   * message delay.
    */
   nudge (now: number): ElectionEffect[] {
     return this.step({ type: 'nudge', now })

@@ -3,6 +3,7 @@ import type { Logger } from '../util/logger.js'
 import { errorMessage } from '../util/errors.js'
 import { sleep } from '../util/sleep.js'
 import { CONTROL_TOPIC } from '../protocol/ids.js'
+import type { InfoResponse } from '../protocol/info.js'
 import { createLogLimiter } from '../util/log-limiter.js'
 import {
   decodeControlMessage, encodeControlMessage,
@@ -59,12 +60,8 @@ export interface GossipElection {
   stats: () => GossipElectionStats
 }
 
-export interface GossipElectionStats {
-  received: number
-  dropped: number
-  published: number
-  publishedBytes: number
-}
+/** The control topic's counters, as `status` shows them (InfoResponse's `control`), less the mesh's discovery check. */
+export type GossipElectionStats = Omit<Required<NonNullable<InfoResponse['control']>>, 'discoveryDropped'>
 
 export const DEFAULT_TICK_MS = 100
 

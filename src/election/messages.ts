@@ -1,5 +1,4 @@
 import { z } from 'zod'
-import type { MemberInfo, Role } from './types.js'
 
 /**
  * Control-topic messages. Every field is checked before the state machine sees
@@ -16,7 +15,7 @@ const epoch = z.int().min(0)
 const seq = z.int().min(0)
 const duration = z.int().min(1).max(3_600_000)
 
-const memberInfo = z.object({
+export const MemberInfoSchema = z.object({
   addrs: z.array(z.string().max(512)).max(64),
   slots: z.int().min(0).max(1_000_000),
   running: z.int().min(0).max(1_000_000),
@@ -26,7 +25,7 @@ const memberInfo = z.object({
 
 const base = { v: z.literal(1), from: peerId }
 
-const role = z.enum(['follower', 'candidate', 'coordinator'])
+export const RoleSchema = z.enum(['follower', 'candidate', 'coordinator'])
 
 /** What every message type carries, and the one definition its TypeScript types derive from. */
 const schema = z.discriminatedUnion('type', [
@@ -34,8 +33,8 @@ const schema = z.discriminatedUnion('type', [
   z.object({
     type: z.literal('heartbeat'),
     ...base,
-    info: memberInfo,
-    role,
+    info: MemberInfoSchema,
+    role: RoleSchema,
     /** The holder this node follows (itself when coordinator). */
     leader: peerId.optional(),
     /** Epoch of that lease (0 when none). */
@@ -73,11 +72,8 @@ export type ClaimMessage = Extract<ControlMessage, { type: 'claim' }>
 export type GrantMessage = Extract<ControlMessage, { type: 'grant' }>
 export type ReleaseMessage = Extract<ControlMessage, { type: 'release' }>
 export type LeaveMessage = Extract<ControlMessage, { type: 'leave' }>
-
-// Fails to compile if the wire's role or member info drift apart from the ones the state machine uses.
-type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : never) : never
-const _wireMatchesTypes: [Same<z.output<typeof role>, Role>, Same<z.output<typeof memberInfo>, MemberInfo>] = [true, true]
-void _wireMatchesTypes
+export type MemberInfo = z.output<typeof MemberInfoSchema>
+export type Role = z.output<typeof RoleSchema>
 
 /** Validates an already-parsed value. Unknown fields are dropped; anything malformed gives undefined. */
 export function parseControlMessage (value: unknown): ControlMessage | undefined {

@@ -1,3 +1,5 @@
+import type { MemberInfo, Role } from './messages.js'
+
 /**
  * Shapes shared by the pure election state machine and whatever drives it
  * (the gossip adapter in production, the simulator in tests). Nothing here
@@ -37,15 +39,8 @@ export const DEFAULT_ELECTION_CONFIG: ElectionConfig = Object.freeze({
   forgetAfterMs: 60_000
 })
 
-export interface MemberInfo {
-  addrs: string[]
-  slots: number
-  running: number
-  worker: boolean
-  version: string
-}
-
-export type Role = 'follower' | 'candidate' | 'coordinator'
+// What a member says of itself in every heartbeat, and a role as the wire names it: the schema's shapes.
+export type { MemberInfo, Role }
 export type Liveness = 'alive' | 'suspect' | 'dead'
 
 export interface MemberView {

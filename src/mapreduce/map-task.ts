@@ -1,18 +1,12 @@
 import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Emit, Job, MapContext, SplitInfo } from './job-api.js'
-import type { JobOptions } from './job-options.js'
+import { DEFAULT_MEMORY_BYTES, type JobOptions } from './job-options.js'
 import { MapOutputBuffer } from './map-output-buffer.js'
 import { forEachGroup, KWayMerge } from './merge.js'
 import { RunReader, RunWriter, type RunStats } from './run-file.js'
 import { userCodeError } from './user-code.js'
 
-/**
- * The map output one task holds before it spills a sorted run. Smaller is also faster while the records are
- * small: sort of 1 GiB of 100-byte records through the mesh took 52.4 s at 64 MiB, 43.8 s at 32 MiB and 39.3 s
- * at 16 MiB, and a node's peak RSS fell from 666 to 493 MiB (docs/performance.md).
- */
-export const DEFAULT_MAP_MEMORY = 16 * 1024 * 1024
 
 export interface MapTaskInput {
   job: Job
@@ -42,7 +36,7 @@ export interface MapTaskResult {
  */
 export async function runMapTask (input: MapTaskInput): Promise<MapTaskResult> {
   const { job, jobName, split, reduces } = input
-  const budget = input.options?.memoryBytes ?? DEFAULT_MAP_MEMORY
+  const budget = input.options?.memoryBytes ?? DEFAULT_MEMORY_BYTES
   const ctx: MapContext = { params: input.params, reduces, split }
   const buffer = new MapOutputBuffer(job, jobName, ctx, { compress: input.options?.compress })
   const spills: string[][] = []

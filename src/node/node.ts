@@ -7,7 +7,7 @@ import { sleep } from '../util/sleep.js'
 import { errorMessage } from '../util/errors.js'
 import { ElectionNode, resolveElectionConfig, type ElectionConfig, type ElectionView, type MemberInfo } from '../election/index.js'
 import { controlPubSub } from '../election/control-pubsub.js'
-import { createGossipElection, type GossipElection, type GossipElectionStats } from '../election/gossip-adapter.js'
+import { createGossipElection, type GossipElection } from '../election/gossip-adapter.js'
 import { CONTROL_TOPIC, INFO_PROTOCOL } from '../protocol/ids.js'
 import { serveInfo, type InfoResponse, type InfoTasks } from '../protocol/info.js'
 import { servedWhileStarted } from '../protocol/reqresp.js'
@@ -51,6 +51,8 @@ export interface NodeConfig {
 
 export interface MeshNode {
   readonly peerId: string
+  /** The node's logger, for the roles started on it. */
+  readonly logger: ComponentLogger
   readonly libp2p: MeshLibp2p
   readonly dataDir: DataDir
   /** Dialable addresses ending in /p2p/<PeerId>. */
@@ -65,17 +67,15 @@ export interface MeshNode {
   stop: (options?: AbortOptions) => Promise<void>
 }
 
-/** The control topic's counters, with the discovery topic's refusals beside them. */
-export type ControlStats = GossipElectionStats & {
-  /** Discovery-topic messages refused (not counted in `dropped`, which is the control topic's). */
-  discoveryDropped: number
-}
+/** The control topic's counters, with the discovery topic's refusals beside them: InfoResponse's `control`, all there. */
+export type ControlStats = Required<NonNullable<InfoResponse['control']>>
 
 const DEFAULT_DISCOVERY_INTERVAL_MS = 5_000
 
 /**
  * Builds and starts a node: one {@link Lifecycle} in the order the parts depend on each other (data dir, block
- * list, info protocol, libp2p, discovery check, election, mesh maintainer, node.json), stopped in reverse by
+ * list, info protocol, libp2p, discovery check, election, heal nudge, address updates, mesh maintainer,
+ * node.json), stopped in reverse by
  * `stop()`. On failure everything already started is stopped again.
  */
 export async function startNode (config: NodeConfig, options: AbortOptions = {}): Promise<MeshNode> {
@@ -205,6 +205,7 @@ export async function startNode (config: NodeConfig, options: AbortOptions = {})
     let stopped = false
     return {
       peerId: self,
+      logger,
       libp2p,
       dataDir,
       addrs: () => addrsOf(libp2p),

@@ -2,7 +2,6 @@ import type { Startable } from '@libp2p/interface'
 import { CoordinatorService } from '../coordinator/coordinator-service.js'
 import { Rpc } from '../protocol/rpc.js'
 import { Lifecycle } from '../util/lifecycle.js'
-import { processLogger, type ComponentLogger } from '../util/logger.js'
 import { WorkerService, type CoordinatorRef, type WorkerStats } from '../worker/worker-service.js'
 import type { MeshNode } from './node.js'
 
@@ -34,7 +33,8 @@ export interface Roles {
  * coordinator (the service acts only while the node holds the lease); every
  * node but `--no-worker` ones runs tasks. The election says who leads.
  */
-export async function startRoles (node: MeshNode, config: RolesConfig, logger: ComponentLogger = processLogger()): Promise<Roles> {
+export async function startRoles (node: MeshNode, config: RolesConfig): Promise<Roles> {
+  const logger = node.logger
   const rpc = new Rpc(node.peerId, node.libp2p, logger.forComponent('rpc'))
 
   const leader = (): CoordinatorRef | undefined => {
@@ -81,6 +81,8 @@ function runningCountReporter (node: MeshNode, worker: WorkerService): Startable
         const running = worker.getStats().running
         if (running !== last) node.setRunning(last = running)
       }, 500)
+      // Like the coordinator's clock: a report for `status`, never what keeps a process alive.
+      timer.unref()
     },
     stop: () => { clearInterval(timer) }
   }

@@ -74,7 +74,10 @@ export interface BulkHandlerInit<S extends z.ZodType> {
   maxInboundStreams?: number
 }
 
-/** What {@link handleBulk} registered: `unregister` removes the protocol's handler, so a stopped service serves nothing. */
+/**
+ * What {@link handleBulk} registered: `unregister` removes the protocol's handler and ends the exchanges still in
+ * flight, so a stopped service serves nothing and no transfer of it (nor its deadline timer) outlives it.
+ */
 export type BulkHandlerRegistration = Pick<RegisteredHandler, 'unregister'>
 
 /** Serves a bulk protocol: a bad header resets the stream and is logged (rate-limited per peer); the node carries on. */
@@ -82,10 +85,11 @@ export async function handleBulk<S extends z.ZodType> (registrar: HandlerRegistr
   const limiter = createLogLimiter()
   const requestTimeoutMs = init.requestTimeoutMs ?? 5_000
   const exchangeTimeoutMs = init.exchangeTimeoutMs ?? 10 * 60_000
+  const serving = new AbortController()
   await registrar.handle(init.protocol, (stream, connection) => {
     const reader = new FrameReader(stream)
     const run = async (): Promise<void> => {
-      const read = deadline(requestTimeoutMs, () => new RequestTimeoutError(`request not received within ${requestTimeoutMs} ms`))
+      const read = deadline(requestTimeoutMs, () => new RequestTimeoutError(`request not received within ${requestTimeoutMs} ms`), serving.signal)
       let req: z.output<S>
       try {
         req = await reader.json(init.requestSchema, { signal: read.signal })
@@ -94,7 +98,7 @@ export async function handleBulk<S extends z.ZodType> (registrar: HandlerRegistr
       } finally {
         read.clear()
       }
-      const work = deadline(exchangeTimeoutMs, () => new RequestTimeoutError(`exchange not complete within ${exchangeTimeoutMs} ms`))
+      const work = deadline(exchangeTimeoutMs, () => new RequestTimeoutError(`exchange not complete within ${exchangeTimeoutMs} ms`), serving.signal)
       try {
         await init.handle(req, { remotePeer: connection.remotePeer, stream, reader, signal: work.signal })
         await stream.close({ signal: work.signal })
@@ -113,5 +117,10 @@ export async function handleBulk<S extends z.ZodType> (registrar: HandlerRegistr
       stream.abort(err instanceof Error ? err : new ProtocolError(errorMessage(err)))
     })
   }, { maxInboundStreams: init.maxInboundStreams ?? 64 })
-  return { unregister: async (options) => { await registrar.unhandle(init.protocol, options) } }
+  return {
+    unregister: async (options) => {
+      await registrar.unhandle(init.protocol, options)
+      serving.abort(new ProtocolError(`${init.protocol} is no longer served here`))
+    }
+  }
 }

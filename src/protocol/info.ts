@@ -85,7 +85,10 @@ export const InfoResponse = z.object({
     published: z.number().int().nonnegative(),
     publishedBytes: z.number().int().nonnegative(),
     received: z.number().int().nonnegative(),
-    dropped: z.number().int().nonnegative()
+    /** Control-topic messages refused by the election's validator. */
+    dropped: z.number().int().nonnegative(),
+    /** Discovery-topic messages refused by the mesh's check (not in `dropped`); absent from older nodes. */
+    discoveryDropped: z.number().int().nonnegative().optional()
   }).optional()
 })
 export type InfoResponse = z.infer<typeof InfoResponse>

@@ -6,7 +6,7 @@ import type { z } from 'zod'
 import { jobOptionsOf, type JobOptions } from '../mapreduce/job-options.js'
 import type { InputSplit } from '../mapreduce/splits.js'
 import { receiveToFile, sendBytes, sendFileRange, writeJsonFrame } from '../protocol/bulk.js'
-import { handleBulk } from '../protocol/bulk-rpc.js'
+import { handleBulk, type BulkHandlerRegistration } from '../protocol/bulk-rpc.js'
 import { queryInfo } from '../protocol/info.js'
 import { isHandshakeRefusal, swarmKeyMismatch } from '../protocol/errors.js'
 import {
@@ -95,7 +95,7 @@ export class Submission implements Startable {
   private bytesOut = 0
   /** Wakes the poll loop when the last part lands, so that `run` does not sleep out a poll after the job is done. */
   private wake: (() => void) | undefined
-  private readonly handlers: Array<{ unregister: () => Promise<void> }> = []
+  private readonly handlers: BulkHandlerRegistration[] = []
 
   constructor (private readonly c: SubmissionComponents, private readonly plan: SubmissionPlan) {}
 
@@ -191,7 +191,7 @@ export class Submission implements Startable {
         const previous = this.coordinatorPeer
         const found = await this.findCoordinator(opts.coordinatorTimeoutMs, opts.signal)
         this.coordinator = found
-        const submitted = await this.call(JOB_PROTOCOLS.submit, { job: this.spec(), committed: this.plan.parts.list() }, SubmitResponse).catch((err: unknown) => {
+        const submitted = await this.call(JOB_PROTOCOLS.submit, { job: this.spec(), committed: this.plan.parts.list() }, SubmitResponse, opts.signal).catch((err: unknown) => {
           this.c.log.info({ coordinator: found.peer, err: errorMessage(err) }, 'submit failed')
           this.coordinator = undefined
           return undefined
@@ -203,15 +203,20 @@ export class Submission implements Startable {
         opts.onEvent?.({ type: 'coordinator', peer: found.peer, epoch, previous })
       }
       // Measured: sleeping the whole poll after the last commit added 0–250 ms to every job (up to a quarter of a 1 s job).
-      const woken = new AbortController()
-      this.wake = () => { woken.abort() }
-      await sleep(pollMs, { signal: opts.signal === undefined ? woken.signal : AbortSignal.any([opts.signal, woken.signal]) }).catch(() => {})
+      // One controller per poll, aborted by the last part or by the caller's signal (listened to, not combined:
+      // Node 20 keeps every AbortSignal.any made on a long-lived signal until that signal goes).
+      const poll = new AbortController()
+      const endPoll = (): void => { poll.abort() }
+      this.wake = endPoll
+      opts.signal?.addEventListener('abort', endPoll, { once: true })
+      await sleep(pollMs, { signal: poll.signal }).catch(() => {})
+      opts.signal?.removeEventListener('abort', endPoll)
       this.wake = undefined
       opts.signal?.throwIfAborted()
       if (this.plan.parts.complete) break
       let status
       try {
-        status = await this.call(JOB_PROTOCOLS.status, { jobId: this.plan.jobId }, StatusResponse)
+        status = await this.call(JOB_PROTOCOLS.status, { jobId: this.plan.jobId }, StatusResponse, opts.signal)
       } catch (err) {
         this.c.log.info({ coordinator: this.coordinator?.peer, err: errorMessage(err) }, 'coordinator lost')
         this.coordinator = undefined
@@ -227,10 +232,10 @@ export class Submission implements Startable {
     }
   }
 
-  private async call<S extends z.ZodType> (protocol: string, body: unknown, schema: S): Promise<z.output<S>> {
+  private async call<S extends z.ZodType> (protocol: string, body: unknown, schema: S, signal?: AbortSignal): Promise<z.output<S>> {
     const target = this.coordinator
     if (target === undefined) throw new NoCoordinatorError('no coordinator')
-    return await request(this.c.network, target.addrs, protocol, body, schema, { timeouts: { dialMs: 3_000, firstByteMs: 3_000, responseMs: 3_000 } })
+    return await request(this.c.network, target.addrs, protocol, body, schema, { signal, timeouts: { dialMs: 3_000, firstByteMs: 3_000, responseMs: 3_000 } })
   }
 
   /** Asks every member it knows of (the bootstrap nodes first) who holds the lease. */

@@ -53,6 +53,8 @@ export interface SubmitJobOptions extends JobOptions {
 export type SubmitJobEvent =
   | { type: 'planned', jobName: string, maps: number, inputBytes: number }
   | SubmissionEvent
+  /** The job is over (done or not) and the client is closing: nothing is left to interrupt or show. */
+  | { type: 'closing' }
 
 export interface SubmitJobResult { jobName: string, maps: number, reduces: number, inputBytes: number, seconds: number }
 
@@ -94,6 +96,7 @@ export async function submitJob (options: SubmitJobOptions): Promise<SubmitJobRe
     // Whatever broke once the abort came (a closed stream, a cancelled wait) is its consequence, not its cause.
     throw options.signal?.aborted === true ? options.signal.reason : err
   } finally {
+    options.onEvent?.({ type: 'closing' })
     await Promise.resolve(node.stop()).catch(() => {})
   }
 }

@@ -1,15 +1,12 @@
+// One logger for the whole process. Logs go to stderr as JSON lines so that a command's stdout stays the user's
+// (part files, tables, `ready` lines). MRP2P_LOG_LEVEL picks the level; the CLI lowers the default for one-shot
+// commands so that only warnings reach a person's terminal.
 import { pino, type Logger } from 'pino'
-import { envValue } from './env.js'
+import { envValue, type Env } from './env.js'
 import { InvalidArgumentError } from './errors.js'
 
 export type { Logger }
 
-/**
- * One logger for the whole process. Logs go to stderr as JSON lines so that a
- * command's stdout stays the user's (part files, tables, `ready` lines).
- * MRP2P_LOG_LEVEL picks the level; the CLI lowers the default for one-shot
- * commands so that only warnings reach a person's terminal.
- */
 let root: Logger | undefined
 
 const LEVELS = Object.keys(pino.levels.values).concat('silent')
@@ -18,7 +15,7 @@ const LEVELS = Object.keys(pino.levels.values).concat('silent')
  * The level MRP2P_LOG_LEVEL asks for (unset or blank: info). A level pino does not know is refused in one line
  * (the CLI checks it before it does anything), rather than pino's stack trace at the first log line.
  */
-export function logLevelFromEnv (env: Record<string, string | undefined> = process.env): string {
+export function logLevelFromEnv (env: Env = process.env): string {
   const level = envValue(env, 'MRP2P_LOG_LEVEL') ?? 'info'
   if (!LEVELS.includes(level)) throw new InvalidArgumentError(`MRP2P_LOG_LEVEL must be one of ${LEVELS.join(', ')}, got ${JSON.stringify(level)}`)
   return level

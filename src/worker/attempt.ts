@@ -1,13 +1,13 @@
 import type { z } from 'zod'
-import type { DoJobRequest, MapAssignmentSchema, ReduceAssignmentSchema, ReportRequest } from '../protocol/job-messages.js'
+import type { DoJobRequest, FailureCause, MapAssignment, ReduceAssignment, Report } from '../protocol/job-messages.js'
+
+export type { FailureCause, MapAssignment, ReduceAssignment }
 
 /** A DoJob order as the worker runs it: one attempt of one task of one job, under the epoch that gave it. */
 export type WorkOrder = z.output<typeof DoJobRequest>
-export type MapAssignment = z.output<typeof MapAssignmentSchema>
-export type ReduceAssignment = z.output<typeof ReduceAssignmentSchema>
 
 /** What a worker tells the coordinator about a finished attempt. */
-export type AttemptReport = z.output<typeof ReportRequest>
+export type AttemptReport = Report
 
 /**
  * How a worker names an attempt: attempt numbers restart under every new coordinator, so an attempt is
@@ -17,9 +17,6 @@ export type AttemptName = Pick<AttemptReport, 'jobId' | 'kind' | 'index' | 'epoc
 
 /** How an attempt ended: its report less the name. */
 export type AttemptOutcome = Omit<AttemptReport, keyof AttemptName>
-
-/** Why an attempt failed, as the scheduler counts it. */
-export type FailureCause = NonNullable<AttemptReport['cause']>
 
 export function attemptName (order: WorkOrder): AttemptName {
   return { jobId: order.job.jobId, kind: order.task.kind, index: order.task.index, epoch: order.epoch, attempt: order.task.attempt }

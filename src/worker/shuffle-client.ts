@@ -3,6 +3,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { receiveToFile } from '../protocol/bulk.js'
 import { withBulkStream } from '../protocol/bulk-rpc.js'
 import { BulkResponseHeader, JOB_PROTOCOLS, type FetchRunRequest } from '../protocol/job-messages.js'
+import type { InfoTasks } from '../protocol/info.js'
 import type { StreamOpener } from '../protocol/reqresp.js'
 import { errorMessage } from '../util/errors.js'
 import type { z } from 'zod'
@@ -23,7 +24,8 @@ export class FetchError extends Error {
 }
 
 /** Remote fetches of map output: bytes in (as sent, and before compression), and how long any fetch ran. */
-export interface ShuffleStats { bytes: number, rawBytes: number, busyMs: number }
+/** The shuffle counters of `status` (InfoTasks), every one of them present: this node counts them all. */
+export type ShuffleStats = Required<NonNullable<InfoTasks['shuffle']>>
 
 /** Fetches at once per reduce: enough to hide one mapper's latency, few enough to leave the link to the others. */
 const FETCHES_AT_ONCE = 4

@@ -1,4 +1,6 @@
 import type { Startable } from '@libp2p/interface'
+import type { InfoTasks } from '../protocol/info.js'
+import { Lifecycle } from '../util/lifecycle.js'
 import { AttemptRunner } from './attempt-runner.js'
 import { CodeCache } from './code-cache.js'
 import { DEFAULT_MIN_FREE_DISK_BYTES } from './disk-reserve.js'
@@ -28,16 +30,8 @@ export interface WorkerServiceInit {
   registerIntervalMs?: number
 }
 
-export interface WorkerStats {
-  started: number
-  succeeded: number
-  failed: number
-  staleEpochRefusals: number
-  running: number
-  /** Jobs with a task running here or files in the intermediate store. */
-  jobs: string[]
-  shuffle: ShuffleStats
-}
+/** What this worker holds and does, as `status` shows it (InfoTasks), with its shuffle counters always there. */
+export type WorkerStats = InfoTasks & { shuffle: ShuffleStats }
 
 /**
  * The worker role: accepts DoJob orders fenced by epoch (order-intake.ts), runs each attempt on a task slot
@@ -55,9 +49,11 @@ export class WorkerService implements Startable {
   private readonly reports: ReportSender
   private readonly intake: OrderIntake
   private readonly registration: RegisterLoop
+  private readonly lifecycle: Lifecycle
 
   constructor (c: WorkerServiceComponents, init: WorkerServiceInit) {
     const log = c.logger.forComponent('worker')
+    this.lifecycle = new Lifecycle(log)
     this.store = new IntermediateStore(c.dataDir)
     this.fence = new EpochFence(c.dataDir)
     this.pool = new TaskPool({ slots: init.slots, memoryMb: init.taskMemoryMb, isolation: init.sandbox === true ? 'sandbox' : 'thread', logger: c.logger })
@@ -88,20 +84,21 @@ export class WorkerService implements Startable {
   }
 
   async start (): Promise<void> {
-    this.pool.start()
-    this.reports.start()
-    await this.intake.start()
-    await this.shuffleServer.start()
-    this.registration.start()
+    await this.lifecycle.start('task pool', this.pool)
+    await this.lifecycle.start('shuffle server', this.shuffleServer)
+    await this.lifecycle.start('order intake', this.intake)
+    // After the intake, so that it stops before it: an attempt ended by stop() would otherwise wait out the
+    // retries of its report (up to 7.5 s) before the intake could finish. (A report sent before this starts is sent.)
+    await this.lifecycle.start('report sender', this.reports)
+    await this.lifecycle.start('register loop', this.registration)
   }
 
-  /** Stops taking orders and registering, ends every attempt and report in flight, and unregisters every handler. */
+  /**
+   * Stops registering, then the reports still in flight, takes no more orders and ends every attempt, stops
+   * serving map output, then the task threads: each part stops even if one before it fails to, and every handler goes.
+   */
   async stop (): Promise<void> {
-    await this.registration.stop()
-    this.reports.stop()
-    await this.intake.stop()
-    await this.shuffleServer.stop()
-    await this.pool.stop()
+    await this.lifecycle.stop()
   }
 
   /** A new coordinator may not know us yet: register again on the next round. */

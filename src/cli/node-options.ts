@@ -5,14 +5,12 @@ import { InvalidArgumentError, errorMessage } from '../util/errors.js'
 import { defaultDataDir } from '../node/data-dir.js'
 import { readSwarmKey } from '../node/private-network.js'
 import { envList, envValue, flagOrEnv, nonBlank, type Env } from '../util/env.js'
-import { parseIntArg } from './options.js'
+import { parseIntArg } from './arg-parsers.js'
 
-/**
- * Where a node or client is on the network (bootstrap, listen, private-mesh
- * key) and the rest of `join`'s node settings, from flags and environment. A flag given on the command line wins over its environment variable; every
- * error names the flag (or variable) it came from, so `mrp2p: invalid
- * --bootstrap "x": …` tells a person exactly what to fix.
- */
+// A node's settings from flags and environment: where it is on the network (bootstrap, listen, private-mesh key)
+// and the rest of `join`'s (data dir, slots, worker). A flag given on the command line wins over its environment
+// variable; every error names the flag (or variable) it came from, so `mrp2p: invalid --bootstrap "x": …` tells a
+// person exactly what to fix.
 
 /** Loopback on a port the system picks: safe for a node or submitter that nobody configured. */
 export const DEFAULT_LISTEN = '/ip4/127.0.0.1/tcp/0'
@@ -52,7 +50,7 @@ function listFromFlagOrEnv (flag: string[] | undefined, flagName: string, env: E
   return flag !== undefined && flag.length > 0 ? { values: flag, source: flagName } : { values: envList(env, envName), source: envName }
 }
 
-/** `join`'s node settings, checked; empty variables count as unset (src/cli/env.ts). */
+/** `join`'s node settings, checked; empty variables count as unset (src/util/env.ts). */
 export function resolveNetworkOptions (flags: JoinFlags, env: Env = process.env): NetworkOptions {
   const bootstrap = resolveBootstrap(flags.bootstrap, env)
   const listen = resolveListen(flags.listen, env)
