@@ -24,6 +24,11 @@ import { isHandshakeRefusal } from '../protocol/errors.js'
  * - While we have no connection at all, the bootstrap addresses are dialled
  *   with exponential backoff (0.5 s doubling to 10 s), and each failure says so
  *   in the log: an unreachable bootstrap never stops the node.
+ * - Connected to the mesh but hearing no member at all (`addMember` never
+ *   called) for `silentMeshMs`: the links are closed and the bootstrap dialled
+ *   anew. gossipsub opens its streams once per connection; one whose stream
+ *   set-up failed under load carries nothing for good, and a 20-node cluster
+ *   test found a node that stayed so, connected to its bootstrap and alone.
  */
 type MaintainerEvents = Pick<Libp2pEvents, 'peer:discovery' | 'peer:identify'>
 
@@ -45,6 +50,8 @@ export interface MeshMaintainerInit {
   log: Logger
   sweepIntervalMs?: number
   dialTimeoutMs?: number
+  /** How long a node linked to the mesh may hear no member before it reconnects (default 10 s, doubling to 80 s). */
+  silentMeshMs?: number
   /**
    * Called when a bootstrap dial fails in the handshake before this node ever reached a member: the mesh is
    * private and our key is missing or wrong, which no retry can fix.
@@ -91,6 +98,11 @@ export function createMeshMaintainer (init: MeshMaintainerInit): MeshMaintainer 
   let bootstrapInFlight = false
   /** Once in the mesh, a refused handshake is one odd peer, not a wrong key. */
   let everConnected = false
+  /** Some member's heartbeat reached us: gossip flows. */
+  let heardMember = false
+  /** Since when we have been linked to a member without hearing one, and how long that may last this time. */
+  let silentSince: number | undefined
+  let silentMeshMs = init.silentMeshMs ?? 10_000
   let timer: NodeJS.Timeout | undefined
   let running = false
   const controller = new AbortController()
@@ -148,8 +160,10 @@ export function createMeshMaintainer (init: MeshMaintainerInit): MeshMaintainer 
       everConnected = true
       bootstrapBackoff = BACKOFF_MIN_MS
       bootstrapAttempt = 0
+      if (!heardMember) reconnectIfSilent(now)
       return
     }
+    silentSince = undefined
     bootstrapInFlight = true
     const attempt = ++bootstrapAttempt
     const signal = AbortSignal.any([controller.signal, AbortSignal.timeout(dialTimeoutMs)])
@@ -182,6 +196,16 @@ export function createMeshMaintainer (init: MeshMaintainerInit): MeshMaintainer 
       clearTimeout(bound)
       bootstrapInFlight = false
     })
+  }
+
+  const reconnectIfSilent = (now: number): void => {
+    silentSince ??= now
+    if (now - silentSince < silentMeshMs) return
+    const links = host.getConnections().filter(c => candidates.get(c.remotePeer.toString())?.member === true || bootstrapIds.has(c.remotePeer.toString()))
+    log.warn({ silentMs: Math.round(now - silentSince), links: links.length }, 'linked to the mesh but hearing no member; reconnecting')
+    silentSince = undefined
+    silentMeshMs = Math.min(silentMeshMs * 2, 8 * (init.silentMeshMs ?? 10_000))
+    for (const conn of links) conn.close().catch(() => { conn.abort(new Error('silent mesh link')) })
   }
 
   const sweep = (): void => {
@@ -221,6 +245,7 @@ export function createMeshMaintainer (init: MeshMaintainerInit): MeshMaintainer 
     },
     addMember (peer, addrs) {
       if (!running || peer === self) return
+      heardMember = true
       let id: PeerId
       let mas: Multiaddr[]
       try {

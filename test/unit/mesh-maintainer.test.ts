@@ -5,6 +5,7 @@ import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { afterEach, describe, expect, it } from 'vitest'
 import { waitFor } from '../../src/harness/wait-for.js'
 import { createMeshMaintainer, type MaintainerHost, type MeshMaintainer } from '../../src/node/mesh-maintainer.js'
+import { sleep } from '../../src/util/sleep.js'
 import type { Logger } from '../../src/util/logger.js'
 
 /**
@@ -22,6 +23,8 @@ class FakeHost extends EventTarget {
   readonly connections: Connection[] = []
   bootstrapDials = 0
   refuseBootstrap = true
+  /** Peers whose connection the maintainer closed. */
+  readonly closed: string[] = []
 
   constructor (readonly peerId: PeerId) { super() }
 
@@ -42,7 +45,12 @@ class FakeHost extends EventTarget {
 
   /** A peer connects to us, libp2p files it as "discovered" (no addresses: it listens nowhere), identify runs. */
   connect (peer: PeerId, protocols: string[]): void {
-    this.connections.push({ remotePeer: peer, status: 'open' } as unknown as Connection)
+    const conn = {
+      remotePeer: peer,
+      status: 'open',
+      close: async () => { this.closed.push(peer.toString()); this.connections.splice(this.connections.indexOf(conn as unknown as Connection), 1) }
+    }
+    this.connections.push(conn as unknown as Connection)
     const listenAddrs = protocols.includes(MEMBER_PROTOCOL) ? [multiaddr('/ip4/127.0.0.1/tcp/4002')] : []
     this.dispatchEvent(new CustomEvent<PeerInfo>('peer:discovery', { detail: { id: peer, multiaddrs: listenAddrs } }))
     this.dispatchEvent(new CustomEvent<IdentifyResult>('peer:identify', { detail: { peerId: peer, protocols, listenAddrs } as unknown as IdentifyResult }))
@@ -59,7 +67,7 @@ function recordingLog (): { log: Logger, messages: string[] } {
 let maintainer: MeshMaintainer | undefined
 afterEach(() => { maintainer?.stop() })
 
-async function setUp (): Promise<{ fake: FakeHost, messages: string[] }> {
+async function setUp (): Promise<{ fake: FakeHost, messages: string[], bootstrapId: PeerId }> {
   const fake = new FakeHost(await newPeerId())
   const bootstrapId = await newPeerId()
   const { log, messages } = recordingLog()
@@ -70,11 +78,12 @@ async function setUp (): Promise<{ fake: FakeHost, messages: string[] }> {
     isBlocked: () => false,
     log,
     sweepIntervalMs: 5,
-    dialTimeoutMs: 50
+    dialTimeoutMs: 50,
+    silentMeshMs: 200
   })
   maintainer.start()
   await waitFor(() => fake.bootstrapDials >= 1, { timeoutMs: 5_000, intervalMs: 5, description: 'the first bootstrap dial' })
-  return { fake, messages }
+  return { fake, messages, bootstrapId }
 }
 
 describe('mesh maintainer', () => {
@@ -91,6 +100,26 @@ describe('mesh maintainer', () => {
     const { fake, messages } = await setUp()
     fake.connect(await newPeerId(), ['/ipfs/id/1.0.0', MEMBER_PROTOCOL])
     await waitFor(() => messages.includes('in the mesh; bootstrap retries stop'), { timeoutMs: 10_000, intervalMs: 10, description: 'the maintainer to count itself in the mesh' })
+  })
+
+  it('closes a link to the mesh that carries no member\'s heartbeat, and dials the bootstrap anew', async () => {
+    const { fake, messages, bootstrapId } = await setUp()
+    fake.connect(bootstrapId, ['/ipfs/id/1.0.0', MEMBER_PROTOCOL])
+    await waitFor(() => messages.includes('in the mesh; bootstrap retries stop'), { timeoutMs: 10_000, intervalMs: 10, description: 'the maintainer to count itself in the mesh' })
+    const before = fake.bootstrapDials
+    await waitFor(() => fake.closed.includes(bootstrapId.toString()), { timeoutMs: 10_000, intervalMs: 10, description: 'the silent link closed' })
+    expect(messages).toContain('linked to the mesh but hearing no member; reconnecting')
+    await waitFor(() => fake.bootstrapDials > before, { timeoutMs: 10_000, intervalMs: 10, description: 'a new bootstrap dial' })
+  })
+
+  it('keeps a link to the mesh once a member was heard', async () => {
+    const { fake, messages, bootstrapId } = await setUp()
+    fake.connect(bootstrapId, ['/ipfs/id/1.0.0', MEMBER_PROTOCOL])
+    maintainer?.addMember(bootstrapId.toString(), ['/ip4/127.0.0.1/tcp/4001'])
+    await waitFor(() => messages.includes('in the mesh; bootstrap retries stop'), { timeoutMs: 10_000, intervalMs: 10, description: 'the maintainer to count itself in the mesh' })
+    // The time is the condition here: five times the silence allowed (200 ms), and a mesh that was heard is left alone.
+    await sleep(1_000)
+    expect(fake.closed).toEqual([])
   })
 
   it('counts a peer an election heartbeat named as a member', async () => {
