@@ -8,7 +8,6 @@ import { forEachGroup, KWayMerge } from './merge.js'
 import { RunReader, RunWriter, type RunStats } from './run-file.js'
 import { userCodeError } from './user-code.js'
 
-
 export interface MapTaskInput {
   job: Job
   jobName: string
