@@ -54,7 +54,7 @@ const GOSSIP_PER_SECOND = 1_500
 const RSS_BOUND = 640 * MiB
 /**
  * After the fuzz (and one more job), the fuzzed node's RSS must come back to within this of what it was after the
- * warm-up job: it came back to 60–130 MiB above it in measured runs, within 45–90 s, as gossipsub's two-minute
+ * warm-up job: it came back to 60–150 MiB above it in measured runs, within 45–90 s, as gossipsub's two-minute
  * records expired and V8 gave pages back. A leak of 1.6 KB a frame would stay above it.
  */
 const RSS_SLACK = 160 * MiB
@@ -303,12 +303,15 @@ describe('fuzz: hostile frames at a live node while a job runs', () => {
       expect(post.ok, post.why).toBe(true)
 
       // And the node gives back what it took: gossipsub forgets message ids after two minutes at most.
+      // The wait is for gossipsub's two-minute caches to expire, and then for V8, which is slower on a loaded
+      // machine: seed 3886397814 settled in 83 s (base commit) and 90 s (head) here, but not within 150 s in a
+      // CI run that went at half speed. A real leak never comes back, however long the wait.
       let settled = 0
       const settleStart = performance.now()
       await waitFor(() => {
         settled = rssBytes(pidOf(target)) ?? Number.POSITIVE_INFINITY
         return settled <= baseline + RSS_SLACK
-      }, { timeoutMs: 150_000, intervalMs: 500, description: `node ${target}'s RSS to come back within ${mib(RSS_SLACK)} of ${mib(baseline)}` })
+      }, { timeoutMs: 270_000, intervalMs: 500, description: `node ${target}'s RSS to come back within ${mib(RSS_SLACK)} of ${mib(baseline)}` })
       console.log(`  RSS node ${target} after: ${mib(settled)}, ${((performance.now() - settleStart) / 1000).toFixed(1)} s after the post-fuzz job`)
       expect(c.nodes[target].process.running).toBe(true)
       console.log(`fuzz test total ${((performance.now() - t0) / 1000).toFixed(1)} s`)
@@ -317,5 +320,5 @@ describe('fuzz: hostile frames at a live node while a job runs', () => {
       e.message = `fuzz seed ${SEED} (replay with MRP2P_FUZZ_SEED=${SEED}): ${e.message}`
       throw e
     }
-  }, 420_000)
+  }, 560_000)
 })
