@@ -1,6 +1,9 @@
 import type { Command } from 'commander'
+import { registerCancelCommand } from './cancel.js'
 import { registerClusterCommand } from './cluster.js'
 import { registerDemoCommand } from './demo.js'
+import { registerJobCommand } from './job.js'
+import { registerJobsCommand } from './jobs.js'
 import { registerJoinCommand } from './join.js'
 import { registerKeygenCommand } from './keygen.js'
 import { registerRunCommand } from './run.js'
@@ -17,6 +20,9 @@ export function registerCommands (program: Command): void {
   registerJoinCommand(program)
   registerSubmitCommand(program)
   registerStatusCommand(program)
+  registerJobsCommand(program)
+  registerJobCommand(program)
+  registerCancelCommand(program)
   registerClusterCommand(program)
   registerKeygenCommand(program)
 }

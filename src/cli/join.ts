@@ -28,6 +28,8 @@ export function registerJoinCommand (program: Command): void {
     .option('--task-memory <MiB>', TASK_FLAG_HELP.taskMemory)
     .option('--min-free-disk <MiB>', LIMIT_FLAG_HELP.minFreeDisk)
     .option('--max-jobs <n>', LIMIT_FLAG_HELP.maxJobs)
+    .option('--history-jobs <n>', LIMIT_FLAG_HELP.historyJobs)
+    .option('--history-days <days>', LIMIT_FLAG_HELP.historyDays)
     .option('--swarm-key <file>', 'the private mesh\'s key (made by `mrp2p keygen`); without the same key no peer can connect (env MRP2P_SWARM_KEY)')
   for (const f of ELECTION_FLAGS) cmd.addOption(new Option(`--${f.flag} <${f.kind === 'ms' ? 'ms' : 'x'}>`, `${f.description} (env ${f.env}; default ${f.defaultValue})`))
   cmd.action(async (flags: JoinFlags & ElectionFlags & TaskFlags & LimitFlags) => {

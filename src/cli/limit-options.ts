@@ -1,4 +1,5 @@
 import { DEFAULT_MAX_JOBS } from '../coordinator/coordinator-service.js'
+import { DEFAULT_HISTORY_DAYS, DEFAULT_HISTORY_JOBS } from '../history/history-store.js'
 import { flagOrEnv, type Env } from '../util/env.js'
 import { parseIntArg } from './arg-parsers.js'
 import { DEFAULT_MIN_FREE_DISK_BYTES } from '../worker/disk-reserve.js'
@@ -10,6 +11,8 @@ import { DEFAULT_MIN_FREE_DISK_BYTES } from '../worker/disk-reserve.js'
 export interface LimitFlags {
   minFreeDisk?: string
   maxJobs?: string
+  historyJobs?: string
+  historyDays?: string
 }
 
 export interface LimitOptions {
@@ -17,14 +20,20 @@ export interface LimitOptions {
   minFreeDiskMb: number
   /** Jobs a coordinator holds at once (running and queued); more are refused with a clear reason. */
   maxJobs: number
+  /** Job records this node keeps; the oldest go first. */
+  historyJobs: number
+  /** Days an ended job's record is kept. */
+  historyDays: number
 }
 
 /** What `join` uses when neither flag nor variable is set: the coordinator's and the worker's own defaults. */
-export const DEFAULT_LIMITS: LimitOptions = { minFreeDiskMb: DEFAULT_MIN_FREE_DISK_BYTES / 2 ** 20, maxJobs: DEFAULT_MAX_JOBS }
+export const DEFAULT_LIMITS: LimitOptions = { minFreeDiskMb: DEFAULT_MIN_FREE_DISK_BYTES / 2 ** 20, maxJobs: DEFAULT_MAX_JOBS, historyJobs: DEFAULT_HISTORY_JOBS, historyDays: DEFAULT_HISTORY_DAYS }
 
 export const LIMIT_FLAG_HELP = {
   minFreeDisk: `free disk (MiB) a task needs under the data dir beyond its input, or it fails with that reason (env MRP2P_MIN_FREE_DISK; default ${DEFAULT_LIMITS.minFreeDiskMb})`,
-  maxJobs: `jobs this node holds at once as coordinator; later submits are refused (env MRP2P_MAX_JOBS; default ${DEFAULT_LIMITS.maxJobs})`
+  maxJobs: `jobs this node holds at once as coordinator; later submits are refused (env MRP2P_MAX_JOBS; default ${DEFAULT_LIMITS.maxJobs})`,
+  historyJobs: `job records this node keeps; the oldest go first (env MRP2P_HISTORY_JOBS; default ${DEFAULT_LIMITS.historyJobs})`,
+  historyDays: `days an ended job's record is kept (env MRP2P_HISTORY_DAYS; default ${DEFAULT_LIMITS.historyDays})`
 }
 
 /** A flag wins over its variable; errors name the one that was wrong. */
@@ -35,6 +44,8 @@ export function resolveLimitOptions (flags: LimitFlags, env: Env = process.env):
   }
   return {
     minFreeDiskMb: pick(flags.minFreeDisk, '--min-free-disk', 'MRP2P_MIN_FREE_DISK', DEFAULT_LIMITS.minFreeDiskMb, 0, 1_048_576),
-    maxJobs: pick(flags.maxJobs, '--max-jobs', 'MRP2P_MAX_JOBS', DEFAULT_LIMITS.maxJobs, 1, 10_000)
+    maxJobs: pick(flags.maxJobs, '--max-jobs', 'MRP2P_MAX_JOBS', DEFAULT_LIMITS.maxJobs, 1, 10_000),
+    historyJobs: pick(flags.historyJobs, '--history-jobs', 'MRP2P_HISTORY_JOBS', DEFAULT_LIMITS.historyJobs, 1, 1_000_000),
+    historyDays: pick(flags.historyDays, '--history-days', 'MRP2P_HISTORY_DAYS', DEFAULT_LIMITS.historyDays, 1, 36_500)
   }
 }

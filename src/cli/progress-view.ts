@@ -27,9 +27,8 @@ export class ProgressView {
 
   onEvent (e: SubmissionEvent): void {
     if (e.type === 'coordinator') {
-      this.say(e.previous === undefined
-        ? `${this.jobName}: submitted to coordinator ${e.peer.slice(-8)} (epoch ${e.epoch})`
-        : `${this.jobName}: coordinator changed ${e.previous.slice(-8)} → ${e.peer.slice(-8)} (epoch ${e.epoch}); job re-sent, finished work kept`)
+      // The first submission is said on stdout (`job ID submitted to …`, see submit.ts); changes are progress.
+      if (e.previous !== undefined) this.say(`${this.jobName}: coordinator changed ${e.previous.slice(-8)} → ${e.peer.slice(-8)} (epoch ${e.epoch}); job re-sent, finished work kept`)
       return
     }
     if (e.type !== 'progress') return

@@ -43,7 +43,7 @@ export function registerSubmitCommand (program: Command): void {
   addJobOptionFlags(command, 'submit')
     .option('--shared', 'the inputs are readable at the same path on every node (a shared or copied folder): workers read them in place instead of fetching them from this submitter')
     .option('--listen <multiaddr>', `where workers reach this submitter (env MRP2P_LISTEN; default ${DEFAULT_LISTEN})`)
-    .option('-q, --quiet', 'no progress, only errors')
+    .option('-q, --quiet', 'no progress, only the job id and errors')
     .option('--swarm-key <file>', 'the key of a private mesh (env MRP2P_SWARM_KEY)')
     .action(async (jobSpec: string, flags: SubmitFlags) => {
       quietUnlessLogLevelSet()
@@ -52,8 +52,15 @@ export function registerSubmitCommand (program: Command): void {
       const listen = resolveListen(flags.listen === undefined ? undefined : [flags.listen])
       const swarmKey = resolveSwarmKey(flags.swarmKey)
       const jobOptions = jobOptionsFromFlags(flags, 'submit')
+      let jobId = ''
       const result = await withTerminal(flags.quiet === true, async (hooks) => await submitJob({
         ...hooks,
+        // The id comes first, on stdout: what `jobs`, `job`, `logs` and `cancel` take.
+        onEvent: (e) => {
+          if (e.type === 'planned') jobId = e.jobId
+          if (e.type === 'coordinator' && e.previous === undefined) process.stdout.write(`job ${jobId} submitted to ${e.peer} (epoch ${e.epoch})\n`)
+          hooks.onEvent(e)
+        },
         job: jobSpec,
         input: flags.input,
         bootstrap,

@@ -1,7 +1,8 @@
 import type { Startable } from '@libp2p/interface'
 import type { z } from 'zod'
+import type { JobRecord } from '../protocol/history-messages.js'
 import {
-  DoJobResponse, EndRequest, JOB_PROTOCOLS, jobRefOf, OkResponse, RegisterRequest, RegisterResponse, ReportRequest, StatusRequest,
+  CancelRequest, type CancelResponse, DoJobResponse, EndRequest, JOB_PROTOCOLS, jobRefOf, OkResponse, RegisterRequest, RegisterResponse, ReportRequest, StatusRequest,
   StatusResponse, SubmitRequest, SubmitResponse,
   type JobFailure, type JobRef, type Report
 } from '../protocol/job-messages.js'
@@ -9,6 +10,7 @@ import type { RegisteredHandler } from '../protocol/reqresp.js'
 import type { Rpc } from '../protocol/rpc.js'
 import { errorMessage } from '../util/errors.js'
 import type { Logger } from '../util/logger.js'
+import { HistoryRecorder } from './history-recorder.js'
 import { Scheduler } from './scheduler.js'
 import type { JobProgress, JobSpec, SchedulerEffect, SchedulerEvent, TaskRef } from './scheduler-types.js'
 
@@ -30,7 +32,18 @@ export interface CoordinatorServiceComponents {
   liveWorkers: () => string[]
   /** The coordinator's own logger (component coordinator). */
   log: Logger
+  /** Where the job records go (the history service), and the record this node holds of a job a new epoch takes over. */
+  history?: JobHistorySink
 }
+
+/** The coordinator's door to the job history: what it knows of a job, and where its records go. */
+export interface JobHistorySink {
+  held: (jobId: string) => JobRecord | undefined
+  publish: (records: JobRecord[]) => void
+}
+
+/** A running job's record goes out at most this often; an ended one at once. */
+const HISTORY_PUBLISH_MS = 1_000
 
 /** Jobs a coordinator holds at once when its init does not say (`join --max-jobs`). */
 export const DEFAULT_MAX_JOBS = 16
@@ -48,13 +61,13 @@ export interface CoordinatorServiceInit {
   maxJobs?: number
 }
 
-interface JobRecord {
+interface HeldJob {
   spec: JobSpec
   /** What every order of this job carries, made once from the spec. */
   ref: JobRef
   lastPoll: number
   progress: JobProgress | undefined
-  outcome: { state: 'succeeded' } | { state: 'failed', error: JobFailure } | undefined
+  outcome: { state: 'succeeded' } | { state: 'failed' | 'cancelled', error: JobFailure } | undefined
   endedAt?: number
   /** Aborted because its submitter fell silent; a submitter that turns out alive (it was cut off) brings it back. */
   submitterLost?: boolean
@@ -81,7 +94,9 @@ export class CoordinatorService implements Startable {
   private actingSince = 0
   /** Jobs accepted but not yet handed to the scheduler, because the inventories of this epoch are not all in. */
   private readonly held = new Map<string, JobSpec>()
-  private readonly jobs = new Map<string, JobRecord>()
+  private readonly jobs = new Map<string, HeldJob>()
+  private recorder: HistoryRecorder | undefined
+  private lastPublish = 0
   /** Workers registered in this epoch: their inventories are in, and they are watched for death. */
   private readonly workers = new Map<string, { incarnation: string }>()
   private timer: NodeJS.Timeout | undefined
@@ -107,7 +122,8 @@ export class CoordinatorService implements Startable {
       await rpc.serve(JOB_PROTOCOLS.submit, SubmitRequest, (req) => this.onSubmit(req.job, req.committed ?? [])),
       await rpc.serve(JOB_PROTOCOLS.status, StatusRequest, (req) => this.onStatus(req.jobId)),
       await rpc.serve(JOB_PROTOCOLS.register, RegisterRequest, (req, from) => this.onRegister(req, from)),
-      await rpc.serve(JOB_PROTOCOLS.report, ReportRequest, (req, from) => this.onReport(req, from))
+      await rpc.serve(JOB_PROTOCOLS.report, ReportRequest, (req, from) => this.onReport(req, from)),
+      await rpc.serve(JOB_PROTOCOLS.cancel, CancelRequest, (req, from) => this.onCancel(req.jobId, from))
     ]
     this.timer = setInterval(() => { this.tick() }, this.init.tickMs ?? 200)
     this.timer.unref()
@@ -139,6 +155,7 @@ export class CoordinatorService implements Startable {
     }
     if (this.scheduler === undefined || epoch !== this.epoch) {
       this.scheduler = new Scheduler({ self: this.c.self })
+      this.recorder = new HistoryRecorder(this.c.self, epoch)
       this.epoch = epoch
       this.actingSince = performance.now()
       this.jobs.clear()
@@ -156,6 +173,7 @@ export class CoordinatorService implements Startable {
 
   private dropSoftState (): void {
     this.scheduler = undefined
+    this.recorder = undefined
     this.jobs.clear()
     this.held.clear()
     this.workers.clear()
@@ -200,12 +218,14 @@ export class CoordinatorService implements Startable {
     this.acting()
     const now = performance.now()
     let known = this.jobs.get(spec.jobId)
+    let restarted = false
     if (known?.submitterLost === true) {
       // Its submitter was cut off, not gone: the job starts again (its intermediate files were dropped with it).
       this.log.warn({ job: spec.jobId }, 'submitter back; restarting its job')
       this.jobs.delete(spec.jobId)
       this.feed({ type: 'forget', jobId: spec.jobId, now })
       known = undefined
+      restarted = true
     }
     if (known === undefined) {
       const maxJobs = this.init.maxJobs ?? DEFAULT_MAX_JOBS
@@ -218,6 +238,7 @@ export class CoordinatorService implements Startable {
     for (const partition of committed) this.feed({ type: 'reduce-committed', jobId: spec.jobId, partition, now })
     if (known === undefined) {
       this.jobs.set(spec.jobId, { spec, ref: jobRefOf(spec), lastPoll: now, progress: undefined, outcome: undefined })
+      this.recorder?.begin(spec, Date.now(), this.c.history?.held(spec.jobId), restarted)
       this.log.info({ job: spec.jobId, name: spec.jobName, maps: spec.splits.length, reduces: spec.reduces, submitter: spec.submitter.peer }, 'job submitted')
     } else {
       known.lastPoll = now
@@ -233,7 +254,26 @@ export class CoordinatorService implements Startable {
     // A job given up for its silent submitter is unknown to that submitter, which then submits it again.
     if (job === undefined || job.submitterLost === true) return { known: false, epoch: this.epoch }
     job.lastPoll = performance.now()
-    return { known: true, epoch: this.epoch, progress: job.progress, error: job.outcome?.state === 'failed' ? job.outcome.error : undefined }
+    const outcome = job.outcome
+    return { known: true, epoch: this.epoch, progress: job.progress, error: outcome !== undefined && outcome.state !== 'succeeded' ? outcome.error : undefined, cancelled: outcome?.state === 'cancelled' ? true : undefined }
+  }
+
+  /** `mrp2p cancel`: ends a running job everywhere; an ended one is left as it ended. */
+  private onCancel (jobId: string, from: string): z.input<typeof CancelResponse> {
+    this.acting()
+    const job = this.jobs.get(jobId)
+    if (job === undefined || job.submitterLost === true) return { known: false }
+    if (job.outcome !== undefined) return { known: true, state: job.outcome.state }
+    const now = performance.now()
+    const error = { message: `cancelled by ${from}`, task: 'job' }
+    this.log.info({ job: jobId, by: from }, 'job cancelled')
+    this.recorder?.cancelled(jobId, Date.now(), error, 'cancelled')
+    this.held.delete(jobId)
+    job.outcome = { state: 'cancelled', error }
+    this.feed({ type: 'cancel', jobId, reason: error.message, now })
+    if (job.endedAt === undefined) job.endedAt = now
+    this.publishHistory(true)
+    return { known: true, state: 'cancelled' }
   }
 
   private onRegister (req: z.output<typeof RegisterRequest>, from: string): z.input<typeof RegisterResponse> {
@@ -262,6 +302,11 @@ export class CoordinatorService implements Startable {
       if (r.ok && r.kind === 'map') this.feed({ type: 'map-output-known', jobId: r.jobId, mapIndex: r.index, peer: from, now })
       return { ok: true }
     }
+    this.recorder?.reported(ref, r.attempt, r.ok, Date.now(), {
+      counters: r.counters,
+      bytes: r.kind === 'map' ? r.partitionBytes?.reduce((n, b) => n + b, 0) : r.counters?.bytesOut,
+      error: r.error?.message
+    })
     if (r.ok) this.feed({ type: 'task-done', ref, attempt: r.attempt, peer: from, partitionBytes: r.partitionBytes, now })
     else this.feed({ type: 'task-failed', ref, attempt: r.attempt, peer: from, cause: r.cause ?? 'worker', error: r.error ?? { message: 'unknown failure' }, fetch: r.fetch, now })
     return { ok: true }
@@ -287,6 +332,7 @@ export class CoordinatorService implements Startable {
       if (this.c.liveness(peer) === 'dead') {
         this.workers.delete(peer)
         this.log.info({ peer }, 'worker lost')
+        this.recorder?.workerLost(peer, Date.now())
         this.feed({ type: 'worker-down', peer, now })
       }
     }
@@ -294,18 +340,37 @@ export class CoordinatorService implements Startable {
       if (job.outcome === undefined && now - job.lastPoll > this.submitterTimeoutMs) {
         this.log.warn({ job: jobId, submitter: job.spec.submitter.peer }, 'submitter gone; aborting its job')
         this.held.delete(jobId)
+        const error = { message: 'the submitter went away', task: 'job' }
+        this.recorder?.cancelled(jobId, Date.now(), error, 'failed')
         this.feed({ type: 'cancel', jobId, reason: 'submitter gone', now })
-        job.outcome = { state: 'failed', error: { message: 'the submitter went away', task: 'job' } }
+        job.outcome = { state: 'failed', error }
         job.submitterLost = true
       }
-      if (job.endedAt !== undefined && now - job.endedAt > 10 * 60_000) this.jobs.delete(jobId)
+      if (job.endedAt !== undefined && now - job.endedAt > 10 * 60_000) {
+        this.jobs.delete(jobId)
+        this.recorder?.drop(jobId)
+      }
     }
     this.releaseHeld(now)
     this.feed({ type: 'tick', now })
+    this.publishHistory(false)
+  }
+
+  /** Sends the records that changed: ended ones at once, running ones at most every HISTORY_PUBLISH_MS. */
+  private publishHistory (now: boolean): void {
+    const recorder = this.recorder
+    const sink = this.c.history
+    if (recorder === undefined || sink === undefined) return
+    const t = performance.now()
+    if (!now && t - this.lastPublish < HISTORY_PUBLISH_MS && !recorder.hasEnded()) return
+    this.lastPublish = t
+    const changed = recorder.takeChanged()
+    if (changed.length > 0) sink.publish(changed)
   }
 
   private apply (effect: SchedulerEffect): void {
     this.events.onEffect?.(effect)
+    this.recorder?.effect(effect, Date.now())
     switch (effect.type) {
       case 'dispatch': {
         const job = this.jobs.get(effect.task.jobId)
@@ -336,7 +401,7 @@ export class CoordinatorService implements Startable {
       }
       case 'job-ended': {
         const job = this.jobs.get(effect.jobId)
-        if (job !== undefined) job.endedAt = performance.now()
+        if (job !== undefined) job.endedAt ??= performance.now()
         for (const peer of effect.peers) {
           void this.c.rpc.call(peer, JOB_PROTOCOLS.end, { jobId: effect.jobId, epoch: this.epoch }, OkResponse, { signal: this.lifetime.signal })
             .catch((err: unknown) => { this.log.debug({ peer, err: errorMessage(err) }, 'job end not delivered') })
@@ -360,6 +425,7 @@ export class CoordinatorService implements Startable {
     if (this.scheduler === undefined || this.epoch !== epoch) return
     this.log.info({ peer, task: `${task.kind}-${task.index}`, attempt: task.attempt, reason }, 'dispatch failed')
     const ref = { jobId: task.jobId, kind: task.kind, index: task.index }
+    this.recorder?.notTaken(ref, task.attempt, unreachable, reason, Date.now())
     if (unreachable) {
       // A node that cannot be reached gets no more orders until it registers again (live workers do so every few
       // seconds); otherwise every re-queued task would go straight back to it, in a tight loop, until the failure

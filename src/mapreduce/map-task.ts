@@ -25,6 +25,8 @@ export interface MapTaskInput {
 
 export interface MapTaskResult {
   partitions: RunStats[]
+  /** The split's lines (its records, as Hadoop's text input counts them). */
+  lines: number
   emitted: number
   spills: number
 }
@@ -66,14 +68,20 @@ export async function runMapTask (input: MapTaskInput): Promise<MapTaskResult> {
 
   try {
     if (spills.length === 0) {
-      return { partitions: buffer.writeRuns(input.outputPaths), emitted, spills: 0 }
+      return { partitions: buffer.writeRuns(input.outputPaths), lines: countLines(input.contents), emitted, spills: 0 }
     }
     if (buffer.size > 0) spill()
     const partitions = input.outputPaths.map((path, p) => mergeSpills(spills.map((s) => s[p]), path, buffer))
-    return { partitions, emitted, spills: spills.length }
+    return { partitions, lines: countLines(input.contents), emitted, spills: spills.length }
   } finally {
     for (const paths of spills) for (const path of paths) rmSync(path, { force: true })
   }
+}
+
+function countLines (text: string): number {
+  let n = 0
+  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) n++
+  return text.length > 0 && !text.endsWith('\n') ? n + 1 : n
 }
 
 function mergeSpills (paths: string[], out: string, buffer: MapOutputBuffer): RunStats {

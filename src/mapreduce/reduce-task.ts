@@ -16,7 +16,8 @@ export interface ReduceTaskInput {
   outputPath: string
 }
 
-export interface ReduceTaskResult { keys: number, bytes: number }
+/** `values`: the records read (one per key and map output that had it, after the mappers' combine). */
+export interface ReduceTaskResult { keys: number, bytes: number, values: number }
 
 /** One reduce task: k-way merge of the sorted runs → reduce once per key → part file. */
 export function runReduceTask (input: ReduceTaskInput): ReduceTaskResult {
@@ -24,9 +25,11 @@ export function runReduceTask (input: ReduceTaskInput): ReduceTaskResult {
   const ctx: ReduceContext = { params: input.params, reduces: input.reduces, partition: input.partition }
   const readers: RunReader[] = []
   const writer = PartWriter.create(input.outputPath)
+  let valuesIn = 0
   try {
     for (const path of input.inputs) readers.push(RunReader.open(path))
     forEachGroup(new KWayMerge(readers), (key, values) => {
+      valuesIn += values.length
       let out: unknown
       try {
         out = job.reduce(key, values, ctx)
@@ -42,5 +45,5 @@ export function runReduceTask (input: ReduceTaskInput): ReduceTaskResult {
     for (const r of readers) r.close()
     writer.close()
   }
-  return { keys: writer.lines, bytes: writer.bytes }
+  return { keys: writer.lines, bytes: writer.bytes, values: valuesIn }
 }

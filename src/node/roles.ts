@@ -1,5 +1,8 @@
 import type { Startable } from '@libp2p/interface'
+import { join } from 'node:path'
 import { CoordinatorService } from '../coordinator/coordinator-service.js'
+import { HistoryService } from '../history/history-service.js'
+import { HistoryStore } from '../history/history-store.js'
 import { Rpc } from '../protocol/rpc.js'
 import { Lifecycle } from '../util/lifecycle.js'
 import { WorkerService, type CoordinatorRef, type WorkerStats } from '../worker/worker-service.js'
@@ -19,10 +22,18 @@ export interface RolesConfig {
   minFreeDiskMb?: number
   /** Jobs held at once as coordinator. */
   maxJobs?: number
+  /** Job records this node keeps (`--history-jobs`). */
+  historyJobs?: number
+  /** Days an ended job's record is kept (`--history-days`). */
+  historyDays?: number
+  /** How often the history is compared with a random member's, ms. */
+  historySyncMs?: number
 }
 
 export interface Roles {
   coordinator: CoordinatorService
+  history: HistoryService
+  historyStore: HistoryStore
   worker: WorkerService | undefined
   workerStats: () => WorkerStats | undefined
   stop: () => Promise<void>
@@ -42,6 +53,22 @@ export async function startRoles (node: MeshNode, config: RolesConfig): Promise<
     return v.leader !== undefined && v.leaseValid ? { peer: v.leader, epoch: v.epoch } : undefined
   }
 
+  const lifecycle = new Lifecycle(logger.forComponent('roles'))
+  const historyLog = logger.forComponent('history')
+  const historyStore = await lifecycle.start('history store', new HistoryStore({
+    dir: join(node.dataDir.path, 'history'),
+    maxJobs: config.historyJobs,
+    maxAgeMs: config.historyDays === undefined ? undefined : config.historyDays * 86_400_000,
+    log: historyLog
+  }))
+  const history = await lifecycle.start('history', new HistoryService({
+    self: node.peerId,
+    rpc,
+    store: historyStore,
+    members: () => node.view().members.filter((m) => m.liveness === 'alive').map((m) => m.peer),
+    log: historyLog
+  }, { syncMs: config.historySyncMs }))
+
   const coordinator = new CoordinatorService({
     self: node.peerId,
     rpc,
@@ -51,9 +78,9 @@ export async function startRoles (node: MeshNode, config: RolesConfig): Promise<
       ...(config.worker ? [node.peerId] : []),
       ...node.view().members.filter((m) => m.liveness === 'alive' && m.info.worker).map((m) => m.peer)
     ],
-    log: logger.forComponent('coordinator')
+    log: logger.forComponent('coordinator'),
+    history: { held: (jobId) => historyStore.get(jobId), publish: (records) => { history.publish(records) } }
   }, { submitterTimeoutMs: config.submitterTimeoutMs, maxJobs: config.maxJobs })
-  const lifecycle = new Lifecycle(logger.forComponent('roles'))
   await lifecycle.start('coordinator', coordinator)
 
   let worker: WorkerService | undefined
@@ -65,6 +92,8 @@ export async function startRoles (node: MeshNode, config: RolesConfig): Promise<
 
   return {
     coordinator,
+    history,
+    historyStore,
     worker,
     workerStats: () => worker?.getStats(),
     stop: async () => { await lifecycle.stop() }

@@ -31,7 +31,9 @@ export const JOB_PROTOCOLS = {
    */
   fetchRun: protocolId('job/fetch-run', '2.0.0'),
   /** reducer → submitter (bulk upload): a finished part file */
-  commit: protocolId('job/commit')
+  commit: protocolId('job/commit'),
+  /** anyone → coordinator: end this job now (`mrp2p cancel`) */
+  cancel: protocolId('job/cancel')
 } as const
 
 export const JOB_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/
@@ -106,12 +108,18 @@ export const ProgressSchema = z.object({
   phase: z.enum(['map', 'reduce', 'done', 'failed'])
 })
 export type JobProgress = z.output<typeof ProgressSchema>
+
+/** A job's state in its history record, `jobs` and `cancel`. */
+export const JobStateSchema = z.enum(['running', 'succeeded', 'failed', 'cancelled'])
+export type JobState = z.output<typeof JobStateSchema>
 export const StatusRequest = z.object({ jobId: JobId })
 export const StatusResponse = z.object({
   known: z.boolean(),
   epoch: Epoch,
   progress: ProgressSchema.optional(),
-  error: JobFailureSchema.optional()
+  error: JobFailureSchema.optional(),
+  /** The job was cancelled (`mrp2p cancel`); `error` says by whom. */
+  cancelled: z.boolean().optional()
 })
 
 export const RegisterRequest = z.object({
@@ -148,6 +156,18 @@ export const DoJobResponse = z.object({ accepted: z.boolean(), reason: Text(500)
 export const FailureCauseSchema = z.enum(['user', 'worker', 'fetch', 'resource'])
 export type FailureCause = z.output<typeof FailureCauseSchema>
 
+/** What one attempt read and wrote; a map's records in are its split's lines, a reduce's its keys' values. */
+export const TaskCountersSchema = z.object({
+  recordsIn: Count.optional(),
+  bytesIn: Count.optional(),
+  recordsOut: Count.optional(),
+  bytesOut: Count.optional(),
+  /** A reduce's inputs pulled from other nodes: bytes before compression, and as sent. */
+  shuffleRawBytes: Count.optional(),
+  shuffleBytes: Count.optional()
+})
+export type TaskCounters = z.output<typeof TaskCountersSchema>
+
 export const ReportRequest = z.object({
   epoch: Epoch,
   jobId: JobId,
@@ -159,7 +179,9 @@ export const ReportRequest = z.object({
   /** `resource`: the node ran out of something the job needs (disk): counts toward the job's attempts, like `user`. */
   cause: FailureCauseSchema.optional(),
   error: TaskErrorSchema.optional(),
-  fetch: z.object({ mapIndex: Index, peer: PeerIdText }).optional()
+  fetch: z.object({ mapIndex: Index, peer: PeerIdText }).optional(),
+  /** What a successful attempt read and wrote (the job's counters in its history record). */
+  counters: TaskCountersSchema.optional()
 })
 /** A worker's word that an attempt ended. */
 export type Report = z.output<typeof ReportRequest>
@@ -179,3 +201,7 @@ export const BulkResponseHeader = z.union([
 ])
 export const CommitRequest = z.object({ jobId: JobId, partition: Index, epoch: Epoch, attempt: Attempt, bytes: Count })
 export const CommitResponse = z.object({ accepted: z.boolean(), reason: Text(500).optional() })
+
+export const CancelRequest = z.object({ jobId: JobId })
+/** `known`: the coordinator holds the job; `state`: how it stands after the request (`cancelled` when this request ended it). */
+export const CancelResponse = z.object({ known: z.boolean(), state: JobStateSchema.optional() })

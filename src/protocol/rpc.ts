@@ -22,13 +22,14 @@ export class Rpc {
    * Serves `protocol` on the network and to this node's own calls. The handle's `unregister` undoes both, so a
    * service that stops leaves no handler behind (a later `call` to self then fails as to any peer without it).
    */
-  async serve<S extends z.ZodType> (protocol: string, requestSchema: S, handle: (request: z.output<S>, from: string, signal?: AbortSignal) => Promise<unknown> | unknown): Promise<RegisteredHandler> {
+  async serve<S extends z.ZodType> (protocol: string, requestSchema: S, handle: (request: z.output<S>, from: string, signal?: AbortSignal) => Promise<unknown> | unknown, options: { maxFrameBytes?: number } = {}): Promise<RegisteredHandler> {
     const local: Handler = async (req, from, signal) => await handle(decodeJson(requestSchema, encodeJson(req)), from, signal)
     this.local.set(protocol, local)
     const remote = await handleRequests(this.network, {
       protocol,
       requestSchema,
       log: this.log,
+      maxFrameBytes: options.maxFrameBytes,
       handle: async (req, ctx) => await handle(req, ctx.remotePeer.toString(), ctx.signal)
     })
     return {

@@ -30,6 +30,13 @@ export class JobFailedError extends UserCodeError {
   override readonly name = JobFailedError.NAME
 }
 
+/** Someone ran `mrp2p cancel` on the job: it ended everywhere, and its output is not published. */
+export class JobCancelledError extends UserFacingError {
+  static readonly NAME = 'JobCancelledError'
+  override readonly name = JobCancelledError.NAME
+  readonly exitCode = 1
+}
+
 /** The coordinator would not take the job (a limit); nothing ran. */
 export class JobRefusedError extends UserFacingError {
   static readonly NAME = 'JobRefusedError'
@@ -224,7 +231,8 @@ export class Submission implements Startable {
         this.coordinator = undefined
         continue
       }
-      if (status.error !== undefined) throw new JobFailedError(`job ${this.plan.jobName} failed: ${status.error.message}`, status.error.stack)
+      if (status.cancelled === true) throw new JobCancelledError(`job ${this.plan.jobId} cancelled (${status.error?.message ?? 'by a user'}); nothing was written to the output`)
+      if (status.error !== undefined) throw new JobFailedError(`job ${this.plan.jobName} failed: ${status.error.message} (mrp2p job ${this.plan.jobId} shows its tasks)`, status.error.stack)
       if (status.progress !== undefined) opts.onEvent?.({ type: 'progress', progress: status.progress, parts: this.plan.parts.count, bytesIn: this.bytesIn, bytesOut: this.bytesOut })
     }
   }

@@ -51,12 +51,12 @@ export interface SubmitJobOptions extends JobOptions {
  * Submission's own events.
  */
 export type SubmitJobEvent =
-  | { type: 'planned', jobName: string, maps: number, inputBytes: number }
+  | { type: 'planned', jobId: string, jobName: string, maps: number, inputBytes: number }
   | SubmissionEvent
   /** The job is over (done or not) and the client is closing: nothing is left to interrupt or show. */
   | { type: 'closing' }
 
-export interface SubmitJobResult { jobName: string, maps: number, reduces: number, inputBytes: number, seconds: number }
+export interface SubmitJobResult { jobId: string, jobName: string, maps: number, reduces: number, inputBytes: number, seconds: number }
 
 /**
  * Submits a job to a mesh and waits until its output folder is complete:
@@ -74,14 +74,15 @@ export async function submitJob (options: SubmitJobOptions): Promise<SubmitJobRe
   const output = OutputDir.prepare(options.output)
 
   const node = await createClientLibp2p({ version: MRP2P_VERSION, listen: options.listen, swarmKey: options.swarmKey })
-  options.onEvent?.({ type: 'planned', jobName: bundle.name, maps: splits.length, inputBytes })
+  const jobId = newJobId(bundle.name)
+  options.onEvent?.({ type: 'planned', jobId, jobName: bundle.name, maps: splits.length, inputBytes })
   const started = performance.now()
   try {
     await node.start()
     const parts = new PartCollector(output, options.reduces)
     const submission = new Submission(
       { self: node.peerId.toString(), addrs: node.getMultiaddrs().map((a) => a.toString()), network: node, bootstrap: options.bootstrap, log: options.log, keyed: options.swarmKey !== undefined },
-      { jobId: newJobId(bundle.name), jobName: bundle.name, code: bundle, splits, reduces: options.reduces, params, maxAttempts: options.maxAttempts, parts, shared: options.shared, ...jobOptionsOf(options) }
+      { jobId, jobName: bundle.name, code: bundle, splits, reduces: options.reduces, params, maxAttempts: options.maxAttempts, parts, shared: options.shared, ...jobOptionsOf(options) }
     )
     await submission.start()
     try {
@@ -90,7 +91,7 @@ export async function submitJob (options: SubmitJobOptions): Promise<SubmitJobRe
       await submission.stop()
     }
     parts.publish()
-    return { jobName: bundle.name, maps: splits.length, reduces: options.reduces, inputBytes, seconds: (performance.now() - started) / 1000 }
+    return { jobId, jobName: bundle.name, maps: splits.length, reduces: options.reduces, inputBytes, seconds: (performance.now() - started) / 1000 }
   } catch (err) {
     output.abort()
     // Whatever broke once the abort came (a closed stream, a cancelled wait) is its consequence, not its cause.

@@ -93,19 +93,22 @@ export class AttemptRunner {
     const partitionBytes = partitions.map((p) => p.bytes)
     const partitionRawBytes = partitions.map((p) => p.rawBytes)
     store.commitMapOutput(work, { jobId: job.jobId, mapIndex: task.index, attempt: attemptLabel({ epoch: order.epoch, attempt: task.attempt }), partitionBytes, partitionRawBytes })
-    return { ok: true, partitionBytes }
+    const counters = { recordsIn: out.map?.lines, bytesIn: task.split.length, recordsOut: out.map?.emitted, bytesOut: partitionRawBytes.reduce((n, b) => n + b, 0) }
+    return { ok: true, partitionBytes, counters }
   }
 
   private async runReduce (order: WorkOrder, task: ReduceAssignment, codeFile: string, work: string, signal: AbortSignal): Promise<AttemptOutcome> {
     const { job } = order
     const { store, pool, submitter, shuffle } = this.parts
-    const inputs = await shuffle.fetchRuns(job.jobId, task.index, task.sources, work, signal)
+    const fetched = await shuffle.fetchRuns(job.jobId, task.index, task.sources, work, signal)
+    const inputs = fetched.paths
     const part = join(work, 'part')
     // Map outputs held here are read in place, from this job's folder of the intermediate store.
     const access = { read: [codeFile, work, join(store.root, job.jobId)], write: [work] }
     const out = await pool.run({ kind: 'reduce', codeFile, jobName: job.jobName, partition: task.index, reduces: job.reduces, params: job.params, inputs, outputPath: part, access }, { signal, timeoutMs: job.taskTimeoutMs })
     if (!out.ok) return taskFailure(out)
     await submitter.commitPart(job, task, order.epoch, part, out.reduce?.bytes ?? 0, signal)
-    return { ok: true }
+    const counters = { recordsIn: out.reduce?.values, recordsOut: out.reduce?.keys, bytesOut: out.reduce?.bytes, shuffleBytes: fetched.bytes, shuffleRawBytes: fetched.rawBytes }
+    return { ok: true, counters }
   }
 }

@@ -27,6 +27,8 @@ export class FetchError extends Error {
 /** The shuffle counters of `status` (InfoTasks), every one of them present: this node counts them all. */
 export type ShuffleStats = Required<NonNullable<InfoTasks['shuffle']>>
 
+export interface FetchedRuns { paths: string[], bytes: number, rawBytes: number }
+
 /** Fetches at once per reduce: enough to hide one mapper's latency, few enough to leave the link to the others. */
 const FETCHES_AT_ONCE = 4
 
@@ -48,21 +50,24 @@ export class ShuffleClient {
     return { bytes: this.bytes, rawBytes: this.rawBytes, busyMs: this.busyMs + (this.active > 0 ? performance.now() - this.since : 0) }
   }
 
-  /** The paths of partition `partition` of every source, in order; remote ones land in `work`. */
-  async fetchRuns (jobId: string, partition: number, sources: MapSource[], work: string, signal: AbortSignal): Promise<string[]> {
-    const paths: string[] = new Array(sources.length)
+  /**
+   * The paths of partition `partition` of every source, in order (remote ones land in `work`), and what came
+   * over the network for them: bytes as sent and before compression.
+   */
+  async fetchRuns (jobId: string, partition: number, sources: MapSource[], work: string, signal: AbortSignal): Promise<FetchedRuns> {
+    const fetched: FetchedRuns = { paths: new Array(sources.length), bytes: 0, rawBytes: 0 }
     let next = 0
     const fetchSome = async (): Promise<void> => {
       while (next < sources.length) {
         const i = next++
-        paths[i] = await this.fetchRun(jobId, partition, sources[i], work, signal)
+        fetched.paths[i] = await this.fetchRun(jobId, partition, sources[i], work, signal, fetched)
       }
     }
     await Promise.all(Array.from({ length: Math.min(FETCHES_AT_ONCE, sources.length) }, fetchSome))
-    return paths
+    return fetched
   }
 
-  private async fetchRun (jobId: string, partition: number, src: MapSource, work: string, signal: AbortSignal): Promise<string> {
+  private async fetchRun (jobId: string, partition: number, src: MapSource, work: string, signal: AbortSignal, fetched: FetchedRuns): Promise<string> {
     if (src.peer === this.self) {
       const local = this.store.runFile(jobId, src.mapIndex, partition)
       if (local === undefined) throw new FetchError(src.mapIndex, src.peer, `map ${src.mapIndex} output is no longer here`)
@@ -77,6 +82,8 @@ export class ShuffleClient {
         await receiveToFile(reader, path, head.bytes, { signal })
         this.bytes += head.bytes
         this.rawBytes += head.rawBytes ?? head.bytes
+        fetched.bytes += head.bytes
+        fetched.rawBytes += head.rawBytes ?? head.bytes
       })
     } catch (err) {
       if (signal.aborted) throw new TaskAbortedError('task abandoned')

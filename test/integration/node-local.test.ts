@@ -118,7 +118,7 @@ describe('options', () => {
     expect(o.listen).toEqual(['/ip4/127.0.0.1/tcp/0'])
     expect(o.swarmKey).toBeUndefined()
     expect(resolveElectionOptions({}, blank)).toEqual({})
-    expect(resolveLimitOptions({}, { MRP2P_MAX_JOBS: ' ', MRP2P_MIN_FREE_DISK: '' })).toEqual({ maxJobs: 16, minFreeDiskMb: 64 })
+    expect(resolveLimitOptions({}, { MRP2P_MAX_JOBS: ' ', MRP2P_MIN_FREE_DISK: '' })).toEqual({ maxJobs: 16, minFreeDiskMb: 64, historyJobs: 1000, historyDays: 30 })
     expect(resolveTaskOptions({}, { MRP2P_TASK_MEMORY_MB: '', MRP2P_SANDBOX: '' })).toEqual({ sandbox: false, taskMemoryMb: 1024 })
   })
 })

@@ -1,0 +1,104 @@
+import type { Command } from 'commander'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import type { z } from 'zod'
+import { createClientLibp2p } from '../node/libp2p.js'
+import { MRP2P_VERSION } from '../node/version.js'
+import { isHandshakeRefusal, swarmKeyMismatch } from '../protocol/errors.js'
+import { request, type StreamOpener } from '../protocol/reqresp.js'
+import { errorMessage, UserFacingError } from '../util/errors.js'
+import { parseIntArg } from './arg-parsers.js'
+import { quietUnlessLogLevelSet } from './log-level.js'
+import { resolveBootstrap, resolveSwarmKey } from './node-options.js'
+
+/** The node named by --bootstrap did not answer. */
+export class NodeUnreachableError extends UserFacingError {
+  static readonly NAME = 'NodeUnreachableError'
+  override readonly name = NodeUnreachableError.NAME
+  readonly exitCode = 1
+}
+
+/** The flags of every command that asks a node of the mesh (`status`, `jobs`, `job`, `logs`, `cancel`). */
+export interface MeshClientFlags {
+  bootstrap?: string[]
+  json?: boolean
+  timeoutMs?: string
+  swarmKey?: string
+}
+
+/** How long a command waits for a node's answer unless told. */
+export const DEFAULT_CLIENT_TIMEOUT_MS = 5_000
+
+export function addMeshClientOptions (cmd: Command): Command {
+  return cmd
+    .option('--bootstrap <multiaddr...>', 'a node to ask, ending in /p2p/<PeerId> (env MRP2P_BOOTSTRAP)')
+    .option('--json', 'print the answer as JSON')
+    .option('--timeout-ms <ms>', 'give up after this long', String(DEFAULT_CLIENT_TIMEOUT_MS))
+    .option('--swarm-key <file>', 'the key of a private mesh (env MRP2P_SWARM_KEY)')
+}
+
+/** One asked node: calls to it, and to other members by their addresses. */
+export interface MeshClient {
+  /** The node that answered, as dialled. */
+  target: Multiaddr
+  call: <S extends z.ZodType>(protocol: string, body: unknown, schema: S, to?: Multiaddr[]) => Promise<z.output<S>>
+}
+
+/**
+ * Runs `fn` against the first of the --bootstrap nodes that answers `probe`, from a throw-away client
+ * identity that listens nowhere and joins no gossip: never a member, a candidate or a bridge.
+ */
+export async function withMeshClient<T> (command: string, flags: MeshClientFlags, fn: (client: MeshClient) => Promise<T>): Promise<T> {
+  quietUnlessLogLevelSet()
+  const targets = resolveBootstrap(flags.bootstrap)
+  if (targets.length === 0) throw new NodeUnreachableError(`${command} needs --bootstrap <multiaddr> (or MRP2P_BOOTSTRAP) naming a node to ask`)
+  const timeoutMs = flags.timeoutMs === undefined ? DEFAULT_CLIENT_TIMEOUT_MS : parseIntArg(flags.timeoutMs, '--timeout-ms', 100, 600_000)
+  const swarmKey = resolveSwarmKey(flags.swarmKey)
+  const node = await createClientLibp2p({ version: MRP2P_VERSION, swarmKey })
+  const errors: string[] = []
+  try {
+    for (const target of targets) {
+      const client = clientFor(node, target, timeoutMs)
+      let reached = false
+      try {
+        return await fn({
+          target,
+          call: async (protocol, body, schema, to) => {
+            try {
+              const answer = await client.call(protocol, body, schema, to)
+              reached = true
+              return answer
+            } catch (err) {
+              if (isHandshakeRefusal(err)) throw swarmKeyMismatch(String(to ?? target), swarmKey !== undefined)
+              throw err
+            }
+          }
+        })
+      } catch (err) {
+        // A node that answered and then said no (an unknown job) is the answer; only one that never answered is skipped.
+        if (reached || err instanceof UserFacingError) throw err
+        errors.push(`${target.toString()}: ${errorMessage(err)}`)
+      }
+    }
+    throw new NodeUnreachableError(`no node answered: ${errors.join('; ')}${swarmKey === undefined ? ' (a private mesh also needs --swarm-key FILE)' : ''}`)
+  } finally {
+    try { await node.stop() } catch { /* already stopping */ }
+  }
+}
+
+function clientFor (node: StreamOpener, target: Multiaddr, timeoutMs: number): { call: MeshClient['call'] } {
+  return {
+    call: async (protocol, body, schema, to) => await request(node, to ?? target, protocol, body, schema, {
+      signal: AbortSignal.timeout(timeoutMs),
+      timeouts: { dialMs: timeoutMs, firstByteMs: timeoutMs, responseMs: timeoutMs },
+      maxFrameBytes: 16 * 1024 * 1024
+    })
+  }
+}
+
+/** A member's addresses as the info answer lists them, each ending in its /p2p part. */
+export function memberAddrs (peer: string, addrs: string[]): Multiaddr[] {
+  return addrs.map((a) => {
+    const ma = multiaddr(a)
+    return ma.getComponents().some((c) => c.name === 'p2p') ? ma : ma.encapsulate(`/p2p/${peer}`)
+  })
+}
