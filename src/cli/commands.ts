@@ -6,6 +6,7 @@ import { registerJobCommand } from './job.js'
 import { registerJobsCommand } from './jobs.js'
 import { registerJoinCommand } from './join.js'
 import { registerKeygenCommand } from './keygen.js'
+import { registerLogsCommand } from './logs.js'
 import { registerRunCommand } from './run.js'
 import { registerStatusCommand } from './status.js'
 import { registerSubmitCommand } from './submit.js'
@@ -22,6 +23,7 @@ export function registerCommands (program: Command): void {
   registerStatusCommand(program)
   registerJobsCommand(program)
   registerJobCommand(program)
+  registerLogsCommand(program)
   registerCancelCommand(program)
   registerClusterCommand(program)
   registerKeygenCommand(program)

@@ -88,6 +88,7 @@ export async function startRoles (node: MeshNode, config: RolesConfig): Promise<
     const w = worker = await lifecycle.start('worker', new WorkerService({ self: node.peerId, network: node.libp2p, rpc, dataDir: node.dataDir.path, coordinator: leader, logger }, { slots: config.slots, version: config.version, taskMemoryMb: config.taskMemoryMb, sandbox: config.sandbox, minFreeDiskBytes: config.minFreeDiskMb === undefined ? undefined : config.minFreeDiskMb * 2 ** 20 }))
     node.setTaskInfo(() => w.getStats())
     await lifecycle.start('running count', runningCountReporter(node, w))
+    await lifecycle.start('log retention', logRetention(historyStore, w))
   }
 
   return {
@@ -97,6 +98,18 @@ export async function startRoles (node: MeshNode, config: RolesConfig): Promise<
     worker,
     workerStats: () => worker?.getStats(),
     stop: async () => { await lifecycle.stop() }
+  }
+}
+
+/** A job's attempt logs are kept here as long as its history record is: dropped with it, and at start for records gone. */
+function logRetention (history: HistoryStore, worker: WorkerService): Startable {
+  let unsubscribe: (() => void) | undefined
+  return {
+    start: () => {
+      for (const jobId of worker.logs.jobs()) if (history.get(jobId) === undefined) worker.logs.removeJob(jobId)
+      unsubscribe = history.onChange((change) => { if (change.type === 'drop') worker.logs.removeJob(change.jobId) })
+    },
+    stop: () => { unsubscribe?.() }
   }
 }
 

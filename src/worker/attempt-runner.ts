@@ -2,7 +2,8 @@ import { join } from 'node:path'
 import { jobOptionsOf } from '../mapreduce/job-options.js'
 import { errorMessage } from '../util/errors.js'
 import type { Logger } from '../util/logger.js'
-import { attemptLabel, type AttemptOutcome, type FailureCause, type MapAssignment, type ReduceAssignment, type WorkOrder } from './attempt.js'
+import type { AttemptLogs, AttemptLogWriter } from './attempt-logs.js'
+import { attemptLabel, attemptName, type AttemptOutcome, type FailureCause, type MapAssignment, type ReduceAssignment, type WorkOrder } from './attempt.js'
 import type { CodeCache } from './code-cache.js'
 import { checkFreeDisk } from './disk-reserve.js'
 import type { IntermediateStore } from './intermediate-store.js'
@@ -32,6 +33,7 @@ export interface AttemptRunnerParts {
   code: CodeCache
   submitter: SubmitterClient
   shuffle: ShuffleClient
+  logs: AttemptLogs
   log: Logger
 }
 
@@ -48,12 +50,13 @@ export class AttemptRunner {
     const { job, task } = order
     const { store, code, submitter } = this.parts
     const work = store.workDir(job.jobId, task.kind, task.index, attemptLabel({ epoch: order.epoch, attempt: task.attempt }))
+    const output = this.parts.logs.open(attemptName(order))
     try {
       checkFreeDisk(store.root, this.minFreeDiskBytes, task.kind === 'map' ? task.split.length : 0)
       const codeFile = await code.get(job.codeHash, async () => await submitter.fetchCode(job, signal))
       return task.kind === 'map'
-        ? await this.runMap(order, task, codeFile, work, signal)
-        : await this.runReduce(order, task, codeFile, work, signal)
+        ? await this.runMap(order, task, codeFile, work, signal, output)
+        : await this.runReduce(order, task, codeFile, work, signal, output)
     } catch (err) {
       if (err instanceof TaskAbortedError || signal.aborted) {
         this.parts.log.debug({ job: job.jobId, task: `${task.kind}-${task.index}`, attempt: task.attempt }, 'attempt abandoned')
@@ -63,10 +66,11 @@ export class AttemptRunner {
       return { ok: false, cause: failureCause(errorMessage(err), false), error: { message: errorMessage(err) } }
     } finally {
       store.removeWorkDir(work)
+      await output.close()
     }
   }
 
-  private async runMap (order: WorkOrder, task: MapAssignment, codeFile: string, work: string, signal: AbortSignal): Promise<AttemptOutcome> {
+  private async runMap (order: WorkOrder, task: MapAssignment, codeFile: string, work: string, signal: AbortSignal, output: AttemptLogWriter): Promise<AttemptOutcome> {
     const { job } = order
     const { store, pool, submitter } = this.parts
     const shared = task.split.path
@@ -87,7 +91,7 @@ export class AttemptRunner {
       spillDir: work,
       options: jobOptionsOf(job),
       access: { read: [codeFile, splitFile, work], write: [work] }
-    }, { signal, timeoutMs: job.taskTimeoutMs })
+    }, { signal, timeoutMs: job.taskTimeoutMs, onOutput: output.append })
     if (!out.ok) return taskFailure(out)
     const partitions = out.map?.partitions ?? []
     const partitionBytes = partitions.map((p) => p.bytes)
@@ -97,7 +101,7 @@ export class AttemptRunner {
     return { ok: true, partitionBytes, counters }
   }
 
-  private async runReduce (order: WorkOrder, task: ReduceAssignment, codeFile: string, work: string, signal: AbortSignal): Promise<AttemptOutcome> {
+  private async runReduce (order: WorkOrder, task: ReduceAssignment, codeFile: string, work: string, signal: AbortSignal, output: AttemptLogWriter): Promise<AttemptOutcome> {
     const { job } = order
     const { store, pool, submitter, shuffle } = this.parts
     const fetched = await shuffle.fetchRuns(job.jobId, task.index, task.sources, work, signal)
@@ -105,7 +109,7 @@ export class AttemptRunner {
     const part = join(work, 'part')
     // Map outputs held here are read in place, from this job's folder of the intermediate store.
     const access = { read: [codeFile, work, join(store.root, job.jobId)], write: [work] }
-    const out = await pool.run({ kind: 'reduce', codeFile, jobName: job.jobName, partition: task.index, reduces: job.reduces, params: job.params, inputs, outputPath: part, access }, { signal, timeoutMs: job.taskTimeoutMs })
+    const out = await pool.run({ kind: 'reduce', codeFile, jobName: job.jobName, partition: task.index, reduces: job.reduces, params: job.params, inputs, outputPath: part, access }, { signal, timeoutMs: job.taskTimeoutMs, onOutput: output.append })
     if (!out.ok) return taskFailure(out)
     await submitter.commitPart(job, task, order.epoch, part, out.reduce?.bytes ?? 0, signal)
     const counters = { recordsIn: out.reduce?.values, recordsOut: out.reduce?.keys, bytesOut: out.reduce?.bytes, shuffleBytes: fetched.bytes, shuffleRawBytes: fetched.rawBytes }

@@ -42,6 +42,8 @@ export interface RunOptions {
   signal?: AbortSignal
   /** An attempt still running after this long is ended and fails as the job's fault. */
   timeoutMs?: number
+  /** What the task's code writes, as it comes: its attempt's log. */
+  onOutput?: (text: string, cutBytes: number) => void
 }
 
 function seconds (ms: number): string {
@@ -157,7 +159,8 @@ export class TaskPool implements Startable {
             },
             lost: (why) => {
               if (settle()) resolve({ ok: false, error: this.lossMessage(runner, why) })
-            }
+            },
+            output: (text, cut) => { if (!done) options.onOutput?.(text, cut) }
           })
         } catch (err) {
           // Our fault or the machine's (a process that cannot be started), not the job's.

@@ -5,7 +5,7 @@
 import { resolve } from 'node:path'
 import { userStack } from '../mapreduce/user-code.js'
 import { createTaskRuntime, failure } from './task-runtime.js'
-import type { RunnerCrash, RunnerReady, TaskRequest, ThreadReply } from './thread-messages.js'
+import type { RunnerCrash, RunnerLog, RunnerReady, TaskRequest, ThreadReply } from './thread-messages.js'
 
 const send = process.send?.bind(process)
 if (send === undefined) throw new Error('task-process must be started by the node with an IPC channel')
@@ -33,7 +33,8 @@ process.on('uncaughtException', (err) => {
 process.on('disconnect', () => { process.exit(0) })
 
 process.once('message', (msg: TaskRequest) => {
-  runtime.run(msg.task).then(
+  const output = (log: string, cut: number): void => { send({ id: msg.id, log, cut } satisfies RunnerLog) }
+  runtime.run(msg.task, output).then(
     (reply) => { send({ id: msg.id, ...reply } satisfies ThreadReply) },
     (err: unknown) => { send({ id: msg.id, ok: false, error: failure(err) } satisfies ThreadReply) }
   )

@@ -20,6 +20,8 @@ export type RunnerLoss =
 export interface RunnerListener {
   reply: (reply: ThreadReply) => void
   lost: (why: RunnerLoss) => void
+  /** What the task's code wrote, as it comes (always before its reply). */
+  output?: (text: string, cutBytes: number) => void
 }
 
 /**
@@ -52,6 +54,8 @@ export class ThreadRunner implements TaskRunner {
   readonly reusable = true
   private readonly worker: Worker
   private listener: RunnerListener | undefined
+  /** The task running now: output of an earlier one that comes late is not this one's. */
+  private requestId = -1
   private ended = false
 
   get alive (): boolean {
@@ -67,7 +71,9 @@ export class ThreadRunner implements TaskRunner {
         log.warn('a task thread sent a message that is not a reply; ignored')
         return
       }
-      this.listener?.reply(msg)
+      if ('log' in msg) {
+        if (msg.id === this.requestId) this.listener?.output?.(msg.log, msg.cut)
+      } else this.listener?.reply(msg)
     })
     this.worker.on('error', (err: Error) => {
       this.lose((err as NodeJS.ErrnoException).code === 'ERR_WORKER_OUT_OF_MEMORY' ? { kind: 'out-of-memory' } : { kind: 'crash', message: err.message })
@@ -89,13 +95,15 @@ export class ThreadRunner implements TaskRunner {
       listener.lost({ kind: 'unavailable', message: 'task thread already ended' })
       return
     }
+    this.requestId = request.id
     this.listener = {
       reply: (reply) => {
         if (reply.id !== request.id) return
         this.listener = undefined
         listener.reply(reply)
       },
-      lost: listener.lost
+      lost: listener.lost,
+      output: listener.output
     }
     this.worker.postMessage(request)
   }

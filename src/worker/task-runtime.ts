@@ -10,6 +10,7 @@ import { runMapTask } from '../mapreduce/map-task.js'
 import { runReduceTask } from '../mapreduce/reduce-task.js'
 import { userStack } from '../mapreduce/user-code.js'
 import { InputError, isUserFacingError, UserCodeError, UserFacingError } from '../util/errors.js'
+import { captureOutput } from './task-output-capture.js'
 import type { ThreadFailure, ThreadReply, ThreadTask } from './thread-messages.js'
 
 type Success = Omit<Extract<ThreadReply, { ok: true }>, 'id'>
@@ -34,7 +35,8 @@ export interface TaskRuntimeOptions {
 }
 
 export interface TaskRuntime {
-  run: (task: ThreadTask) => Promise<Success>
+  /** Runs one task; what its code writes meanwhile goes to `onOutput`, all of it before this resolves. */
+  run: (task: ThreadTask, onOutput?: (text: string, cutBytes: number) => void) => Promise<Success>
 }
 
 export function createTaskRuntime (opts: TaskRuntimeOptions = {}): TaskRuntime {
@@ -63,15 +65,21 @@ export function createTaskRuntime (opts: TaskRuntimeOptions = {}): TaskRuntime {
   }
 
   return {
-    async run (task) {
-      const job = await loadJob(task.codeFile, task.jobName)
-      if (task.kind === 'map') {
-        const contents = task.splitLength === undefined
-          ? readFileSync(task.splitFile).toString('utf8')
-          : readShared(task.splitFile, task.splitOffset ?? 0, task.splitLength)
-        return { ok: true, map: await runMapTask({ ...task, job, contents }) }
+    async run (task, onOutput) {
+      const capture = onOutput === undefined ? undefined : captureOutput(onOutput)
+      try {
+        const job = await loadJob(task.codeFile, task.jobName)
+        if (task.kind === 'map') {
+          const contents = task.splitLength === undefined
+            ? readFileSync(task.splitFile).toString('utf8')
+            : readShared(task.splitFile, task.splitOffset ?? 0, task.splitLength)
+          return { ok: true, map: await runMapTask({ ...task, job, contents }) }
+        }
+        return { ok: true, reduce: runReduceTask({ ...task, job }) }
+      } finally {
+        capture?.flush()
+        capture?.stop()
       }
-      return { ok: true, reduce: runReduceTask({ ...task, job }) }
     }
   }
 }

@@ -101,6 +101,8 @@ export class ProcessRunner implements TaskRunner {
         })
       } else if ('crash' in msg) {
         this.lose({ kind: 'crash', message: msg.message, stack: msg.stack })
+      } else if ('log' in msg) {
+        if (msg.id === request.id && !this.ended) listener.output?.(msg.log, msg.cut)
       } else if (msg.id === request.id && !this.ended) {
         this.ended = true
         this.listener = undefined

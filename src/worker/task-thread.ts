@@ -3,14 +3,15 @@
 // An exception nothing caught ends the thread; the pool sees it as `error`.
 import { parentPort } from 'node:worker_threads'
 import { createTaskRuntime, failure } from './task-runtime.js'
-import type { TaskRequest, ThreadReply } from './thread-messages.js'
+import type { RunnerLog, TaskRequest, ThreadReply } from './thread-messages.js'
 
 const port = parentPort
 if (port === null) throw new Error('task-thread must run in a worker thread')
 const runtime = createTaskRuntime()
 
 port.on('message', (msg: TaskRequest) => {
-  runtime.run(msg.task).then(
+  const output = (log: string, cut: number): void => { port.postMessage({ id: msg.id, log, cut } satisfies RunnerLog) }
+  runtime.run(msg.task, output).then(
     (reply) => { port.postMessage({ id: msg.id, ...reply } satisfies ThreadReply) },
     (err: unknown) => { port.postMessage({ id: msg.id, ok: false, error: failure(err) } satisfies ThreadReply) }
   )

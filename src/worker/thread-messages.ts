@@ -72,6 +72,9 @@ export interface RunnerCrash { crash: true, message: string, stack?: string }
 /** Task process → node, once the engine has loaded: what fails before this is not the job's code. */
 export interface RunnerReady { ready: true }
 
+/** Runner → node, while task `id` runs: what its code wrote; `cut` bytes before it were dropped in the runner. */
+export interface RunnerLog { id: number, log: string, cut: number }
+
 function isRecord (x: unknown): x is Record<string, unknown> {
   return typeof x === 'object' && x !== null
 }
@@ -85,9 +88,12 @@ function isFailure (x: unknown): x is ThreadFailure {
  * the engine and could post anything (`parentPort.postMessage`,
  * `process.send`); a malformed message must not be taken for a result.
  */
-export function parseRunnerMessage (x: unknown): ThreadReply | RunnerCrash | RunnerReady | undefined {
+export function parseRunnerMessage (x: unknown): ThreadReply | RunnerCrash | RunnerReady | RunnerLog | undefined {
   if (!isRecord(x)) return undefined
   if (x.ready === true) return { ready: true }
+  if (typeof x.log === 'string') {
+    return typeof x.id === 'number' && typeof x.cut === 'number' && Number.isSafeInteger(x.cut) && x.cut >= 0 ? { id: x.id, log: x.log, cut: x.cut } : undefined
+  }
   if (x.crash === true) {
     return typeof x.message === 'string' ? { crash: true, message: x.message, stack: typeof x.stack === 'string' ? x.stack : undefined } : undefined
   }

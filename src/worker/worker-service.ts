@@ -1,11 +1,14 @@
 import type { Startable } from '@libp2p/interface'
 import type { InfoTasks } from '../protocol/info.js'
 import { Lifecycle } from '../util/lifecycle.js'
+import { join } from 'node:path'
+import { AttemptLogs } from './attempt-logs.js'
 import { AttemptRunner } from './attempt-runner.js'
 import { CodeCache } from './code-cache.js'
 import { DEFAULT_MIN_FREE_DISK_BYTES } from './disk-reserve.js'
 import { EpochFence } from './epoch-fence.js'
 import { IntermediateStore } from './intermediate-store.js'
+import { LogServer } from './log-server.js'
 import { OrderIntake } from './order-intake.js'
 import { RegisterLoop } from './register-loop.js'
 import { ReportSender } from './report-sender.js'
@@ -49,7 +52,10 @@ export class WorkerService implements Startable {
   private readonly reports: ReportSender
   private readonly intake: OrderIntake
   private readonly registration: RegisterLoop
+  private readonly logServer: LogServer
   private readonly lifecycle: Lifecycle
+  /** What the job's code wrote in each attempt run here (`mrp2p logs`). */
+  readonly logs: AttemptLogs
 
   constructor (c: WorkerServiceComponents, init: WorkerServiceInit) {
     const log = c.logger.forComponent('worker')
@@ -60,7 +66,10 @@ export class WorkerService implements Startable {
     this.shuffleClient = new ShuffleClient(c.self, c.network, this.store)
     this.shuffleServer = new ShuffleServer(c.network, this.store, log)
     this.reports = new ReportSender(c.rpc, c.coordinator, log)
+    this.logs = new AttemptLogs(join(c.dataDir, 'logs'), log)
+    this.logServer = new LogServer(c.rpc, this.logs)
     const attempts = new AttemptRunner({
+      logs: this.logs,
       store: this.store,
       pool: this.pool,
       code: new CodeCache(c.dataDir),
@@ -86,6 +95,7 @@ export class WorkerService implements Startable {
   async start (): Promise<void> {
     await this.lifecycle.start('task pool', this.pool)
     await this.lifecycle.start('shuffle server', this.shuffleServer)
+    await this.lifecycle.start('log server', this.logServer)
     await this.lifecycle.start('order intake', this.intake)
     // After the intake, so that it stops before it: an attempt ended by stop() would otherwise wait out the
     // retries of its report (up to 7.5 s) before the intake could finish. (A report sent before this starts is sent.)

@@ -17,6 +17,7 @@ import { BOOKS, REFERENCE_CWD, REPO_ROOT, runCli, startCli } from '../support/ru
  */
 
 const TIMING = join(REPO_ROOT, 'test', 'fixtures', 'jobs', 'timing.ts')
+const CHATTY = join(REPO_ROOT, 'test', 'fixtures', 'jobs', 'chatty.ts')
 const ENV = { ...TEST_ELECTION_ENV, MRP2P_LOG_LEVEL: process.env.MRP2P_LOG_LEVEL ?? 'warn' }
 /** Node 2 keeps two records only. */
 const BOUNDED = 2
@@ -119,7 +120,7 @@ describe('job history', () => {
   it('cancels a running job everywhere: the submitter exits non-zero, no output, no intermediate files', async () => {
     const out = join(scratch, 'cancelled')
     const log = mkdtempSync(join(scratch, 'timing-log-'))
-    const submit = startCli(['submit', TIMING, '--input', ...BOOKS, '--reduces', '2', '--split-size', '150000', '--param', 'ms=400', '--param', `log=${log}`, '--output', out, '--bootstrap', cluster.nodes[1].addr, '-q'], { cwd: REFERENCE_CWD, env: { MRP2P_LOG_LEVEL: 'warn' }, timeoutMs: 240_000 })
+    const submit = startCli(['submit', TIMING, '--input', ...BOOKS, '--reduces', '2', '--split-size', '150000', '--param', 'ms=1500', '--param', `log=${log}`, '--output', out, '--bootstrap', cluster.nodes[1].addr, '-q'], { cwd: REFERENCE_CWD, env: { MRP2P_LOG_LEVEL: 'warn' }, timeoutMs: 240_000 })
     const running = await waitFor(async () => (await jobsOf(2)).find((j) => j.jobName === 'timing' && j.state === 'running' && j.progress.maps.done >= 1), { timeoutMs: 60_000, intervalMs: 250, description: 'the timing job to run with a map done' })
     const cancel = await cli(['cancel', running.jobId.slice(0, 10)], 2)
     expect(cancel).toMatchObject({ code: 0, stdout: `job ${running.jobId} cancelled\n`, stderr: '' })
@@ -130,7 +131,7 @@ describe('job history', () => {
     const record = await waitFor(async () => { const r = await jobOf(running.jobId, 0); return r.state === 'cancelled' ? r : undefined }, { timeoutMs: 10_000, description: 'node 0 to hold the cancelled record' })
     expect(record.failure?.message).toMatch(/^cancelled by /)
     expect(record.tasks.flatMap((t) => t.attempts).some((a) => a.outcome === 'running')).toBe(false)
-    expect(record.progress.maps.done).toBeLessThan(record.maps)
+    expect(record.progress.reduces.done).toBeLessThan(record.reduces)
     // Every node drops the job's intermediate files and runs none of its tasks.
     await waitFor(async () => {
       const samples = await cluster.sample()
@@ -141,13 +142,54 @@ describe('job history', () => {
     expect(again.stdout).toBe(`job ${running.jobId} already cancelled; nothing changed\n`)
   }, 240_000)
 
+  it('shows what the job\'s code printed, per attempt and node; --task filters, --follow streams until the end', async () => {
+    const early = await cli(['logs', 'chatty', '--follow'], 0)
+    expect(early).toMatchObject({ code: 1, stderr: 'mrp2p: no job chatty in this mesh\n' })
+    const submit = startCli(['submit', CHATTY, '--input', BOOKS[0], BOOKS[1], '--split-size', '300000', '--reduces', '2', '--param', 'ms=1500', '--output', join(scratch, 'chatty'), '--bootstrap', cluster.nodes[0].addr, '-q'], { cwd: REFERENCE_CWD, env: { MRP2P_LOG_LEVEL: 'warn' }, timeoutMs: 120_000 })
+    const running = await waitFor(async () => (await jobsOf(1)).find((j) => j.jobName === 'chatty' && j.state === 'running'), { timeoutMs: 30_000, intervalMs: 200, description: 'the chatty job to run' })
+    // Started while the job runs; ends by itself when the job does.
+    const followed = await runCli(['logs', running.jobId, '--follow', '--bootstrap', cluster.nodes[1].addr], { cwd: REFERENCE_CWD, env: { MRP2P_LOG_LEVEL: 'warn' }, timeoutMs: 120_000 })
+    const done = await submit.result
+    expect(done.code).toBe(0)
+    expect(followed.stderr).toBe('')
+    expect(followed.code).toBe(0)
+    const record = await jobOf(running.jobId, 2)
+    expect(record.state).toBe('succeeded')
+    const peerOf = (kind: string, index: number): string => record.tasks.find((t) => t.kind === kind && t.index === index)?.attempts.find((a) => a.outcome === 'succeeded')?.node ?? '?'
+    for (let i = 0; i < record.maps; i++) {
+      expect(followed.stdout).toMatch(new RegExp(`^\\[map-${i} \\d+\\.\\d+ …${peerOf('map', i).slice(-6)}\\] marker map ${i} of \\.\\./pg-`, 'm'))
+      expect(followed.stdout).toMatch(new RegExp(`^\\[map-${i} \\d+\\.\\d+ …\\w{6}\\] to stderr from map ${i}$`, 'm'))
+    }
+    // The one key (lines) goes to one partition: only that reduce calls the job's reduce, and prints.
+    const reduceLine = /^\[reduce-(\d) \d+\.\d+ …(\w{6})\] marker reduce (\d) key lines$/m.exec(followed.stdout)
+    expect(reduceLine?.[1]).toBe(reduceLine?.[3])
+    expect(reduceLine?.[2]).toBe(peerOf('reduce', Number(reduceLine?.[1])).slice(-6))
+    // After the end, from another node, and for one task only.
+    const one = await cli(['logs', running.jobId, '--task', 'map-1'], 2)
+    expect(one.code).toBe(0)
+    expect(one.stdout.trim().split('\n').every((l) => l.startsWith('[map-1 '))).toBe(true)
+    expect(one.stdout).toMatch(/\] marker map 1 of /)
+    // A failed job: submit points at `job`, and `job` shows the failing attempt's last lines.
+    const failing = await runCli(['submit', CHATTY, '--input', BOOKS[0], '--param', 'fail=1', '--max-attempts', '2', '--output', join(scratch, 'chatty-fails'), '--bootstrap', cluster.nodes[0].addr, '-q'], { cwd: REFERENCE_CWD, timeoutMs: 120_000 })
+    expect(failing.code).toBe(1)
+    const failedId = idFrom(failing.stdout)
+    expect(failing.stderr).toContain(`(mrp2p job ${failedId} shows its tasks)`)
+    const shown = await waitFor(async () => { const r = await cli(['job', failedId], 1); return /^state +failed$/m.test(r.stdout) ? r.stdout : undefined }, { timeoutMs: 10_000, description: 'the failed record' })
+    const failed = /^failure +map (\d+): .*chatty map (\d+) fails as asked/m.exec(shown)
+    expect(failed?.[1]).toBe(failed?.[2])
+    const m = failed?.[1] ?? '?'
+    expect(shown).toMatch(new RegExp(`^log of map-${m} attempt \\d+\\.2 on …\\w{6} \\(last 3 lines\\):\\n {2}marker map ${m} of \\.\\./pg-\\S+\\n {2}to stderr from map ${m}\\n {2}about to fail on map ${m}\\n`, 'm'))
+    const bad = await cli(['logs', running.jobId, '--task', 'map1'], 2)
+    expect(bad).toMatchObject({ code: 2, stderr: 'mrp2p: --task must name one task as map-N or reduce-N, got "map1"\n' })
+  }, 180_000)
+
   it('drops the oldest records past a node\'s --history-jobs', async () => {
     const r = await runCli(['submit', 'wc', '--input', BOOKS[2], '--output', join(scratch, 'wc-2'), '--bootstrap', cluster.nodes[0].addr, '-q'], { cwd: REFERENCE_CWD, timeoutMs: 120_000 })
     expect(r.code).toBe(0)
     const newest = idFrom(r.stdout)
     await waitFor(async () => (await jobsOf(0)).some((j) => j.jobId === newest && j.state === 'succeeded'), { timeoutMs: 10_000, description: 'the third job to be recorded' })
     const all = await jobsOf(0)
-    expect(all.map((j) => j.jobName)).toEqual(['wc', 'timing', 'wc'])
+    expect(all.map((j) => j.jobName)).toEqual(['wc', 'chatty', 'chatty', 'timing', 'wc'])
     // Node 2 keeps the two newest; the first job is gone from it, and it says so as for any unknown job.
     const bounded = await waitFor(async () => { const j = await jobsOf(BOUNDED); return j.some((x) => x.jobId === newest) ? j : undefined }, { timeoutMs: 10_000, description: `node ${BOUNDED} to hold the newest job` })
     expect(bounded.map((j) => j.jobId)).toEqual(all.slice(0, 2).map((j) => j.jobId))

@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { z } from 'zod'
 import { JOB_PROTOCOLS } from '../../src/protocol/job-messages.js'
+import { LOGS_PROTOCOL } from '../../src/protocol/log-messages.js'
 import type { HandlerRegistrar, RegisteredHandler, StreamOpener } from '../../src/protocol/reqresp.js'
 import { processLogger } from '../../src/util/logger.js'
 import { WorkerService, type WorkerRpc } from '../../src/worker/worker-service.js'
@@ -61,7 +62,7 @@ describe('worker service lifecycle', () => {
       { slots: 1, version: 'test', registerIntervalMs: 100 }
     )
     await worker.start()
-    expect([...rpc.handlers.keys()].sort()).toEqual([JOB_PROTOCOLS.doJob, JOB_PROTOCOLS.end].sort())
+    expect([...rpc.handlers.keys()].sort()).toEqual([JOB_PROTOCOLS.doJob, JOB_PROTOCOLS.end, LOGS_PROTOCOL].sort())
     expect([...network.handled]).toEqual([JOB_PROTOCOLS.fetchRun])
 
     const doJob = rpc.handlers.get(JOB_PROTOCOLS.doJob)
