@@ -9,6 +9,9 @@ import { LIMIT_FLAG_HELP, resolveLimitOptions, type LimitFlags, type LimitOption
 import { resolveNetworkOptions, type JoinFlags, DEFAULT_LISTEN } from './node-options.js'
 import { resolveTaskOptions, TASK_FLAG_HELP, type TaskFlags, type TaskOptions } from './task-options.js'
 import { stopOnSignal } from './stop-on-signal.js'
+import { DashboardServer } from '../dashboard/dashboard-server.js'
+import { NodeMetrics } from '../dashboard/node-metrics.js'
+import { HTTP_FLAG_HELP, resolveHttpOptions, type HttpFlags, type HttpOptions } from './http-options.js'
 
 /**
  * `mrp2p join`: run a node until told to stop. stdout carries exactly what a
@@ -30,16 +33,18 @@ export function registerJoinCommand (program: Command): void {
     .option('--max-jobs <n>', LIMIT_FLAG_HELP.maxJobs)
     .option('--history-jobs <n>', LIMIT_FLAG_HELP.historyJobs)
     .option('--history-days <days>', LIMIT_FLAG_HELP.historyDays)
+    .option('--http <host:port>', HTTP_FLAG_HELP.http)
+    .option('--http-token <file>', HTTP_FLAG_HELP.httpToken)
     .option('--swarm-key <file>', 'the private mesh\'s key (made by `mrp2p keygen`); without the same key no peer can connect (env MRP2P_SWARM_KEY)')
   for (const f of ELECTION_FLAGS) cmd.addOption(new Option(`--${f.flag} <${f.kind === 'ms' ? 'ms' : 'x'}>`, `${f.description} (env ${f.env}; default ${f.defaultValue})`))
-  cmd.action(async (flags: JoinFlags & ElectionFlags & TaskFlags & LimitFlags) => {
+  cmd.action(async (flags: JoinFlags & ElectionFlags & TaskFlags & LimitFlags & HttpFlags) => {
     const network = resolveNetworkOptions(flags)
     const election = resolveElectionOptions(flags)
-    await runJoin({ ...network, election }, resolveTaskOptions(flags), resolveLimitOptions(flags))
+    await runJoin({ ...network, election }, resolveTaskOptions(flags), resolveLimitOptions(flags), resolveHttpOptions(flags))
   })
 }
 
-async function runJoin (config: Omit<NodeConfig, 'version'>, tasks: TaskOptions, limits: LimitOptions): Promise<void> {
+async function runJoin (config: Omit<NodeConfig, 'version'>, tasks: TaskOptions, limits: LimitOptions, http: HttpOptions): Promise<void> {
   const log = createLogger('join')
   let fatal: Error | undefined
   const exit = (): never => {
@@ -48,18 +53,34 @@ async function runJoin (config: Omit<NodeConfig, 'version'>, tasks: TaskOptions,
     process.exit(1)
   }
   let stopFor: ((why: string) => void) | undefined
+  // Kept only with the dashboard on: `--http off` is the node with no metrics cost at all.
+  const metrics = http === undefined ? undefined : new NodeMetrics()
   const node: MeshNode = await startNode({
     ...config,
     version: MRP2P_VERSION,
+    metrics: metrics?.registry,
     onFatal: (err) => {
       fatal ??= err
       stopFor?.(err.message)
     }
   })
-  const roles = await startRoles(node, { worker: config.worker, slots: config.slots, version: MRP2P_VERSION, ...tasks, ...limits })
+  const roles = await startRoles(node, { worker: config.worker, slots: config.slots, version: MRP2P_VERSION, ...tasks, ...limits, onAttempt: metrics?.observeAttempt })
+  let dashboard: DashboardServer | undefined
+  if (http !== undefined && metrics !== undefined) {
+    metrics.watch(node, roles)
+    dashboard = new DashboardServer({ ...http, node, roles, metrics, log: node.logger.forComponent('dashboard') })
+    try {
+      await dashboard.start()
+    } catch (err) {
+      await roles.stop()
+      await node.stop()
+      throw err
+    }
+  }
   const out = process.stdout
   out.write(`peer-id ${node.peerId}\n`)
   for (const addr of node.addrs()) out.write(`addr ${addr}\n`)
+  if (dashboard !== undefined) out.write(`dashboard ${dashboard.url}\n`)
   out.write('ready\n')
   log.info({ peerId: node.peerId, addrs: node.addrs(), dataDir: node.dataDir.path }, 'node ready')
 
@@ -69,6 +90,7 @@ async function runJoin (config: Omit<NodeConfig, 'version'>, tasks: TaskOptions,
       log.warn('clean stop took too long, exiting')
       exit()
     }, 1_800).unref()
+    await dashboard?.stop()
     await roles.stop()
     await node.stop()
   }, log)

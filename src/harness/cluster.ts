@@ -40,6 +40,8 @@ export interface ClusterNode {
   peerId: string
   /** Dialable address, ending in /p2p/<PeerId>. */
   addr: string
+  /** Its dashboard's URL (any free port unless `args` set `--http`). */
+  dashboard: string | undefined
   state: NodeState
 }
 
@@ -123,6 +125,7 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
       listen,
       peerId: '',
       addr: '',
+      dashboard: undefined,
       state: 'stopped',
       process: new NodeProcess({ dataDir, listen, bootstrap: [], env: options.env, extraArgs: [...(options.swarmKeyFile === undefined ? [] : ['--swarm-key', options.swarmKeyFile]), ...(options.args?.(i) ?? [])], nodeArgs: options.nodeArgs, logFile: join(dir, 'node.log') })
     })
@@ -136,6 +139,7 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
     const ready = await node.process.waitReady(readyTimeoutMs)
     node.peerId = ready.peerId
     node.addr = ready.addrs.find(a => a.startsWith(node.listen)) ?? ready.addrs[0]
+    node.dashboard = ready.dashboard
     node.state = 'running'
   }
 

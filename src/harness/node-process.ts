@@ -29,6 +29,8 @@ export interface ReadyInfo {
   peerId: string
   addrs: string[]
   pid: number
+  /** The node's dashboard, as its `dashboard URL` line said (absent with `--http off`). */
+  dashboard?: string
 }
 
 /**
@@ -60,6 +62,8 @@ export class NodeProcess {
     const args = [...(this.init.nodeArgs ?? []), this.init.bin ?? binPath(), 'join', '--data-dir', this.init.dataDir, '--listen', this.init.listen]
     for (const b of this.init.bootstrap) args.push('--bootstrap', b)
     args.push(...(this.init.extraArgs ?? []))
+    // Any free port, unless the test chose: nodes of parallel test files would otherwise race for 8470 and up.
+    if (!args.includes('--http')) args.push('--http', '127.0.0.1:0')
     this.stdout = ''
     this.stderr = ''
     this.exitCode = null
@@ -100,7 +104,8 @@ export class NodeProcess {
       }
       if (!/^ready$/m.test(this.stdout)) return undefined
       const file = NodeInfoFile.parse(JSON.parse(await readFile(join(this.init.dataDir, NODE_INFO_FILE), 'utf8')))
-      return file.pid === pid ? { peerId: file.peerId, addrs: file.addrs, pid: file.pid } : undefined
+      const dashboard = /^dashboard (\S+)$/m.exec(this.stdout)?.[1]
+      return file.pid === pid ? { peerId: file.peerId, addrs: file.addrs, pid: file.pid, dashboard } : undefined
     }, { timeoutMs, intervalMs: 50, description: `node ${this.init.dataDir} to be ready` }).catch((err: unknown) => {
       if (!this.running) throw new NodeExitedError(`node exited (code ${String(this.exitCode)}, signal ${String(this.exitSignal)}) before ready: ${this.stderr.slice(-2000)}`)
       throw err

@@ -16,6 +16,7 @@ export interface InfoInputs {
   control?: InfoResponse['control']
   tasks?: InfoResponse['tasks']
   streams?: InfoResponse['streams']
+  resources?: InfoResponse['resources']
 }
 
 /** Flatten the election's view into the info protocol's wire shape. */
@@ -52,6 +53,7 @@ export function toInfoResponse (i: InfoInputs): InfoResponse {
     uptimeMs: i.uptimeMs,
     tasks: i.tasks,
     streams: i.streams,
+    resources: i.resources,
     control: i.control
   }
 }

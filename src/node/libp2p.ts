@@ -6,7 +6,9 @@ import { pubsubPeerDiscovery } from '@libp2p/pubsub-peer-discovery'
 import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
 import type { ConnectionGater, PrivateKey } from '@libp2p/interface'
+import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import { createLibp2p, type Libp2p } from 'libp2p'
+import type { Registry } from 'prom-client'
 import { DISCOVERY_TOPIC } from '../protocol/ids.js'
 import { privateNetwork } from './private-network.js'
 
@@ -27,6 +29,8 @@ export interface MeshLibp2pInit {
   version: string
   /** Set: a private mesh; only peers with the same key can connect (src/node/private-network.ts). */
   swarmKey?: Uint8Array
+  /** Set: libp2p's own connection and stream metrics go to this Prometheus registry (the dashboard's /metrics). */
+  metrics?: Registry
 }
 
 /**
@@ -88,6 +92,7 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
     connectionEncrypters: [noise()],
     streamMuxers: [yamux(YAMUX)],
     connectionGater: init.connectionGater,
+    metrics: init.metrics === undefined ? undefined : prometheusMetrics({ registry: init.metrics }),
     connectionManager: {
       // The default (5 per second per host) refuses the 6th local node for good.
       inboundConnectionThreshold: 1_000,

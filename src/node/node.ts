@@ -1,6 +1,7 @@
 import type { AbortOptions, Startable } from '@libp2p/interface'
 import type { SubscriptionChangeData } from '@libp2p/gossipsub'
 import type { Multiaddr } from '@multiformats/multiaddr'
+import type { Registry } from 'prom-client'
 import { Lifecycle, listening } from '../util/lifecycle.js'
 import { processLogger, type ComponentLogger, type Logger } from '../util/logger.js'
 import { sleep } from '../util/sleep.js'
@@ -47,6 +48,8 @@ export interface NodeConfig {
   onFatal?: (err: Error) => void
   /** Where every part of the node logs, by component; default the process's logger. */
   logger?: ComponentLogger
+  /** Set: the node's metrics (libp2p's, the process's, mrp2p's) are kept in this registry, for `/metrics`. */
+  metrics?: Registry
 }
 
 export interface MeshNode {
@@ -55,6 +58,8 @@ export interface MeshNode {
   readonly logger: ComponentLogger
   readonly libp2p: MeshLibp2p
   readonly dataDir: DataDir
+  /** The registry of the node's metrics, when it keeps them (the dashboard is on). */
+  readonly metrics: Registry | undefined
   /** Dialable addresses ending in /p2p/<PeerId>. */
   addrs: () => string[]
   view: () => ElectionView
@@ -96,7 +101,8 @@ export async function startNode (config: NodeConfig, options: AbortOptions = {})
       connectionGater: createConnectionGater(blockList),
       discoveryIntervalMs: config.discoveryIntervalMs ?? DEFAULT_DISCOVERY_INTERVAL_MS,
       version: config.version,
-      swarmKey: config.swarmKey
+      swarmKey: config.swarmKey,
+      metrics: config.metrics
     })
     const self = libp2p.peerId.toString()
     const electionConfig = resolveElectionConfig(config.election)
@@ -117,6 +123,7 @@ export async function startNode (config: NodeConfig, options: AbortOptions = {})
     let taskInfo: (() => InfoTasks) | undefined
     const memberInfo = (): MemberInfo => ({ addrs: addrsOf(libp2p), slots: config.slots, running, worker: config.worker, version: config.version })
 
+    const cpu = resourceSampler()
     const infoNow = (): InfoResponse => {
       if (election === undefined) throw new NodeNotStartedError('election not started yet')
       return toInfoResponse({
@@ -133,6 +140,7 @@ export async function startNode (config: NodeConfig, options: AbortOptions = {})
         uptimeMs: performance.now() - startedAt,
         tasks: taskInfo?.(),
         streams: openStreams(libp2p),
+        resources: cpu.sample(),
         control: controlStats(election)
       })
     }
@@ -208,6 +216,7 @@ export async function startNode (config: NodeConfig, options: AbortOptions = {})
       logger,
       libp2p,
       dataDir,
+      metrics: config.metrics,
       addrs: () => addrsOf(libp2p),
       view: () => startedElection.view(),
       isCoordinator: () => startedElection.isCoordinator(),
@@ -255,6 +264,21 @@ function libp2pService (libp2p: MeshLibp2p, listen: string[], log: Logger): Star
       }
     },
     stop: async () => { await stopLibp2p(libp2p, log) }
+  }
+}
+
+/** The process's memory now, and its CPU use since the previous sample. */
+function resourceSampler (): { sample: () => NonNullable<InfoResponse['resources']> } {
+  let last = { at: performance.now(), cpu: process.cpuUsage() }
+  return {
+    sample: () => {
+      const now = { at: performance.now(), cpu: process.cpuUsage() }
+      const usedUs = now.cpu.user + now.cpu.system - last.cpu.user - last.cpu.system
+      const wallMs = Math.max(1, now.at - last.at)
+      last = now
+      const mem = process.memoryUsage()
+      return { rssBytes: mem.rss, heapUsedBytes: mem.heapUsed, cpuPercent: Math.round(usedUs / 10 / wallMs) }
+    }
   }
 }
 

@@ -5,7 +5,7 @@ import { HistoryService } from '../history/history-service.js'
 import { HistoryStore } from '../history/history-store.js'
 import { Rpc } from '../protocol/rpc.js'
 import { Lifecycle } from '../util/lifecycle.js'
-import { WorkerService, type CoordinatorRef, type WorkerStats } from '../worker/worker-service.js'
+import { WorkerService, type AttemptObservation, type CoordinatorRef, type WorkerStats } from '../worker/worker-service.js'
 import type { MeshNode } from './node.js'
 
 export interface RolesConfig {
@@ -28,9 +28,13 @@ export interface RolesConfig {
   historyDays?: number
   /** How often the history is compared with a random member's, ms. */
   historySyncMs?: number
+  /** Told of every attempt that ends on this node (the dashboard's metrics). */
+  onAttempt?: (attempt: AttemptObservation) => void
 }
 
 export interface Roles {
+  /** Calls to any member, this node included (the dashboard's cancel and logs). */
+  rpc: Rpc
   coordinator: CoordinatorService
   history: HistoryService
   historyStore: HistoryStore
@@ -85,13 +89,14 @@ export async function startRoles (node: MeshNode, config: RolesConfig): Promise<
 
   let worker: WorkerService | undefined
   if (config.worker) {
-    const w = worker = await lifecycle.start('worker', new WorkerService({ self: node.peerId, network: node.libp2p, rpc, dataDir: node.dataDir.path, coordinator: leader, logger }, { slots: config.slots, version: config.version, taskMemoryMb: config.taskMemoryMb, sandbox: config.sandbox, minFreeDiskBytes: config.minFreeDiskMb === undefined ? undefined : config.minFreeDiskMb * 2 ** 20 }))
+    const w = worker = await lifecycle.start('worker', new WorkerService({ self: node.peerId, network: node.libp2p, rpc, dataDir: node.dataDir.path, coordinator: leader, logger }, { slots: config.slots, version: config.version, taskMemoryMb: config.taskMemoryMb, sandbox: config.sandbox, minFreeDiskBytes: config.minFreeDiskMb === undefined ? undefined : config.minFreeDiskMb * 2 ** 20, onAttempt: config.onAttempt }))
     node.setTaskInfo(() => w.getStats())
     await lifecycle.start('running count', runningCountReporter(node, w))
     await lifecycle.start('log retention', logRetention(historyStore, w))
   }
 
   return {
+    rpc,
     coordinator,
     history,
     historyStore,

@@ -80,6 +80,13 @@ export const InfoResponse = z.object({
   tasks: InfoTasks.optional(),
   /** Open libp2p streams on this node, by protocol. */
   streams: z.record(z.string().max(300), z.number().int().nonnegative()).optional(),
+  /** The node process's memory and CPU (the dashboard's mesh page); absent from older nodes. */
+  resources: z.object({
+    rssBytes: z.number().int().nonnegative(),
+    heapUsedBytes: z.number().int().nonnegative(),
+    /** CPU time used per wall time since the previous answer (or since start), in percent of one core. */
+    cpuPercent: z.number().nonnegative()
+  }).optional(),
   /** Control-topic counters since start (benchmarks, diagnosis). */
   control: z.object({
     published: z.number().int().nonnegative(),

@@ -4,7 +4,7 @@ import type { RegisteredHandler } from '../protocol/reqresp.js'
 import { errorMessage } from '../util/errors.js'
 import type { Logger } from '../util/logger.js'
 import type { z } from 'zod'
-import { attemptName, type WorkOrder } from './attempt.js'
+import { attemptName, type AttemptOutcome, type WorkOrder } from './attempt.js'
 import type { AttemptRunner } from './attempt-runner.js'
 import type { EpochFence } from './epoch-fence.js'
 import type { IntermediateStore } from './intermediate-store.js'
@@ -20,6 +20,14 @@ const ENDED_MEMORY_MS = 10 * 60_000
 /** Attempts started here and how they ended. */
 export interface AttemptCounts { started: number, succeeded: number, failed: number }
 
+/** One attempt that ran here, as the node's metrics count it. */
+export interface AttemptObservation {
+  kind: 'map' | 'reduce'
+  outcome: 'succeeded' | 'failed' | 'abandoned'
+  durationMs: number
+  outcomeDetail?: AttemptOutcome
+}
+
 export interface OrderIntakeParts {
   rpc: WorkerRpc
   coordinator: () => CoordinatorRef | undefined
@@ -28,6 +36,8 @@ export interface OrderIntakeParts {
   attempts: AttemptRunner
   reports: ReportSender
   log: Logger
+  /** Told of every attempt that ends here (the node's metrics). */
+  onAttempt?: (attempt: AttemptObservation) => void
 }
 
 /**
@@ -104,7 +114,9 @@ export class OrderIntake implements Startable {
   }
 
   private async runOrder (order: WorkOrder, signal: AbortSignal, release: () => void, dispatcher: string): Promise<void> {
+    const started = performance.now()
     const outcome = await this.parts.attempts.run(order, signal)
+    this.parts.onAttempt?.({ kind: order.task.kind, outcome: outcome === undefined ? 'abandoned' : outcome.ok ? 'succeeded' : 'failed', durationMs: performance.now() - started, outcomeDetail: outcome })
     if (outcome === undefined) return
     if (outcome.ok) this.counts.succeeded++
     else this.counts.failed++

@@ -9,7 +9,7 @@ import { DEFAULT_MIN_FREE_DISK_BYTES } from './disk-reserve.js'
 import { EpochFence } from './epoch-fence.js'
 import { IntermediateStore } from './intermediate-store.js'
 import { LogServer } from './log-server.js'
-import { OrderIntake } from './order-intake.js'
+import { OrderIntake, type AttemptObservation } from './order-intake.js'
 import { RegisterLoop } from './register-loop.js'
 import { ReportSender } from './report-sender.js'
 import { ShuffleClient, type ShuffleStats } from './shuffle-client.js'
@@ -19,6 +19,7 @@ import { TaskPool } from './task-pool.js'
 import type { WorkerServiceComponents } from './worker-components.js'
 
 export type { CoordinatorRef, WorkerRpc, WorkerServiceComponents } from './worker-components.js'
+export type { AttemptObservation } from './order-intake.js'
 
 export interface WorkerServiceInit {
   slots: number
@@ -31,6 +32,8 @@ export interface WorkerServiceInit {
   minFreeDiskBytes?: number
   /** How often the worker looks whether it must register with a (new) coordinator (ms, default 500). */
   registerIntervalMs?: number
+  /** Told of every attempt that ends here (the node's metrics). */
+  onAttempt?: (attempt: AttemptObservation) => void
 }
 
 /** What this worker holds and does, as `status` shows it (InfoTasks), with its shuffle counters always there. */
@@ -77,7 +80,7 @@ export class WorkerService implements Startable {
       shuffle: this.shuffleClient,
       log
     }, init.minFreeDiskBytes ?? DEFAULT_MIN_FREE_DISK_BYTES)
-    this.intake = new OrderIntake({ rpc: c.rpc, coordinator: c.coordinator, fence: this.fence, store: this.store, attempts, reports: this.reports, log }, init.slots)
+    this.intake = new OrderIntake({ rpc: c.rpc, coordinator: c.coordinator, fence: this.fence, store: this.store, attempts, reports: this.reports, log, onAttempt: init.onAttempt }, init.slots)
     this.registration = new RegisterLoop(c.rpc, c.coordinator, this.store, this.fence, { slots: init.slots, version: init.version, intervalMs: init.registerIntervalMs ?? 500 }, log)
   }
 
