@@ -2,6 +2,7 @@ import type { Command } from 'commander'
 import { createLogger } from '../util/logger.js'
 import { resolveSwarmKey, swarmKeyPath } from './node-options.js'
 import { parseIntArg } from './arg-parsers.js'
+import { DEFAULT_DASHBOARD_PORT } from '../dashboard/dashboard-server.js'
 import { startCluster, type Cluster } from '../harness/cluster.js'
 import { stopOnSignal } from './stop-on-signal.js'
 
@@ -31,9 +32,11 @@ export function registerClusterCommand (program: Command): void {
       // Checked here, so that a bad key is one error line rather than N nodes failing to start.
       resolveSwarmKey(flags.swarmKey)
       const swarmKeyFile = swarmKeyPath(flags.swarmKey)
-      const cluster: Cluster = await startCluster({ nodes: count, keep: flags.keep === true, swarmKeyFile })
+      // Dashboards on 8470, 8471, …: each node takes the first free port from there.
+      const cluster: Cluster = await startCluster({ nodes: count, keep: flags.keep === true, swarmKeyFile, args: () => ['--http', `127.0.0.1:${DEFAULT_DASHBOARD_PORT}`] })
       const out = process.stdout
       for (const n of cluster.nodes) out.write(`node ${n.index} ${n.addr}\n`)
+      for (const n of cluster.nodes) if (n.dashboard !== undefined) out.write(`dashboard ${n.index} ${n.dashboard}\n`)
       out.write(`data ${cluster.rootDir}\n`)
       out.write('ready\n')
       await stopOnSignal(async () => { await cluster.stop() }, log, 'cluster').stopped

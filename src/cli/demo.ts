@@ -29,7 +29,7 @@ export function registerDemoCommand (program: Command): void {
       console.log(`starting a local mesh of ${NODES} nodes…`)
       const cluster = await startCluster({ nodes: NODES, env: DEMO_ELECTION_ENV })
       try {
-        for (const n of cluster.nodes) console.log(`  node ${n.index}  ${n.addr}`)
+        for (const n of cluster.nodes) console.log(`  node ${n.index}  ${n.addr}  dashboard ${n.dashboard ?? '(off)'}`)
         const output = join(scratch, 'out')
         // Small splits, so that the one book becomes several map tasks spread over the nodes.
         const result = await withTerminal(false, async (hooks) => await submitJob({

@@ -221,6 +221,14 @@ describe('mrp2p status and mrp2p cluster', () => {
     const exited = new Promise<number | null>(resolve => child.once('exit', code => { resolve(code) }))
     await waitFor(() => /^ready$/m.test(out), { timeoutMs: 30_000, description: 'the cluster to be ready' })
     expect(out.match(/^node \d \/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\/\w+$/gm)).toHaveLength(3)
+    // Each node's dashboard, from 8470 up (a port already taken is skipped), one each, every one answering.
+    const dashboards = [...out.matchAll(/^dashboard \d (http:\/\/127\.0\.0\.1:(\d+)\/)$/gm)]
+    expect(dashboards).toHaveLength(3)
+    expect(new Set(dashboards.map((d) => d[2])).size).toBe(3)
+    for (const d of dashboards) {
+      expect(Number(d[2])).toBeGreaterThanOrEqual(8470)
+      expect((await fetch(d[1])).status).toBe(200)
+    }
     const dataRoot = /^data (.+)$/m.exec(out)?.[1] ?? ''
     const pids = await Promise.all([0, 1, 2].map(async i => NodeInfoFile.parse(JSON.parse(await readFile(join(dataRoot, `node-${i}`, 'data', 'node.json'), 'utf8'))).pid))
     expect(pids.every(isAlive)).toBe(true)
