@@ -5,6 +5,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { BENCH_DIR } from './corpus.js'
+import { runDashboardBench } from './dashboard-bench.js'
 import { runEngineBench } from './engine-bench.js'
 import { runFailoverBench } from './failover-bench.js'
 import { runGibBench } from './gib-bench.js'
@@ -23,7 +24,8 @@ const suites: Record<string, Suite> = {
   sort: runSortBench,
   failover: runFailoverBench,
   scaling: runScalingBench,
-  latency: runLatencyBench
+  latency: runLatencyBench,
+  dashboard: runDashboardBench
 }
 
 const wanted = process.argv.slice(2)

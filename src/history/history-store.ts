@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Startable } from '@libp2p/interface'
@@ -28,16 +29,22 @@ export type HistoryChange = { type: 'put', record: JobRecord } | { type: 'drop',
  * The job records this node keeps: in memory for answers, and one file per job (`history/<jobId>.json`,
  * written whole or not at all) so that they outlive a restart. A node killed mid-write leaves the old
  * version or the new, and a file that does not parse (a disk that lied) is set aside, never fatal.
- * Bounded by count and age; the oldest go first.
+ * Bounded by count and age; the oldest go first. In memory it holds every record's summary, but whole
+ * records only of running jobs: a thousand ended jobs of a thousand tasks each would otherwise be
+ * hundreds of MiB; an ended record is read from its file when asked for.
  */
 export class HistoryStore implements Startable {
-  private readonly records = new Map<string, JobRecord>()
+  private readonly records = new Map<string, JobSummary>()
+  /** Whole records held in memory: running jobs' (they change every second), or all of them without a dir. */
+  private readonly whole = new Map<string, JobRecord>()
   private readonly maxJobs: number
   private readonly maxAgeMs: number
   private readonly now: () => number
   /** The newest version waiting to be written, per job: a burst of pushes writes each job once. */
   private readonly pending = new Map<string, JobRecord | 'drop'>()
   private writing: Promise<void> | undefined
+  /** The version being written now: until its rename, the file still holds the one before. */
+  private current: [string, JobRecord | 'drop'] | undefined
   private readonly listeners = new Set<(change: HistoryChange) => void>()
 
   constructor (private readonly init: HistoryStoreInit) {
@@ -62,7 +69,7 @@ export class HistoryStore implements Startable {
       try {
         const record = JobRecordSchema.parse(JSON.parse(await readFile(path, 'utf8')))
         if (record.jobId !== jobId) throw new Error(`holds job ${record.jobId}`)
-        this.records.set(jobId, record)
+        this.hold(record)
       } catch (err) {
         this.init.log.warn({ file: path, err: errorMessage(err) }, 'unreadable history record set aside')
         await rename(path, `${path}.unreadable`).catch(() => {})
@@ -81,7 +88,7 @@ export class HistoryStore implements Startable {
     const held = this.records.get(record.jobId)
     if (held !== undefined && !newerRecord(record, held)) return false
     if (this.expired(record)) return false
-    this.records.set(record.jobId, record)
+    this.hold(record)
     this.queue(record.jobId, record)
     this.emit({ type: 'put', record })
     this.prune()
@@ -89,7 +96,23 @@ export class HistoryStore implements Startable {
   }
 
   get (jobId: string): JobRecord | undefined {
-    return this.records.get(jobId)
+    if (!this.records.has(jobId)) return undefined
+    const held = this.whole.get(jobId) ?? this.pending.get(jobId) ?? (this.current?.[0] === jobId ? this.current[1] : undefined)
+    if (held !== undefined) return held === 'drop' ? undefined : held
+    const dir = this.init.dir
+    if (dir === undefined) return undefined
+    try {
+      return JobRecordSchema.parse(JSON.parse(readFileSync(join(dir, `${jobId}.json`), 'utf8')))
+    } catch (err) {
+      this.init.log.warn({ job: jobId, err: errorMessage(err) }, 'cannot read history record')
+      return undefined
+    }
+  }
+
+  private hold (record: JobRecord): void {
+    this.records.set(record.jobId, summaryOf(record))
+    if (record.state === 'running' || this.init.dir === undefined) this.whole.set(record.jobId, record)
+    else this.whole.delete(record.jobId)
   }
 
   /** The ids that start with `prefix` (the id itself when held). */
@@ -100,11 +123,10 @@ export class HistoryStore implements Startable {
 
   /** Newest first, by submission time. */
   list (filter: { state?: JobState, limit?: number } = {}): JobSummary[] {
-    const out = [...this.records.values()]
+    return [...this.records.values()]
       .filter((r) => filter.state === undefined || r.state === filter.state)
       .sort((a, b) => b.submittedAt - a.submittedAt || (a.jobId < b.jobId ? -1 : 1))
       .slice(0, filter.limit ?? Number.POSITIVE_INFINITY)
-    return out.map(summaryOf)
   }
 
   get size (): number {
@@ -125,7 +147,7 @@ export class HistoryStore implements Startable {
     while (this.writing !== undefined) await this.writing
   }
 
-  private expired (record: JobRecord): boolean {
+  private expired (record: JobSummary): boolean {
     return record.state !== 'running' && this.now() - (record.endedAt ?? record.updatedAt) > this.maxAgeMs
   }
 
@@ -139,6 +161,7 @@ export class HistoryStore implements Startable {
 
   private drop (jobId: string): void {
     this.records.delete(jobId)
+    this.whole.delete(jobId)
     this.queue(jobId, 'drop')
     this.emit({ type: 'drop', jobId })
   }
@@ -161,12 +184,15 @@ export class HistoryStore implements Startable {
     while (this.pending.size > 0) {
       const [jobId, what] = this.pending.entries().next().value as [string, JobRecord | 'drop']
       this.pending.delete(jobId)
+      this.current = [jobId, what]
       const path = join(dir, `${jobId}.json`)
       try {
         if (what === 'drop') await rm(path, { force: true })
         else await writeFileAtomic(path, JSON.stringify(what))
       } catch (err) {
         this.init.log.error({ job: jobId, err: errorMessage(err) }, 'cannot write history record')
+      } finally {
+        this.current = undefined
       }
     }
   }

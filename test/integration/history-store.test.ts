@@ -52,6 +52,9 @@ describe('history store', () => {
     const again = new HistoryStore({ dir, log })
     await again.start()
     expect(again.get('a')?.state).toBe('succeeded')
+    // An ended record is read from its file (only summaries stay in memory): the same either way.
+    expect(again.get('a')).toEqual(store.get('a'))
+    expect(again.get('missing')).toBeUndefined()
     expect(again.matching('')).toEqual(['a'])
   })
 
