@@ -10,7 +10,7 @@ import type { RegisteredHandler } from '../protocol/reqresp.js'
 import type { Rpc } from '../protocol/rpc.js'
 import { errorMessage } from '../util/errors.js'
 import type { Logger } from '../util/logger.js'
-import { HistoryRecorder } from './history-recorder.js'
+import { HistoryRecorder, orphanedRecord } from './history-recorder.js'
 import { Scheduler } from './scheduler.js'
 import type { JobProgress, JobSpec, SchedulerEffect, SchedulerEvent, TaskRef } from './scheduler-types.js'
 
@@ -39,6 +39,8 @@ export interface CoordinatorServiceComponents {
 /** The coordinator's door to the job history: what it knows of a job, and where its records go. */
 export interface JobHistorySink {
   held: (jobId: string) => JobRecord | undefined
+  /** The records this node holds of jobs still running (as far as it heard). */
+  running: () => JobRecord[]
   publish: (records: JobRecord[]) => void
 }
 
@@ -97,6 +99,9 @@ export class CoordinatorService implements Startable {
   private readonly jobs = new Map<string, HeldJob>()
   private recorder: HistoryRecorder | undefined
   private lastPublish = 0
+  private lastOrphanCheck = 0
+  /** A submitter re-sends its job within a poll or two of finding the new coordinator: this is long past that. */
+  private readonly orphanAfterMs: number
   /** Workers registered in this epoch: their inventories are in, and they are watched for death. */
   private readonly workers = new Map<string, { incarnation: string }>()
   private timer: NodeJS.Timeout | undefined
@@ -112,6 +117,7 @@ export class CoordinatorService implements Startable {
   constructor (private readonly c: CoordinatorServiceComponents, private readonly init: CoordinatorServiceInit = {}, private readonly events: CoordinatorEvents = {}) {
     this.log = c.log
     this.submitterTimeoutMs = init.submitterTimeoutMs ?? 6_000
+    this.orphanAfterMs = (init.inventoryGraceMs ?? 3_000) + 4 * this.submitterTimeoutMs
   }
 
   async start (): Promise<void> {
@@ -354,6 +360,22 @@ export class CoordinatorService implements Startable {
     this.releaseHeld(now)
     this.feed({ type: 'tick', now })
     this.publishHistory(false)
+    this.endOrphans(now)
+  }
+
+  /**
+   * A record that says "running" for a job this coordinator has not been given, long after every live
+   * submitter would have re-sent it (its submitter died with the coordinator that held it), is ended as
+   * lost: nothing will finish it, and `jobs` should not show it running for ever.
+   */
+  private endOrphans (now: number): void {
+    const sink = this.c.history
+    if (sink === undefined || now - this.actingSince < this.orphanAfterMs || now - this.lastOrphanCheck < 5_000) return
+    this.lastOrphanCheck = now
+    const orphans = sink.running().filter((r) => !this.jobs.has(r.jobId) && !this.held.has(r.jobId))
+    if (orphans.length === 0) return
+    this.log.warn({ jobs: orphans.map((r) => r.jobId) }, 'jobs no submitter came back for: ended as lost')
+    sink.publish(orphans.map((r) => orphanedRecord(r, this.c.self, this.epoch, Date.now())))
   }
 
   /** Sends the records that changed: ended ones at once, running ones at most every HISTORY_PUBLISH_MS. */

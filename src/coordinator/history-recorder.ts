@@ -29,6 +29,28 @@ function taskKey (kind: TaskKind, index: number): string {
 }
 
 /**
+ * The record of a job that no coordinator holds any more, ended: its submitter went away while no
+ * coordinator held it (both died), so nothing will ever finish it. Its running attempts are lost with it.
+ */
+export function orphanedRecord (record: JobRecord, self: string, epoch: number, now: number): JobRecord {
+  const tasks = record.tasks.map((t) => ({
+    ...t,
+    attempts: t.attempts.map((a) => a.outcome === 'running' ? { ...a, outcome: 'lost' as const, endedAt: now, error: a.error ?? 'its coordinator changed' } : a)
+  }))
+  return {
+    ...record,
+    tasks,
+    state: 'failed',
+    endedAt: now,
+    updatedAt: Math.max(now, record.updatedAt + 1),
+    coordinator: self,
+    epoch,
+    progress: { ...record.progress, running: 0, phase: 'failed' },
+    failure: { task: 'job', message: 'the job was lost: its submitter did not come back to a new coordinator' }
+  }
+}
+
+/**
  * Builds each job's history record from what the coordinator sees: the scheduler's effects (an order sent,
  * an attempt abandoned, the job's end) and the workers' reports. Pure, like the scheduler it watches: the
  * wall clock comes in with every call. A coordinator that takes over a running job starts from the record
@@ -133,11 +155,17 @@ export class HistoryRecorder {
   reported (ref: TaskRef, attempt: number, ok: boolean, now: number, detail: { counters?: TaskCounters, bytes?: number, error?: string }): void {
     const rec = this.jobs.get(ref.jobId)
     if (rec === undefined) return
-    const a = this.end(rec, ref, attempt, ok ? 'succeeded' : 'failed', now)
+    const key = taskKey(ref.kind, ref.index)
+    let a = this.end(rec, ref, attempt, ok ? 'succeeded' : 'failed', now)
+    if (a === undefined && ok && rec.record.state === 'running' && !rec.counted.has(key)) {
+      // The scheduler may learn of a map's output from its worker's registration (the inventory) before that
+      // worker's report, and abandon the attempt that made it; the report then says what really happened.
+      a = rec.tasks.get(key)?.attempts.find((x) => x.epoch === this.epoch && x.attempt === attempt && x.outcome === 'killed')
+      if (a !== undefined) { a.outcome = 'succeeded'; a.endedAt = now; this.touch(rec, now) }
+    }
     if (a === undefined) return
     if (ok) {
       a.bytes = detail.bytes
-      const key = taskKey(ref.kind, ref.index)
       if (!rec.counted.has(key)) {
         rec.counted.add(key)
         addCounters(rec.record.counters, ref.kind, detail.counters)

@@ -115,6 +115,11 @@ export class HistoryStore implements Startable {
     else this.whole.delete(record.jobId)
   }
 
+  /** The whole records of the jobs that run, as far as this node heard. */
+  running (): JobRecord[] {
+    return [...this.records.values()].filter((r) => r.state === 'running').map((r) => this.get(r.jobId)).filter((r): r is JobRecord => r !== undefined)
+  }
+
   /** The ids that start with `prefix` (the id itself when held). */
   matching (prefix: string): string[] {
     if (this.records.has(prefix)) return [prefix]

@@ -83,7 +83,7 @@ export async function startRoles (node: MeshNode, config: RolesConfig): Promise<
       ...node.view().members.filter((m) => m.liveness === 'alive' && m.info.worker).map((m) => m.peer)
     ],
     log: logger.forComponent('coordinator'),
-    history: { held: (jobId) => historyStore.get(jobId), publish: (records) => { history.publish(records) } }
+    history: { held: (jobId) => historyStore.get(jobId), running: () => historyStore.running(), publish: (records) => { history.publish(records) } }
   }, { submitterTimeoutMs: config.submitterTimeoutMs, maxJobs: config.maxJobs })
   await lifecycle.start('coordinator', coordinator)
 

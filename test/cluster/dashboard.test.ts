@@ -20,6 +20,7 @@ import { BOOKS, REFERENCE_CWD, REPO_ROOT, runCli, startCli } from '../support/ru
  */
 
 const TIMING = join(REPO_ROOT, 'test', 'fixtures', 'jobs', 'timing.ts')
+const CHATTY = join(REPO_ROOT, 'test', 'fixtures', 'jobs', 'chatty.ts')
 const SHOTS = join(REPO_ROOT, 'test-output', 'dashboard')
 const ENV = { ...TEST_ELECTION_ENV, MRP2P_LOG_LEVEL: process.env.MRP2P_LOG_LEVEL ?? 'warn' }
 
@@ -98,6 +99,18 @@ describe('dashboard', () => {
     await page.close()
   }, 240_000)
 
+  it('shows a failed job\'s failing attempts with the last lines of their logs', async () => {
+    const r = await runCli(['submit', CHATTY, '--input', BOOKS[0], '--param', 'fail=1', '--max-attempts', '1', '--output', join(scratch, 'fails'), '--bootstrap', cluster.nodes[0].addr, '-q'], { cwd: REFERENCE_CWD, timeoutMs: 120_000 })
+    expect(r.code).toBe(1)
+    const failedId = /^job (\S+) submitted/m.exec(r.stdout)?.[1] ?? ''
+    await waitFor(async () => (await recordOf(2, failedId)).state === 'failed', { timeoutMs: 15_000, description: 'the failed record on node 2' })
+    const page = await browser.newPage()
+    await page.goto(`${dashboardOf(2)}#/job/${failedId}`)
+    await page.waitForFunction(`document.getElementById('job-state')?.textContent === 'failed' && [...document.querySelectorAll('#failures pre.tail')].some((p) => /about to fail on map \\d+/.test(p.textContent))`, { timeout: 15_000 })
+    await shot(page, '6-failed-job')
+    await page.close()
+  }, 120_000)
+
   it('serves Prometheus metrics: mrp2p\'s, libp2p\'s and the process\'s', async () => {
     const texts = await Promise.all([0, 1, 2].map(async (i) => await (await fetch(`${dashboardOf(i)}metrics`)).text()))
     const all = texts.join('\n')
@@ -106,6 +119,7 @@ describe('dashboard', () => {
     expect(all).toMatch(/^mrp2p_bytes_total\{what="map_read"\} [1-9]/m)
     for (const t of texts) {
       expect(t).toMatch(/^mrp2p_jobs\{state="succeeded"\} 1$/m)
+      expect(t).toMatch(/^mrp2p_jobs\{state="failed"\} 1$/m)
       expect(t).toMatch(/^mrp2p_members\{liveness="alive"\} 3$/m)
       expect(t).toMatch(/^mrp2p_election_epoch [1-9]/m)
       expect(t).toMatch(/^nodejs_eventloop_lag_seconds /m)

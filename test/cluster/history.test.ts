@@ -157,7 +157,8 @@ describe('job history', () => {
     expect(record.state).toBe('succeeded')
     const peerOf = (kind: string, index: number): string => record.tasks.find((t) => t.kind === kind && t.index === index)?.attempts.find((a) => a.outcome === 'succeeded')?.node ?? '?'
     for (let i = 0; i < record.maps; i++) {
-      expect(followed.stdout).toMatch(new RegExp(`^\\[map-${i} \\d+\\.\\d+ …${peerOf('map', i).slice(-6)}\\] marker map ${i} of \\.\\./pg-`, 'm'))
+      const task = JSON.stringify(record.tasks.find((t) => t.kind === 'map' && t.index === i))
+      expect(followed.stdout, `map-${i}: ${task}`).toMatch(new RegExp(`^\\[map-${i} \\d+\\.\\d+ …${peerOf('map', i).slice(-6)}\\] marker map ${i} of \\.\\./pg-`, 'm'))
       expect(followed.stdout).toMatch(new RegExp(`^\\[map-${i} \\d+\\.\\d+ …\\w{6}\\] to stderr from map ${i}$`, 'm'))
     }
     // The one key (lines) goes to one partition: only that reduce calls the job's reduce, and prints.
@@ -210,6 +211,24 @@ describe('job history', () => {
     expect(caught.state).toBe('succeeded')
     expect(await jobOf(missed, away)).toEqual(await jobOf(missed, via))
   }, 180_000)
+
+  it('ends as lost a job whose submitter died with its coordinator, instead of showing it running for ever', async () => {
+    const { coordinator } = await waitForAgreement(cluster, [0, 1, 2], 20_000)
+    const via = [0, 1].find((i) => i !== coordinator) ?? 0
+    const log = mkdtempSync(join(scratch, 'orphan-log-'))
+    const submit = startCli(['submit', TIMING, '--input', ...BOOKS, '--reduces', '2', '--split-size', '150000', '--param', 'ms=2000', '--param', `log=${log}`, '--output', join(scratch, 'orphan'), '--bootstrap', cluster.nodes[via].addr, '-q'], { cwd: REFERENCE_CWD, env: { MRP2P_LOG_LEVEL: 'warn' }, timeoutMs: 240_000 })
+    const running = await waitFor(async () => (await jobsOf(via)).find((j) => j.jobName === 'timing' && j.state === 'running' && j.progress.running > 0), { timeoutMs: 60_000, intervalMs: 250, description: 'the job to run' })
+    submit.kill('SIGKILL')
+    await cluster.kill(coordinator)
+    await submit.result
+    const ended = await waitFor(async () => (await jobsOf(via)).find((j) => j.jobId === running.jobId && j.state !== 'running'), { timeoutMs: 90_000, intervalMs: 500, description: 'the orphaned job to be ended' })
+    expect(ended.state).toBe('failed')
+    const record = await jobOf(running.jobId, via)
+    expect(record.failure?.message).toMatch(/^the job was lost/)
+    expect(record.tasks.flatMap((t) => t.attempts).some((a) => a.outcome === 'running')).toBe(false)
+    await cluster.restart(coordinator)
+    await waitForAgreement(cluster, [0, 1, 2], 30_000)
+  }, 240_000)
 
   it('still answers for every job after the coordinator is SIGKILLed, and after every node restarts', async () => {
     const before = await jobsOf(0)

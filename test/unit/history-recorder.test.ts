@@ -114,3 +114,36 @@ describe('history recorder', () => {
     expect(newerRecord(ended, ended)).toBe(false)
   })
 })
+
+describe('orphaned records', () => {
+  it('end a running record as failed, its running attempts lost, as a newer version', async () => {
+    const { orphanedRecord } = await import('../../src/coordinator/history-recorder.js')
+    const r = new HistoryRecorder(SELF, 1)
+    r.begin(spec(2), 0)
+    r.effect(map(0, 1), 1)
+    r.effect(map(1, 1), 1)
+    r.reported(ref(0), 1, true, 2, {})
+    const held = r.takeChanged()[0]
+    const ended = orphanedRecord(held, W2, 2, 1)
+    expect(ended.state).toBe('failed')
+    expect(ended.failure?.task).toBe('job')
+    expect(ended.tasks.map((t) => t.attempts[0].outcome)).toEqual(['succeeded', 'lost'])
+    expect(ended.epoch).toBe(2)
+    expect(newerRecord(ended, held)).toBe(true)
+    expect(held.state).toBe('running')
+  })
+})
+
+describe('a map done by inventory before its report', () => {
+  it('records the attempt that made the output as succeeded when its report comes after the abandon', () => {
+    const r = new HistoryRecorder(SELF, 1)
+    r.begin(spec(1), 0)
+    r.effect(map(0, 1), 1)
+    // The worker re-registered with the output before its report: the scheduler took it and abandoned the attempt.
+    r.effect({ type: 'abandon', peer: W1, ref: ref(0), attempt: 1 }, 2)
+    expect(r.get('wc-abc')?.tasks[0].attempts[0].outcome).toBe('killed')
+    r.reported(ref(0), 1, true, 3, { counters: { recordsIn: 7 } })
+    expect(r.get('wc-abc')?.tasks[0].attempts[0].outcome).toBe('succeeded')
+    expect(r.get('wc-abc')?.counters.mapRecordsIn).toBe(7)
+  })
+})

@@ -115,6 +115,10 @@ function timeline (r: JobRecord): string {
     <svg id="timeline" width="${width}" height="${nodes.length * rowH + 8}" role="img">${labels}${bars}</svg>`
 }
 
+const TAIL_LINES = 10
+const tails = new Map<string, string>()
+const logUrl = (r: JobRecord, kind: string, index: number, a: AttemptRecord): string => withToken(`/api/jobs/${encodeURIComponent(r.jobId)}/log?task=${kind}-${index}&epoch=${a.epoch}&attempt=${a.attempt}`)
+
 function renderJob (): void {
   const id = route().id
   if (record === undefined || record.jobId !== id) { view.innerHTML = `<p class="muted">loading ${esc(id)}…</p>`; return }
@@ -136,9 +140,21 @@ function renderJob (): void {
       <tr><td>map output</td><td>${c.mapRecordsOut} records</td><td>${bytes(c.mapBytesOut)}</td></tr>
       <tr><td>shuffle</td><td>${bytes(c.shuffleRawBytes)} raw</td><td>${bytes(c.shuffleBytes)} sent</td></tr>
       <tr><td>reduce</td><td>${c.reduceRecordsIn} in, ${c.reduceRecordsOut} out</td><td>${bytes(c.reduceBytesOut)}</td></tr></tbody></table>
-    ${failed.length === 0 ? '' : `<h3>Failures</h3><table><tbody>${failed.map(({ t, a }) => `<tr><td>${t.kind}-${t.index}</td><td>${a.epoch}.${a.attempt}</td><td class="mono">${short(a.node)}</td><td>${esc(a.error ?? '')}</td>
-      <td><a target="_blank" href="${esc(withToken(`/api/jobs/${encodeURIComponent(r.jobId)}/log?task=${t.kind}-${t.index}&epoch=${a.epoch}&attempt=${a.attempt}`))}">log</a></td></tr>`).join('')}</tbody></table>`}
+    ${failed.length === 0 ? '' : `<h3>Failures</h3><table id="failures"><tbody>${failed.map(({ t, a }) => `<tr><td>${t.kind}-${t.index}</td><td>${a.epoch}.${a.attempt}</td><td class="mono">${short(a.node)}</td><td>${esc(a.error ?? '')}</td>
+      <td><a target="_blank" href="${esc(logUrl(r, t.kind, t.index, a))}">log</a></td></tr>
+      <tr><td colspan="5"><pre class="tail" data-log="${esc(logUrl(r, t.kind, t.index, a))}">…</pre></td></tr>`).join('')}</tbody></table>`}
     <p class="muted">submitted by <span class="mono">${esc(r.submitter)}</span>, coordinator <span class="mono">${esc(r.coordinator)}</span> (epoch ${r.epoch}), R = ${r.reduces}</p>`
+  // The last lines of each failed attempt's log, fetched from the node that ran it (the page draws first).
+  for (const pre of document.querySelectorAll<HTMLElement>('pre.tail')) {
+    const url = pre.dataset.log ?? ''
+    const cached = tails.get(url)
+    if (cached !== undefined) { pre.textContent = cached; continue }
+    void fetch(url).then(async (res) => await res.text()).then((text) => {
+      const tail = text.split('\n').filter((l) => l !== '').slice(-TAIL_LINES).join('\n') || '(it wrote nothing)'
+      tails.set(url, tail)
+      pre.textContent = tail
+    }).catch(() => { pre.textContent = '(the log cannot be read)' })
+  }
   const cancel = document.getElementById('cancel')
   if (cancel !== null) {
     cancel.onclick = () => {
