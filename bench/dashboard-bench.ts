@@ -1,4 +1,4 @@
-import { rmSync } from 'node:fs'
+import { readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { startCluster, type Cluster } from '../src/harness/cluster.js'
 import { waitFor } from '../src/harness/wait-for.js'
@@ -7,7 +7,7 @@ import { median } from './engine-bench.js'
 import { CLI, ELECTION_ENV, jobSeconds } from './jobs-bench.js'
 
 const NODES = 2
-const ROUNDS = 5
+const ROUNDS = 7
 
 async function mesh (http: boolean): Promise<Cluster> {
   const cluster = await startCluster({ nodes: NODES, env: ELECTION_ENV, args: () => (http ? [] : ['--http', 'off']) })
@@ -35,31 +35,38 @@ function watch (cluster: Cluster): () => void {
   return () => { stop.abort() }
 }
 
-async function rssMiB (cluster: Cluster): Promise<number> {
-  const s = [...(await cluster.sample()).values()]
-  return Math.max(...s.map((i) => (i.resources?.rssBytes ?? 0) / 2 ** 20))
+/** The mean RSS of the mesh's node processes, from /proc. */
+function rssMiB (cluster: Cluster): number {
+  const each = cluster.nodes.map((n) => {
+    const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${n.process.pid ?? 0}/status`, 'utf8'))
+    return Number(m?.[1] ?? 0) / 1024
+  })
+  return each.reduce((a, b) => a + b, 0) / each.length
 }
 
 /**
- * What the dashboard, its metrics and the job history cost a node: wc on 64 MiB through a 2-node mesh with
+ * What the dashboard, its metrics and the job history cost a node: wc on 128 MiB through a 2-node mesh with
  * the dashboard on (scraped every second, one page open) and with `--http off` (history still kept: it is not
  * optional), rounds alternating between the two meshes so that drift of the machine hits both alike.
  */
 export async function runDashboardBench (): Promise<Record<string, number>> {
-  const input = await corpus(64 * 2 ** 20)
+  const input = await corpus(128 * 2 ** 20)
   const [on, off] = [await mesh(true), await mesh(false)]
   const unwatch = watch(on)
   const times = { on: [] as number[], off: [] as number[] }
+  // Sampled after every job: one sample moves by tens of MiB with where V8's collector happens to be.
+  const rss = { on: [] as number[], off: [] as number[] }
   try {
     for (let round = 0; round < ROUNDS; round++) {
       for (const [name, c] of [['on', on], ['off', off]] as const) {
         const output = join(BENCH_DIR, `dashboard-${name}-out`)
         times[name].push(jobSeconds(process.execPath, [CLI, 'submit', 'wc', '--input', input, '--reduces', '2', '--output', output, '--bootstrap', c.nodes[0].addr]))
         rmSync(output, { recursive: true, force: true })
+        rss[name].push(rssMiB(c))
       }
     }
-    const rssOn = await rssMiB(on)
-    const rssOff = await rssMiB(off)
+    const rssOn = median(rss.on)
+    const rssOff = median(rss.off)
     return {
       secondsOn: median(times.on),
       secondsOff: median(times.off),

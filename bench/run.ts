@@ -46,7 +46,7 @@ try {
 }
 const results: Record<string, Record<string, number>> = { ...previous?.results }
 const rows: string[][] = [['suite', 'figure', 'value', 'last run', 'change']]
-const fmt = (v: number | undefined): string => v === undefined ? '' : Number.isInteger(v) ? String(v) : v.toFixed(2)
+const fmt = (v: number | undefined | null): string => v === undefined || v === null ? '' : Number.isInteger(v) ? String(v) : v.toFixed(2)
 for (const name of wanted.length > 0 ? wanted : Object.keys(suites)) {
   process.stderr.write(`running ${name}…\n`)
   const r = await suites[name]()
