@@ -7,7 +7,8 @@ import { median } from './engine-bench.js'
 import { CLI, ELECTION_ENV, jobSeconds } from './jobs-bench.js'
 
 const NODES = 2
-const ROUNDS = 7
+/** Rounds per mesh; MRP2P_BENCH_ROUNDS for a finer figure. */
+const ROUNDS = Number(process.env.MRP2P_BENCH_ROUNDS ?? 7)
 
 async function mesh (http: boolean): Promise<Cluster> {
   const cluster = await startCluster({ nodes: NODES, env: ELECTION_ENV, args: () => (http ? [] : ['--http', 'off']) })
