@@ -61,7 +61,16 @@ class LogReader {
 
   constructor (private readonly client: MeshClient, private readonly jobId: string, private readonly task: TaskFilter | undefined, private readonly json: boolean) {}
 
+  private sampleShown = false
+
   async readFrom (record: JobRecord): Promise<void> {
+    // The sample hook ran on the submitter, before any task: its lines come first, once.
+    if (!this.sampleShown && this.task === undefined && record.sampleLog !== undefined) {
+      this.sampleShown = true
+      const prefix = `[sample submitter ${shortPeer(record.submitter)}]`
+      if (this.json) process.stdout.write(`${JSON.stringify({ task: 'sample', node: record.submitter, cut: 0, text: record.sampleLog })}\n`)
+      else for (const line of record.sampleLog.replace(/\n$/, '').split('\n')) process.stdout.write(`${prefix} ${line}\n`)
+    }
     for (const t of record.tasks) {
       if (this.task !== undefined && (t.kind !== this.task.kind || t.index !== this.task.index)) continue
       for (const a of t.attempts) this.nodes.set(`${t.kind}-${t.index}-${a.epoch}.${a.attempt}`, a.node)

@@ -88,7 +88,8 @@ export class HistoryRecorder {
           progress: { maps: { done: 0, total: spec.splits.length }, reduces: { done: 0, total: spec.reduces }, running: 0, failedAttempts: 0, phase: 'map' },
           counters: { ...ZERO_COUNTERS },
           tasks: [],
-          attemptsOmitted: 0
+          attemptsOmitted: 0,
+          sampleLog: spec.sampleLog
         }
     const tasks = new Map<string, TaskRecord>()
     const counted = new Set<string>()

@@ -95,7 +95,9 @@ export const JobRecordSchema = z.object({
   counters: JobCountersSchema,
   failure: JobFailureSchema.optional(),
   tasks: z.array(TaskRecordSchema).max(1_000_000),
-  attemptsOmitted: Count
+  attemptsOmitted: Count,
+  /** What the job's `sample` hook wrote, on the submitter. */
+  sampleLog: z.string().max(64 * 1024).optional()
 })
 export type JobRecord = z.output<typeof JobRecordSchema>
 

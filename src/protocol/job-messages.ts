@@ -78,13 +78,15 @@ export const JobSpecSchema = z.object({
   submitter: z.object({ peer: PeerIdText, addrs: Multiaddrs }),
   /** Attempts per task that failed by the user's code; then the job fails. */
   maxAttempts: z.number().int().min(1).max(100),
+  /** What the job's `sample` hook wrote on the submitter (its last 64 KiB): `mrp2p logs` shows it. */
+  sampleLog: Text(64 * 1024).optional(),
   // The job's options are the engine's schema (mapreduce/job-options.ts), carried as they are.
   ...JobOptionsSchema.shape
 })
 export type JobSpec = z.output<typeof JobSpecSchema>
 
 /** What a worker needs to know of a job to run any of its tasks: the spec less what only the scheduler reads. */
-export const JobRefSchema = JobSpecSchema.omit({ splits: true, maxAttempts: true })
+export const JobRefSchema = JobSpecSchema.omit({ splits: true, maxAttempts: true, sampleLog: true })
 export type JobRef = z.output<typeof JobRefSchema>
 
 /** The job ref of a spec: its keys are the schema's, so an option added to the spec reaches workers with no code here. */

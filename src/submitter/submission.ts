@@ -76,6 +76,8 @@ export interface SubmissionPlan extends JobOptions {
   parts: PartCollector
   /** Inputs are readable at the same path on every node: workers read them in place. */
   shared?: boolean
+  /** What the job's `sample` hook wrote here. */
+  sampleLog?: string
 }
 
 export interface SubmissionOptions {
@@ -117,7 +119,8 @@ export class Submission implements Startable {
       reduces: p.reduces,
       params: p.params,
       submitter: { peer: this.c.self, addrs: this.c.addrs },
-      maxAttempts: p.maxAttempts
+      maxAttempts: p.maxAttempts,
+      sampleLog: p.sampleLog
     }
   }
 

@@ -7,6 +7,7 @@ import { planSplits } from '../mapreduce/splits.js'
 import { createClientLibp2p } from '../node/libp2p.js'
 import { MRP2P_VERSION } from '../node/version.js'
 import type { Logger } from '../util/logger.js'
+import { captureOutput } from '../worker/task-output-capture.js'
 import { PartCollector } from './part-collector.js'
 import { newJobId, Submission, type SubmissionEvent } from './submission.js'
 
@@ -58,6 +59,16 @@ export type SubmitJobEvent =
 
 export interface SubmitJobResult { jobId: string, jobName: string, maps: number, reduces: number, inputBytes: number, seconds: number }
 
+/** The last 64 KiB of what the sample hook writes; undefined when it writes nothing. */
+function captureSampleOutput (): { stop: () => void, text: () => string | undefined } {
+  let text = ''
+  const capture = captureOutput((chunk) => { text = (text + chunk).slice(-64 * 1024) })
+  return {
+    stop: () => { capture.flush(); capture.stop() },
+    text: () => text === '' ? undefined : text
+  }
+}
+
 /**
  * Submits a job to a mesh and waits until its output folder is complete:
  * loads and bundles the job, plans its splits, starts a client that serves
@@ -69,7 +80,14 @@ export async function submitJob (options: SubmitJobOptions): Promise<SubmitJobRe
   const bundle = await bundleJob(options.job, options.cwd)
   const loaded = await importJob(bundle)
   const splits = await planSplits(options.input, { cwd: options.cwd ?? process.cwd(), splitSize: options.splitSize })
-  const params = sampledParams(loaded.job, bundle.name, splits, options.reduces, options.params)
+  // What the sample hook writes is the job's log (shown by `mrp2p logs`), not this terminal's output.
+  const sample = captureSampleOutput()
+  let params: Record<string, string>
+  try {
+    params = sampledParams(loaded.job, bundle.name, splits, options.reduces, options.params)
+  } finally {
+    sample.stop()
+  }
   const inputBytes = splits.reduce((n, s) => n + s.length, 0)
   const output = OutputDir.prepare(options.output)
 
@@ -82,7 +100,7 @@ export async function submitJob (options: SubmitJobOptions): Promise<SubmitJobRe
     const parts = new PartCollector(output, options.reduces)
     const submission = new Submission(
       { self: node.peerId.toString(), addrs: node.getMultiaddrs().map((a) => a.toString()), network: node, bootstrap: options.bootstrap, log: options.log, keyed: options.swarmKey !== undefined },
-      { jobId, jobName: bundle.name, code: bundle, splits, reduces: options.reduces, params, maxAttempts: options.maxAttempts, parts, shared: options.shared, ...jobOptionsOf(options) }
+      { jobId, jobName: bundle.name, code: bundle, splits, reduces: options.reduces, params, maxAttempts: options.maxAttempts, parts, shared: options.shared, sampleLog: sample.text(), ...jobOptionsOf(options) }
     )
     await submission.start()
     try {

@@ -161,6 +161,8 @@ describe('job history', () => {
       expect(followed.stdout, `map-${i}: ${task}`).toMatch(new RegExp(`^\\[map-${i} \\d+\\.\\d+ …${peerOf('map', i).slice(-6)}\\] marker map ${i} of \\.\\./pg-`, 'm'))
       expect(followed.stdout).toMatch(new RegExp(`^\\[map-${i} \\d+\\.\\d+ …\\w{6}\\] to stderr from map ${i}$`, 'm'))
     }
+    // The sample hook ran on the submitter: its line comes first, from the submitter.
+    expect(followed.stdout.split('\n')[0]).toMatch(new RegExp(`^\\[sample submitter …${record.submitter.slice(-6)}\\] marker sample of \\d+ lines$`))
     // The one key (lines) goes to one partition: only that reduce calls the job's reduce, and prints.
     const reduceLine = /^\[reduce-(\d) \d+\.\d+ …(\w{6})\] marker reduce (\d) key lines$/m.exec(followed.stdout)
     expect(reduceLine?.[1]).toBe(reduceLine?.[3])
