@@ -4,7 +4,7 @@ import { InfoResponse } from '../protocol/info.js'
 import { CancelResponse, JOB_PROTOCOLS } from '../protocol/job-messages.js'
 import { UserFacingError } from '../util/errors.js'
 import { findJob } from './find-job.js'
-import { addMeshClientOptions, memberAddrs, withMeshClient, type MeshClientFlags } from './mesh-client.js'
+import { addMeshClientOptions, addrsFromInfo, withMeshClient, type MeshClientFlags } from './mesh-client.js'
 
 /** The job's record says it runs, but no coordinator holds it (its submitter and coordinator are both gone). */
 export class JobNotRunningError extends UserFacingError {
@@ -25,8 +25,7 @@ export function registerCancelCommand (program: Command): void {
         if (record.state !== 'running') return { jobId: record.jobId, state: record.state, changed: false }
         const info = await client.call(INFO_PROTOCOL, {}, InfoResponse)
         if (info.coordinator === null) throw new JobNotRunningError(`no coordinator in the mesh now; job ${record.jobId} cannot be cancelled until one is elected`)
-        const coordinator = info.coordinator === info.peerId ? info : info.members.find((m) => m.peerId === info.coordinator)
-        const addrs = memberAddrs(info.coordinator, coordinator?.addrs ?? [])
+        const addrs = addrsFromInfo(info, info.coordinator) ?? []
         const answer = await client.call(JOB_PROTOCOLS.cancel, { jobId: record.jobId }, CancelResponse, addrs.length > 0 ? addrs : undefined)
         if (!answer.known) throw new JobNotRunningError(`job ${record.jobId} is not held by the coordinator (its submitter is gone): nothing to cancel`)
         return { jobId: record.jobId, state: answer.state ?? 'cancelled', changed: answer.state === 'cancelled' }

@@ -6,7 +6,7 @@ import { LOGS_PROTOCOL, LogsResponse } from '../protocol/log-messages.js'
 import { errorMessage } from '../util/errors.js'
 import { findJob } from './find-job.js'
 import { formatJob, shortPeer } from './job-format.js'
-import { addMeshClientOptions, memberAddrs, withMeshClient, type MeshClient, type MeshClientFlags } from './mesh-client.js'
+import { addMeshClientOptions, addrsFromInfo, withMeshClient, type MeshClient, type MeshClientFlags } from './mesh-client.js'
 
 /** Lines of the failing attempt's log that `job` shows. */
 const TAIL_LINES = 20
@@ -41,9 +41,9 @@ async function failureTail (client: MeshClient, record: JobRecord): Promise<stri
   const head = `\nlog of ${kind}-${index} attempt ${attempt.epoch}.${attempt.attempt} on ${shortPeer(attempt.node)}`
   try {
     const info = await client.call(INFO_PROTOCOL, {}, InfoResponse)
-    const member = info.peerId === attempt.node ? info : info.members.find((x) => x.peerId === attempt.node)
-    if (member === undefined) return `${head}: its node is not a member now\n`
-    const res = await client.call(LOGS_PROTOCOL, { jobId: record.jobId, task: { kind, index } }, LogsResponse, memberAddrs(attempt.node, member.addrs))
+    const addrs = addrsFromInfo(info, attempt.node)
+    if (addrs === undefined) return `${head}: its node is not a member now\n`
+    const res = await client.call(LOGS_PROTOCOL, { jobId: record.jobId, task: { kind, index } }, LogsResponse, addrs)
     const text = res.attempts.find((a) => a.epoch === attempt.epoch && a.attempt === attempt.attempt)?.text ?? ''
     const lines = text.split('\n').filter((l, i, all) => l !== '' || i < all.length - 1)
     if (lines.length === 0) return `${head}: it wrote nothing\n`

@@ -8,7 +8,7 @@ import { errorMessage, InvalidArgumentError } from '../util/errors.js'
 import { sleep } from '../util/sleep.js'
 import { findJob } from './find-job.js'
 import { shortPeer } from './job-format.js'
-import { addMeshClientOptions, memberAddrs, withMeshClient, type MeshClient, type MeshClientFlags } from './mesh-client.js'
+import { addMeshClientOptions, addrsFromInfo, withMeshClient, type MeshClient, type MeshClientFlags } from './mesh-client.js'
 
 interface LogsFlags extends MeshClientFlags {
   task?: string
@@ -54,7 +54,8 @@ export function registerLogsCommand (program: Command): void {
 /** Reads each attempt's log once, from where it left off, and prints whole lines with their prefix. */
 class LogReader {
   private readonly offsets = new Map<string, { kind: 'map' | 'reduce', index: number, epoch: number, attempt: number, offset: number }>()
-  private readonly partial = new Map<string, string>()
+  /** Per attempt, the start of a line not ended yet, with the prefix it is printed under. */
+  private readonly partial = new Map<string, { prefix: string, rest: string }>()
   private readonly nodes = new Map<string, string>()
   private addrs = new Map<string, Multiaddr[]>()
   private readonly warned = new Set<string>()
@@ -96,8 +97,11 @@ class LogReader {
 
   private async learnAddrs (): Promise<void> {
     const info = await this.client.call(INFO_PROTOCOL, {}, InfoResponse)
-    const addrs = new Map<string, Multiaddr[]>([[info.peerId, memberAddrs(info.peerId, info.addrs)]])
-    for (const m of info.members) if (m.liveness !== 'dead') addrs.set(m.peerId, memberAddrs(m.peerId, m.addrs))
+    const addrs = new Map<string, Multiaddr[]>()
+    for (const peer of [info.peerId, ...info.members.map((m) => m.peerId)]) {
+      const found = addrsFromInfo(info, peer, false)
+      if (found !== undefined) addrs.set(peer, found)
+    }
     this.addrs = addrs
   }
 
@@ -117,12 +121,12 @@ class LogReader {
       return
     }
     if (a.start > before) process.stdout.write(`${prefix} [${a.start - before} characters cut: only the last part of an attempt's output is kept]\n`)
-    const text = (this.partial.get(key) ?? '') + a.text
+    const text = (this.partial.get(key)?.rest ?? '') + a.text
     const lines = text.split('\n')
     const rest = lines.pop() ?? ''
     for (const line of lines) process.stdout.write(`${prefix} ${line}\n`)
     if (rest === '') this.partial.delete(key)
-    else this.partial.set(key, rest)
+    else this.partial.set(key, { prefix, rest })
     if (!a.running && rest !== '') {
       process.stdout.write(`${prefix} ${rest}\n`)
       this.partial.delete(key)
@@ -131,10 +135,7 @@ class LogReader {
 
   /** A last line without its newline is still printed. */
   finish (): void {
-    for (const [key, rest] of this.partial) {
-      const [task, attempt] = [key.slice(0, key.lastIndexOf('-')), key.slice(key.lastIndexOf('-') + 1)]
-      process.stdout.write(`[${task} ${attempt} ${shortPeer(this.nodes.get(key) ?? '')}] ${rest}\n`)
-    }
+    for (const { prefix, rest } of this.partial.values()) process.stdout.write(`${prefix} ${rest}\n`)
     this.partial.clear()
   }
 }

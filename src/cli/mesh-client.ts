@@ -1,6 +1,7 @@
 import type { Command } from 'commander'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { z } from 'zod'
+import type { InfoResponse } from '../protocol/info.js'
 import { createClientLibp2p } from '../node/libp2p.js'
 import { MRP2P_VERSION } from '../node/version.js'
 import { isHandshakeRefusal, swarmKeyMismatch } from '../protocol/errors.js'
@@ -93,6 +94,16 @@ function clientFor (node: StreamOpener, target: Multiaddr, timeoutMs: number): {
       maxFrameBytes: 16 * 1024 * 1024
     })
   }
+}
+
+/**
+ * The addresses an info answer gives for `peer` (the node that answered, or one of its members, `dead` ones
+ * only when `withDead`), each ending in its /p2p part; undefined when it names no such peer.
+ */
+export function addrsFromInfo (info: InfoResponse, peer: string, withDead = true): Multiaddr[] | undefined {
+  if (info.peerId === peer) return memberAddrs(peer, info.addrs)
+  const member = info.members.find((m) => m.peerId === peer && (withDead || m.liveness !== 'dead'))
+  return member === undefined ? undefined : memberAddrs(peer, member.addrs)
 }
 
 /** A member's addresses as the info answer lists them, each ending in its /p2p part. */
