@@ -28,6 +28,7 @@ export function registerJoinCommand (program: Command): void {
     .option('--slots <n>', 'tasks this node runs at once (env MRP2P_SLOTS; default: CPU count)')
     .option('--no-worker', 'take part in the mesh and election but never run tasks')
     .option('--sandbox', TASK_FLAG_HELP.sandbox)
+    .option('--no-exec', TASK_FLAG_HELP.exec)
     .option('--task-memory <MiB>', TASK_FLAG_HELP.taskMemory)
     .option('--min-free-disk <MiB>', LIMIT_FLAG_HELP.minFreeDisk)
     .option('--max-jobs <n>', LIMIT_FLAG_HELP.maxJobs)

@@ -4,8 +4,9 @@ import { runSequential } from '../mapreduce/sequential.js'
 import { DEFAULT_SPLIT_SIZE } from '../mapreduce/splits.js'
 import { addJobOptionFlags, jobOptionsFromFlags, type JobOptionFlags } from './job-option-flags.js'
 import { byteSize, collectParam, positiveInt } from './arg-parsers.js'
+import { addStreamingFlags, resolveStreaming, STREAMING_JOB_NAME, type StreamingFlags } from './streaming-flags.js'
 
-interface RunFlags extends JobOptionFlags {
+interface RunFlags extends JobOptionFlags, StreamingFlags {
   input: string[]
   reduces: number
   output: string
@@ -18,17 +19,18 @@ export function registerRunCommand (program: Command): void {
   const command = program
     .command('run')
     .description('run a job sequentially in this process (the reference that distributed runs must match byte for byte)')
-    .argument('<job>', 'built-in job (wc, indexer, grep) or path to a .ts/.js module')
+    .argument('[job]', 'built-in job (wc, indexer, grep, sort) or path to a .ts/.js module; or a streaming job: --mapper and --reducer')
     .requiredOption('-i, --input <paths...>', 'input files; map receives each path exactly as given')
     .option('-r, --reduces <R>', 'number of reduce partitions', positiveInt('--reduces'), 1)
     .option('-o, --output <dir>', 'output folder (must be empty or absent)', 'mr-out')
     .option('--split-size <bytes>', 'cut larger files at line ends into splits of about this size', byteSize('--split-size'), DEFAULT_SPLIT_SIZE)
-  addJobOptionFlags(command, 'run')
+  addStreamingFlags(addJobOptionFlags(command, 'run'))
     .option('-p, --param <key=value>', 'job parameter (repeatable)', collectParam, {})
     .option('-q, --quiet', 'print nothing on success')
-    .action(async (jobSpec: string, flags: RunFlags) => {
+    .action(async (jobSpec: string | undefined, flags: RunFlags) => {
       const started = performance.now()
-      const loaded = await loadJob(jobSpec)
+      const streaming = await resolveStreaming(jobSpec, flags)
+      const loaded = streaming === undefined ? await loadJob(jobSpec as string) : { job: streaming, name: STREAMING_JOB_NAME }
       const result = await runSequential({
         job: loaded.job,
         jobName: loaded.name,

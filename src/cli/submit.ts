@@ -7,10 +7,11 @@ import { addJobOptionFlags, jobOptionsFromFlags, type JobOptionFlags } from './j
 import { quietUnlessLogLevelSet } from './log-level.js'
 import { DEFAULT_LISTEN, resolveBootstrap, resolveListen, resolveSwarmKey } from './node-options.js'
 import { byteSize, collectParam, positiveInt } from './arg-parsers.js'
+import { addStreamingFlags, resolveStreaming, STREAMING_JOB_NAME, type StreamingFlags } from './streaming-flags.js'
 import { withTerminal } from './submit-terminal.js'
 
 /** What commander parses. */
-interface SubmitFlags extends JobOptionFlags {
+interface SubmitFlags extends JobOptionFlags, StreamingFlags {
   input: string[]
   bootstrap?: string[]
   reduces: number
@@ -31,7 +32,7 @@ export function registerSubmitCommand (program: Command): void {
   const command = program
     .command('submit')
     .description('run a job on the mesh: any node may be named, the job goes to the current coordinator')
-    .argument('<job>', 'built-in job (wc, indexer, grep) or path to a .ts/.js module')
+    .argument('[job]', 'built-in job (wc, indexer, grep, sort) or path to a .ts/.js module; or a streaming job: --mapper and --reducer')
     .requiredOption('-i, --input <paths...>', 'input files; map receives each path exactly as given')
     .option('-b, --bootstrap <multiaddr...>', 'a node of the mesh, ending in /p2p/<PeerId> (env MRP2P_BOOTSTRAP)')
     .option('-r, --reduces <R>', 'number of reduce partitions', positiveInt('--reduces'), 1)
@@ -40,13 +41,14 @@ export function registerSubmitCommand (program: Command): void {
     .option('-p, --param <key=value>', 'job parameter (repeatable)', collectParam, {})
     .option('--timeout <seconds>', 'give up when no coordinator is found for this long', positiveInt('--timeout'), 30)
     .option('--max-attempts <n>', 'attempts per task that fail in the job\'s own code before the job fails', positiveInt('--max-attempts'), 4)
-  addJobOptionFlags(command, 'submit')
+  addStreamingFlags(addJobOptionFlags(command, 'submit'))
     .option('--shared', 'the inputs are readable at the same path on every node (a shared or copied folder): workers read them in place instead of fetching them from this submitter')
     .option('--listen <multiaddr>', `where workers reach this submitter (env MRP2P_LISTEN; default ${DEFAULT_LISTEN})`)
     .option('-q, --quiet', 'no progress, only the job id and errors')
     .option('--swarm-key <file>', 'the key of a private mesh (env MRP2P_SWARM_KEY)')
-    .action(async (jobSpec: string, flags: SubmitFlags) => {
+    .action(async (jobSpec: string | undefined, flags: SubmitFlags) => {
       quietUnlessLogLevelSet()
+      const streaming = await resolveStreaming(jobSpec, flags)
       const bootstrap = resolveBootstrap(flags.bootstrap)
       if (bootstrap.length === 0) throw new InvalidArgumentError('submit needs --bootstrap <multiaddr> (or MRP2P_BOOTSTRAP) naming a node of the mesh')
       const listen = resolveListen(flags.listen === undefined ? undefined : [flags.listen])
@@ -61,7 +63,8 @@ export function registerSubmitCommand (program: Command): void {
           if (e.type === 'coordinator' && e.previous === undefined) process.stdout.write(`job ${jobId} submitted to ${e.peer} (epoch ${e.epoch})\n`)
           hooks.onEvent(e)
         },
-        job: jobSpec,
+        job: jobSpec ?? STREAMING_JOB_NAME,
+        streaming,
         input: flags.input,
         bootstrap,
         listen,

@@ -6,15 +6,20 @@ import { parseIntArg } from './arg-parsers.js'
 export interface TaskFlags {
   sandbox?: boolean
   taskMemory?: string
+  /** `--no-exec`: false when given. */
+  exec?: boolean
 }
 
 export interface TaskOptions {
   sandbox: boolean
   taskMemoryMb: number
+  /** false: run no streaming job's commands on this node. */
+  exec: boolean
 }
 
 export const TASK_FLAG_HELP = {
-  sandbox: 'run each task attempt in a child process under Node\'s permission model: it reads only its job\'s code and input, writes only its work folder, starts no process (env MRP2P_SANDBOX=1)',
+  sandbox: 'run each task attempt in a child process under Node\'s permission model: it reads only its job\'s code and input, writes only its work folder, starts no process; streaming commands run under bubblewrap, without network (env MRP2P_SANDBOX=1)',
+  exec: 'run no streaming job\'s commands (--mapper/--reducer) on this node: the coordinator sends them to other nodes (env MRP2P_NO_EXEC=1)',
   taskMemory: `heap cap of one task attempt, MiB; a job that allocates past it fails that attempt, not the node (env MRP2P_TASK_MEMORY_MB; default ${DEFAULT_TASK_MEMORY_MB})`
 } as const
 
@@ -24,5 +29,6 @@ export function resolveTaskOptions (flags: TaskFlags, env: Env = process.env): T
   const memory = flagOrEnv(flags.taskMemory, '--task-memory', env, 'MRP2P_TASK_MEMORY_MB')
   // Below 16 MiB not even the engine's own buffers fit; the upper bound is V8's.
   const taskMemoryMb = memory === undefined ? DEFAULT_TASK_MEMORY_MB : parseIntArg(memory.raw, memory.source, 16, 1024 * 1024)
-  return { sandbox, taskMemoryMb }
+  const exec = flags.exec !== false && envValue(env, 'MRP2P_NO_EXEC') !== '1'
+  return { sandbox, taskMemoryMb, exec }
 }

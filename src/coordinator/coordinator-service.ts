@@ -286,7 +286,7 @@ export class CoordinatorService implements Startable {
     const now = performance.now()
     this.acting()
     this.workers.set(from, { incarnation: req.incarnation })
-    this.feed({ type: 'worker-up', peer: from, slots: req.slots, self: from === this.c.self, incarnation: req.incarnation, now })
+    this.feed({ type: 'worker-up', peer: from, slots: req.slots, self: from === this.c.self, incarnation: req.incarnation, noExec: req.noExec, now })
     for (const o of req.outputs) this.feed({ type: 'map-output-known', jobId: o.jobId, mapIndex: o.mapIndex, peer: from, now })
     this.releaseHeld(now)
     return { epoch: this.epoch }

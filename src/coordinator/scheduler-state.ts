@@ -55,6 +55,10 @@ export interface JobState {
   /** Every peer that ran an attempt or held an output of this job: cleanup targets. */
   readonly peers: Set<string>
   lastProgress: JobProgress | undefined
+  /** Peers where the job cannot start at all (a `setup` failure: a streaming command not found there), with why. */
+  readonly unableOn: Map<string, string>
+  /** Since when no live worker could run this job while it had tasks waiting (streaming jobs on --no-exec nodes). */
+  blockedSince: number | undefined
 }
 
 export interface Worker {
@@ -68,6 +72,8 @@ export interface Worker {
   /** Refusals in a row, and until when it gets no order because of them (see the task-refused event). */
   refusals: number
   restUntil: number
+  /** Why it runs no streaming commands (`join --no-exec`, or `--sandbox` without bubblewrap); undefined when it does. */
+  noExec: string | undefined
 }
 
 export function newJob (spec: JobSpec): JobState {
@@ -82,7 +88,9 @@ export function newJob (spec: JobSpec): JobState {
     running: 0,
     failedAttempts: 0,
     peers: new Set(),
-    lastProgress: undefined
+    lastProgress: undefined,
+    unableOn: new Map(),
+    blockedSince: undefined
   }
   const task = (kind: TaskKind, index: number): Task => {
     job.idle[kind].add(index)

@@ -18,11 +18,11 @@ export type SchedulerEvent =
   /** Idempotent: the same jobId again (even after the job ended) is a no-op that returns the current progress. */
   | { type: 'submit', job: JobSpec, now: number }
   /**
-   * Idempotent; also updates slots. `incarnation` (the node's boot id, if the
+   * Idempotent; also updates slots and `noExec` (why it runs no streaming job's commands; such jobs go elsewhere). `incarnation` (the node's boot id, if the
    * runtime has one) tells a restart that the failure detector missed from a
    * repeated registration: a new value is handled as worker-down then worker-up.
    */
-  | { type: 'worker-up', peer: string, slots: number, self?: boolean, incarnation?: string, now: number }
+  | { type: 'worker-up', peer: string, slots: number, self?: boolean, incarnation?: string, noExec?: string, now: number }
   | { type: 'worker-down', peer: string, now: number }
   | { type: 'task-done', ref: TaskRef, attempt: number, peer: string, partitionBytes?: number[], now: number }
   | { type: 'task-failed', ref: TaskRef, attempt: number, peer: string, cause: FailureCause, error: TaskError, fetch?: Report['fetch'], now: number }

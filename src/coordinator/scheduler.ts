@@ -23,12 +23,18 @@ export interface SchedulerConfig {
   backupSlowFactor: number
   /** Backups start once the phase's unfinished tasks are at most max(1, this × tasks in the phase). */
   backupTailFraction: number
+  /**
+   * A job that no live worker can run (a streaming job when every node runs --no-exec) fails after waiting this
+   * long (ms) for one to register, with the workers' reason.
+   */
+  noWorkerAbleMs: number
 }
 
 export const DEFAULT_SCHEDULER_CONFIG: Readonly<SchedulerConfig> = Object.freeze({
   backupMinElapsedMs: 2000,
   backupSlowFactor: 2,
-  backupTailFraction: 0.2
+  backupTailFraction: 0.2,
+  noWorkerAbleMs: 10_000
 })
 
 interface EarlyFacts { maps: Map<number, string>, reduces: Set<number> }
@@ -67,7 +73,7 @@ export class Scheduler {
     this.out = []
     switch (event.type) {
       case 'submit': this.onSubmit(event.job); break
-      case 'worker-up': this.onWorkerUp(event.peer, event.slots, event.self === true || event.peer === this.self, event.incarnation); break
+      case 'worker-up': this.onWorkerUp(event.peer, event.slots, event.self === true || event.peer === this.self, event.incarnation, event.noExec); break
       case 'worker-down': this.onWorkerDown(event.peer); break
       case 'task-done': this.onTaskDone(event.ref, event.attempt, event.peer, event.now); break
       case 'task-failed': this.onTaskFailed(event); break
@@ -131,7 +137,7 @@ export class Scheduler {
     }
   }
 
-  private onWorkerUp (peer: string, slots: number, self: boolean, incarnation: string | undefined): void {
+  private onWorkerUp (peer: string, slots: number, self: boolean, incarnation: string | undefined, noExec?: string): void {
     let w = this.workers.get(peer)
     if (w !== undefined && incarnation !== undefined && w.incarnation !== undefined && w.incarnation !== incarnation) {
       // It restarted faster than the failure detector noticed: what it ran and held is gone.
@@ -140,9 +146,10 @@ export class Scheduler {
     }
     const n = Number.isFinite(slots) && slots > 0 ? Math.floor(slots) : 0
     if (w === undefined) {
-      this.workers.set(peer, { peer, slots: n, self, incarnation, running: new Set(), order: this.workerSeq++, refusals: 0, restUntil: 0 })
+      this.workers.set(peer, { peer, slots: n, self, incarnation, running: new Set(), order: this.workerSeq++, refusals: 0, restUntil: 0, noExec })
       return
     }
+    w.noExec = noExec
     // Registering again is a worker saying it is ready.
     this.endRest(peer)
     // Fewer slots than running attempts: nothing is stopped, it just gets no more until it is under.
@@ -233,6 +240,14 @@ export class Scheduler {
         const error: TaskError & { task: TaskRef } = { message: ev.error.message, task: { ...task.ref } }
         if (ev.error.stack !== undefined) error.stack = ev.error.stack
         this.endJob(job, 'failed', error)
+        return
+      }
+    } else if (cause === 'setup') {
+      // The job cannot start on that node (its command is not there): it goes elsewhere, and fails at once when no
+      // node is left that could run it, rather than spending every attempt on every node the same way.
+      job.unableOn.set(ev.peer, ev.error.message)
+      if (!this.anyWorkerAble(job)) {
+        this.endJob(job, 'failed', { message: ev.error.message, task: { ...task.ref } })
         return
       }
     } else if (cause === 'fetch' && ev.fetch !== undefined) {
@@ -352,10 +367,11 @@ export class Scheduler {
   // ── dispatch ─────────────────────────────────────────────────────────
 
   private schedule (now: number, backups: boolean): void {
-    const pool = this.pool()
     let free = 0
-    for (const w of pool) if (w.restUntil <= now) free += Math.max(0, w.slots - w.running.size)
-    for (const job of this.active.values()) {
+    for (const w of this.pool()) if (w.restUntil <= now) free += Math.max(0, w.slots - w.running.size)
+    for (const job of [...this.active.values()]) {
+      const pool = this.pool(job)
+      if (!this.checkAble(job, pool, now)) continue
       for (const kind of KINDS) {
         if (free === 0) return
         // Reduces start only when every map output has a place to be fetched from.
@@ -373,7 +389,36 @@ export class Scheduler {
         }
       }
     }
-    if (backups && free > 0) this.launchBackups(pool, now, free)
+    if (backups && free > 0) this.launchBackups(now, free)
+  }
+
+  /** Whether `w` may run `job`'s tasks: a streaming job needs a node that runs commands and has them. */
+  private canRun (w: Worker, job: JobState): boolean {
+    return !(job.spec.streaming !== undefined && w.noExec !== undefined) && !job.unableOn.has(w.peer)
+  }
+
+  private anyWorkerAble (job: JobState): boolean {
+    for (const w of this.workers.values()) if (w.slots > 0 && this.canRun(w, job)) return true
+    return false
+  }
+
+  /**
+   * False when the job has waited `noWorkerAbleMs` with no live worker able to run it, while workers there are:
+   * it then fails with their reason, instead of waiting for ever.
+   */
+  private checkAble (job: JobState, pool: Worker[], now: number): boolean {
+    if (pool.length > 0 || this.pool().length === 0) {
+      job.blockedSince = undefined
+      return true
+    }
+    job.blockedSince ??= now
+    if (now - job.blockedSince < this.config.noWorkerAbleMs) return true
+    const why = [...this.workers.values()].find((w) => w.slots > 0 && w.noExec !== undefined)
+    const message = why !== undefined
+      ? `no node of this mesh runs streaming commands (node ${why.peer}: ${why.noExec ?? ''})`
+      : `no node of this mesh can run this job: ${[...job.unableOn.values()][0] ?? 'every worker refused it'}`
+    this.endJob(job, 'failed', { message, task: { jobId: job.spec.jobId, kind: 'map', index: 0 } })
+    return false
   }
 
   /**
@@ -382,9 +427,10 @@ export class Scheduler {
    * long tasks is not flooded with backups, and never below the floor, so a
    * fast job gets none at all.
    */
-  private launchBackups (pool: Worker[], now: number, free: number): void {
+  private launchBackups (now: number, free: number): void {
     const cfg = this.config
     for (const job of this.active.values()) {
+      const pool = this.pool(job)
       // The phase in progress: maps until all are done, then reduces.
       const kind = job.mapsDone < job.maps.length ? 'map' : 'reduce'
       const tasks = tasksOf(job, kind)
@@ -409,15 +455,15 @@ export class Scheduler {
   }
 
   /**
-   * Every other live worker, or the coordinator's own node when it is alone: the coordinator keeps its CPU for
+   * Every other live worker (that can run `job`, when given), or the coordinator's own node when it is alone: the coordinator keeps its CPU for
    * the job table unless nobody else can work. A worker resting after refusals stays in (see pick): a task
    * waits out a busy worker's rest rather than land on the coordinator.
    */
-  private pool (): Worker[] {
+  private pool (job?: JobState): Worker[] {
     const others: Worker[] = []
     const selves: Worker[] = []
     for (const w of this.workers.values()) {
-      if (w.slots === 0) continue
+      if (w.slots === 0 || (job !== undefined && !this.canRun(w, job))) continue
       if (w.self) selves.push(w)
       else others.push(w)
     }

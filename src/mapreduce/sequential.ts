@@ -1,16 +1,27 @@
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { InvalidArgumentError } from '../util/errors.js'
+import { prepareCommandFolder, type CommandFile } from './command-folder.js'
 import type { Job } from './job-api.js'
-import { runMapTask } from './map-task.js'
+import { runMapTask, type MapTaskInput, type MapTaskResult } from './map-task.js'
 import { OutputDir, partFileName } from './output-dir.js'
-import { runReduceTask } from './reduce-task.js'
+import { runReduceTask, type ReduceTaskInput, type ReduceTaskResult } from './reduce-task.js'
 import { sampledParams } from './sample.js'
 import { planSplits, readSplit } from './splits.js'
 import type { JobOptions } from './job-options.js'
+import type { StreamingJob } from './streaming-job.js'
+import { runStreamingMapTask } from './streaming-map-task.js'
+import { runStreamingReduceTask } from './streaming-reduce-task.js'
+
+/** A streaming job as `run` takes it: its commands, and where each `--file` is on this machine. */
+export interface StreamingRun {
+  streaming: StreamingJob
+  files: readonly CommandFile[]
+}
 
 export interface SequentialRunOptions {
-  job: Job
+  /** A module's job, or a streaming job's commands (docs/streaming.md). */
+  job: Job | StreamingRun
   jobName: string
   /** Input paths as the user wrote them; each is the `document` name map receives. */
   inputs: readonly string[]
@@ -48,7 +59,9 @@ export interface SequentialRunResult {
 export async function runSequential (opts: SequentialRunOptions): Promise<SequentialRunResult> {
   if (!Number.isInteger(opts.reduces) || opts.reduces < 1) throw new InvalidArgumentError(`reduces must be a positive integer, got ${opts.reduces}`)
   const splits = await planSplits(opts.inputs, { cwd: opts.cwd ?? process.cwd(), splitSize: opts.splitSize })
-  const params = sampledParams(opts.job, opts.jobName, splits, opts.reduces, opts.params ?? {})
+  const code = opts.job
+  const streaming = 'streaming' in code ? code : undefined
+  const params = streaming === undefined ? sampledParams(code as Job, opts.jobName, splits, opts.reduces, opts.params ?? {}) : { ...opts.params }
   const inputBytes = splits.reduce((n, s) => n + s.length, 0)
   opts.onProgress?.({ type: 'planned', maps: splits.length, reduces: opts.reduces, inputBytes })
 
@@ -57,13 +70,28 @@ export async function runSequential (opts: SequentialRunOptions): Promise<Sequen
     const runsDir = join(out.temporary, 'runs')
     mkdirSync(runsDir)
     const runPath = (m: number, r: number): string => join(runsDir, `map-${m}-${r}`)
+    // Each task's commands run in a folder of their own, as on a worker, holding the job's files.
+    const inFolder = async <T>(name: string, task: (cwd: string) => Promise<T>): Promise<T> => {
+      const cwd = join(out.temporary, name)
+      prepareCommandFolder(cwd, streaming?.files ?? [])
+      try {
+        return await task(cwd)
+      } finally {
+        rmSync(cwd, { recursive: true, force: true })
+      }
+    }
+    const runMap = async (input: Omit<MapTaskInput, 'job'>): Promise<MapTaskResult> => streaming === undefined
+      ? await runMapTask({ ...input, job: code as Job })
+      : await inFolder(`cwd-map-${input.split.index}`, async (cwd) => await runStreamingMapTask({ ...input, setting: { streaming: streaming.streaming, cwd } }))
+    const runReduce = async (input: Omit<ReduceTaskInput, 'job'>): Promise<ReduceTaskResult> => streaming === undefined
+      ? runReduceTask({ ...input, job: code as Job })
+      : await inFolder(`cwd-reduce-${input.partition}`, async (cwd) => await runStreamingReduceTask({ ...input, setting: { streaming: streaming.streaming, cwd } }))
     let emitted = 0
     for (const split of splits) {
-      const result = await runMapTask({
-        job: opts.job,
+      const result = await runMap({
         jobName: opts.jobName,
         split,
-        contents: readSplit(split),
+        contents: readSplit(split, streaming === undefined ? 'utf8' : 'latin1'),
         reduces: opts.reduces,
         params,
         outputPaths: Array.from({ length: opts.reduces }, (_, r) => runPath(split.index, r)),
@@ -76,8 +104,7 @@ export async function runSequential (opts: SequentialRunOptions): Promise<Sequen
     let keys = 0
     let outputBytes = 0
     for (let r = 0; r < opts.reduces; r++) {
-      const result = runReduceTask({
-        job: opts.job,
+      const result = await runReduce({
         jobName: opts.jobName,
         partition: r,
         reduces: opts.reduces,

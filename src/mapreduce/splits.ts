@@ -96,7 +96,8 @@ function cutAtLines (path: string, size: number, splitSize: number): Array<{ off
 }
 
 /** The split's text. Bytes that are not UTF-8 become U+FFFD, as Go's range over a string yields RuneError. */
-export function readSplit (split: Pick<InputSplit, 'path' | 'offset' | 'length'>): string {
+/** A split's text: UTF-8 for a module job, `latin1` (a byte string, streaming-records.ts) for a streaming job. */
+export function readSplit (split: Pick<InputSplit, 'path' | 'offset' | 'length'>, encoding: 'utf8' | 'latin1' = 'utf8'): string {
   const fd = openSync(split.path, 'r')
   try {
     const buf = Buffer.allocUnsafe(split.length)
@@ -106,7 +107,7 @@ export function readSplit (split: Pick<InputSplit, 'path' | 'offset' | 'length'>
       if (n === 0) throw new InputError(`input ${split.path} shrank while the job was reading it`)
       off += n
     }
-    return buf.toString('utf8')
+    return buf.toString(encoding)
   } finally {
     closeSync(fd)
   }

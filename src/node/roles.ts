@@ -16,6 +16,8 @@ export interface RolesConfig {
   taskMemoryMb?: number
   /** Tasks run in child processes under Node's permission model (`join --sandbox`). */
   sandbox?: boolean
+  /** false: no streaming commands run here (`join --no-exec`). */
+  exec?: boolean
   /** A job whose submitter stops polling for this long is aborted. */
   submitterTimeoutMs?: number
   /** Free disk (MiB) an attempt needs beyond its input. */
@@ -89,7 +91,7 @@ export async function startRoles (node: MeshNode, config: RolesConfig): Promise<
 
   let worker: WorkerService | undefined
   if (config.worker) {
-    const w = worker = await lifecycle.start('worker', new WorkerService({ self: node.peerId, network: node.libp2p, rpc, dataDir: node.dataDir.path, coordinator: leader, logger }, { slots: config.slots, version: config.version, taskMemoryMb: config.taskMemoryMb, sandbox: config.sandbox, minFreeDiskBytes: config.minFreeDiskMb === undefined ? undefined : config.minFreeDiskMb * 2 ** 20, onAttempt: config.onAttempt }))
+    const w = worker = await lifecycle.start('worker', new WorkerService({ self: node.peerId, network: node.libp2p, rpc, dataDir: node.dataDir.path, coordinator: leader, logger }, { slots: config.slots, version: config.version, taskMemoryMb: config.taskMemoryMb, sandbox: config.sandbox, exec: config.exec, minFreeDiskBytes: config.minFreeDiskMb === undefined ? undefined : config.minFreeDiskMb * 2 ** 20, onAttempt: config.onAttempt }))
     node.setTaskInfo(() => w.getStats())
     await lifecycle.start('running count', runningCountReporter(node, w))
     await lifecycle.start('log retention', logRetention(historyStore, w))

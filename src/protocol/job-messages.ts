@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { JobOptionsSchema } from '../mapreduce/job-options.js'
+import { StreamingJobSchema } from '../mapreduce/streaming-job.js'
 import { pickDeclared } from '../util/pick-declared.js'
 import { protocolId } from './ids.js'
 
@@ -21,7 +22,7 @@ export const JOB_PROTOCOLS = {
   report: protocolId('job/report'),
   /** coordinator → worker: the job ended; drop its intermediate files */
   end: protocolId('job/end'),
-  /** worker → submitter (bulk): the job's bundled code, by hash */
+  /** worker → submitter (bulk): the job's bundled code, or a streaming job's `--file`, by hash */
   fetchCode: protocolId('job/fetch-code'),
   /** worker → submitter (bulk): a split's bytes */
   fetchSplit: protocolId('job/fetch-split'),
@@ -80,6 +81,8 @@ export const JobSpecSchema = z.object({
   maxAttempts: z.number().int().min(1).max(100),
   /** What the job's `sample` hook wrote on the submitter (its last 64 KiB): `mrp2p logs` shows it. */
   sampleLog: Text(64 * 1024).optional(),
+  /** A streaming job's commands (docs/streaming.md); `codeHash` is then streamingCodeHash of them. */
+  streaming: StreamingJobSchema.optional(),
   // The job's options are the engine's schema (mapreduce/job-options.ts), carried as they are.
   ...JobOptionsSchema.shape
 })
@@ -130,7 +133,9 @@ export const RegisterRequest = z.object({
   /** Changes at every start of the node: a restart the failure detector missed still reads as one. */
   incarnation: Text(64),
   /** Finished map outputs held on this worker: what a new coordinator rebuilds from. */
-  outputs: z.array(z.object({ jobId: JobId, mapIndex: Index })).max(1_000_000)
+  outputs: z.array(z.object({ jobId: JobId, mapIndex: Index })).max(1_000_000),
+  /** Set when this node runs no streaming commands (`join --no-exec`, or `--sandbox` without bubblewrap): why. */
+  noExec: Text(500).optional()
 })
 export const RegisterResponse = z.object({ epoch: Epoch })
 
@@ -153,9 +158,10 @@ export const DoJobResponse = z.object({ accepted: z.boolean(), reason: Text(500)
 /**
  * Why an attempt failed, as the scheduler counts it: `user` (the job's code) and `resource` (the node lacks what the
  * job needs, such as disk) count toward the job's attempts; `worker` (the node broke) and `fetch` (a map output
- * could not be pulled) do not.
+ * could not be pulled) do not. `setup`: the job cannot start on that node at all (a streaming command not found
+ * there): the job's tasks go to other nodes, and the job fails once no node is left that could run it.
  */
-export const FailureCauseSchema = z.enum(['user', 'worker', 'fetch', 'resource'])
+export const FailureCauseSchema = z.enum(['user', 'worker', 'fetch', 'resource', 'setup'])
 export type FailureCause = z.output<typeof FailureCauseSchema>
 
 /** What one attempt read and wrote; a map's records in are its split's lines, a reduce's its keys' values. */

@@ -5,6 +5,7 @@ import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { z } from 'zod'
 import { jobOptionsOf, type JobOptions } from '../mapreduce/job-options.js'
 import type { InputSplit } from '../mapreduce/splits.js'
+import type { StreamingJob } from '../mapreduce/streaming-job.js'
 import { receiveToFile, sendBytes, sendFileRange, writeJsonFrame } from '../protocol/bulk.js'
 import { handleBulk, type BulkHandlerRegistration } from '../protocol/bulk-rpc.js'
 import { queryInfo } from '../protocol/info.js'
@@ -69,6 +70,10 @@ export interface SubmissionPlan extends JobOptions {
   jobId: string
   jobName: string
   code: { hash: string, code: string }
+  /** A streaming job's commands, instead of a module (`code` then holds their canonical form). */
+  streaming?: StreamingJob
+  /** A streaming job's `--file`s, served by hash like the code. */
+  files?: ReadonlyArray<{ hash: string, path: string, bytes: number }>
   splits: InputSplit[]
   reduces: number
   params: Record<string, string>
@@ -120,7 +125,8 @@ export class Submission implements Startable {
       params: p.params,
       submitter: { peer: this.c.self, addrs: this.c.addrs },
       maxAttempts: p.maxAttempts,
-      sampleLog: p.sampleLog
+      sampleLog: p.sampleLog,
+      streaming: p.streaming
     }
   }
 
@@ -134,6 +140,12 @@ export class Submission implements Startable {
       requestSchema: FetchCodeRequest,
       log,
       handle: async (req, ctx) => {
+        const file = plan.files?.find((f) => f.hash === req.hash)
+        if (file !== undefined) {
+          await writeJsonFrame(ctx.stream, { ok: true, bytes: file.bytes }, ctx)
+          await sendFileRange(ctx.stream, file.path, 0, file.bytes, ctx)
+          return
+        }
         if (req.hash !== plan.code.hash) {
           await writeJsonFrame(ctx.stream, { ok: false, error: 'unknown code hash' }, ctx)
           return

@@ -4,6 +4,7 @@ import { jobOptionsOf, type JobOptions } from '../mapreduce/job-options.js'
 import { OutputDir } from '../mapreduce/output-dir.js'
 import { sampledParams } from '../mapreduce/sample.js'
 import { planSplits } from '../mapreduce/splits.js'
+import { streamingCodeHash, type StreamingJob } from '../mapreduce/streaming-job.js'
 import { createClientLibp2p } from '../node/libp2p.js'
 import { MRP2P_VERSION } from '../node/version.js'
 import type { Logger } from '../util/logger.js'
@@ -16,8 +17,10 @@ import { newJobId, Submission, type SubmissionEvent } from './submission.js'
  * options (JobOptionsSchema: task timeout, memory, compression, …) are passed on to the workers as they are.
  */
 export interface SubmitJobOptions extends JobOptions {
-  /** A built-in job's name (wc, indexer, grep) or the path of a .ts/.js module. */
+  /** A built-in job's name (wc, indexer, grep, sort) or the path of a .ts/.js module. */
   job: string
+  /** Instead of `job`: a streaming job's commands, and where each of its files is here (checked and hashed). */
+  streaming?: { streaming: StreamingJob, files: ReadonlyArray<{ name: string, path: string }> }
   /** Input files; map receives each path exactly as given. */
   input: string[]
   /** Nodes of the mesh to ask for the coordinator, each ending in /p2p/<PeerId>. */
@@ -69,6 +72,11 @@ function captureSampleOutput (): { stop: () => void, text: () => string | undefi
   }
 }
 
+/** A streaming job's "code": its commands in canonical form, named by their hash (what workers check the spec by). */
+function streamingBundle (name: string, streaming: StreamingJob): { name: string, code: string, hash: string } {
+  return { name, code: JSON.stringify(streaming), hash: streamingCodeHash(streaming) }
+}
+
 /**
  * Submits a job to a mesh and waits until its output folder is complete:
  * loads and bundles the job, plans its splits, starts a client that serves
@@ -77,17 +85,19 @@ function captureSampleOutput (): { stop: () => void, text: () => string | undefi
  */
 export async function submitJob (options: SubmitJobOptions): Promise<SubmitJobResult> {
   // Everything that can be refused is refused before anything runs or is written.
-  const bundle = await bundleJob(options.job, options.cwd)
-  const loaded = await importJob(bundle)
+  const streaming = options.streaming
+  const bundle = streaming === undefined ? await bundleJob(options.job, options.cwd) : streamingBundle(options.job, streaming.streaming)
+  const loaded = streaming === undefined ? await importJob(bundle) : undefined
   const splits = await planSplits(options.input, { cwd: options.cwd ?? process.cwd(), splitSize: options.splitSize })
   // What the sample hook writes is the job's log (shown by `mrp2p logs`), not this terminal's output.
   const sample = captureSampleOutput()
   let params: Record<string, string>
   try {
-    params = sampledParams(loaded.job, bundle.name, splits, options.reduces, options.params)
+    params = loaded === undefined ? { ...options.params } : sampledParams(loaded.job, bundle.name, splits, options.reduces, options.params)
   } finally {
     sample.stop()
   }
+  const files = streaming?.streaming.files.map((f, i) => ({ hash: f.hash, bytes: f.bytes, path: streaming.files[i].path }))
   const inputBytes = splits.reduce((n, s) => n + s.length, 0)
   const output = OutputDir.prepare(options.output)
 
@@ -100,7 +110,7 @@ export async function submitJob (options: SubmitJobOptions): Promise<SubmitJobRe
     const parts = new PartCollector(output, options.reduces)
     const submission = new Submission(
       { self: node.peerId.toString(), addrs: node.getMultiaddrs().map((a) => a.toString()), network: node, bootstrap: options.bootstrap, log: options.log, keyed: options.swarmKey !== undefined },
-      { jobId, jobName: bundle.name, code: bundle, splits, reduces: options.reduces, params, maxAttempts: options.maxAttempts, parts, shared: options.shared, sampleLog: sample.text(), ...jobOptionsOf(options) }
+      { jobId, jobName: bundle.name, code: bundle, streaming: streaming?.streaming, files, splits, reduces: options.reduces, params, maxAttempts: options.maxAttempts, parts, shared: options.shared, sampleLog: sample.text(), ...jobOptionsOf(options) }
     )
     await submission.start()
     try {

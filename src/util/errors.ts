@@ -45,6 +45,20 @@ export class UserCodeError extends UserFacingError {
   }
 }
 
+/**
+ * A streaming job's command (`--mapper`, `--reducer`, `--combiner`) failed: it exited non-zero, was killed, or
+ * could not be started. `setup` is true when it never ran its job (not found, not executable, refused by the
+ * node): the node cannot run this job, which says nothing of the job's data, so the scheduler tries another node
+ * instead of counting an attempt (docs/streaming.md).
+ */
+export class StreamingCommandError extends UserCodeError {
+  static override readonly NAME = 'StreamingCommandError'
+  override readonly name = StreamingCommandError.NAME
+  constructor (message: string, readonly setup: boolean) {
+    super(message, undefined)
+  }
+}
+
 export function isUserFacingError (err: unknown): err is UserFacingError {
   return err instanceof Error && (err as Partial<UserFacingError>).userFacing === true
 }

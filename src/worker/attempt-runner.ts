@@ -1,5 +1,8 @@
 import { join } from 'node:path'
+import { prepareCommandFolder } from '../mapreduce/command-folder.js'
 import { jobOptionsOf } from '../mapreduce/job-options.js'
+import { streamingCodeHash } from '../mapreduce/streaming-job.js'
+import type { JobRef } from '../protocol/job-messages.js'
 import { errorMessage } from '../util/errors.js'
 import type { Logger } from '../util/logger.js'
 import type { AttemptLogs, AttemptLogWriter } from './attempt-logs.js'
@@ -10,6 +13,7 @@ import type { IntermediateStore } from './intermediate-store.js'
 import { FetchError, type ShuffleClient } from './shuffle-client.js'
 import type { SubmitterClient } from './submitter-client.js'
 import { TaskAbortedError, type TaskOutcome, type TaskPool } from './task-pool.js'
+import type { StreamingTask } from './thread-messages.js'
 
 /**
  * Why an attempt failed, as the scheduler counts it: running out of disk (checked up front, or ENOSPC while
@@ -23,7 +27,8 @@ function failureCause (message: string, userCode: boolean): FailureCause {
 }
 
 function taskFailure (out: Extract<TaskOutcome, { ok: false }>): AttemptOutcome {
-  return { ok: false, cause: failureCause(out.error.message, out.error.userCode), error: { message: out.error.message, stack: out.error.stack } }
+  const cause = out.error.setup === true ? 'setup' : failureCause(out.error.message, out.error.userCode)
+  return { ok: false, cause, error: { message: out.error.message, stack: out.error.stack } }
 }
 
 /** What an attempt works with: the node's store, its task slots, the job code it holds, and its peers. */
@@ -35,6 +40,10 @@ export interface AttemptRunnerParts {
   shuffle: ShuffleClient
   logs: AttemptLogs
   log: Logger
+  /** This node's PeerId: a streaming command's errors say where it failed. */
+  self: string
+  /** Streaming commands run under bubblewrap here (a `--sandbox` node). */
+  sandbox: boolean
 }
 
 /**
@@ -53,10 +62,11 @@ export class AttemptRunner {
     const output = this.parts.logs.open(attemptName(order))
     try {
       checkFreeDisk(store.root, this.minFreeDiskBytes, task.kind === 'map' ? task.split.length : 0)
-      const codeFile = await code.get(job.codeHash, async () => await submitter.fetchCode(job, signal))
+      const streaming = job.streaming === undefined ? undefined : await this.streamingTask(job, work, signal)
+      const codeFile = streaming === undefined ? await code.get(job.codeHash, async () => await submitter.fetchCode(job, signal)) : ''
       return task.kind === 'map'
-        ? await this.runMap(order, task, codeFile, work, signal, output)
-        : await this.runReduce(order, task, codeFile, work, signal, output)
+        ? await this.runMap(order, task, codeFile, work, signal, output, streaming)
+        : await this.runReduce(order, task, codeFile, work, signal, output, streaming)
     } catch (err) {
       if (err instanceof TaskAbortedError || signal.aborted) {
         this.parts.log.debug({ job: job.jobId, task: `${task.kind}-${task.index}`, attempt: task.attempt }, 'attempt abandoned')
@@ -70,7 +80,25 @@ export class AttemptRunner {
     }
   }
 
-  private async runMap (order: WorkOrder, task: MapAssignment, codeFile: string, work: string, signal: AbortSignal, output: AttemptLogWriter): Promise<AttemptOutcome> {
+  /**
+   * A streaming job's commands, checked against the job's code hash (what its history records, and what a
+   * submitter's signature will cover), with its files fetched once per node and copied into the commands' folder.
+   */
+  private async streamingTask (job: JobRef, work: string, signal: AbortSignal): Promise<StreamingTask> {
+    const streaming = job.streaming as NonNullable<JobRef['streaming']>
+    if (streamingCodeHash(streaming) !== job.codeHash) throw new Error('the streaming job\'s commands do not match its code hash')
+    const { code, submitter } = this.parts
+    const files = []
+    for (const f of streaming.files) {
+      const path = await code.get(f.hash, async () => await submitter.fetchCode(job, signal, f), '')
+      files.push({ name: f.name, path })
+    }
+    const cwd = join(work, 'cwd')
+    prepareCommandFolder(cwd, files)
+    return { job: streaming, cwd, sandbox: this.parts.sandbox, where: ` on node ${this.parts.self}` }
+  }
+
+  private async runMap (order: WorkOrder, task: MapAssignment, codeFile: string, work: string, signal: AbortSignal, output: AttemptLogWriter, streaming: StreamingTask | undefined): Promise<AttemptOutcome> {
     const { job } = order
     const { store, pool, submitter } = this.parts
     const shared = task.split.path
@@ -90,7 +118,8 @@ export class AttemptRunner {
       outputPaths,
       spillDir: work,
       options: jobOptionsOf(job),
-      access: { read: [codeFile, splitFile, work], write: [work] }
+      access: { read: [codeFile, splitFile, work], write: [work] },
+      streaming
     }, { signal, timeoutMs: job.taskTimeoutMs, onOutput: output.append })
     if (!out.ok) return taskFailure(out)
     const partitions = out.map?.partitions ?? []
@@ -101,7 +130,7 @@ export class AttemptRunner {
     return { ok: true, partitionBytes, counters }
   }
 
-  private async runReduce (order: WorkOrder, task: ReduceAssignment, codeFile: string, work: string, signal: AbortSignal, output: AttemptLogWriter): Promise<AttemptOutcome> {
+  private async runReduce (order: WorkOrder, task: ReduceAssignment, codeFile: string, work: string, signal: AbortSignal, output: AttemptLogWriter, streaming: StreamingTask | undefined): Promise<AttemptOutcome> {
     const { job } = order
     const { store, pool, submitter, shuffle } = this.parts
     const fetched = await shuffle.fetchRuns(job.jobId, task.index, task.sources, work, signal)
@@ -109,7 +138,7 @@ export class AttemptRunner {
     const part = join(work, 'part')
     // Map outputs held here are read in place, from this job's folder of the intermediate store.
     const access = { read: [codeFile, work, join(store.root, job.jobId)], write: [work] }
-    const out = await pool.run({ kind: 'reduce', codeFile, jobName: job.jobName, partition: task.index, reduces: job.reduces, params: job.params, inputs, outputPath: part, access }, { signal, timeoutMs: job.taskTimeoutMs, onOutput: output.append })
+    const out = await pool.run({ kind: 'reduce', codeFile, jobName: job.jobName, partition: task.index, reduces: job.reduces, params: job.params, inputs, outputPath: part, access, streaming }, { signal, timeoutMs: job.taskTimeoutMs, onOutput: output.append })
     if (!out.ok) return taskFailure(out)
     await submitter.commitPart(job, task, order.epoch, part, out.reduce?.bytes ?? 0, signal)
     const counters = { recordsIn: out.reduce?.values, recordsOut: out.reduce?.keys, bytesOut: out.reduce?.bytes, shuffleBytes: fetched.bytes, shuffleRawBytes: fetched.rawBytes }

@@ -38,6 +38,8 @@ export interface OrderIntakeParts {
   log: Logger
   /** Told of every attempt that ends here (the node's metrics). */
   onAttempt?: (attempt: AttemptObservation) => void
+  /** Why this node runs no streaming commands (`--no-exec`, or `--sandbox` without bubblewrap); undefined when it does. */
+  noExec: () => string | undefined
 }
 
 /**
@@ -90,6 +92,9 @@ export class OrderIntake implements Startable {
     }
     fence.raise(req.epoch)
     if (this.running.size >= this.slots) return { accepted: false, reason: 'no free slot' }
+    // The coordinator knows from our registration and sends none; one that does anyway is refused, not obeyed.
+    const noExec = req.job.streaming === undefined ? undefined : this.parts.noExec()
+    if (noExec !== undefined) return { accepted: false, reason: noExec }
     const name = attemptName(req)
     if (this.running.has(name)) return { accepted: true }
     const signal = this.running.add(name)

@@ -17,6 +17,8 @@ export interface RegisterLoopInit {
   version: string
   /** How often it looks whether the coordinator changed (ms). */
   intervalMs: number
+  /** Why this node runs no streaming commands, if it does not: the coordinator sends it none. */
+  noExec: () => string | undefined
 }
 
 /**
@@ -76,7 +78,7 @@ export class RegisterLoop implements Startable {
     if (same && performance.now() - (this.registered?.at ?? 0) < REREGISTER_MS) return
     try {
       const outputs = this.store.inventory().map((m) => ({ jobId: m.jobId, mapIndex: m.mapIndex }))
-      const request: z.output<typeof RegisterRequest> = { slots: this.init.slots, version: this.init.version, incarnation: this.incarnation, outputs }
+      const request: z.output<typeof RegisterRequest> = { slots: this.init.slots, version: this.init.version, incarnation: this.incarnation, outputs, noExec: this.init.noExec() }
       const answer = await this.rpc.call(coord.peer, JOB_PROTOCOLS.register, request, RegisterResponse, { signal })
       // From now on this worker belongs to that epoch: orders of an older coordinator are refused even before
       // the new one has sent any.

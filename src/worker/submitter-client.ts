@@ -20,11 +20,16 @@ function submitterAddrs (job: JobRef): Multiaddr[] {
 export class SubmitterClient {
   constructor (private readonly network: StreamOpener, private readonly log: Logger) {}
 
-  /** The job's bundled code; the caller checks it against the job's hash. */
-  async fetchCode (job: JobRef, signal: AbortSignal): Promise<Uint8Array> {
-    return await withBulkStream(this.network, submitterAddrs(job), JOB_PROTOCOLS.fetchCode, { hash: job.codeHash } satisfies z.output<typeof FetchCodeRequest>, { signal }, async ({ reader }) => {
+  /**
+   * The job's bundled code, or with `file` one of a streaming job's files (its size as the spec says, refused
+   * before anything is held when the submitter says otherwise); the caller checks it against the hash.
+   */
+  async fetchCode (job: JobRef, signal: AbortSignal, file?: { hash: string, bytes: number }): Promise<Uint8Array> {
+    const hash = file?.hash ?? job.codeHash
+    return await withBulkStream(this.network, submitterAddrs(job), JOB_PROTOCOLS.fetchCode, { hash } satisfies z.output<typeof FetchCodeRequest>, { signal }, async ({ reader }) => {
       const head = await reader.json(BulkResponseHeader, { signal })
-      if (!head.ok) throw new Error(`submitter refused the job code: ${head.error}`)
+      if (!head.ok) throw new Error(`submitter refused the job ${file === undefined ? 'code' : 'file'}: ${head.error}`)
+      if (file !== undefined && head.bytes !== file.bytes) throw new Error(`submitter sent ${head.bytes} bytes for a job file of ${file.bytes}`)
       return await receiveBytes(reader, head.bytes, { signal })
     })
   }

@@ -93,8 +93,13 @@ export class TaskPool implements Startable {
     this.slots.length = 0
   }
 
-  private newRunner (): TaskRunner {
-    return this.isolation === 'sandbox' ? new ProcessRunner(this.memoryMb, this.runnerLog) : new ThreadRunner(this.memoryMb, this.runnerLog)
+  /** A streaming task runs on a thread in either mode: its code is its command, which a --sandbox node confines with bubblewrap. */
+  private runnerKind (task: ThreadTask): TaskRunner['kind'] {
+    return this.isolation === 'sandbox' && task.streaming === undefined ? 'process' : 'thread'
+  }
+
+  private newRunner (kind: TaskRunner['kind']): TaskRunner {
+    return kind === 'process' ? new ProcessRunner(this.memoryMb, this.runnerLog) : new ThreadRunner(this.memoryMb, this.runnerLog)
   }
 
   /** The one place where the ways a runner can end become the message a person reads, for threads and processes alike. */
@@ -121,7 +126,10 @@ export class TaskPool implements Startable {
     slot.busy = true
     const id = this.nextId++
     // A thread that died while idle (an error the last job's code left behind in a timer) is not reused.
-    const runner = slot.runner?.alive === true ? slot.runner : this.newRunner()
+    const kind = this.runnerKind(task)
+    const runner = slot.runner?.alive === true && slot.runner.kind === kind ? slot.runner : this.newRunner(kind)
+    // A thread this slot kept (for a streaming task of a --sandbox node) is not left running beside its replacement.
+    if (slot.runner !== undefined && slot.runner !== runner) void slot.runner.kill()
     slot.runner = runner
     const timeoutMs = options.timeoutMs ?? DEFAULT_TASK_TIMEOUT_MS
     // Only a runner that answered with a reply may serve again; after anything else its state is unknown.

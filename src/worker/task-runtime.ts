@@ -8,10 +8,13 @@ import type { Job } from '../mapreduce/job-api.js'
 import { readSplit } from '../mapreduce/splits.js'
 import { runMapTask } from '../mapreduce/map-task.js'
 import { runReduceTask } from '../mapreduce/reduce-task.js'
+import { runStreamingMapTask, type StreamingTaskSetting } from '../mapreduce/streaming-map-task.js'
+import { runStreamingReduceTask } from '../mapreduce/streaming-reduce-task.js'
 import { userStack } from '../mapreduce/user-code.js'
-import { InputError, isUserFacingError, UserCodeError, UserFacingError } from '../util/errors.js'
+import { InputError, isUserFacingError, StreamingCommandError, UserCodeError, UserFacingError } from '../util/errors.js'
+import { SANDBOX_LAUNCHER } from './command-sandbox.js'
 import { captureOutput } from './task-output-capture.js'
-import type { ThreadFailure, ThreadReply, ThreadTask } from './thread-messages.js'
+import type { StreamingTask, ThreadFailure, ThreadReply, ThreadTask } from './thread-messages.js'
 
 type Success = Omit<Extract<ThreadReply, { ok: true }>, 'id'>
 
@@ -68,13 +71,14 @@ export function createTaskRuntime (opts: TaskRuntimeOptions = {}): TaskRuntime {
     async run (task, onOutput) {
       const capture = onOutput === undefined ? undefined : captureOutput(onOutput)
       try {
-        const job = await loadJob(task.codeFile, task.jobName)
-        if (task.kind === 'map') {
-          const contents = task.splitLength === undefined
-            ? readFileSync(task.splitFile).toString('utf8')
-            : readShared(task.splitFile, task.splitOffset ?? 0, task.splitLength)
-          return { ok: true, map: await runMapTask({ ...task, job, contents }) }
+        if (task.streaming !== undefined) {
+          // Its commands' stderr goes to this runner's stderr, which the capture above makes the attempt's log.
+          const setting = streamingSetting(task.streaming)
+          if (task.kind === 'map') return { ok: true, map: await runStreamingMapTask({ ...task, setting, contents: readContents(task, 'latin1') }) }
+          return { ok: true, reduce: await runStreamingReduceTask({ ...task, setting }) }
         }
+        const job = await loadJob(task.codeFile, task.jobName)
+        if (task.kind === 'map') return { ok: true, map: await runMapTask({ ...task, job, contents: readContents(task, 'utf8') }) }
         return { ok: true, reduce: runReduceTask({ ...task, job }) }
       } finally {
         capture?.flush()
@@ -82,6 +86,16 @@ export function createTaskRuntime (opts: TaskRuntimeOptions = {}): TaskRuntime {
       }
     }
   }
+}
+
+function readContents (task: Extract<ThreadTask, { kind: 'map' }>, encoding: 'utf8' | 'latin1'): string {
+  return task.splitLength === undefined
+    ? readFileSync(task.splitFile).toString(encoding)
+    : readShared(task.splitFile, task.splitOffset ?? 0, task.splitLength, encoding)
+}
+
+function streamingSetting (task: StreamingTask): StreamingTaskSetting {
+  return { streaming: task.job, cwd: task.cwd, where: task.where, launcher: task.sandbox ? SANDBOX_LAUNCHER : undefined }
 }
 
 const JOB_FUNCTIONS = ['map', 'reduce', 'combine', 'partition'] as const
@@ -118,15 +132,16 @@ function explained (job: Job, explain: (err: unknown) => void): Job {
 }
 
 /** A `--shared` input that this node cannot read is the job's mistake, not this node's: it counts toward the job's attempts. */
-function readShared (path: string, offset: number, length: number): string {
+function readShared (path: string, offset: number, length: number, encoding: 'utf8' | 'latin1'): string {
   try {
-    return readSplit({ path, offset, length })
+    return readSplit({ path, offset, length }, encoding)
   } catch (err) {
     throw new InputError(`shared input ${path} cannot be read on this node: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
   }
 }
 
 export function failure (err: unknown): ThreadFailure {
+  if (err instanceof StreamingCommandError) return { message: err.message, userCode: true, setup: err.setup }
   if (err instanceof UserCodeError || err instanceof JobModuleLoadError) return { message: err.message, stack: err.userStack, userCode: true }
   if (err instanceof InputError) return { message: err.message, userCode: true }
   if (isUserFacingError(err)) return { message: err.message, userCode: false }

@@ -2,6 +2,7 @@ import type { SplitInfo } from '../mapreduce/job-api.js'
 import type { JobOptions } from '../mapreduce/job-options.js'
 import type { MapTaskResult } from '../mapreduce/map-task.js'
 import type { ReduceTaskResult } from '../mapreduce/reduce-task.js'
+import type { StreamingJob } from '../mapreduce/streaming-job.js'
 
 /**
  * What an attempt may touch besides the engine's own code. Enforced only in
@@ -13,6 +14,19 @@ export interface TaskAccess {
   read: string[]
   /** Folders it may write: its own work folder, nothing else. */
   write: string[]
+}
+
+/**
+ * A streaming job's task: its commands run in `cwd` (holding the job's files), as children of the task thread; on a
+ * `--sandbox` node each under bubblewrap (command-sandbox.ts). Such a task always runs on a thread: the job's code is
+ * the command, which the sandbox confines, and a task process under Node's permission model may not start one.
+ */
+export interface StreamingTask {
+  job: StreamingJob
+  cwd: string
+  sandbox: boolean
+  /** ` on node <PeerId>`, for errors. */
+  where: string
 }
 
 /** What the node asks a task thread (or sandboxed task process) to do. All data is passed by path. */
@@ -34,6 +48,7 @@ export type ThreadTask =
     /** The job's options as the job ref carried them (memory budget, compression, …). */
     options: JobOptions
     access: TaskAccess
+    streaming?: StreamingTask
   }
   | {
     kind: 'reduce'
@@ -45,6 +60,7 @@ export type ThreadTask =
     inputs: string[]
     outputPath: string
     access: TaskAccess
+    streaming?: StreamingTask
   }
 
 /** Node → runner: one task; `id` pairs it with its reply. */
@@ -56,6 +72,8 @@ export interface ThreadFailure {
   stack?: string
   /** True when the job's code failed (counts toward the job's attempts); false for our own or the machine's trouble. */
   userCode: boolean
+  /** The job's code could not start on this node at all (a streaming command not found): try another node. */
+  setup?: boolean
 }
 
 export type ThreadReply =
@@ -80,7 +98,8 @@ function isRecord (x: unknown): x is Record<string, unknown> {
 }
 
 function isFailure (x: unknown): x is ThreadFailure {
-  return isRecord(x) && typeof x.message === 'string' && typeof x.userCode === 'boolean' && (x.stack === undefined || typeof x.stack === 'string')
+  return isRecord(x) && typeof x.message === 'string' && typeof x.userCode === 'boolean' && (x.stack === undefined || typeof x.stack === 'string') &&
+    (x.setup === undefined || typeof x.setup === 'boolean')
 }
 
 /**

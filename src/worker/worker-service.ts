@@ -1,10 +1,13 @@
 import type { Startable } from '@libp2p/interface'
 import type { InfoTasks } from '../protocol/info.js'
 import { Lifecycle } from '../util/lifecycle.js'
+import type { Logger } from '../util/logger.js'
+import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { AttemptLogs } from './attempt-logs.js'
 import { AttemptRunner } from './attempt-runner.js'
 import { CodeCache } from './code-cache.js'
+import { sandboxUnavailable } from './command-sandbox.js'
 import { DEFAULT_MIN_FREE_DISK_BYTES } from './disk-reserve.js'
 import { EpochFence } from './epoch-fence.js'
 import { IntermediateStore } from './intermediate-store.js'
@@ -26,8 +29,10 @@ export interface WorkerServiceInit {
   version: string
   /** Heap cap of one task thread (MiB); a job that allocates past it fails that attempt only. */
   taskMemoryMb?: number
-  /** Run each attempt in a child process under Node's permission model instead of a thread (docs/isolation.md). */
+  /** Run each attempt in a child process under Node's permission model instead of a thread (docs/isolation.md); streaming commands under bubblewrap. */
   sandbox?: boolean
+  /** false: run no streaming job's commands here (`join --no-exec`); the coordinator sends them to other nodes. */
+  exec?: boolean
   /** An attempt starts only with at least this much free disk under the data dir, beyond what its input needs (default {@link DEFAULT_MIN_FREE_DISK_BYTES}). */
   minFreeDiskBytes?: number
   /** How often the worker looks whether it must register with a (new) coordinator (ms, default 500). */
@@ -59,9 +64,18 @@ export class WorkerService implements Startable {
   private readonly lifecycle: Lifecycle
   /** What the job's code wrote in each attempt run here (`mrp2p logs`). */
   readonly logs: AttemptLogs
+  /** Why this node runs no streaming commands; undefined when it runs them. Settled at start (a --sandbox node probes bubblewrap). */
+  noExec: string | undefined
+  private readonly init: WorkerServiceInit
+  private readonly dataDir: string
+  private readonly lifecycleLog: Logger
 
   constructor (c: WorkerServiceComponents, init: WorkerServiceInit) {
     const log = c.logger.forComponent('worker')
+    this.init = init
+    this.lifecycleLog = log
+    this.dataDir = c.dataDir
+    this.noExec = init.exec === false ? 'this node was started with --no-exec' : undefined
     this.lifecycle = new Lifecycle(log)
     this.store = new IntermediateStore(c.dataDir)
     this.fence = new EpochFence(c.dataDir)
@@ -78,10 +92,12 @@ export class WorkerService implements Startable {
       code: new CodeCache(c.dataDir),
       submitter: new SubmitterClient(c.network, log),
       shuffle: this.shuffleClient,
-      log
+      log,
+      self: c.self,
+      sandbox: init.sandbox === true
     }, init.minFreeDiskBytes ?? DEFAULT_MIN_FREE_DISK_BYTES)
-    this.intake = new OrderIntake({ rpc: c.rpc, coordinator: c.coordinator, fence: this.fence, store: this.store, attempts, reports: this.reports, log, onAttempt: init.onAttempt }, init.slots)
-    this.registration = new RegisterLoop(c.rpc, c.coordinator, this.store, this.fence, { slots: init.slots, version: init.version, intervalMs: init.registerIntervalMs ?? 500 }, log)
+    this.intake = new OrderIntake({ rpc: c.rpc, coordinator: c.coordinator, fence: this.fence, store: this.store, attempts, reports: this.reports, log, onAttempt: init.onAttempt, noExec: () => this.noExec }, init.slots)
+    this.registration = new RegisterLoop(c.rpc, c.coordinator, this.store, this.fence, { slots: init.slots, version: init.version, intervalMs: init.registerIntervalMs ?? 500, noExec: () => this.noExec }, log)
   }
 
   getStats (): WorkerStats {
@@ -96,6 +112,12 @@ export class WorkerService implements Startable {
   }
 
   async start (): Promise<void> {
+    if (this.noExec === undefined && this.init.sandbox === true) {
+      const probe = join(this.dataDir, 'intermediate')
+      mkdirSync(probe, { recursive: true })
+      this.noExec = await sandboxUnavailable(probe)
+      if (this.noExec !== undefined) this.lifecycleLog.warn({ reason: this.noExec }, 'streaming tasks refused')
+    }
     await this.lifecycle.start('task pool', this.pool)
     await this.lifecycle.start('shuffle server', this.shuffleServer)
     await this.lifecycle.start('log server', this.logServer)

@@ -1,0 +1,67 @@
+import { closeSync, openSync } from 'node:fs'
+import { writeAll } from './chunked-file-writer.js'
+import { KWayMerge } from './merge.js'
+import type { ReduceTaskInput, ReduceTaskResult } from './reduce-task.js'
+import { RunReader } from './run-file.js'
+import { runStreamingCommand } from './streaming-command.js'
+import type { StreamingTaskSetting } from './streaming-map-task.js'
+import { RecordLineWriter } from './streaming-records.js'
+
+export type StreamingReduceTaskInput = Omit<ReduceTaskInput, 'job'> & { setting: StreamingTaskSetting }
+
+const NEWLINE = 0x0a
+
+/**
+ * One reduce task of a streaming job: its partition of every map output, merged in key order (values of a key in
+ * map task order, then emit order), goes to the reducer as `key<TAB>value` lines; the reducer's stdout is the part
+ * file, byte for byte and in the order written (a last line without its newline gets one). `keys` counts the part's
+ * lines: a reducer decides what its output lines are.
+ */
+export async function runStreamingReduceTask (input: StreamingReduceTaskInput): Promise<ReduceTaskResult> {
+  const { setting } = input
+  const env = {
+    ...setting.streaming.env,
+    mapreduce_task_partition: String(input.partition),
+    mapreduce_job_reduces: String(input.reduces),
+    MRP2P_TASK: `reduce-${input.partition}`
+  }
+  const fd = openSync(input.outputPath, 'wx')
+  let bytes = 0
+  let lines = 0
+  let last = NEWLINE
+  let values = 0
+  try {
+    await runStreamingCommand(
+      { task: `reduce ${input.partition}`, role: 'reducer', command: setting.streaming.reducer, cwd: setting.cwd, env, launcher: setting.launcher, where: setting.where, onStderr: setting.onStderr },
+      async (stdin) => {
+        const readers: RunReader[] = []
+        try {
+          for (const path of input.inputs) readers.push(RunReader.open(path))
+          const merge = new KWayMerge(readers)
+          const out = new RecordLineWriter(stdin.write)
+          while (merge.next()) {
+            values++
+            if (!await out.add(merge.key, merge.value)) return
+          }
+          await out.flush()
+        } finally {
+          for (const r of readers) r.close()
+        }
+      },
+      (chunk) => {
+        writeAll(fd, chunk)
+        bytes += chunk.length
+        for (let i = chunk.indexOf(NEWLINE); i !== -1; i = chunk.indexOf(NEWLINE, i + 1)) lines++
+        last = chunk[chunk.length - 1]
+      }
+    )
+    if (last !== NEWLINE) {
+      writeAll(fd, Buffer.from([NEWLINE]))
+      bytes++
+      lines++
+    }
+  } finally {
+    closeSync(fd)
+  }
+  return { keys: lines, bytes, values }
+}
