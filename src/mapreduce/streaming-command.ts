@@ -16,13 +16,17 @@ export interface CommandLauncher {
 }
 
 // setpriv (util-linux) sets the parent-death signal: a command outlives neither the node nor the task thread that
-// started it, when either is killed.
+// started it, when either is killed. Looked for on first use, not at load: a sandboxed task process (which loads
+// this module with the rest of the engine) may not even look at /usr/bin.
 const SETPRIV = '/usr/bin/setpriv'
-const PDEATHSIG = existsSync(SETPRIV) ? [SETPRIV, '--pdeathsig', 'SIGKILL', '--'] : []
+let pdeathsig: string[] | undefined
 
 /** The command as a child of this process, with this process's environment (as Hadoop's task runs with its node's). */
 export const DIRECT_LAUNCHER: CommandLauncher = {
-  argv: (command) => [...PDEATHSIG, '/bin/sh', '-c', command],
+  argv: (command) => {
+    pdeathsig ??= existsSync(SETPRIV) ? [SETPRIV, '--pdeathsig', 'SIGKILL', '--'] : []
+    return [...pdeathsig, '/bin/sh', '-c', command]
+  },
   env: () => {
     const env: Record<string, string> = {}
     for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v
