@@ -12,6 +12,7 @@ import { runGibBench } from './gib-bench.js'
 import { runJobsBench } from './jobs-bench.js'
 import { runMeshBench } from './mesh-bench.js'
 import { runSortBench } from './sort-bench.js'
+import { runStreamingBench } from './streaming-bench.js'
 import { runLatencyBench, runScalingBench } from './scaling-bench.js'
 
 type Suite = () => Promise<Record<string, number>>
@@ -25,7 +26,8 @@ const suites: Record<string, Suite> = {
   failover: runFailoverBench,
   scaling: runScalingBench,
   latency: runLatencyBench,
-  dashboard: runDashboardBench
+  dashboard: runDashboardBench,
+  streaming: runStreamingBench
 }
 
 const wanted = process.argv.slice(2)

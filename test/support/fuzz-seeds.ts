@@ -31,9 +31,21 @@ function split (rng: Prng): Record<string, Json> {
   return s
 }
 
+/** A streaming job's commands (docs/streaming.md): its hash never matches HEX64, so no worker runs them. */
+function streaming (rng: Prng): Record<string, Json> {
+  return {
+    mapper: rng.pick(['exit 0', '', 'x'.repeat(16 * 1024 + 1)]),
+    reducer: 'cat',
+    files: rng.chance(0.5) ? [] : [{ name: rng.pick(['f', '..', '../x', 'a/b', '']), hash: HEX64, bytes: rng.pick([0, 64 * 1024 * 1024 + 1]) }],
+    env: rng.chance(0.5) ? {} : { OK: 'v', '1BAD': 'x', PATH: '/nowhere' }
+  }
+}
+
 function jobRef (ctx: SeedContext): Record<string, Json> {
   const { rng } = ctx
+  const extra: Record<string, Json> = rng.chance(0.3) ? { streaming: streaming(rng) } : {}
   return {
+    ...extra,
     jobId: jobId(rng),
     jobName: rng.pick(['wc', 'indexer', 'fuzz']),
     codeHash: HEX64,
@@ -62,13 +74,15 @@ export function requestSeeds (protocol: string, ctx: SeedContext): Json[] {
     case JOB_PROTOCOLS.register:
       return [
         { slots: 1, version: '0.1.0', incarnation: 'fuzz', outputs: [] },
-        { slots: 1024, version: 'v', incarnation: 'x'.repeat(64), outputs: [{ jobId: jobId(rng), mapIndex: 0 }, { jobId: jobId(rng), mapIndex: 10_000_000 }] }
+        { slots: 1024, version: 'v', incarnation: 'x'.repeat(64), outputs: [{ jobId: jobId(rng), mapIndex: 0 }, { jobId: jobId(rng), mapIndex: 10_000_000 }] },
+        { slots: 2, version: 'v', incarnation: 'y', outputs: [], noExec: rng.pick(['no', 'x'.repeat(501)]) }
       ]
     case JOB_PROTOCOLS.report:
       return [
         { epoch: oldEpoch(), jobId: jobId(rng), kind: 'map', index: 0, attempt: 1, ok: false, cause: 'user', error: { message: 'boom', stack: 'at x' } },
         { epoch: oldEpoch(), jobId: jobId(rng), kind: 'reduce', index: 2, attempt: 1_000_000, ok: false, cause: 'fetch', fetch: { mapIndex: 3, peer: rng.pick(nodeIds) } },
-        { epoch: epoch, jobId: jobId(rng), kind: 'map', index: 10_000_000, attempt: 3, ok: true, partitionBytes: [0, 1, 2] }
+        { epoch: epoch, jobId: jobId(rng), kind: 'map', index: 10_000_000, attempt: 3, ok: true, partitionBytes: [0, 1, 2] },
+        { epoch: epoch, jobId: jobId(rng), kind: 'map', index: 0, attempt: 1, ok: false, cause: 'setup', error: { message: 'mapper command not found' } }
       ]
     case JOB_PROTOCOLS.doJob:
       return [

@@ -52,7 +52,7 @@ class Harness {
     return this.send({ type: 'task-done', ref: refOf(d.task), attempt: d.task.attempt, peer, now: this.now })
   }
 
-  fail (d: Dispatch, cause: 'user' | 'worker' | 'fetch', extra: { message?: string, fetch?: { mapIndex: number, peer: string } } = {}): SchedulerEffect[] {
+  fail (d: Dispatch, cause: 'user' | 'worker' | 'fetch' | 'setup', extra: { message?: string, fetch?: { mapIndex: number, peer: string } } = {}): SchedulerEffect[] {
     return this.send({ type: 'task-failed', ref: refOf(d.task), attempt: d.task.attempt, peer: d.peer, cause, error: { message: extra.message ?? 'boom', stack: 'Error: boom\n    at map (job.js:1:1)' }, fetch: extra.fetch, now: this.now })
   }
 
@@ -717,5 +717,70 @@ describe('jobs side by side', () => {
     h2.up('A')
     for (let j = 0; j <= 64; j++) h2.send({ type: 'map-output-known', jobId: `j${j}`, mapIndex: 0, peer: 'A', now: 0 })
     expect(where(h2.submit(spec('j64', 1, 1)))).toEqual(['A:reduce0#1'])
+  })
+})
+
+describe('streaming jobs: nodes that run no commands, and commands a node lacks', () => {
+  const streaming = { mapper: 'python3 mapper.py', reducer: 'cat', files: [], env: {} }
+  const noExec = (h: Harness, peer: string): SchedulerEffect[] => h.send({ type: 'worker-up', peer, slots: 2, noExec: 'this node was started with --no-exec', now: h.now })
+
+  it('sends a streaming job\'s tasks only to nodes that run commands, a module job\'s to every node', () => {
+    const h = new Harness()
+    h.up('C', 2, true)
+    noExec(h, 'A')
+    h.up('B', 2)
+    const s = where(h.submit(spec('s', 4, 1, { streaming })))
+    expect(s).toEqual(['B:map0#1', 'B:map1#1'])
+    const m = where(h.submit(spec('m', 2, 1)))
+    expect(m).toEqual(['A:map0#1', 'A:map1#1'])
+  })
+
+  it('a --no-exec node that is the only other worker leaves the job to the coordinator\'s own node', () => {
+    const h = new Harness()
+    h.up('C', 1, true)
+    noExec(h, 'A')
+    expect(where(h.submit(spec('s', 1, 1, { streaming })))).toEqual(['C:map0#1'])
+  })
+
+  it('a command not found (setup) moves on to the next node without spending attempts, and fails the job once no node is left', () => {
+    const h = new Harness()
+    h.up('C', 1, true)
+    h.up('A', 1)
+    h.up('B', 1)
+    noExec(h, 'N')
+    let d = dispatches(h.submit(spec('s', 1, 1, { streaming, maxAttempts: 1 })))
+    const tried: string[] = []
+    for (let i = 0; i < 10 && d.length > 0; i++) {
+      tried.push(d[0].peer)
+      d = dispatches(h.fail(d[0], 'setup', { message: `mapper command not found on node ${d[0].peer}: not found` }))
+    }
+    // One try per node that runs commands (the coordinator's own last), none on N, though maxAttempts is 1.
+    expect(tried).toEqual(['A', 'B', 'C'])
+    const failed = ofType(h.log, 'job-failed')
+    expect(failed).toHaveLength(1)
+    expect(failed[0].error.message).toBe('mapper command not found on node C: not found')
+  })
+
+  it('a job no live node can run fails after noWorkerAbleMs with their reason, unless one that can registers first', () => {
+    const h = new Harness('C', { noWorkerAbleMs: 10_000 })
+    noExec(h, 'A')
+    expect(where(h.submit(spec('waits', 1, 1, { streaming })))).toEqual([])
+    h.at(9_000).tick()
+    expect(ofType(h.log, 'job-failed')).toHaveLength(0)
+    expect(where(h.at(9_500).up('B', 1))).toEqual(['B:map0#1'])
+    h.submit(spec('stuck', 1, 1, { streaming }))
+    h.at(15_000).tick()
+    expect(ofType(h.log, 'job-failed')).toHaveLength(0)
+    h.at(20_000).tick()
+    // B is busy with the first job, not unable: the second waits on.
+    expect(ofType(h.log, 'job-failed')).toHaveLength(0)
+    h.down('B')
+    h.at(21_000).tick()
+    h.at(31_000).tick()
+    const failed = ofType(h.log, 'job-failed').map((e) => [e.jobId, e.error.message])
+    expect(failed).toEqual([
+      ['waits', 'no node of this mesh runs streaming commands (node A: this node was started with --no-exec)'],
+      ['stuck', 'no node of this mesh runs streaming commands (node A: this node was started with --no-exec)']
+    ])
   })
 })
