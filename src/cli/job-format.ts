@@ -58,6 +58,13 @@ export function formatJob (r: JobRecord, now: number): string {
   lines.push(`submitter   ${r.submitter}`)
   lines.push(`inputs      ${r.inputs.count} files, ${formatBytes(r.inputs.bytes)} in ${r.maps} splits; R = ${r.reduces}`)
   if (Object.keys(r.params).length > 0) lines.push(`params      ${Object.entries(r.params).map(([k, v]) => `${k}=${v}`).join(' ')}`)
+  if (r.streaming !== undefined) {
+    const s = r.streaming
+    lines.push(`mapper      ${s.mapper}`)
+    if (s.combiner !== undefined) lines.push(`combiner    ${s.combiner}`)
+    lines.push(`reducer     ${s.reducer}`)
+    if (s.files.length > 0) lines.push(`files       ${s.files.map((f) => f.name).join(' ')}`)
+  }
   lines.push(`submitted   ${when(r.submittedAt)}`)
   lines.push(`started     ${when(r.startedAt)}`)
   lines.push(`ended       ${when(r.endedAt)}`)

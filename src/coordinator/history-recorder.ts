@@ -89,7 +89,8 @@ export class HistoryRecorder {
           counters: { ...ZERO_COUNTERS },
           tasks: [],
           attemptsOmitted: 0,
-          sampleLog: spec.sampleLog
+          sampleLog: spec.sampleLog,
+          streaming: spec.streaming
         }
     const tasks = new Map<string, TaskRecord>()
     const counted = new Set<string>()

@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { JobOptionsSchema } from '../mapreduce/job-options.js'
+import { StreamingJobSchema } from '../mapreduce/streaming-job.js'
 import { protocolId } from './ids.js'
 import { JOB_ID_PATTERN, JobFailureSchema, JobStateSchema, PeerIdText, ProgressSchema, TaskKindSchema } from './job-messages.js'
 
@@ -97,7 +98,9 @@ export const JobRecordSchema = z.object({
   tasks: z.array(TaskRecordSchema).max(1_000_000),
   attemptsOmitted: Count,
   /** What the job's `sample` hook wrote, on the submitter. */
-  sampleLog: z.string().max(64 * 1024).optional()
+  sampleLog: z.string().max(64 * 1024).optional(),
+  /** A streaming job's commands, files and `--cmdenv` (docs/streaming.md). */
+  streaming: StreamingJobSchema.optional()
 })
 export type JobRecord = z.output<typeof JobRecordSchema>
 

@@ -8,6 +8,7 @@ import { startCluster, type Cluster } from '../../src/harness/cluster.js'
 import { waitFor } from '../../src/harness/wait-for.js'
 import { TEST_ELECTION_ENV, waitForAgreement } from '../support/cluster-views.js'
 import { sortedOutput } from '../support/output.js'
+import { restartTheDead } from '../support/restart-the-dead.js'
 import { BOOKS, REFERENCE_CWD, REPO_ROOT, runCli, type CliResult } from '../support/run-cli.js'
 
 /**
@@ -130,26 +131,16 @@ describe('distributed jobs on a mesh of real processes', () => {
       const seq = await runCli(['run', join(FIXTURES, 'crash.ts'), '--input', ...BOOKS, '--reduces', '3', '--split-size', '300000', '--output', reference, '-q'], { cwd: REFERENCE_CWD })
       expect(seq.code).toBe(0)
       const c = await mesh(4)
-      let restarts = 0
-      let restarting = false
-      // Like the lab's test-mr.sh: whoever dies is started again.
-      const keeper = setInterval(() => {
-        if (restarting) return
-        const dead = c.nodes.find((node) => node.state === 'running' && !node.process.running)
-        if (dead === undefined) return
-        restarting = true
-        restarts++
-        c.restart(dead.index).catch(() => {}).finally(() => { restarting = false })
-      }, 200)
+      const keeper = restartTheDead(c)
       try {
         const out = freshDir('crash')
         const res = await submit(c, 0, [join(FIXTURES, 'crash.ts'), '--input', ...BOOKS, '--reduces', '3', '--split-size', '300000', '--output', out, '--param', 'chaos=1'])
         if (process.env.CRASH_DEBUG !== undefined) writeFileSync(process.env.CRASH_DEBUG, res.stderr)
         expectSuccess(res)
         expect(sortedOutput(out).equals(sortedOutput(reference))).toBe(true)
-        expect(restarts).toBeGreaterThan(0)
+        expect(keeper.restarts).toBeGreaterThan(0)
       } finally {
-        clearInterval(keeper)
+        keeper.stop()
       }
     }, 240_000)
   }

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startCluster, type Cluster } from '../../src/harness/cluster.js'
 import { JobRecordSchema, type JobRecord } from '../../src/protocol/history-messages.js'
 import { TEST_ELECTION_ENV, waitForAgreement } from '../support/cluster-views.js'
+import { restartTheDead } from '../support/restart-the-dead.js'
 import { BOOKS, REFERENCE_CWD, REPO_ROOT, runCli, type CliResult } from '../support/run-cli.js'
 
 /**
@@ -70,8 +71,12 @@ describe('streaming jobs on a mesh (nodes 2 and 3 run --no-exec)', () => {
     const res = await submit(c, 2, [...PY_WC, '--combiner', 'python3 reducer.py', '--input', ...BOOKS, '--reduces', '3', '--split-size', '300000', '--output', out])
     expectOk(res)
     expect(partsOf(out)).toEqual(partsOf(reference))
-    const rec = await record(c, idFrom(res.stdout))
+    const id = idFrom(res.stdout)
+    const rec = await record(c, id)
     expect(rec.jobName).toBe('streaming')
+    expect(rec.streaming?.mapper).toBe('python3 mapper.py')
+    const shown = await cli(c, 3, ['job', id])
+    expect(shown.stdout).toMatch(/^mapper {6}python3 mapper\.py\ncombiner {4}python3 reducer\.py\nreducer {5}python3 reducer\.py\nfiles {7}mapper\.py reducer\.py$/m)
     const nodes = attemptNodes(rec)
     expect(nodes.length).toBeGreaterThanOrEqual(rec.tasks.length)
     const allowed = [c.nodes[0].peerId, c.nodes[1].peerId]
@@ -153,25 +158,15 @@ describe('crash test with a streaming job', () => {
     const reference = fresh('crash-run')
     expectOk(await runCli(['run', ...crash, '--input', ...BOOKS, '--reduces', '3', '--split-size', '300000', '--output', reference, '-q'], { cwd: REFERENCE_CWD, timeoutMs: 120_000 }))
     const c = await startCluster({ nodes: 4, env: ENV })
-    let restarts = 0
-    let restarting = false
-    // Like the lab's test-mr.sh: whoever dies is started again.
-    const keeper = setInterval(() => {
-      if (restarting) return
-      const dead = c.nodes.find((node) => node.state === 'running' && !node.process.running)
-      if (dead === undefined) return
-      restarting = true
-      restarts++
-      c.restart(dead.index).catch(() => {}).finally(() => { restarting = false })
-    }, 200)
+    const keeper = restartTheDead(c)
     try {
       await waitForAgreement(c, [0, 1, 2, 3], 30_000)
       const out = fresh('crash')
       expectOk(await submit(c, 0, [...crash, '--cmdenv', 'CHAOS=1', '--input', ...BOOKS, '--reduces', '3', '--split-size', '300000', '--output', out]))
       expect(partsOf(out)).toEqual(partsOf(reference))
-      expect(restarts).toBeGreaterThan(0)
+      expect(keeper.restarts).toBeGreaterThan(0)
     } finally {
-      clearInterval(keeper)
+      keeper.stop()
       await c.stop()
     }
   }, 240_000)
