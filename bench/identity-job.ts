@@ -8,9 +8,10 @@ export default defineJob({
     while (start < contents.length) {
       let end = contents.indexOf('\n', start)
       if (end === -1) end = contents.length
-      const tab = contents.indexOf('\t', start)
-      if (tab === -1 || tab > end) emit(contents.slice(start, end), '')
-      else emit(contents.slice(start, tab), contents.slice(tab + 1, end))
+      const line = contents.slice(start, end)
+      const tab = line.indexOf('\t')
+      if (tab === -1) emit(line, '')
+      else emit(line.slice(0, tab), line.slice(tab + 1))
       start = end + 1
     }
   },

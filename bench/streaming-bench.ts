@@ -10,16 +10,35 @@ const CLI = join(REPO_ROOT, 'bin', 'mrp2p.js')
 const EXAMPLES = join(REPO_ROOT, 'examples', 'streaming')
 const ROUNDS = Number(process.env.MRP2P_BENCH_ROUNDS ?? 3)
 
+/**
+ * The environment of the measured commands: this one without PYTHONUNBUFFERED, which some shells set and which
+ * makes Python write each line with its own system call (its word-count mapper ran 3× slower here with it).
+ */
+function commandEnv (): NodeJS.ProcessEnv {
+  const env = { ...process.env }
+  delete env.PYTHONUNBUFFERED
+  return env
+}
+
 /** Seconds of one `mrp2p run` (a fresh process, as a user runs it), output removed after. */
 function timeRun (args: string[]): number {
   const out = join(BENCH_DIR, 'streaming-out')
   rmSync(out, { recursive: true, force: true })
   const t0 = performance.now()
-  const child = spawnSync(process.execPath, [CLI, 'run', ...args, '--output', out, '-q'], { cwd: EXAMPLES, encoding: 'utf8', maxBuffer: 1 << 26 })
+  const child = spawnSync(process.execPath, [CLI, 'run', ...args, '--output', out, '-q'], { cwd: EXAMPLES, encoding: 'utf8', maxBuffer: 1 << 26, env: commandEnv() })
   const seconds = (performance.now() - t0) / 1000
   if (child.status !== 0) throw new Error(`mrp2p run ${args.join(' ')} failed: ${child.stderr}`)
   rmSync(out, { recursive: true, force: true })
   return seconds
+}
+
+/** Seconds of Hadoop Streaming's local test of the same scripts: `cat | mapper | sort | reducer`. */
+function timePipeline (input: string): number {
+  const t0 = performance.now()
+  const sh = `set -o pipefail; python3 mapper.py < '${input}' | LC_ALL=C sort -s -t "$(printf '\\t')" -k1,1 | python3 reducer.py > /dev/null`
+  const child = spawnSync('bash', ['-c', sh], { cwd: EXAMPLES, env: commandEnv(), stdio: ['ignore', 'ignore', 'inherit'] })
+  if (child.status !== 0) throw new Error('the Python word count pipeline failed')
+  return (performance.now() - t0) / 1000
 }
 
 /** Milliseconds per command start (`true`) through a launcher: what each streaming task pays to start its command. */
@@ -47,8 +66,8 @@ async function catMBps (launcher: CommandLauncher, cwd: string, bytes: number): 
  * Streaming jobs (docs/streaming.md), each against a baseline in this same run:
  * - the identity job (`cat` as mapper and reducer) against the same job as a module, on the same 256 MiB: what the
  *   pipes cost (target: at most 30 %);
- * - the Python word count of examples/streaming (with and without its reducer as combiner) beside `tr | mawk` on the
- *   same 64 MiB;
+ * - the Python word count of examples/streaming (with and without its reducer as combiner) beside the same scripts
+ *   in a shell pipeline (`mapper | sort | reducer`) and `tr | mawk`, on the same 64 MiB;
  * - what the bubblewrap sandbox of a --sandbox node adds: per command start, and to a pipe's throughput.
  */
 export async function runStreamingBench (): Promise<Record<string, number>> {
@@ -64,11 +83,13 @@ export async function runStreamingBench (): Promise<Record<string, number>> {
   }
   const py: number[] = []
   const pyCombined: number[] = []
+  const pipeline: number[] = []
   const mawk: number[] = []
   const pyWc = ['--mapper', 'python3 mapper.py', '--reducer', 'python3 reducer.py', '--file', 'mapper.py', '--file', 'reducer.py', '--input', small]
   for (let round = 0; round < ROUNDS; round++) {
     py.push(timeRun(pyWc))
     pyCombined.push(timeRun([...pyWc, '--combiner', 'python3 reducer.py']))
+    pipeline.push(timePipeline(small))
     mawk.push(timeMawk(small))
   }
   const cwd = mkdtempSync(join(BENCH_DIR, 'sandbox-'))
@@ -80,7 +101,9 @@ export async function runStreamingBench (): Promise<Record<string, number>> {
     wcMB: smallMB,
     pythonWcMBps: smallMB / median(py),
     pythonWcCombinerMBps: smallMB / median(pyCombined),
+    pythonPipelineMBps: smallMB / median(pipeline),
     mawkMBps: smallMB / median(mawk),
+    pythonWcVsPipeline: median(pipeline) / median(py),
     pythonWcVsMawk: median(mawk) / median(py),
     directStartMs: await startMs(DIRECT_LAUNCHER, cwd, 50),
     directCatMBps: await catMBps(DIRECT_LAUNCHER, cwd, 512 * 2 ** 20)

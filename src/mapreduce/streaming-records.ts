@@ -15,6 +15,12 @@ const TAB = 0x09
  */
 export class RecordLineReader {
   private pending: Buffer[] = []
+  /**
+   * The next tab at or after the last line's start in `tabIn`: found once and reused by the lines before it, since
+   * a search from each line's start would scan to the end of the chunk for every line that has none.
+   */
+  private tabIn: Buffer | undefined
+  private tabAt = -1
 
   constructor (private readonly emit: (key: string, value: string) => void) {}
 
@@ -45,7 +51,11 @@ export class RecordLineReader {
   }
 
   private line (buf: Buffer, start: number, end: number): void {
-    const tab = buf.indexOf(TAB, start)
+    if (buf !== this.tabIn || (this.tabAt !== -1 && this.tabAt < start)) {
+      this.tabIn = buf
+      this.tabAt = buf.indexOf(TAB, start)
+    }
+    const tab = this.tabAt
     if (tab === -1 || tab >= end) this.emit(buf.toString('latin1', start, end), '')
     else this.emit(buf.toString('latin1', start, tab), buf.toString('latin1', tab + 1, end))
   }
