@@ -119,7 +119,13 @@ describe('options', () => {
     expect(o.swarmKey).toBeUndefined()
     expect(resolveElectionOptions({}, blank)).toEqual({})
     expect(resolveLimitOptions({}, { MRP2P_MAX_JOBS: ' ', MRP2P_MIN_FREE_DISK: '' })).toEqual({ maxJobs: 16, minFreeDiskMb: 64, historyJobs: 1000, historyDays: 30 })
-    expect(resolveTaskOptions({}, { MRP2P_TASK_MEMORY_MB: '', MRP2P_SANDBOX: '' })).toEqual({ sandbox: false, taskMemoryMb: 1024 })
+    expect(resolveTaskOptions({}, { MRP2P_TASK_MEMORY_MB: '', MRP2P_SANDBOX: '', MRP2P_NO_EXEC: ' ' })).toEqual({ sandbox: false, taskMemoryMb: 1024, exec: true })
+  })
+
+  it('--no-exec and MRP2P_NO_EXEC=1 each turn streaming commands off', () => {
+    expect(resolveTaskOptions({ exec: false }, {}).exec).toBe(false)
+    expect(resolveTaskOptions({}, { MRP2P_NO_EXEC: '1' }).exec).toBe(false)
+    expect(resolveTaskOptions({ exec: true }, {}).exec).toBe(true)
   })
 })
 
