@@ -62,6 +62,10 @@ export class AttemptRunner {
     const output = this.parts.logs.open(attemptName(order))
     try {
       checkFreeDisk(store.root, this.minFreeDiskBytes, task.kind === 'map' ? task.split.length : 0)
+      // A spec whose commands are not what its code hash names is refused as the job's fault (it counts), not run.
+      if (job.streaming !== undefined && streamingCodeHash(job.streaming) !== job.codeHash) {
+        return { ok: false, cause: 'user', error: { message: 'the streaming job\'s commands do not match its code hash' } }
+      }
       const streaming = job.streaming === undefined ? undefined : await this.streamingTask(job, work, signal)
       const codeFile = streaming === undefined ? await code.get(job.codeHash, async () => await submitter.fetchCode(job, signal)) : ''
       return task.kind === 'map'
@@ -80,13 +84,9 @@ export class AttemptRunner {
     }
   }
 
-  /**
-   * A streaming job's commands, checked against the job's code hash (what its history records, and what a
-   * submitter's signature will cover), with its files fetched once per node and copied into the commands' folder.
-   */
+  /** A streaming job's task: its files fetched once per node (checked by hash) and copied into the commands' folder. */
   private async streamingTask (job: JobRef, work: string, signal: AbortSignal): Promise<StreamingTask> {
     const streaming = job.streaming as NonNullable<JobRef['streaming']>
-    if (streamingCodeHash(streaming) !== job.codeHash) throw new Error('the streaming job\'s commands do not match its code hash')
     const { code, submitter } = this.parts
     const files = []
     for (const f of streaming.files) {
