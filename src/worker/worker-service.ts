@@ -115,7 +115,8 @@ export class WorkerService implements Startable {
     if (this.noExec === undefined && this.init.sandbox === true) {
       const probe = join(this.dataDir, 'intermediate')
       mkdirSync(probe, { recursive: true })
-      this.noExec = await sandboxUnavailable(probe)
+      // The reason travels in every registration, whose schema holds at most 500 characters.
+      this.noExec = (await sandboxUnavailable(probe))?.slice(0, 500)
       if (this.noExec !== undefined) this.lifecycleLog.warn({ reason: this.noExec }, 'streaming tasks refused')
     }
     await this.lifecycle.start('task pool', this.pool)
