@@ -246,7 +246,7 @@ export class Scheduler {
       // The job cannot start on that node (its command is not there): it goes elsewhere, and fails at once when no
       // node is left that could run it, rather than spending every attempt on every node the same way.
       job.unableOn.set(ev.peer, ev.error.message)
-      if (!this.anyWorkerAble(job)) {
+      if (this.pool(job).length === 0) {
         this.endJob(job, 'failed', { message: ev.error.message, task: { ...task.ref } })
         return
       }
@@ -395,11 +395,6 @@ export class Scheduler {
   /** Whether `w` may run `job`'s tasks: a streaming job needs a node that runs commands and has them. */
   private canRun (w: Worker, job: JobState): boolean {
     return !(job.spec.streaming !== undefined && w.noExec !== undefined) && !job.unableOn.has(w.peer)
-  }
-
-  private anyWorkerAble (job: JobState): boolean {
-    for (const w of this.workers.values()) if (w.slots > 0 && this.canRun(w, job)) return true
-    return false
   }
 
   /**

@@ -2,11 +2,9 @@ import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Job } from './job-api.js'
 import { runMapTask, type MapTaskInput, type MapTaskResult } from './map-task.js'
-import { KWayMerge } from './merge.js'
-import { RunReader } from './run-file.js'
 import { runStreamingCommand, type CommandLauncher } from './streaming-command.js'
 import type { StreamingJob } from './streaming-job.js'
-import { bytePartition, RecordLineReader, RecordLineWriter } from './streaming-records.js'
+import { bytePartition, RecordLineReader, writeMergedRuns } from './streaming-records.js'
 
 /** Where and how a streaming task's commands run; the same for its map and reduce. */
 export interface StreamingTaskSetting {
@@ -81,15 +79,7 @@ export async function runStreamingMapTask (input: StreamingMapTaskInput): Promis
     const combined = commandJob(async (_document, _contents, emit) => {
       const lines = new RecordLineReader(emit)
       await runStreamingCommand({ ...command, role: 'combiner', command: combiner }, async (stdin) => {
-        const readers = mapped.map((path) => RunReader.open(path))
-        try {
-          const merge = new KWayMerge(readers)
-          const out = new RecordLineWriter(stdin.write)
-          while (merge.next()) if (!await out.add(merge.key, merge.value)) return
-          await out.flush()
-        } finally {
-          for (const r of readers) r.close()
-        }
+        await writeMergedRuns(mapped, stdin.write)
       }, (chunk) => { lines.push(chunk) })
       lines.end()
     }, reduces)

@@ -1,3 +1,6 @@
+import { KWayMerge } from './merge.js'
+import { RunReader } from './run-file.js'
+
 /**
  * A streaming job's records between its commands and the engine. The engine keeps keys and values as strings; a
  * streaming job's are *byte strings*: each byte of the command's output is one character (latin1), so any bytes at
@@ -90,9 +93,32 @@ export class RecordLineWriter {
     if (this.pos === 0) return true
     // A new buffer for the next lines: the pipe may still hold this one.
     const chunk = this.buf.subarray(0, this.pos)
-    this.buf = Buffer.allocUnsafe(Math.max(this.size, 0))
+    this.buf = Buffer.allocUnsafe(this.size)
     this.pos = 0
     return await this.write(chunk)
+  }
+}
+
+/**
+ * Writes sorted runs, merged in key order (a key's values in run order, then each run's own), as `key<TAB>value`
+ * lines: the combiner's input (one map's partitions) and the reducer's (every map's partition). Returns the records
+ * written; it stops early, without error, once the command stops reading.
+ */
+export async function writeMergedRuns (paths: readonly string[], write: (chunk: Buffer) => Promise<boolean>): Promise<number> {
+  const readers: RunReader[] = []
+  let records = 0
+  try {
+    for (const path of paths) readers.push(RunReader.open(path))
+    const merge = new KWayMerge(readers)
+    const out = new RecordLineWriter(write)
+    while (merge.next()) {
+      records++
+      if (!await out.add(merge.key, merge.value)) return records
+    }
+    await out.flush()
+    return records
+  } finally {
+    for (const r of readers) r.close()
   }
 }
 

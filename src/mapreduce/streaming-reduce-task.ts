@@ -1,11 +1,9 @@
 import { closeSync, openSync } from 'node:fs'
 import { writeAll } from './chunked-file-writer.js'
-import { KWayMerge } from './merge.js'
 import type { ReduceTaskInput, ReduceTaskResult } from './reduce-task.js'
-import { RunReader } from './run-file.js'
 import { runStreamingCommand } from './streaming-command.js'
 import type { StreamingTaskSetting } from './streaming-map-task.js'
-import { RecordLineWriter } from './streaming-records.js'
+import { writeMergedRuns } from './streaming-records.js'
 
 export type StreamingReduceTaskInput = Omit<ReduceTaskInput, 'job'> & { setting: StreamingTaskSetting }
 
@@ -33,21 +31,7 @@ export async function runStreamingReduceTask (input: StreamingReduceTaskInput): 
   try {
     await runStreamingCommand(
       { task: `reduce ${input.partition}`, role: 'reducer', command: setting.streaming.reducer, cwd: setting.cwd, env, launcher: setting.launcher, where: setting.where, onStderr: setting.onStderr },
-      async (stdin) => {
-        const readers: RunReader[] = []
-        try {
-          for (const path of input.inputs) readers.push(RunReader.open(path))
-          const merge = new KWayMerge(readers)
-          const out = new RecordLineWriter(stdin.write)
-          while (merge.next()) {
-            values++
-            if (!await out.add(merge.key, merge.value)) return
-          }
-          await out.flush()
-        } finally {
-          for (const r of readers) r.close()
-        }
-      },
+      async (stdin) => { values = await writeMergedRuns(input.inputs, stdin.write) },
       (chunk) => {
         writeAll(fd, chunk)
         bytes += chunk.length

@@ -69,8 +69,9 @@ export interface SubmissionComponents {
 export interface SubmissionPlan extends JobOptions {
   jobId: string
   jobName: string
-  code: { hash: string, code: string }
-  /** A streaming job's commands, instead of a module (`code` then holds their canonical form). */
+  /** The bundled module by its hash; a streaming job has only the hash (of its commands): workers fetch no code. */
+  code: { hash: string, code?: string }
+  /** A streaming job's commands, instead of a module. */
   streaming?: StreamingJob
   /** A streaming job's `--file`s, served by hash like the code. */
   files?: ReadonlyArray<{ hash: string, path: string, bytes: number }>
@@ -134,7 +135,7 @@ export class Submission implements Startable {
   async start (): Promise<void> {
     const { network, log } = this.c
     const plan = this.plan
-    const code = Buffer.from(plan.code.code)
+    const code = plan.code.code === undefined ? undefined : Buffer.from(plan.code.code)
     this.handlers.push(await handleBulk(network, {
       protocol: JOB_PROTOCOLS.fetchCode,
       requestSchema: FetchCodeRequest,
@@ -146,7 +147,7 @@ export class Submission implements Startable {
           await sendFileRange(ctx.stream, file.path, 0, file.bytes, ctx)
           return
         }
-        if (req.hash !== plan.code.hash) {
+        if (code === undefined || req.hash !== plan.code.hash) {
           await writeJsonFrame(ctx.stream, { ok: false, error: 'unknown code hash' }, ctx)
           return
         }

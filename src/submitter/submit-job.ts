@@ -72,9 +72,9 @@ function captureSampleOutput (): { stop: () => void, text: () => string | undefi
   }
 }
 
-/** A streaming job's "code": its commands in canonical form, named by their hash (what workers check the spec by). */
-function streamingBundle (name: string, streaming: StreamingJob): { name: string, code: string, hash: string } {
-  return { name, code: JSON.stringify(streaming), hash: streamingCodeHash(streaming) }
+/** A streaming job's code is the commands its spec carries: only their hash, which workers check the spec by. */
+function streamingBundle (name: string, streaming: StreamingJob): { name: string, code?: string, hash: string } {
+  return { name, hash: streamingCodeHash(streaming) }
 }
 
 /**
@@ -86,8 +86,8 @@ function streamingBundle (name: string, streaming: StreamingJob): { name: string
 export async function submitJob (options: SubmitJobOptions): Promise<SubmitJobResult> {
   // Everything that can be refused is refused before anything runs or is written.
   const streaming = options.streaming
-  const bundle = streaming === undefined ? await bundleJob(options.job, options.cwd) : streamingBundle(options.job, streaming.streaming)
-  const loaded = streaming === undefined ? await importJob(bundle) : undefined
+  const bundle: { name: string, code?: string, hash: string } = streaming === undefined ? await bundleJob(options.job, options.cwd) : streamingBundle(options.job, streaming.streaming)
+  const loaded = bundle.code === undefined ? undefined : await importJob({ ...bundle, code: bundle.code })
   const splits = await planSplits(options.input, { cwd: options.cwd ?? process.cwd(), splitSize: options.splitSize })
   // What the sample hook writes is the job's log (shown by `mrp2p logs`), not this terminal's output.
   const sample = captureSampleOutput()

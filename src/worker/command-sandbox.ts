@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process'
 import { existsSync, lstatSync, readlinkSync } from 'node:fs'
 import type { CommandLauncher } from '../mapreduce/streaming-command.js'
+import { envValue } from '../util/env.js'
 
 /**
  * Streaming commands on a `--sandbox` node run under bubblewrap (Debian's `bubblewrap`): their own user, PID, IPC,
@@ -10,15 +11,18 @@ import type { CommandLauncher } from '../mapreduce/streaming-command.js'
 
 /** `MRP2P_BWRAP` names another bwrap binary (the tests point it at a missing one). */
 export function bwrapPath (): string {
-  const set = process.env.MRP2P_BWRAP
-  return set !== undefined && set !== '' ? set : '/usr/bin/bwrap'
+  return envValue(process.env, 'MRP2P_BWRAP') ?? '/usr/bin/bwrap'
 }
 
 /** The system's read-only parts a command may need: programs, libraries, interpreters, and the few files of /etc they read. */
 const SYSTEM_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32', '/opt']
 const SYSTEM_ETC = ['/etc/alternatives', '/etc/ld.so.cache', '/etc/ld.so.conf', '/etc/ld.so.conf.d', '/etc/localtime', '/etc/passwd', '/etc/group', '/etc/nsswitch.conf', '/etc/mime.types', '/etc/ssl/certs']
 
+/** The same for every command of the node's life: looked up at the first, not at each. */
+let mounts: string[] | undefined
+
 function systemMounts (): string[] {
+  if (mounts !== undefined) return mounts
   const args: string[] = []
   for (const dir of SYSTEM_DIRS) {
     if (!existsSync(dir)) continue
@@ -28,6 +32,7 @@ function systemMounts (): string[] {
     else args.push('--ro-bind', dir, dir)
   }
   for (const path of SYSTEM_ETC) if (existsSync(path)) args.push('--ro-bind', path, path)
+  mounts = args
   return args
 }
 
