@@ -37,7 +37,7 @@ export function formatJobs (jobs: JobSummary[], now: number): string {
   const rows = [['ID', 'NAME', 'STATE', 'SUBMITTER', 'AGE', 'DURATION', 'MAPS', 'REDUCES']]
   for (const j of jobs) {
     rows.push([
-      j.jobId, j.jobName, j.state, shortPeer(j.submitter), formatSpan(now - j.submittedAt), formatSpan(jobDuration(j, now)),
+      j.jobId, j.jobName, j.state, shortPeer(j.identity ?? j.submitter), formatSpan(now - j.submittedAt), formatSpan(jobDuration(j, now)),
       `${j.progress.maps.done}/${j.progress.maps.total}`, `${j.progress.reduces.done}/${j.progress.reduces.total}`
     ])
   }
@@ -55,7 +55,9 @@ export function formatJob (r: JobRecord, now: number): string {
   lines.push(`job         ${r.jobId}`)
   lines.push(`name        ${r.jobName}`)
   lines.push(`state       ${r.state}`)
+  if (r.identity !== undefined) lines.push(`identity    ${r.identity}`)
   lines.push(`submitter   ${r.submitter}`)
+  if (r.codeHash !== undefined) lines.push(`code hash   ${r.codeHash}`)
   lines.push(`inputs      ${r.inputs.count} files, ${formatBytes(r.inputs.bytes)} in ${r.maps} splits; R = ${r.reduces}`)
   if (Object.keys(r.params).length > 0) lines.push(`params      ${Object.entries(r.params).map(([k, v]) => `${k}=${v}`).join(' ')}`)
   if (r.streaming !== undefined) {

@@ -4,6 +4,7 @@ import { startNode, type MeshNode, type NodeConfig } from '../node/node.js'
 import { startRoles } from '../node/roles.js'
 import { MRP2P_VERSION } from '../node/version.js'
 import { resolveElectionOptions, ELECTION_FLAGS, type ElectionFlags } from './election-options.js'
+import { resolveSubmitters } from './identity-options.js'
 import { envValue } from '../util/env.js'
 import { LIMIT_FLAG_HELP, resolveLimitOptions, type LimitFlags, type LimitOptions } from './limit-options.js'
 import { resolveNetworkOptions, type JoinFlags, DEFAULT_LISTEN } from './node-options.js'
@@ -37,11 +38,13 @@ export function registerJoinCommand (program: Command): void {
     .option('--http <host:port>', HTTP_FLAG_HELP.http)
     .option('--http-token <file>', HTTP_FLAG_HELP.httpToken)
     .option('--swarm-key <file>', 'the private mesh\'s key (made by `mrp2p keygen`); without the same key no peer can connect (env MRP2P_SWARM_KEY)')
+    .option('--submitters <file>', 'only the submitter identities listed here (one PeerId a line, # comments) may submit and cancel jobs, and only their jobs run here (env MRP2P_SUBMITTERS; default: any member)')
   for (const f of ELECTION_FLAGS) cmd.addOption(new Option(`--${f.flag} <${f.kind === 'ms' ? 'ms' : 'x'}>`, `${f.description} (env ${f.env}; default ${f.defaultValue})`))
-  cmd.action(async (flags: JoinFlags & ElectionFlags & TaskFlags & LimitFlags & HttpFlags) => {
+  cmd.action(async (flags: JoinFlags & ElectionFlags & TaskFlags & LimitFlags & HttpFlags & { submitters?: string }) => {
     const network = resolveNetworkOptions(flags)
     const election = resolveElectionOptions(flags)
-    await runJoin({ ...network, election }, resolveTaskOptions(flags), resolveLimitOptions(flags), resolveHttpOptions(flags))
+    const submitters = resolveSubmitters(flags.submitters)
+    await runJoin({ ...network, election, submitters }, resolveTaskOptions(flags), resolveLimitOptions(flags), resolveHttpOptions(flags))
   })
 }
 
@@ -65,7 +68,7 @@ async function runJoin (config: Omit<NodeConfig, 'version'>, tasks: TaskOptions,
       stopFor?.(err.message)
     }
   })
-  const roles = await startRoles(node, { worker: config.worker, slots: config.slots, version: MRP2P_VERSION, ...tasks, ...limits, onAttempt: metrics?.observeAttempt })
+  const roles = await startRoles(node, { worker: config.worker, slots: config.slots, version: MRP2P_VERSION, ...tasks, ...limits, onAttempt: metrics?.observeAttempt, onSealRefusal: metrics?.observeSealRefusal })
   let dashboard: DashboardServer | undefined
   if (http !== undefined && metrics !== undefined) {
     metrics.watch(node, roles)

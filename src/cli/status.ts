@@ -1,7 +1,7 @@
 import type { Command } from 'commander'
 import { INFO_PROTOCOL } from '../protocol/ids.js'
 import { InfoResponse } from '../protocol/info.js'
-import { addMeshClientOptions, withMeshClient, type MeshClientFlags } from './mesh-client.js'
+import { addMeshClientOptions, addrsFromInfo, withMeshClient, type MeshClientFlags } from './mesh-client.js'
 
 export { NodeUnreachableError } from './mesh-client.js'
 
@@ -14,27 +14,43 @@ export function registerStatusCommand (program: Command): void {
     .command('status')
     .description('print the mesh as a node sees it: peers, coordinator, epoch, lease'))
     .action(async (flags: MeshClientFlags) => {
-      const info = await withMeshClient('status', flags, async (client) => await client.call(INFO_PROTOCOL, {}, InfoResponse))
-      process.stdout.write(flags.json === true ? `${JSON.stringify(info, null, 2)}\n` : formatStatus(info))
+      const { info, modes } = await withMeshClient('status', flags, async (client) => {
+        const info = await client.call(INFO_PROTOCOL, {}, InfoResponse)
+        // Each node decides for itself whose jobs it runs (--submitters): asked, each says which mode it is in.
+        const modes = new Map<string, number | undefined>([[info.peerId, info.submitters]])
+        await Promise.all(info.members.filter((m) => m.liveness === 'alive' && m.addrs.length > 0).map(async (m) => {
+          const addrs = addrsFromInfo(info, m.peerId)
+          if (addrs === undefined) return
+          try {
+            modes.set(m.peerId, (await client.call(INFO_PROTOCOL, {}, InfoResponse, addrs)).submitters)
+          } catch {
+            // Not answering now: its mode shows as unknown.
+          }
+        }))
+        return { info, modes }
+      })
+      process.stdout.write(flags.json === true ? `${JSON.stringify(info, null, 2)}\n` : formatStatus(info, modes))
     })
 }
 
-export function formatStatus (info: InfoResponse): string {
+/** `modes`: each node's `--submitters` count (undefined: any member); a node missing from it did not answer. */
+export function formatStatus (info: InfoResponse, modes: ReadonlyMap<string, number | undefined> = new Map([[info.peerId, info.submitters]])): string {
   const lines: string[] = []
   const lease = info.leaseAgeMs === null ? 'no lease' : `lease age ${(info.leaseAgeMs / 1000).toFixed(1)} s${info.leaseRemainingMs === null ? '' : `, ${(Math.max(0, info.leaseRemainingMs) / 1000).toFixed(1)} s left`}`
   lines.push(`asked       ${info.peerId}`)
   lines.push(`coordinator ${info.coordinator ?? '(none)'}`)
   lines.push(`epoch       ${info.epoch} (${lease})`)
   lines.push('')
-  const rows: string[][] = [['PEER', 'ADDRESS', 'ROLE', 'STATE', 'SLOTS']]
+  const mode = (peer: string): string => !modes.has(peer) ? '?' : modes.get(peer) === undefined ? 'any member' : `${String(modes.get(peer))} allowed`
+  const rows: string[][] = [['PEER', 'ADDRESS', 'ROLE', 'STATE', 'SLOTS', 'SUBMITTERS']]
   const seen = new Set<string>()
   const role = (peer: string, worker: boolean): string => peer === info.coordinator ? 'coordinator' : worker ? 'worker' : 'observer'
-  rows.push([info.peerId, firstAddr(info.addrs), role(info.peerId, info.worker), 'self', String(info.slots)])
+  rows.push([info.peerId, firstAddr(info.addrs), role(info.peerId, info.worker), 'self', String(info.slots), mode(info.peerId)])
   seen.add(info.peerId)
   for (const m of [...info.members].sort((a, b) => a.peerId < b.peerId ? -1 : 1)) {
     if (seen.has(m.peerId)) continue
     seen.add(m.peerId)
-    rows.push([m.peerId, firstAddr(m.addrs), role(m.peerId, m.worker), m.liveness, String(m.slots)])
+    rows.push([m.peerId, firstAddr(m.addrs), role(m.peerId, m.worker), m.liveness, String(m.slots), mode(m.peerId)])
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map(r => r[i].length)))
   for (const r of rows) lines.push(r.map((cell, i) => i === r.length - 1 ? cell : cell.padEnd(widths[i])).join('  '))

@@ -4,6 +4,7 @@ import { submitJob } from '../submitter/submit-job.js'
 import { InvalidArgumentError } from '../util/errors.js'
 import { createLogger } from '../util/logger.js'
 import { addJobOptionFlags, jobOptionsFromFlags, type JobOptionFlags } from './job-option-flags.js'
+import { resolveIdentity } from './identity-options.js'
 import { quietUnlessLogLevelSet } from './log-level.js'
 import { DEFAULT_LISTEN, resolveBootstrap, resolveListen, resolveSwarmKey } from './node-options.js'
 import { byteSize, collectParam, positiveInt } from './arg-parsers.js'
@@ -25,6 +26,7 @@ interface SubmitFlags extends JobOptionFlags, StreamingFlags {
   listen?: string
   quiet?: boolean
   swarmKey?: string
+  identity?: string
 }
 
 /** `mrp2p submit`: parses and checks the flags, runs the job (src/submitter/submit-job.ts), prints one line. */
@@ -46,6 +48,7 @@ export function registerSubmitCommand (program: Command): void {
     .option('--listen <multiaddr>', `where workers reach this submitter (env MRP2P_LISTEN; default ${DEFAULT_LISTEN})`)
     .option('-q, --quiet', 'no progress, only the job id and errors')
     .option('--swarm-key <file>', 'the key of a private mesh (env MRP2P_SWARM_KEY)')
+    .option('--identity <file>', 'the submitter identity that signs the job (mrp2p keygen --identity; env MRP2P_IDENTITY); default: a fresh one, which a node with --submitters refuses')
     .action(async (jobSpec: string | undefined, flags: SubmitFlags) => {
       quietUnlessLogLevelSet()
       const streaming = await resolveStreaming(jobSpec, flags)
@@ -53,6 +56,7 @@ export function registerSubmitCommand (program: Command): void {
       if (bootstrap.length === 0) throw new InvalidArgumentError('submit needs --bootstrap <multiaddr> (or MRP2P_BOOTSTRAP) naming a node of the mesh')
       const listen = resolveListen(flags.listen === undefined ? undefined : [flags.listen])
       const swarmKey = resolveSwarmKey(flags.swarmKey)
+      const identity = resolveIdentity(flags.identity)
       const jobOptions = jobOptionsFromFlags(flags, 'submit')
       let jobId = ''
       const result = await withTerminal(flags.quiet === true, async (hooks) => await submitJob({
@@ -69,6 +73,7 @@ export function registerSubmitCommand (program: Command): void {
         bootstrap,
         listen,
         swarmKey,
+        identity,
         reduces: flags.reduces,
         output: flags.output,
         splitSize: flags.splitSize,

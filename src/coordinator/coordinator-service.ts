@@ -6,10 +6,12 @@ import {
   StatusResponse, SubmitRequest, SubmitResponse,
   type JobFailure, type JobRef, type Report
 } from '../protocol/job-messages.js'
+import { checkCancelSeal, checkSealedSpec } from '../protocol/job-seal.js'
 import type { RegisteredHandler } from '../protocol/reqresp.js'
 import type { Rpc } from '../protocol/rpc.js'
 import { errorMessage } from '../util/errors.js'
 import type { Logger } from '../util/logger.js'
+import type { MerkleTree } from '../util/merkle-tree.js'
 import { HistoryRecorder, orphanedRecord } from './history-recorder.js'
 import { Scheduler } from './scheduler.js'
 import type { JobProgress, JobSpec, SchedulerEffect, SchedulerEvent, TaskRef } from './scheduler-types.js'
@@ -61,12 +63,16 @@ export interface CoordinatorServiceInit {
   inventoryGraceMs?: number
   /** Jobs held at once (running or waiting); a submit past this is refused with that reason. */
   maxJobs?: number
+  /** Only jobs signed by these identities are taken, and only they may cancel (`join --submitters`); undefined: any member. */
+  submitters?: ReadonlySet<string>
 }
 
 interface HeldJob {
   spec: JobSpec
   /** What every order of this job carries, made once from the spec. */
   ref: JobRef
+  /** The splits' tree whose root the job's seal signs: each map order carries its split's proof from it. */
+  splits: MerkleTree
   lastPoll: number
   progress: JobProgress | undefined
   outcome: { state: 'succeeded' } | { state: 'failed' | 'cancelled', error: JobFailure } | undefined
@@ -129,7 +135,7 @@ export class CoordinatorService implements Startable {
       await rpc.serve(JOB_PROTOCOLS.status, StatusRequest, (req) => this.onStatus(req.jobId)),
       await rpc.serve(JOB_PROTOCOLS.register, RegisterRequest, (req, from) => this.onRegister(req, from)),
       await rpc.serve(JOB_PROTOCOLS.report, ReportRequest, (req, from) => this.onReport(req, from)),
-      await rpc.serve(JOB_PROTOCOLS.cancel, CancelRequest, (req, from) => this.onCancel(req.jobId, from))
+      await rpc.serve(JOB_PROTOCOLS.cancel, CancelRequest, (req, from) => this.onCancel(req, from))
     ]
     this.timer = setInterval(() => { this.tick() }, this.init.tickMs ?? 200)
     this.timer.unref()
@@ -222,6 +228,16 @@ export class CoordinatorService implements Startable {
 
   private onSubmit (spec: JobSpec, committed: number[]): z.input<typeof SubmitResponse> {
     this.acting()
+    // Checked at every submit, a re-sent one too: a member that reuses a job's id does not get its spec in.
+    const sealed = checkSealedSpec(spec)
+    const signer = spec.seal.signer
+    const refusal = sealed.tree === undefined
+      ? sealed.problem ?? 'the job\'s seal does not hold'
+      : this.init.submitters !== undefined && !this.init.submitters.has(signer) ? `identity ${signer} is not allowed to submit to this mesh` : undefined
+    if (refusal !== undefined || sealed.tree === undefined) {
+      this.log.warn({ job: spec.jobId, signer, submitter: spec.submitter.peer, reason: refusal }, 'job refused: its seal')
+      return { epoch: this.epoch, refused: refusal }
+    }
     const now = performance.now()
     let known = this.jobs.get(spec.jobId)
     let restarted = false
@@ -243,7 +259,7 @@ export class CoordinatorService implements Startable {
     }
     for (const partition of committed) this.feed({ type: 'reduce-committed', jobId: spec.jobId, partition, now })
     if (known === undefined) {
-      this.jobs.set(spec.jobId, { spec, ref: jobRefOf(spec), lastPoll: now, progress: undefined, outcome: undefined })
+      this.jobs.set(spec.jobId, { spec, ref: jobRefOf(spec), splits: sealed.tree, lastPoll: now, progress: undefined, outcome: undefined })
       this.recorder?.begin(spec, Date.now(), this.c.history?.held(spec.jobId), restarted)
       this.log.info({ job: spec.jobId, name: spec.jobName, maps: spec.splits.length, reduces: spec.reduces, submitter: spec.submitter.peer }, 'job submitted')
     } else {
@@ -265,14 +281,20 @@ export class CoordinatorService implements Startable {
   }
 
   /** `mrp2p cancel`: ends a running job everywhere; an ended one is left as it ended. */
-  private onCancel (jobId: string, from: string): z.input<typeof CancelResponse> {
+  private onCancel (req: z.output<typeof CancelRequest>, from: string): z.input<typeof CancelResponse> {
     this.acting()
+    const { jobId, seal } = req
     const job = this.jobs.get(jobId)
     if (job === undefined || job.submitterLost === true) return { known: false }
+    if (!checkCancelSeal(jobId, seal)) return { known: true, refused: 'the cancel request\'s signature does not verify' }
+    if (this.init.submitters !== undefined && !this.init.submitters.has(seal.signer)) {
+      this.log.warn({ job: jobId, signer: seal.signer, from }, 'cancel refused: identity not allowed')
+      return { known: true, refused: `identity ${seal.signer} is not allowed to cancel jobs in this mesh` }
+    }
     if (job.outcome !== undefined) return { known: true, state: job.outcome.state }
     const now = performance.now()
-    const error = { message: `cancelled by ${from}`, task: 'job' }
-    this.log.info({ job: jobId, by: from }, 'job cancelled')
+    const error = { message: `cancelled by ${seal.signer}`, task: 'job' }
+    this.log.info({ job: jobId, by: seal.signer, from }, 'job cancelled')
     this.recorder?.cancelled(jobId, Date.now(), error, 'cancelled')
     this.held.delete(jobId)
     job.outcome = { state: 'cancelled', error }
@@ -397,7 +419,7 @@ export class CoordinatorService implements Startable {
       case 'dispatch': {
         const job = this.jobs.get(effect.task.jobId)
         if (job === undefined) return
-        void this.dispatch(effect.peer, job.ref, effect.task)
+        void this.dispatch(effect.peer, job, effect.task)
         return
       }
       case 'abandon':
@@ -432,14 +454,17 @@ export class CoordinatorService implements Startable {
     }
   }
 
-  private async dispatch (peer: string, job: JobRef, task: Extract<SchedulerEffect, { type: 'dispatch' }>['task']): Promise<void> {
+  private async dispatch (peer: string, job: HeldJob, task: Extract<SchedulerEffect, { type: 'dispatch' }>['task']): Promise<void> {
     const epoch = this.epoch
     let reason: string
     let unreachable = false
+    let unable = false
     try {
-      const answer = await this.c.rpc.call(peer, JOB_PROTOCOLS.doJob, { epoch, job, task }, DoJobResponse, { signal: this.lifetime.signal })
+      const splitProof = task.kind === 'map' ? job.splits.proof(task.index) : undefined
+      const answer = await this.c.rpc.call(peer, JOB_PROTOCOLS.doJob, { epoch, job: job.ref, task, splitProof }, DoJobResponse, { signal: this.lifetime.signal })
       if (answer.accepted) return
       reason = answer.reason ?? 'refused'
+      unable = answer.unable === true
     } catch (err) {
       reason = errorMessage(err)
       unreachable = true
@@ -454,6 +479,12 @@ export class CoordinatorService implements Startable {
       // detector catches up.
       this.feedLater(epoch, { type: 'task-failed', ref, attempt: task.attempt, peer, cause: 'worker', error: { message: `worker did not take the task: ${reason}` }, now: performance.now() })
       if (this.workers.delete(peer)) this.feedLater(epoch, { type: 'worker-down', peer, now: performance.now() })
+      return
+    }
+    if (unable) {
+      // The worker will run none of this job (its seal, or its signer, is refused there): like a command missing
+      // there, the job goes to other nodes, and fails with this reason once no node is left that would run it.
+      this.feedLater(epoch, { type: 'task-failed', ref, attempt: task.attempt, peer, cause: 'setup', error: { message: reason }, now: performance.now() })
       return
     }
     // A refusal (busy, stale epoch) puts the task back in the queue now; the scheduler rests that worker a while.

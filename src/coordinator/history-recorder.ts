@@ -73,6 +73,8 @@ export class HistoryRecorder {
           jobId: spec.jobId,
           jobName: spec.jobName,
           submitter: spec.submitter.peer,
+          identity: spec.seal.signer,
+          codeHash: spec.codeHash,
           inputs: { count: new Set(spec.splits.map((s) => s.document)).size, bytes: spec.splits.reduce((n, s) => n + s.length, 0) },
           maps: spec.splits.length,
           reduces: spec.reduces,

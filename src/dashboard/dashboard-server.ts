@@ -12,6 +12,7 @@ import type { Roles } from '../node/roles.js'
 import { JobStateSchema } from '../protocol/history-messages.js'
 import { queryInfo, type InfoResponse } from '../protocol/info.js'
 import { CancelResponse, JOB_PROTOCOLS } from '../protocol/job-messages.js'
+import { sealCancel } from '../protocol/job-seal.js'
 import { LOGS_FRAME_BYTES, LOGS_PROTOCOL, LogsResponse } from '../protocol/log-messages.js'
 import { errorMessage, UserFacingError } from '../util/errors.js'
 import type { Logger } from '../util/logger.js'
@@ -141,7 +142,9 @@ export class DashboardServer implements Startable {
       const leader = node.view().leader
       if (leader === undefined) return c.json({ error: 'no coordinator now' }, 503)
       try {
-        return c.json(await roles.rpc.call(leader, JOB_PROTOCOLS.cancel, { jobId: c.req.param('id') }, CancelResponse, { timeouts: MESH_TIMEOUTS }))
+        // Signed by this node's own key: with --submitters, the coordinator lets it cancel only if it lists this node.
+        const jobId = c.req.param('id')
+        return c.json(await roles.rpc.call(leader, JOB_PROTOCOLS.cancel, { jobId, seal: await sealCancel(jobId, node.privateKey) }, CancelResponse, { timeouts: MESH_TIMEOUTS }))
       } catch (err) {
         return c.json({ error: errorMessage(err) }, 502)
       }

@@ -2,6 +2,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { MeshNode } from '../node/node.js'
 import type { Roles } from '../node/roles.js'
 import { JobStateSchema } from '../protocol/history-messages.js'
+import type { SealRefusalKind } from '../worker/order-seal-check.js'
 import type { AttemptObservation } from '../worker/worker-service.js'
 
 /**
@@ -16,6 +17,7 @@ export class NodeMetrics {
   private readonly durations: Histogram<'kind'>
   private readonly bytes: Counter<'what'>
   private readonly records: Counter<'kind' | 'direction'>
+  private readonly sealRefusals: Counter<'reason'>
 
   constructor () {
     const registers = [this.registry]
@@ -23,6 +25,12 @@ export class NodeMetrics {
     this.durations = new Histogram({ name: 'mrp2p_task_attempt_duration_seconds', help: 'Run time of the task attempts that ended on this node', labelNames: ['kind'], buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300], registers })
     this.bytes = new Counter({ name: 'mrp2p_bytes_total', help: 'Bytes this node\'s successful attempts handled: map input read, map output written (raw), shuffle fetched (raw and as sent), reduce output committed', labelNames: ['what'], registers })
     this.records = new Counter({ name: 'mrp2p_records_total', help: 'Records this node\'s successful attempts read and wrote, by task kind', labelNames: ['kind', 'direction'], registers })
+    this.sealRefusals = new Counter({ name: 'mrp2p_orders_refused_total', help: 'Task orders this node refused for their job\'s seal, by reason (bad-signature, split-not-signed, signer-not-allowed)', labelNames: ['reason'], registers })
+  }
+
+  /** The hook the worker calls for every order it refuses for its job's seal. */
+  readonly observeSealRefusal = (kind: SealRefusalKind): void => {
+    this.sealRefusals.inc({ reason: kind })
   }
 
   /** The hook the worker calls for every attempt that ends here. */

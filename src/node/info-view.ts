@@ -17,6 +17,7 @@ export interface InfoInputs {
   tasks?: InfoResponse['tasks']
   streams?: InfoResponse['streams']
   resources?: InfoResponse['resources']
+  submitters?: number
 }
 
 /** Flatten the election's view into the info protocol's wire shape. */
@@ -54,6 +55,7 @@ export function toInfoResponse (i: InfoInputs): InfoResponse {
     tasks: i.tasks,
     streams: i.streams,
     resources: i.resources,
+    submitters: i.submitters,
     control: i.control
   }
 }

@@ -1,4 +1,4 @@
-import type { AbortOptions, Startable } from '@libp2p/interface'
+import type { AbortOptions, PrivateKey, Startable } from '@libp2p/interface'
 import type { SubscriptionChangeData } from '@libp2p/gossipsub'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Registry } from 'prom-client'
@@ -50,6 +50,8 @@ export interface NodeConfig {
   logger?: ComponentLogger
   /** Set: the node's metrics (libp2p's, the process's, mrp2p's) are kept in this registry, for `/metrics`. */
   metrics?: Registry
+  /** Set: only these submitter identities (PeerIds) may submit or cancel jobs here (`join --submitters`). */
+  submitters?: ReadonlySet<string>
 }
 
 export interface MeshNode {
@@ -60,6 +62,10 @@ export interface MeshNode {
   readonly dataDir: DataDir
   /** The registry of the node's metrics, when it keeps them (the dashboard is on). */
   readonly metrics: Registry | undefined
+  /** The submitter identities this node allows (`--submitters`); undefined: any member. */
+  readonly submitters: ReadonlySet<string> | undefined
+  /** The node's own key (its PeerId's): what it signs with when it asks as a client would (the dashboard's cancel). */
+  readonly privateKey: PrivateKey
   /** Dialable addresses ending in /p2p/<PeerId>. */
   addrs: () => string[]
   view: () => ElectionView
@@ -141,6 +147,7 @@ export async function startNode (config: NodeConfig, options: AbortOptions = {})
         tasks: taskInfo?.(),
         streams: openStreams(libp2p),
         resources: cpu.sample(),
+        submitters: config.submitters?.size,
         control: controlStats(election)
       })
     }
@@ -217,6 +224,8 @@ export async function startNode (config: NodeConfig, options: AbortOptions = {})
       libp2p,
       dataDir,
       metrics: config.metrics,
+      submitters: config.submitters,
+      privateKey,
       addrs: () => addrsOf(libp2p),
       view: () => startedElection.view(),
       isCoordinator: () => startedElection.isCoordinator(),

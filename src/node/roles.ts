@@ -5,6 +5,7 @@ import { HistoryService } from '../history/history-service.js'
 import { HistoryStore } from '../history/history-store.js'
 import { Rpc } from '../protocol/rpc.js'
 import { Lifecycle } from '../util/lifecycle.js'
+import type { SealRefusalKind } from '../worker/order-seal-check.js'
 import { WorkerService, type AttemptObservation, type CoordinatorRef, type WorkerStats } from '../worker/worker-service.js'
 import type { MeshNode } from './node.js'
 
@@ -32,6 +33,8 @@ export interface RolesConfig {
   historySyncMs?: number
   /** Told of every attempt that ends on this node (the dashboard's metrics). */
   onAttempt?: (attempt: AttemptObservation) => void
+  /** Told of every order this node's worker refused for its job's seal (the dashboard's metrics). */
+  onSealRefusal?: (kind: SealRefusalKind) => void
 }
 
 export interface Roles {
@@ -86,12 +89,12 @@ export async function startRoles (node: MeshNode, config: RolesConfig): Promise<
     ],
     log: logger.forComponent('coordinator'),
     history: { held: (jobId) => historyStore.get(jobId), running: () => historyStore.running(), publish: (records) => { history.publish(records) } }
-  }, { submitterTimeoutMs: config.submitterTimeoutMs, maxJobs: config.maxJobs })
+  }, { submitterTimeoutMs: config.submitterTimeoutMs, maxJobs: config.maxJobs, submitters: node.submitters })
   await lifecycle.start('coordinator', coordinator)
 
   let worker: WorkerService | undefined
   if (config.worker) {
-    const w = worker = await lifecycle.start('worker', new WorkerService({ self: node.peerId, network: node.libp2p, rpc, dataDir: node.dataDir.path, coordinator: leader, logger }, { slots: config.slots, version: config.version, taskMemoryMb: config.taskMemoryMb, sandbox: config.sandbox, exec: config.exec, minFreeDiskBytes: config.minFreeDiskMb === undefined ? undefined : config.minFreeDiskMb * 2 ** 20, onAttempt: config.onAttempt }))
+    const w = worker = await lifecycle.start('worker', new WorkerService({ self: node.peerId, network: node.libp2p, rpc, dataDir: node.dataDir.path, coordinator: leader, logger }, { slots: config.slots, version: config.version, taskMemoryMb: config.taskMemoryMb, sandbox: config.sandbox, exec: config.exec, minFreeDiskBytes: config.minFreeDiskMb === undefined ? undefined : config.minFreeDiskMb * 2 ** 20, onAttempt: config.onAttempt, submitters: node.submitters, onSealRefusal: config.onSealRefusal }))
     node.setTaskInfo(() => w.getStats())
     await lifecycle.start('running count', runningCountReporter(node, w))
     await lifecycle.start('log retention', logRetention(historyStore, w))

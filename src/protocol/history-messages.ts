@@ -75,7 +75,12 @@ export const MAX_RECORDED_ATTEMPTS = 4_000
 export const JobRecordSchema = z.object({
   jobId: JobId,
   jobName: z.string().max(200),
+  /** The submitting process's PeerId (where workers fetched its code and inputs). */
   submitter: PeerIdText,
+  /** The identity that signed the job (`submit --identity`; a fresh one per submit without it); absent in older records. */
+  identity: PeerIdText.optional(),
+  /** The job's code hash as signed: the bundled module's, or a streaming job's commands' (absent in older records). */
+  codeHash: z.string().regex(/^[0-9a-f]{64}$/).optional(),
   inputs: z.object({ count: Count, bytes: Count }),
   maps: Count,
   reduces: Count,

@@ -42,6 +42,8 @@ export const InfoTasks = z.object({
   running: z.number().int().nonnegative(),
   /** DoJob orders refused because a newer coordinator had already been obeyed. */
   staleEpochRefusals: z.number().int().nonnegative(),
+  /** DoJob orders refused for their job's seal: a bad signature, a split not signed, a signer this node does not allow. */
+  sealRefusals: z.number().int().nonnegative().optional(),
   /** Jobs with a task running here or intermediate files on this node's disk. */
   jobs: z.array(z.string().max(200)).max(10_000),
   /**
@@ -87,6 +89,8 @@ export const InfoResponse = z.object({
     /** CPU time used per wall time since the previous answer (or since start), in percent of one core. */
     cpuPercent: z.number().nonnegative()
   }).optional(),
+  /** How many submitter identities this node's `--submitters` allows; absent: any member may submit (or an older node). */
+  submitters: z.number().int().min(1).optional(),
   /** Control-topic counters since start (benchmarks, diagnosis). */
   control: z.object({
     published: z.number().int().nonnegative(),

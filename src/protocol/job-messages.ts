@@ -64,7 +64,21 @@ export type TaskError = z.output<typeof TaskErrorSchema>
 export const JobFailureSchema = TaskErrorSchema.extend({ task: Text(200) })
 export type JobFailure = z.output<typeof JobFailureSchema>
 
-export const JobSpecSchema = z.object({
+/**
+ * The submitter's signature over a job (docs/security.md, "Signed jobs"): over the job ref less the seal, and over
+ * the root of a Merkle tree of its splits, so that a worker handed one split can check that split alone.
+ * `signer` is an Ed25519 PeerId: the public key is in it.
+ */
+export const JobSealSchema = z.object({
+  signer: PeerIdText,
+  /** Ed25519, 64 bytes, base64. */
+  signature: z.string().regex(/^[A-Za-z0-9+/]{86}==$/),
+  splitsRoot: CodeHash,
+  splitCount: z.number().int().min(1).max(1_000_000)
+})
+export type JobSeal = z.output<typeof JobSealSchema>
+
+export const UnsealedJobSpecSchema = z.object({
   jobId: JobId,
   jobName: Text(200),
   codeHash: CodeHash,
@@ -86,11 +100,16 @@ export const JobSpecSchema = z.object({
   // The job's options are the engine's schema (mapreduce/job-options.ts), carried as they are.
   ...JobOptionsSchema.shape
 })
+/** A job as the submitter sends it, before it is sealed. */
+export type UnsealedJobSpec = z.output<typeof UnsealedJobSpecSchema>
+export const JobSpecSchema = UnsealedJobSpecSchema.extend({ seal: JobSealSchema })
 export type JobSpec = z.output<typeof JobSpecSchema>
 
 /** What a worker needs to know of a job to run any of its tasks: the spec less what only the scheduler reads. */
 export const JobRefSchema = JobSpecSchema.omit({ splits: true, maxAttempts: true, sampleLog: true })
 export type JobRef = z.output<typeof JobRefSchema>
+/** What the seal's signature covers, besides the splits' root: the job ref less the seal. */
+export const SignedJobSchema = JobRefSchema.omit({ seal: true })
 
 /** The job ref of a spec: its keys are the schema's, so an option added to the spec reaches workers with no code here. */
 export function jobRefOf (spec: JobSpec): JobRef {
@@ -152,8 +171,10 @@ export const AssignmentSchema = z.discriminatedUnion('kind', [MapAssignmentSchem
 export type MapAssignment = z.output<typeof MapAssignmentSchema>
 export type ReduceAssignment = z.output<typeof ReduceAssignmentSchema>
 export type Assignment = z.output<typeof AssignmentSchema>
-export const DoJobRequest = z.object({ epoch: Epoch, job: JobRefSchema, task: AssignmentSchema })
-export const DoJobResponse = z.object({ accepted: z.boolean(), reason: Text(500).optional() })
+/** `splitProof`: for a map, its split's path in the seal's Merkle tree (the worker checks the split was signed). */
+export const DoJobRequest = z.object({ epoch: Epoch, job: JobRefSchema, task: AssignmentSchema, splitProof: z.array(CodeHash).max(40).optional() })
+/** `unable`: this node will run none of the job's tasks (its signer is not allowed here): try other nodes. */
+export const DoJobResponse = z.object({ accepted: z.boolean(), reason: Text(500).optional(), unable: z.boolean().optional() })
 
 /**
  * Why an attempt failed, as the scheduler counts it: `user` (the job's code) and `resource` (the node lacks what the
@@ -210,6 +231,10 @@ export const BulkResponseHeader = z.union([
 export const CommitRequest = z.object({ jobId: JobId, partition: Index, epoch: Epoch, attempt: Attempt, bytes: Count })
 export const CommitResponse = z.object({ accepted: z.boolean(), reason: Text(500).optional() })
 
-export const CancelRequest = z.object({ jobId: JobId })
-/** `known`: the coordinator holds the job; `state`: how it stands after the request (`cancelled` when this request ended it). */
-export const CancelResponse = z.object({ known: z.boolean(), state: JobStateSchema.optional() })
+/** `seal`: who asks, signed over the job id (docs/security.md): a coordinator with `--submitters` checks it. */
+export const CancelRequest = z.object({ jobId: JobId, seal: z.object({ signer: PeerIdText, signature: JobSealSchema.shape.signature }) })
+/**
+ * `known`: the coordinator holds the job; `state`: how it stands after the request (`cancelled` when this request
+ * ended it); `refused`: the asker may not cancel jobs here.
+ */
+export const CancelResponse = z.object({ known: z.boolean(), state: JobStateSchema.optional(), refused: Text(500).optional() })

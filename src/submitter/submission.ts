@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { rmSync } from 'node:fs'
-import type { Startable } from '@libp2p/interface'
+import type { PrivateKey, Startable } from '@libp2p/interface'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { z } from 'zod'
 import { jobOptionsOf, type JobOptions } from '../mapreduce/job-options.js'
@@ -11,8 +11,9 @@ import { handleBulk, type BulkHandlerRegistration } from '../protocol/bulk-rpc.j
 import { queryInfo } from '../protocol/info.js'
 import { isHandshakeRefusal, swarmKeyMismatch } from '../protocol/errors.js'
 import {
-  CommitRequest, FetchCodeRequest, FetchSplitRequest, JOB_PROTOCOLS, StatusResponse, SubmitResponse, type JobProgress, type JobSpec
+  CommitRequest, FetchCodeRequest, FetchSplitRequest, JOB_PROTOCOLS, StatusResponse, SubmitResponse, type JobProgress, type JobSpec, type UnsealedJobSpec
 } from '../protocol/job-messages.js'
+import { sealJob } from '../protocol/job-seal.js'
 import { request, type HandlerRegistrar, type StreamOpener } from '../protocol/reqresp.js'
 import { errorMessage, UserCodeError, UserFacingError } from '../util/errors.js'
 import type { Logger } from '../util/logger.js'
@@ -63,6 +64,8 @@ export interface SubmissionComponents {
   log: Logger
   /** Whether this submitter uses a swarm key (for the advice given when a node refuses the handshake). */
   keyed?: boolean
+  /** The submitter identity that signs the job (an Ed25519 key; `mrp2p keygen --identity`). */
+  identity: PrivateKey
 }
 
 /** The job's options (JobOptionsSchema) travel in the plan as they are: the submitter passes on what it does not read. */
@@ -111,10 +114,17 @@ export class Submission implements Startable {
   /** Wakes the poll loop when the last part lands, so that `run` does not sleep out a poll after the job is done. */
   private wake: (() => void) | undefined
   private readonly handlers: BulkHandlerRegistration[] = []
+  /** The spec as signed in start(): every coordinator gets these very bytes' meaning. */
+  private sealed: JobSpec | undefined
 
   constructor (private readonly c: SubmissionComponents, private readonly plan: SubmissionPlan) {}
 
   private spec (): JobSpec {
+    if (this.sealed === undefined) throw new Error('Submission: start() first')
+    return this.sealed
+  }
+
+  private unsealedSpec (): UnsealedJobSpec {
     const p = this.plan
     return {
       ...jobOptionsOf(p),
@@ -135,6 +145,7 @@ export class Submission implements Startable {
   async start (): Promise<void> {
     const { network, log } = this.c
     const plan = this.plan
+    this.sealed = await sealJob(this.unsealedSpec(), this.c.identity)
     const code = plan.code.code === undefined ? undefined : Buffer.from(plan.code.code)
     this.handlers.push(await handleBulk(network, {
       protocol: JOB_PROTOCOLS.fetchCode,

@@ -1,3 +1,5 @@
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { PrivateKey } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { bundleJob, importJob } from '../mapreduce/job-loader.js'
 import { jobOptionsOf, type JobOptions } from '../mapreduce/job-options.js'
@@ -43,6 +45,8 @@ export interface SubmitJobOptions extends JobOptions {
   cwd?: string
   /** The key of a private mesh. */
   swarmKey?: Uint8Array
+  /** The submitter identity that signs the job (`--identity`); a fresh key when absent, as an anonymous submitter. */
+  identity?: PrivateKey
   log: Logger
   /** Aborting stops the job: the output folder is removed and the abort's reason is thrown. */
   signal?: AbortSignal
@@ -109,7 +113,7 @@ export async function submitJob (options: SubmitJobOptions): Promise<SubmitJobRe
     await node.start()
     const parts = new PartCollector(output, options.reduces)
     const submission = new Submission(
-      { self: node.peerId.toString(), addrs: node.getMultiaddrs().map((a) => a.toString()), network: node, bootstrap: options.bootstrap, log: options.log, keyed: options.swarmKey !== undefined },
+      { self: node.peerId.toString(), addrs: node.getMultiaddrs().map((a) => a.toString()), network: node, bootstrap: options.bootstrap, log: options.log, keyed: options.swarmKey !== undefined, identity: options.identity ?? await generateKeyPair('Ed25519') },
       { jobId, jobName: bundle.name, code: bundle, streaming: streaming?.streaming, files, splits, reduces: options.reduces, params, maxAttempts: options.maxAttempts, parts, shared: options.shared, sampleLog: sample.text(), ...jobOptionsOf(options) }
     )
     await submission.start()

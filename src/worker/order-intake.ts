@@ -2,12 +2,14 @@ import type { Startable } from '@libp2p/interface'
 import { DoJobRequest, EndRequest, JOB_PROTOCOLS, type DoJobResponse, type OkResponse } from '../protocol/job-messages.js'
 import type { RegisteredHandler } from '../protocol/reqresp.js'
 import { errorMessage } from '../util/errors.js'
+import { createLogLimiter } from '../util/log-limiter.js'
 import type { Logger } from '../util/logger.js'
 import type { z } from 'zod'
 import { attemptName, type AttemptOutcome, type WorkOrder } from './attempt.js'
 import type { AttemptRunner } from './attempt-runner.js'
 import type { EpochFence } from './epoch-fence.js'
 import type { IntermediateStore } from './intermediate-store.js'
+import type { OrderSealCheck, SealRefusalKind } from './order-seal-check.js'
 import type { ReportSender } from './report-sender.js'
 import { RunningAttempts } from './running-attempts.js'
 import type { CoordinatorRef, WorkerRpc } from './worker-components.js'
@@ -40,6 +42,10 @@ export interface OrderIntakeParts {
   onAttempt?: (attempt: AttemptObservation) => void
   /** Why this node runs no streaming commands (`--no-exec`, or `--sandbox` without bubblewrap); undefined when it does. */
   noExec: () => string | undefined
+  /** Checks each order's job seal (and signer) before anything of it runs. */
+  seals: OrderSealCheck
+  /** Told of every order refused for its seal (the node's metrics). */
+  onSealRefusal?: (kind: SealRefusalKind) => void
 }
 
 /**
@@ -50,6 +56,9 @@ export interface OrderIntakeParts {
 export class OrderIntake implements Startable {
   readonly running = new RunningAttempts()
   readonly counts: AttemptCounts = { started: 0, succeeded: 0, failed: 0 }
+  /** Orders refused for their job's seal. */
+  sealRefusals = 0
+  private readonly refusalLog = createLogLimiter(10_000)
   /** When each job's end order came (performance.now()), kept for ENDED_MEMORY_MS. */
   private readonly endedAt = new Map<string, number>()
   /** Attempts not yet wound down: `stop()` waits for them, so that nothing of a stopped worker still runs. */
@@ -91,6 +100,15 @@ export class OrderIntake implements Startable {
       return { accepted: false, reason: 'not the coordinator this node follows' }
     }
     fence.raise(req.epoch)
+    // Checked before anything else of the job happens here: no code is fetched, no file made, no slot taken.
+    const refusal = this.parts.seals.check(req)
+    if (refusal !== undefined) {
+      this.sealRefusals++
+      this.parts.onSealRefusal?.(refusal.kind)
+      const suppressed = this.refusalLog.admit(`${from}:${req.job.jobId}:${refusal.kind}`)
+      if (suppressed !== undefined) log.warn({ coordinator: from, job: req.job.jobId, signer: req.job.seal.signer, refusal: refusal.kind, reason: refusal.reason, suppressed }, 'refused an order: its job is not signed as this node requires')
+      return { accepted: false, unable: true, reason: refusal.reason }
+    }
     if (this.running.size >= this.slots) return { accepted: false, reason: 'no free slot' }
     // The coordinator knows from our registration and sends none; one that does anyway is refused, not obeyed.
     const noExec = req.job.streaming === undefined ? undefined : this.parts.noExec()

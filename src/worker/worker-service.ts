@@ -13,6 +13,7 @@ import { EpochFence } from './epoch-fence.js'
 import { IntermediateStore } from './intermediate-store.js'
 import { LogServer } from './log-server.js'
 import { OrderIntake, type AttemptObservation } from './order-intake.js'
+import { OrderSealCheck, type SealRefusalKind } from './order-seal-check.js'
 import { RegisterLoop } from './register-loop.js'
 import { ReportSender } from './report-sender.js'
 import { ShuffleClient, type ShuffleStats } from './shuffle-client.js'
@@ -39,6 +40,10 @@ export interface WorkerServiceInit {
   registerIntervalMs?: number
   /** Told of every attempt that ends here (the node's metrics). */
   onAttempt?: (attempt: AttemptObservation) => void
+  /** Only jobs signed by these identities run here (`join --submitters`); undefined: any member's. */
+  submitters?: ReadonlySet<string>
+  /** Told of every order refused for its job's seal (the node's metrics). */
+  onSealRefusal?: (kind: SealRefusalKind) => void
 }
 
 /** What this worker holds and does, as `status` shows it (InfoTasks), with its shuffle counters always there. */
@@ -96,7 +101,7 @@ export class WorkerService implements Startable {
       self: c.self,
       sandbox: init.sandbox === true
     }, init.minFreeDiskBytes ?? DEFAULT_MIN_FREE_DISK_BYTES)
-    this.intake = new OrderIntake({ rpc: c.rpc, coordinator: c.coordinator, fence: this.fence, store: this.store, attempts, reports: this.reports, log, onAttempt: init.onAttempt, noExec: () => this.noExec }, init.slots)
+    this.intake = new OrderIntake({ rpc: c.rpc, coordinator: c.coordinator, fence: this.fence, store: this.store, attempts, reports: this.reports, log, onAttempt: init.onAttempt, noExec: () => this.noExec, seals: new OrderSealCheck(c.self, init.submitters), onSealRefusal: init.onSealRefusal }, init.slots)
     this.registration = new RegisterLoop(c.rpc, c.coordinator, this.store, this.fence, { slots: init.slots, version: init.version, intervalMs: init.registerIntervalMs ?? 500, noExec: () => this.noExec }, log)
   }
 
@@ -105,6 +110,7 @@ export class WorkerService implements Startable {
     return {
       ...this.intake.counts,
       staleEpochRefusals: this.fence.refusals,
+      sealRefusals: this.intake.sealRefusals,
       running: this.intake.running.size,
       jobs: [...jobs].sort(),
       shuffle: this.shuffleClient.stats()

@@ -12,6 +12,7 @@ import { request } from '../../src/protocol/reqresp.js'
 import { TEST_ELECTION_ENV, waitForAgreement, watchSafety, type Agreement } from '../support/cluster-views.js'
 import { Prng } from '../support/prng.js'
 import { BOOKS, REFERENCE_CWD, REPO_ROOT, runCli, startCli, type CliResult, type RunningCli } from '../support/run-cli.js'
+import { UNCHECKED_SEAL } from '../support/sealed-job.js'
 
 /*
  * The job survives its coordinator (issue #5). Every case runs the timing
@@ -333,7 +334,7 @@ async function totalRefusals (c: Cluster, indices: number[]): Promise<number> {
 async function staleOrder (c: Cluster, i: number, epoch: number): Promise<z.output<typeof DoJobResponse>> {
   const order: z.input<typeof DoJobRequest> = {
     epoch,
-    job: { jobId: 'stale-order', jobName: 'wc', codeHash: '0'.repeat(64), reduces: 1, params: {}, submitter: { peer: c.probe.peerId, addrs: [] } },
+    job: { jobId: 'stale-order', jobName: 'wc', codeHash: '0'.repeat(64), reduces: 1, params: {}, submitter: { peer: c.probe.peerId, addrs: [] }, seal: UNCHECKED_SEAL },
     task: { kind: 'map', jobId: 'stale-order', index: 0, attempt: 1, split: { document: 'x', index: 0, offset: 0, length: 1, firstLine: 1 } }
   }
   return await request(c.probe.client, multiaddr(c.nodes[i].addr), JOB_PROTOCOLS.doJob, order, DoJobResponse)

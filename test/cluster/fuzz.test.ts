@@ -15,7 +15,7 @@ import type { InfoResponse } from '../../src/protocol/info.js'
 import { JOB_PROTOCOLS } from '../../src/protocol/job-messages.js'
 import { TEST_ELECTION_ENV, waitForAgreement } from '../support/cluster-views.js'
 import { createGossipFuzzPeer, GossipFuzzer, rawRpcSeeds, seededKey, type GossipFuzzPeer, type GossipFuzzStats } from '../support/fuzz-gossip.js'
-import { requestSeeds } from '../support/fuzz-seeds.js'
+import { fuzzSealedSpecs, requestSeeds } from '../support/fuzz-seeds.js'
 import { StreamFuzzer, type FuzzProtocol, type StreamFuzzStats, type StreamFuzzTarget } from '../support/fuzz-streams.js'
 import { mib, MiB, RssSampler, rssBytes } from '../support/fuzz-watch.js'
 import { sortedOutput } from '../support/output.js'
@@ -106,6 +106,7 @@ const OUR_PROTOCOLS: Array<[string, 'reqresp' | 'bulk']> = [
   [JOB_PROTOCOLS.report, 'reqresp'],
   [JOB_PROTOCOLS.doJob, 'reqresp'],
   [JOB_PROTOCOLS.end, 'reqresp'],
+  [JOB_PROTOCOLS.cancel, 'reqresp'],
   [JOB_PROTOCOLS.fetchRun, 'bulk']
 ]
 
@@ -170,12 +171,14 @@ describe('fuzz: hostile frames at a live node while a job runs', () => {
       const before = await c.info(target)
       const epoch = before?.epoch ?? 0
       const seedRng = rng.fork()
+      // Jobs the fuzzer signed for real: their frames reach past the seal checks (issue #19).
+      const sealed = await fuzzSealedSpecs(rng.fork(), targetClients[0].peerId.toString(), await seededKey(rng))
       let gossip: GossipFuzzer | undefined
       const protocolsFor = (self: string): FuzzProtocol[] => served.map((protocol): FuzzProtocol => {
         const ours = OUR_PROTOCOLS.find(([p]) => p === protocol)
         // Orders and reports go out at any epoch, the current one and far above included: a worker obeys only the
         // coordinator it follows, and a coordinator takes a report only for an attempt it gave that very peer.
-        if (ours !== undefined) return { protocol, kind: ours[1], weight: 10, seeds: () => requestSeeds(protocol, { rng: seedRng, epoch, nodeIds, self }) }
+        if (ours !== undefined) return { protocol, kind: ours[1], weight: 10, seeds: () => requestSeeds(protocol, { rng: seedRng, epoch, nodeIds, self, sealed }) }
         const meshsub = protocol.startsWith('/meshsub/') || protocol.startsWith('/floodsub/')
         // libp2p's own handlers take one or two streams per connection at a time.
         return { protocol, kind: 'foreign', weight: meshsub ? 3 : 2, limit: 1, seeds: () => meshsub ? rawRpcSeeds(seedRng, targetClients[0].peerId, gossip?.samples(CONTROL_TOPIC) ?? []) : [] }

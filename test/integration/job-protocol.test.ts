@@ -18,6 +18,7 @@ import { createLogger, processLogger } from '../../src/util/logger.js'
 import { WorkerService } from '../../src/worker/worker-service.js'
 import { sortedOutput } from '../support/output.js'
 import { BOOKS, REFERENCE_CWD, SHARED_DATA } from '../support/run-cli.js'
+import { testIdentity } from '../support/sealed-job.js'
 
 const log = createLogger('test')
 
@@ -73,7 +74,7 @@ describe('Register / DoJob / fetch / commit over libp2p (one process)', () => {
     const parts = new PartCollector(output, 3)
     const events: SubmissionEvent[] = []
     const submission = new Submission(
-      { self: submitterNode.peerId.toString(), addrs: submitterNode.getMultiaddrs().map((a) => a.toString()), network: submitterNode, bootstrap: nodes[0].getMultiaddrs(), log },
+      { self: submitterNode.peerId.toString(), addrs: submitterNode.getMultiaddrs().map((a) => a.toString()), network: submitterNode, bootstrap: nodes[0].getMultiaddrs(), log, identity: await testIdentity() },
       { jobId: newJobId('wc'), jobName: 'wc', code, splits, reduces: 3, params: {}, maxAttempts: 2, parts }
     )
     await submission.start()

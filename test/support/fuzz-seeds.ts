@@ -1,5 +1,7 @@
 import { INFO_PROTOCOL } from '../../src/protocol/ids.js'
-import { JOB_PROTOCOLS } from '../../src/protocol/job-messages.js'
+import { JOB_PROTOCOLS, jobRefOf, type JobSpec, type UnsealedJobSpec } from '../../src/protocol/job-messages.js'
+import { sealJob } from '../../src/protocol/job-seal.js'
+import type { PrivateKey } from '@libp2p/interface'
 import type { Json } from './fuzz-mutate.js'
 import type { Prng } from './prng.js'
 
@@ -17,6 +19,42 @@ export interface SeedContext {
   nodeIds: string[]
   /** The fuzzer's own PeerId (what it would put in `submitter.peer`). */
   self: string
+  /** Jobs signed for real ({@link fuzzSealedSpecs}): their seals verify, so frames built on them reach past the signature check. */
+  sealed: JobSpec[]
+}
+
+/**
+ * Specs the fuzzer's own identity signed, valid as they are: a coordinator without --submitters takes them (and
+ * their tasks then fail to fetch code from addresses where nobody serves it); mutated, their seals no longer hold.
+ */
+export async function fuzzSealedSpecs (rng: Prng, self: string, key: PrivateKey): Promise<JobSpec[]> {
+  const specs: UnsealedJobSpec[] = [1, 3].map((maps) => ({
+    jobId: `fuzz-sealed-${rng.int(0, 1_000_000)}`,
+    jobName: 'wc',
+    codeHash: HEX64,
+    splits: Array.from({ length: maps }, (_, i) => ({ document: 'in.txt', index: i, offset: i * 10, length: 10, firstLine: 1 })),
+    reduces: 2,
+    params: {},
+    submitter: { peer: self, addrs: ['/ip4/127.0.0.1/tcp/9'] },
+    maxAttempts: 1
+  }))
+  return await Promise.all(specs.map(async (spec) => await sealJob(spec, key)))
+}
+
+/** A seal: one that verifies over another job, or one well formed and signed by nobody. */
+function seal (ctx: SeedContext): Json {
+  const { rng } = ctx
+  if (ctx.sealed.length > 0 && rng.chance(0.5)) return rng.pick(ctx.sealed).seal
+  return {
+    signer: rng.pick([ctx.self, ...ctx.nodeIds]),
+    signature: Buffer.from(Array.from({ length: 64 }, () => rng.int(0, 255))).toString('base64'),
+    splitsRoot: HEX64,
+    splitCount: rng.pick([1, 2, 1_000_000])
+  }
+}
+
+function asJson (value: unknown): Json {
+  return JSON.parse(JSON.stringify(value)) as Json
 }
 
 const HEX64 = 'ab'.repeat(32)
@@ -53,7 +91,8 @@ function jobRef (ctx: SeedContext): Record<string, Json> {
     params: rng.chance(0.5) ? {} : { k: 'v', '../x': 'y'.repeat(rng.int(0, 1000)) },
     // Addresses where nobody serves code: a task taken from these fails to fetch its code and ends.
     submitter: { peer: ctx.self, addrs: [rng.pick(['/ip4/127.0.0.1/tcp/9', '/ip4/127.0.0.1/tcp/1/p2p/' + ctx.self, 'garbage'])] },
-    taskTimeoutMs: rng.pick([1, 1_000, 604_800_000])
+    taskTimeoutMs: rng.pick([1, 1_000, 604_800_000]),
+    seal: seal(ctx)
   }
 }
 
@@ -67,7 +106,8 @@ export function requestSeeds (protocol: string, ctx: SeedContext): Json[] {
     case JOB_PROTOCOLS.submit:
       return [
         { job: { ...jobRef(ctx), splits: [split(rng)], maxAttempts: 1 } },
-        { job: { ...jobRef(ctx), splits: [split(rng), split(rng)], maxAttempts: 100 }, committed: [0, 99_999] }
+        { job: { ...jobRef(ctx), splits: [split(rng), split(rng)], maxAttempts: 100 }, committed: [0, 99_999] },
+        ...ctx.sealed.map((job) => ({ job: asJson(job) }))
       ]
     case JOB_PROTOCOLS.status:
       return [{ jobId: jobId(rng) }, { jobId: 'wc-000000000000' }]
@@ -87,7 +127,14 @@ export function requestSeeds (protocol: string, ctx: SeedContext): Json[] {
     case JOB_PROTOCOLS.doJob:
       return [
         { epoch: oldEpoch(), job: jobRef(ctx), task: { kind: 'map', jobId: jobId(rng), index: 0, attempt: 1, split: split(rng) } },
-        { epoch: oldEpoch(), job: jobRef(ctx), task: { kind: 'reduce', jobId: jobId(rng), index: 1, attempt: 2, sources: [{ mapIndex: 0, peer: rng.pick(nodeIds) }, { mapIndex: 10_000_000, peer: ctx.self }] } }
+        { epoch: oldEpoch(), job: jobRef(ctx), task: { kind: 'reduce', jobId: jobId(rng), index: 1, attempt: 2, sources: [{ mapIndex: 0, peer: rng.pick(nodeIds) }, { mapIndex: 10_000_000, peer: ctx.self }] } },
+        // A sealed job's map, with a proof that does not lead to its root (or none): refused past the signature check.
+        ...ctx.sealed.map((job) => ({ epoch: rng.pick([oldEpoch(), epoch]), job: asJson(jobRefOf(job)), task: { kind: 'map', jobId: job.jobId, index: 0, attempt: 1, split: asJson(job.splits[0]) }, splitProof: rng.chance(0.5) ? [HEX64] : [] }))
+      ]
+    case JOB_PROTOCOLS.cancel:
+      return [
+        { jobId: jobId(rng), seal: { signer: rng.pick([ctx.self, ...nodeIds]), signature: Buffer.from(Array.from({ length: 64 }, () => rng.int(0, 255))).toString('base64') } },
+        ...ctx.sealed.map((job) => ({ jobId: job.jobId, seal: { signer: job.seal.signer, signature: job.seal.signature } }))
       ]
     case JOB_PROTOCOLS.end:
       return [

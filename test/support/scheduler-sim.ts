@@ -19,6 +19,7 @@ import type {
 } from '../../src/coordinator/scheduler-types.js'
 import { Prng } from './prng.js'
 import { EventQueue } from './event-queue.js'
+import { UNCHECKED_SEAL } from './sealed-job.js'
 
 export type Profile = 'clean' | 'stragglers' | 'faults'
 
@@ -216,7 +217,8 @@ class Sim {
         reduces: r.int(1, 4),
         params: {},
         submitter: { peer: 'S', addrs: [] },
-        maxAttempts: r.int(1, 4)
+        maxAttempts: r.int(1, 4),
+        seal: UNCHECKED_SEAL
       }
       const cancelAt = r.chance(this.knobs.pCancel) ? submitAt + r.int(0, 8000) : undefined
       this.jobs.set(jobId, { spec, submitAt, cancelAt, submitted: false, cancelSent: false, outcome: undefined, committed: new Set() })

@@ -4,6 +4,7 @@ import type { JobSpec, SchedulerEffect } from '../../src/coordinator/scheduler-t
 import { JOB_PROTOCOLS } from '../../src/protocol/job-messages.js'
 import type { Rpc } from '../../src/protocol/rpc.js'
 import { createLogger } from '../../src/util/logger.js'
+import { sealedSpec } from '../support/sealed-job.js'
 
 type Handler = (request: unknown, from: string) => unknown
 
@@ -29,17 +30,17 @@ class FakeRpc {
   }
 }
 
-function spec (jobId: string, maps: number): JobSpec {
-  return {
+async function spec (jobId: string, maps: number): Promise<JobSpec> {
+  return await sealedSpec({
     jobId,
     jobName: 'wc',
-    codeHash: 'sha256-x',
+    codeHash: 'a'.repeat(64),
     splits: Array.from({ length: maps }, (_, i) => ({ document: `doc-${i}.txt`, index: i, offset: 0, length: 100, firstLine: 1 })),
     reduces: 1,
     params: {},
-    submitter: { peer: 'S', addrs: [] },
+    submitter: { peer: '12D3KooWSubmitterAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', addrs: [] },
     maxAttempts: 3
-  }
+  })
 }
 
 describe('CoordinatorService: a new coordinator waits for the inventories', () => {
@@ -67,7 +68,7 @@ describe('CoordinatorService: a new coordinator waits for the inventories', () =
   it('a report of an earlier epoch is not an inventory: the job waits for that worker to register', async () => {
     const rpc = new FakeRpc()
     await start(rpc, ['A', 'B'])
-    const job = spec('wc-000000000001', 4)
+    const job = await spec('wc-000000000001', 4)
     rpc.handle(JOB_PROTOCOLS.register, { slots: 2, version: 'test', incarnation: 'a', outputs: [] }, 'A')
     // B finished map 0 under the old coordinator and reports it late, to us, before it registers (a CI run caught
     // this: the report counted as B's registration, the job started without B's inventory, and map 1 ran again).
@@ -83,13 +84,13 @@ describe('CoordinatorService: a new coordinator waits for the inventories', () =
   it('a peer that never registered cannot say it holds a map output: the map still runs', async () => {
     const rpc = new FakeRpc()
     await start(rpc, ['A'])
-    const job = spec('wc-000000000003', 2)
+    const job = await spec('wc-000000000003', 2)
     rpc.handle(JOB_PROTOCOLS.register, { slots: 2, version: 'test', incarnation: 'a', outputs: [] }, 'A')
     rpc.handle(JOB_PROTOCOLS.report, { epoch: 4, jobId: job.jobId, kind: 'map', index: 0, attempt: 1, ok: true, partitionBytes: [10] }, 'X')
     rpc.handle(JOB_PROTOCOLS.submit, { job, committed: [] }, 'S')
     expect(rpc.orders.map((o) => `${o.peer} ${o.kind} ${o.index}`).sort()).toEqual(['A map 0', 'A map 1'])
     // A registered worker's late report is taken (its output is real): here, for a job submitted after it.
-    const next = spec('wc-000000000004', 2)
+    const next = await spec('wc-000000000004', 2)
     rpc.handle(JOB_PROTOCOLS.report, { epoch: 4, jobId: next.jobId, kind: 'map', index: 1, attempt: 1, ok: true, partitionBytes: [10] }, 'A')
     rpc.handle(JOB_PROTOCOLS.submit, { job: next, committed: [] }, 'S')
     expect(rpc.orders.filter((o) => o.index === 1 && o.kind === 'map').length).toBe(1)
@@ -98,7 +99,7 @@ describe('CoordinatorService: a new coordinator waits for the inventories', () =
   it('with every live worker registered, a submitted job is scheduled at once', async () => {
     const rpc = new FakeRpc()
     await start(rpc, ['A', 'B'])
-    const job = spec('wc-000000000002', 2)
+    const job = await spec('wc-000000000002', 2)
     rpc.handle(JOB_PROTOCOLS.register, { slots: 1, version: 'test', incarnation: 'a', outputs: [] }, 'A')
     rpc.handle(JOB_PROTOCOLS.register, { slots: 1, version: 'test', incarnation: 'b', outputs: [] }, 'B')
     rpc.handle(JOB_PROTOCOLS.submit, { job, committed: [] }, 'S')

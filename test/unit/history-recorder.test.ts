@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { HistoryRecorder } from '../../src/coordinator/history-recorder.js'
 import type { JobSpec } from '../../src/coordinator/scheduler-types.js'
 import { MAX_RECORDED_ATTEMPTS, newerRecord } from '../../src/protocol/history-messages.js'
+import { UNCHECKED_SEAL } from '../support/sealed-job.js'
 
 const SELF = '12D3KooWCoordinatorAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'
 const W1 = '12D3KooWWorker1AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'
@@ -16,7 +17,8 @@ function spec (maps = 2, reduces = 1): JobSpec {
     reduces,
     params: { k: 'v' },
     submitter: { peer: '12D3KooWSubmitterAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', addrs: [] },
-    maxAttempts: 4
+    maxAttempts: 4,
+    seal: UNCHECKED_SEAL
   }
 }
 

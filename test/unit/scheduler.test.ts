@@ -3,6 +3,7 @@ import { Scheduler } from '../../src/coordinator/scheduler.js'
 import type {
   Assignment, JobSpec, SchedulerEffect, SchedulerEvent, TaskRef
 } from '../../src/coordinator/scheduler-types.js'
+import { UNCHECKED_SEAL } from '../support/sealed-job.js'
 
 type Dispatch = Extract<SchedulerEffect, { type: 'dispatch' }>
 
@@ -16,6 +17,7 @@ function spec (jobId: string, maps: number, reduces: number, extra: Partial<JobS
     params: {},
     submitter: { peer: 'S', addrs: [] },
     maxAttempts: 3,
+    seal: UNCHECKED_SEAL,
     ...extra
   }
 }

@@ -3,11 +3,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { z } from 'zod'
-import { JOB_PROTOCOLS } from '../../src/protocol/job-messages.js'
+import { JOB_PROTOCOLS, jobRefOf } from '../../src/protocol/job-messages.js'
 import { LOGS_PROTOCOL } from '../../src/protocol/log-messages.js'
 import type { HandlerRegistrar, RegisteredHandler, StreamOpener } from '../../src/protocol/reqresp.js'
 import { processLogger } from '../../src/util/logger.js'
 import { WorkerService, type WorkerRpc } from '../../src/worker/worker-service.js'
+import { sealedSpec } from '../support/sealed-job.js'
 
 const COORDINATOR = '12D3KooWCoordinator'
 const SUBMITTER = '12D3KooWSubmitter'
@@ -44,10 +45,12 @@ function deadNetwork (): StreamOpener & HandlerRegistrar & { handled: Set<string
 }
 
 /** A map whose code cannot be fetched (the submitter is unreachable): it fails at once, and its report is due. */
-const ORDER = {
-  epoch: 1,
-  job: { jobId: 'job-1', jobName: 'wc', codeHash: 'a'.repeat(64), reduces: 1, params: {}, submitter: { peer: SUBMITTER, addrs: ['/ip4/127.0.0.1/tcp/9'] } },
-  task: { kind: 'map', jobId: 'job-1', index: 0, attempt: 1, split: { document: 'doc.txt', index: 0, offset: 0, length: 10, firstLine: 1 } }
+const SPLIT = { document: 'doc.txt', index: 0, offset: 0, length: 10, firstLine: 1 }
+
+/** A map order of a signed one-split job (whose split's proof is empty: it is the root's only leaf). */
+async function signedOrder (): Promise<unknown> {
+  const spec = await sealedSpec({ jobId: 'job-1', jobName: 'wc', codeHash: 'a'.repeat(64), splits: [SPLIT], reduces: 1, params: {}, submitter: { peer: SUBMITTER, addrs: ['/ip4/127.0.0.1/tcp/9'] }, maxAttempts: 1 })
+  return { epoch: 1, job: jobRefOf(spec), task: { kind: 'map', jobId: 'job-1', index: 0, attempt: 1, split: SPLIT }, splitProof: [] }
 }
 
 describe('worker service lifecycle', () => {
@@ -66,7 +69,7 @@ describe('worker service lifecycle', () => {
     expect([...network.handled]).toEqual([JOB_PROTOCOLS.fetchRun])
 
     const doJob = rpc.handlers.get(JOB_PROTOCOLS.doJob)
-    expect(await doJob?.(ORDER, COORDINATOR)).toEqual({ accepted: true })
+    expect(await doJob?.(await signedOrder(), COORDINATOR)).toEqual({ accepted: true })
     // The report fails and is retried; the register loop keeps trying too.
     await vi.waitFor(() => {
       expect(rpc.count(JOB_PROTOCOLS.report)).toBeGreaterThanOrEqual(2)
