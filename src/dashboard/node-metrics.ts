@@ -67,6 +67,9 @@ export class NodeMetrics {
       }
     })
     new Gauge({ name: 'mrp2p_election_epoch', help: 'The election epoch this node follows', registers, collect () { this.set(node.view().epoch) } })
+    new Gauge({ name: 'mrp2p_election_quarantined_peers', help: 'Members whose election messages this node ignores now (they kept contradicting the lease a majority renews)', registers, collect () { this.set(node.view().quarantined?.length ?? 0) } })
+    new Gauge({ name: 'mrp2p_gossip_graylisted_peers', help: 'Gossip peers whose score is below the graylist threshold: this node drops what they send', registers, collect () { this.set(node.graylisted().length) } })
+    new Counter({ name: 'mrp2p_control_rate_dropped_total', help: 'Control-topic messages refused because their author sent over its rate (the flood detector)', registers, collect () { this.reset(); this.inc(node.electionStats().rateDropped) } })
     new Gauge({ name: 'mrp2p_is_coordinator', help: '1 while this node holds the lease and acts as coordinator', registers, collect () { this.set(node.isCoordinator() ? 1 : 0) } })
     new Gauge({
       name: 'mrp2p_members',

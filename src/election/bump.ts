@@ -52,6 +52,14 @@ export function noteHigherEpoch (r: BumpRation, leaseEpoch: number, epoch: numbe
 }
 
 /**
+ * Forgets the higher epochs heard so far (their sender was found out: quarantine.ts). Honest members above the
+ * lease's epoch say so again in their next heartbeat, and are then waited for as if heard for the first time.
+ */
+export function forgetHigherEpoch (r: BumpRation): void {
+  r.heardHigher = 0
+}
+
+/**
  * Whether the ration allows a bump now: a higher epoch heard, the spacing past, and not at once: within a heartbeat
  * period the holder has heard from every member of a joined mesh, so its view is whole.
  */

@@ -1,12 +1,18 @@
-import { bumpAllowed, newBumpRation, noteHigherEpoch, spendBump } from './bump.js'
+import { bumpAllowed, forgetHigherEpoch, newBumpRation, noteHigherEpoch, spendBump } from './bump.js'
 import type { ElectionEffect, ElectionInput } from './election-step.js'
 import { HolderLease } from './lease.js'
 import { Membership } from './membership.js'
 import type { ControlMessage, HeartbeatMessage } from './messages.js'
+import { Quarantine, type Contradiction, type QuarantineStart } from './quarantine.js'
 import { claimedEpoch, followedLease, ownLease, publicRole, type Candidate, type Coordinator, type FollowedLease, type Follower, type PendingClaim, type RoleState } from './role-state.js'
 import { electionTiming, type ElectionTiming } from './timing.js'
 import { resolveElectionConfig, type ElectionConfig, type ElectionView, type MemberInfo, type PeerIdString, type Role } from './types.js'
 import { Voter } from './vote.js'
+
+/** The kinds of contradiction, each with a quarantine streak of its own (ElectionNode.judge). */
+const AGAINST_LEASE = 'against-lease'
+const CLAIM = 'claim'
+const UNLEASED_HOLDER = 'unleased-holder'
 
 export interface ElectionNodeInit {
   self: PeerIdString
@@ -35,6 +41,17 @@ export class ElectionNode {
   private readonly random: () => number
   private info: MemberInfo
   private readonly members: Membership
+  private readonly quarantine: Quarantine
+  /**
+   * The last ack each peer's heartbeat carried, and when we heard it: how a follower sees whether a majority still
+   * renews the holder it follows, before it counts anyone as contradicting that holder.
+   */
+  private readonly acksHeard = new Map<PeerIdString, { to: PeerIdString, at: number }>()
+  /**
+   * Since when each peer has been saying it is coordinator without a lease reaching us (a holder renews every third
+   * of a lease), while it goes on saying so.
+   */
+  private readonly unleasedSince = new Map<PeerIdString, number>()
   private readonly initialEpoch: number
   private voter: Voter
 
@@ -72,6 +89,12 @@ export class ElectionNode {
     this.random = init.random
     this.info = copyInfo(init.info)
     this.members = new Membership(this.self, this.config)
+    this.quarantine = new Quarantine({
+      afterMs: this.config.quarantineAfterMs,
+      gapMs: this.config.leaseMs,
+      baseMs: this.config.quarantineMs,
+      maxMs: this.config.quarantineMaxMs
+    })
     this.initialEpoch = initialEpoch
     this.highest = initialEpoch
     this.voter = new Voter(initialEpoch, Number.POSITIVE_INFINITY)
@@ -165,7 +188,8 @@ export class ElectionNode {
       highestEpoch: this.highest,
       leaseAgeMs,
       leaseValid,
-      members: this.members.views(now)
+      members: this.members.views(now),
+      quarantined: this.quarantine.list(now)
     }
   }
 
@@ -233,6 +257,9 @@ export class ElectionNode {
 
   private onTick (now: number, out: ElectionEffect[]): void {
     for (const c of this.members.refresh(now)) out.push({ type: 'member-changed', peer: c.peer, liveness: c.liveness })
+    this.quarantine.prune(now)
+    for (const [peer, a] of this.acksHeard) if (now - a.at >= this.config.leaseMs) this.acksHeard.delete(peer)
+    for (const peer of this.unleasedSince.keys()) if (!this.members.isAlive(peer, now)) this.unleasedSince.delete(peer)
 
     if (this.state.role === 'coordinator') this.tickHolder(this.state, now, out)
     if (this.state.role === 'candidate') this.tickClaim(this.state, now, out)
@@ -289,6 +316,26 @@ export class ElectionNode {
     // its own re-claims its lease above it (a bump), so that the members which saw that epoch can follow it.
     const bound = this.boundTo(now)
     const foreign = bound !== undefined && from !== bound
+    if (message.type === 'lease') this.unleasedSince.delete(from)
+    else if (message.type === 'heartbeat' && message.role === 'coordinator' && message.leader === from && !this.unleasedSince.has(from)) this.unleasedSince.set(from, now)
+    if (from !== bound) this.judge(message, () => bound !== undefined && this.renewedByMajority(bound, now), now, out)
+    if (this.quarantine.has(from, now)) {
+      // As if its election messages were lost, which the election tolerates anyway: it takes nothing from them, not
+      // even an epoch, and it stays a voter (nodes may disagree about who is quarantined; a majority counted over
+      // different denominators could elect two). It is heard and reported as before, so it stays alive in the
+      // membership and the job layer may keep giving it tasks.
+      if (message.type === 'heartbeat') this.members.report(from, message.info, message.role)
+      else if (goodbye) this.onLeave(from, out)
+    } else {
+      this.dispatch(message, bound, foreign, now, out)
+    }
+
+    if (this.heartbeatWanted && now - this.lastHeartbeatAt >= this.timing.minHeartbeatGapMs) this.sendHeartbeat(now, out)
+    this.reportRole(now, out)
+  }
+
+  private dispatch (message: ControlMessage, bound: PeerIdString | undefined, foreign: boolean, now: number, out: ElectionEffect[]): void {
+    const from = message.from
     switch (message.type) {
       case 'heartbeat':
         this.onHeartbeat(message, foreign, now, out)
@@ -331,14 +378,12 @@ export class ElectionNode {
         this.onLeave(from, out)
         break
     }
-
-    if (this.heartbeatWanted && now - this.lastHeartbeatAt >= this.timing.minHeartbeatGapMs) this.sendHeartbeat(now, out)
-    this.reportRole(now, out)
   }
 
   private onHeartbeat (message: HeartbeatMessage, foreign: boolean, now: number, out: ElectionEffect[]): void {
     const from = message.from
     this.members.report(from, message.info, message.role)
+    if (message.ack !== undefined) this.acksHeard.set(from, { to: message.ack.to, at: now })
     if (foreign) {
       this.heardOf(message.highestEpoch, now)
       if (message.role === 'coordinator' && message.leader === from) this.noteHolder(from, message.epoch, now + this.config.leaseMs)
@@ -581,6 +626,90 @@ export class ElectionNode {
     if (state.role === 'coordinator') return state.lease.isValid(now) ? this.self : undefined
     if (state.role === 'follower' && state.followed !== undefined && now < state.followed.expiry) return state.followed.peer
     return undefined
+  }
+
+  /**
+   * Whether, as far as this node can see, a majority of its current view still renews the lease of `holder`, to
+   * which it is bound: its own (acked by a majority of the current voters) or the one it follows (renewed within
+   * half a lease, and acks to that holder heard in the voters' heartbeats within a lease). Only then do others'
+   * claims and leases contradict it: the followers of the smaller side of a healed partition stay bound to their
+   * holder until its lease runs out, and must not hold the other side's holder, the one that stays, against it.
+   */
+  private renewedByMajority (holder: PeerIdString, now: number): boolean {
+    const voters = this.members.voters(now)
+    const need = Math.floor(voters.length / 2) + 1
+    const state = this.state
+    if (holder === this.self) return state.role === 'coordinator' && state.lease.backedNow(this.self, voters)
+    // Renewals come every third of a lease: without one for half a lease, our holder may be cut off from us, and
+    // the acks we heard for it are from before.
+    const followed = followedLease(state)
+    if (followed === undefined || now - followed.receivedAt >= this.config.leaseMs / 2) return false
+    let n = 0
+    for (const v of voters) {
+      const a = this.acksHeard.get(v)
+      if (v === this.self || v === holder || (a !== undefined && a.to === holder && now - a.at < this.config.leaseMs)) n++
+    }
+    return n >= need
+  }
+
+  /**
+   * Counts `message` for or against its sender's quarantine (docs/election.md, "Quarantine"); the sender is not the
+   * holder we are bound to. `isAnchored`: whether we are bound to a lease that a majority renews, as far as we can
+   * see now.
+   *
+   * Anchored, a claim, a lease or a coordinator heartbeat contradicts that lease. An honest member does that for
+   * about a lease at most (a claimant whose view of the lease lapsed early, the holder of the smaller side of a
+   * heal), so only a streak twice as long quarantines.
+   *
+   * Not anchored there is nothing to contradict, yet a member that claims and says it is coordinator without end
+   * then holds every vote and keeps everyone from claiming, for ever: once the holder crashed, for a node that
+   * restarted, in a mesh that has just started. So a claim of one epoch that goes on longer than an honest claimant
+   * keeps one up (a lease), and a coordinator heartbeat from a peer that has said so for a lease without a lease
+   * reaching us, count too. Each kind starts a streak of its own, and every contradiction continues all of the peer's streaks (one that
+   * keeps at it does not stop when our lease does, or starts). A lease, release, grant or follower heartbeat from
+   * the same peer while we are not anchored, which it would send if it were honest, ends its streaks.
+   */
+  private judge (message: ControlMessage, isAnchored: () => boolean, now: number, out: ElectionEffect[]): void {
+    const from = message.from
+    if (this.quarantine.has(from, now)) return
+    const saysCoordinator = message.type === 'heartbeat' && message.role === 'coordinator' && message.leader === from
+    // Most messages are followers' heartbeats, which matter only to a streak: spare counting the majority for them.
+    if (!(message.type === 'claim' || message.type === 'lease' || saysCoordinator) && !this.quarantine.suspects(from)) return
+    const anchored = isAnchored()
+    if (anchored) {
+      if (message.type === 'claim' || message.type === 'lease' || saysCoordinator) this.contradicted(from, now, { kind: AGAINST_LEASE }, out)
+    } else if (message.type === 'claim') {
+      // One streak per epoch: an honest claimant gives an epoch up after a lease, and may claim the next one at once
+      // (its release to us lost). On probation, a claim quarantines again at once: no vote while a streak builds up.
+      this.contradicted(from, now, { kind: CLAIM, key: message.epoch }, out)
+    } else if (saysCoordinator && now - (this.unleasedSince.get(from) ?? now) >= this.config.leaseMs) {
+      // No probation: a holder wrongly quarantined (its leases to us all lost) says it is coordinator again as soon
+      // as it is heard, and only its next lease can show it honest.
+      this.contradicted(from, now, { kind: UNLEASED_HOLDER, probation: false }, out)
+    } else if (message.type === 'lease' || message.type === 'release' || message.type === 'grant' || (message.type === 'heartbeat' && message.role === 'follower')) {
+      this.quarantine.clear(from)
+    }
+  }
+
+  private contradicted (from: PeerIdString, now: number, what: Contradiction, out: ElectionEffect[]): void {
+    const q = this.quarantine.contradiction(from, now, what)
+    if (q !== undefined) this.quarantined(q, out)
+  }
+
+  /**
+   * `peer` is quarantined from now: what it said before counts for nothing either, where that is only about
+   * progress (a claim we would wait for, a higher epoch a holder would bump above). Promises made to it stand, and
+   * a holder it claimed to be is still respected until that note runs out: if it was honest after all, that is what
+   * keeps its lease from overlapping another.
+   */
+  private quarantined ({ peer, forMs, repeat }: QuarantineStart, out: ElectionEffect[]): void {
+    this.acksHeard.delete(peer)
+    if (this.busy?.peer === peer) this.busy = undefined
+    const state = this.state
+    if (state.role === 'follower' && state.pending?.from === peer) state.pending = undefined
+    // Honest members above our epoch repeat it in every heartbeat; the quarantined one's word alone must not bump.
+    if (state.role === 'coordinator') forgetHigherEpoch(state.ration)
+    out.push({ type: 'peer-quarantined', peer, forMs, repeat })
   }
 
   /**

@@ -27,3 +27,8 @@ export type ElectionEffect =
   | { type: 'member-changed', peer: PeerIdString, liveness: Liveness }
   /** Persist it (fsync) before publishing anything that follows it in the same batch. */
   | { type: 'epoch-observed', epoch: number }
+  /**
+   * `peer` kept contradicting the lease a majority renews: its election messages are ignored for `forMs`, its
+   * `repeat`-th quarantine in a row (docs/election.md, "Quarantine"). It stays a member, alive as long as it speaks.
+   */
+  | { type: 'peer-quarantined', peer: PeerIdString, forMs: number, repeat: number }

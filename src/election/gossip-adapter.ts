@@ -5,6 +5,7 @@ import { sleep } from '../util/sleep.js'
 import { CONTROL_TOPIC } from '../protocol/ids.js'
 import type { InfoResponse } from '../protocol/info.js'
 import { createLogLimiter } from '../util/log-limiter.js'
+import { createSenderRate, type SenderRateOptions } from './sender-rate.js'
 import {
   decodeControlMessage, encodeControlMessage,
   type ControlMessage, type ElectionEffect, type ElectionNode, type ElectionView, type MemberInfo
@@ -14,6 +15,8 @@ import {
 export type ElectionMachine = Pick<ElectionNode, 'step' | 'view' | 'isCoordinator'>
 
 export type ValidationVerdict = 'accept' | 'ignore' | 'reject'
+
+type Refusal = 'invalid' | 'local'
 
 /** What gossipsub hands us; both the signed and the unsigned flavour. */
 export type GossipMessage =
@@ -45,6 +48,8 @@ export interface GossipElectionInit {
    */
   clock?: () => number
   onEffect?: (effect: Exclude<ElectionEffect, { type: 'publish' }>) => void
+  /** How many control messages a second each author may publish (default DEFAULT_SENDER_RATE, see sender-rate.ts). */
+  senderRate?: Partial<SenderRateOptions>
 }
 
 export interface GossipElection {
@@ -113,7 +118,18 @@ export function createGossipElection (init: GossipElectionInit): GossipElection 
   const tickMs = init.tickMs ?? DEFAULT_TICK_MS
   const clock = init.clock ?? defaultClock
   const limiter = createLogLimiter(1_000)
-  const stats: GossipElectionStats = { received: 0, dropped: 0, published: 0, publishedBytes: 0 }
+  const stats: GossipElectionStats = { received: 0, dropped: 0, rateDropped: 0, published: 0, publishedBytes: 0 }
+  const rate = createSenderRate(init.senderRate)
+  // When the ticks come late, this node was not listening (see sender-rate.ts on stalls).
+  let lastTickAt = Number.POSITIVE_INFINITY
+  let lastStall = { ms: 0, until: Number.NEGATIVE_INFINITY }
+  const noteTick = (now: number): void => {
+    const late = now - lastTickAt - tickMs
+    // Its backlog is handled within about as long again.
+    if (late > tickMs) lastStall = { ms: late, until: now + late }
+    lastTickAt = now
+  }
+  const stalledMs = (now: number): number => Math.max(0, now - lastTickAt - tickMs, now < lastStall.until ? lastStall.ms : 0)
   let timer: NodeJS.Timeout | undefined
   let running = false
   let unlisten: (() => void) | undefined
@@ -127,26 +143,33 @@ export function createGossipElection (init: GossipElectionInit): GossipElection 
     log.warn({ topic, peer: sender, reason, detail, suppressed }, 'dropped control message')
   }
 
-  /** Decode and authenticate; undefined (and a log line) when the message must not be used. */
-  const check = (message: GossipMessage): ControlMessage | undefined => {
+  /**
+   * Decode and authenticate; a refusal (and a log line) when the message must not be used: 'invalid' whoever
+   * relays it, 'local' when only this node's own state refuses it, which a node relaying it could not know.
+   */
+  const check = (message: GossipMessage): ControlMessage | Refusal => {
     if (message.type !== 'signed') {
       drop('unknown', 'unsigned')
-      return undefined
+      return 'invalid'
     }
     const sender = message.from.toString()
     const decoded = decodeControlMessage(message.data)
     if (decoded === undefined) {
       drop(sender, 'does not decode')
-      return undefined
+      return 'invalid'
     }
     if (decoded.from !== sender) {
       drop(sender, 'forged sender', `claims to be from ${decoded.from.slice(0, 80)}`)
-      return undefined
+      return 'invalid'
     }
     const epoch = Math.max(0, ...epochsOf(decoded))
-    if (epoch > MAX_EPOCH || epoch > election.view(clock()).highestEpoch + MAX_EPOCH_JUMP) {
+    if (epoch > MAX_EPOCH) {
       drop(sender, 'epoch out of range', `epoch ${epoch}`)
-      return undefined
+      return 'invalid'
+    }
+    if (epoch > election.view(clock()).highestEpoch + MAX_EPOCH_JUMP) {
+      drop(sender, 'epoch out of range', `epoch ${epoch}`)
+      return 'local'
     }
     return decoded
   }
@@ -193,8 +216,32 @@ export function createGossipElection (init: GossipElectionInit): GossipElection 
     void p.finally(() => pending.delete(p))
   }
 
-  const validator = (_peer: PeerId, message: GossipMessage): ValidationVerdict => {
-    return check(message) === undefined ? 'reject' : 'accept'
+  /**
+   * A reject lowers the gossipsub score of the peer that handed us the message (`peer`, the propagation
+   * source), and enough of them graylist it (GOSSIP_SCORE_PARAMS in src/node/libp2p.ts). A message that any
+   * node would refuse is the relay's fault as much as the author's, since an honest relay validated it first.
+   * One that this node alone refuses, by its own epoch or by its own count of the author's rate, is rejected
+   * only from its author: a relay that accepted it by its own count is ignored, not charged. Rate refusals wait
+   * out a grace past the author's burst (sender-rate.ts): gossipsub charges a relay for a copy of a message we
+   * already rejected, and until then another node may still have admitted it.
+   */
+  const validator = (peer: PeerId, message: GossipMessage): ValidationVerdict => {
+    if (message.type === 'signed') {
+      // Before decoding: a flood is thousands of messages a second, and this is all of it that gets looked at.
+      const fromAuthor = peer.equals(message.from)
+      const author = message.from.toString()
+      const now = clock()
+      const verdict = rate.admit(author, now, stalledMs(now))
+      if (verdict !== 'ok') {
+        stats.rateDropped++
+        drop(author, 'over rate')
+        return verdict === 'flood' && fromAuthor ? 'reject' : 'ignore'
+      }
+      const checked = check(message)
+      if (checked === 'local') return fromAuthor ? 'reject' : 'ignore'
+      return checked === 'invalid' ? 'reject' : 'accept'
+    }
+    return check(message) === 'invalid' ? 'reject' : 'accept'
   }
 
   const onMessage = (message: GossipMessage): void => {
@@ -202,7 +249,7 @@ export function createGossipElection (init: GossipElectionInit): GossipElection 
     // The validator already ran; checking again costs microseconds and keeps
     // this handler safe even if a validator is replaced.
     const decoded = check(message)
-    if (decoded === undefined) return
+    if (typeof decoded === 'string') return
     stats.received++
     try {
       apply(election.step({ type: 'receive', message: decoded, now: clock() }))
@@ -212,6 +259,7 @@ export function createGossipElection (init: GossipElectionInit): GossipElection 
   }
 
   const tick = (): void => {
+    noteTick(clock())
     try {
       apply(election.step({ type: 'tick', now: clock() }))
     } catch (err) {
@@ -227,6 +275,7 @@ export function createGossipElection (init: GossipElectionInit): GossipElection 
       unlisten = pubsub.onMessage(onMessage)
       pubsub.subscribe(topic)
       apply(election.step({ type: 'start', now: clock() }))
+      lastTickAt = clock()
       timer = setInterval(tick, tickMs)
     },
     async stop (options = {}) {

@@ -18,6 +18,7 @@ export interface InfoInputs {
   streams?: InfoResponse['streams']
   resources?: InfoResponse['resources']
   submitters?: number
+  graylisted?: string[]
 }
 
 /** Flatten the election's view into the info protocol's wire shape. */
@@ -55,6 +56,8 @@ export function toInfoResponse (i: InfoInputs): InfoResponse {
     tasks: i.tasks,
     streams: i.streams,
     resources: i.resources,
+    quarantined: v.quarantined?.map((q) => ({ peer: q.peer, leftMs: Math.max(0, q.leftMs) })),
+    graylisted: i.graylisted,
     submitters: i.submitters,
     control: i.control
   }

@@ -9,11 +9,13 @@ import type { ConnectionGater, PrivateKey } from '@libp2p/interface'
 import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import type { Registry } from 'prom-client'
-import { DISCOVERY_TOPIC } from '../protocol/ids.js'
+import { CONTROL_TOPIC, DISCOVERY_TOPIC } from '../protocol/ids.js'
+import { GOSSIP_SCORE_PARAMS, GOSSIP_SCORE_THRESHOLDS, graylistGuard, shortenScoreCache, type GraylistGuard } from './gossip-scoring.js'
 import { privateNetwork } from './private-network.js'
 
 export interface MeshServices extends Record<string, unknown> {
   pubsub: GossipSub
+  graylist: GraylistGuard
   identify: Identify
   ping: Ping
 }
@@ -69,7 +71,11 @@ const GOSSIP = {
   doPX: false,
   allowPublishToZeroTopicPeers: true,
   emitSelf: false,
-  scoreParams: { IPColocationFactorWeight: 0 },
+  scoreParams: GOSSIP_SCORE_PARAMS,
+  scoreThresholds: GOSSIP_SCORE_THRESHOLDS,
+  // A message on a topic nobody here uses would still be verified and cached, and, with no validator and no
+  // score for its topic, never charged: a flood there would cost CPU and memory without graylisting anyone.
+  allowedTopics: [CONTROL_TOPIC, DISCOVERY_TOPIC],
   fastMsgIdFn
 }
 
@@ -82,7 +88,7 @@ const GOSSIP = {
 const YAMUX = { streamOptions: { maxStreamWindowSize: 4 * 1024 * 1024, maxReadBufferLength: 8 * 1024 * 1024 } }
 
 export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2p> {
-  return await createLibp2p<MeshServices>({
+  const node = await createLibp2p<MeshServices>({
     start: false,
     privateKey: init.privateKey,
     nodeInfo: { name: 'mrp2p', version: init.version },
@@ -106,10 +112,13 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
     services: {
       // pubsub-peer-discovery finds gossipsub under this exact component name.
       pubsub: gossipsub(GOSSIP),
+      graylist: graylistGuard(),
       identify: identify(),
       ping: ping()
     }
   })
+  shortenScoreCache(node.services.pubsub)
+  return node
 }
 
 /**

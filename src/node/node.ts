@@ -9,6 +9,7 @@ import { errorMessage } from '../util/errors.js'
 import { ElectionNode, resolveElectionConfig, type ElectionConfig, type ElectionView, type MemberInfo } from '../election/index.js'
 import { controlPubSub } from '../election/control-pubsub.js'
 import { createGossipElection, type GossipElection } from '../election/gossip-adapter.js'
+import { senderRateFor } from '../election/sender-rate.js'
 import { CONTROL_TOPIC, INFO_PROTOCOL } from '../protocol/ids.js'
 import { serveInfo, type InfoResponse, type InfoTasks } from '../protocol/info.js'
 import { servedWhileStarted } from '../protocol/reqresp.js'
@@ -18,6 +19,7 @@ import { NodeNotStartedError } from './errors.js'
 import { createDiscoveryValidator } from './discovery-validator.js'
 import { createConnectionGater } from './gater.js'
 import { toInfoResponse } from './info-view.js'
+import { graylistedPeers } from './gossip-scoring.js'
 import { createMeshLibp2p, type MeshLibp2p } from './libp2p.js'
 import { swarmKeyMismatch } from '../protocol/errors.js'
 import { explainListenFailure } from './listen-errors.js'
@@ -72,6 +74,8 @@ export interface MeshNode {
   isCoordinator: () => boolean
   info: () => InfoResponse
   electionStats: () => ControlStats
+  /** Gossip peers this node graylists now (their score is below the threshold): it drops what they send. */
+  graylisted: () => string[]
   setRunning: (running: number) => void
   /** Lets the worker role add what it holds to this node's info answers. */
   setTaskInfo: (tasks: () => InfoTasks) => void
@@ -120,8 +124,8 @@ export async function startNode (config: NodeConfig, options: AbortOptions = {})
     // Its refusals have always been logged as the election's: the log lines stay as they were.
     const discoveryValidator = createDiscoveryValidator({ pubsub, log: electionLog })
     const controlStats = (started: GossipElection): ControlStats => {
-      const { received, dropped, published, publishedBytes } = started.stats()
-      return { received, dropped, discoveryDropped: discoveryValidator.dropped(), published, publishedBytes }
+      const { received, dropped, rateDropped, published, publishedBytes } = started.stats()
+      return { received, dropped, rateDropped, discoveryDropped: discoveryValidator.dropped(), published, publishedBytes }
     }
     /** Aborted by an aborted `stop()`: the election skips its goodbye wait. */
     const stopSignal = new AbortController()
@@ -148,6 +152,7 @@ export async function startNode (config: NodeConfig, options: AbortOptions = {})
         streams: openStreams(libp2p),
         resources: cpu.sample(),
         submitters: config.submitters?.size,
+        graylisted: graylistedPeers(libp2p.services.pubsub),
         control: controlStats(election)
       })
     }
@@ -178,6 +183,8 @@ export async function startNode (config: NodeConfig, options: AbortOptions = {})
       election: electionNode,
       log: electionLog,
       tickMs: config.tickMs,
+      // Heartbeats shorter than the default send more: each author's allowance grows with them.
+      senderRate: senderRateFor(electionConfig),
       onEffect: (effect) => {
         if (effect.type === 'epoch-observed') {
           dataDir.writeEpoch(effect.epoch).catch((err: unknown) => {
@@ -187,6 +194,8 @@ export async function startNode (config: NodeConfig, options: AbortOptions = {})
           // Heartbeats carry each member's addresses: the fastest way to a full mesh.
           const member = election?.view().members.find(m => m.peer === effect.peer)
           if (member !== undefined) maintainer.addMember(member.peer, member.info.addrs)
+        } else if (effect.type === 'peer-quarantined') {
+          electionLog.warn({ peer: effect.peer, forMs: effect.forMs, repeat: effect.repeat }, 'member quarantined: it kept contradicting the lease a majority renews; its election messages are ignored meanwhile')
         }
       }
     })
@@ -231,6 +240,7 @@ export async function startNode (config: NodeConfig, options: AbortOptions = {})
       isCoordinator: () => startedElection.isCoordinator(),
       info: infoNow,
       electionStats: () => controlStats(startedElection),
+      graylisted: () => graylistedPeers(libp2p.services.pubsub),
       setRunning: (n) => { running = n; startedElection.setInfo(memberInfo()) },
       setTaskInfo: (fn) => { taskInfo = fn },
       async stop (opts = {}) {

@@ -89,6 +89,10 @@ export const InfoResponse = z.object({
     /** CPU time used per wall time since the previous answer (or since start), in percent of one core. */
     cpuPercent: z.number().nonnegative()
   }).optional(),
+  /** Members whose election messages this node ignores now (docs/election.md, "Quarantine"), and for how long yet. */
+  quarantined: z.array(z.object({ peer: peerIdString, leftMs: z.number().nonnegative() })).max(10_000).optional(),
+  /** Peers whose gossip this node drops for their peer score (docs/security.md, "Gossip peer scoring"). */
+  graylisted: z.array(peerIdString).max(10_000).optional(),
   /** How many submitter identities this node's `--submitters` allows; absent: any member may submit (or an older node). */
   submitters: z.number().int().min(1).optional(),
   /** Control-topic counters since start (benchmarks, diagnosis). */
@@ -98,6 +102,8 @@ export const InfoResponse = z.object({
     received: z.number().int().nonnegative(),
     /** Control-topic messages refused by the election's validator. */
     dropped: z.number().int().nonnegative(),
+    /** Of `dropped`, those over their author's rate (the flood detector, src/election/sender-rate.ts); absent from older nodes. */
+    rateDropped: z.number().int().nonnegative().optional(),
     /** Discovery-topic messages refused by the mesh's check (not in `dropped`); absent from older nodes. */
     discoveryDropped: z.number().int().nonnegative().optional()
   }).optional()

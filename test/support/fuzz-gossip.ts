@@ -81,6 +81,10 @@ export interface GossipFuzzStats {
   noStream: number
   /** Times it dialled the target again. */
   reconnects: number
+  /** Times it went on as a fresh member because the target stopped reading it (graylisted: docs/security.md). */
+  rotations: number
+  /** Times no fresh member could join in time. */
+  rotationFailures: number
   byTopic: Record<string, number>
   byMode: Record<string, number>
   observed: Record<string, number>
@@ -92,6 +96,12 @@ export interface GossipFuzzOptions {
   peer: GossipFuzzPeer
   target: PeerId
   targetAddr: Multiaddr
+  /**
+   * A fresh member, already connected to the target and subscribed, to go on as once the target stops reading
+   * the current one (a graylisted peer's stream is paused): as an attacker with many keys would. Without it the
+   * fuzzer waits on the stuck stream.
+   */
+  nextPeer?: () => Promise<GossipFuzzPeer>
   /** PeerIds of the real nodes (values for `to`, `leader`, forged `from`). */
   nodeIds: string[]
   /** Relative weights of the modes; a mode left out is not used. */
@@ -171,23 +181,35 @@ function holdStale (v: Json, stale: number, highest: number): Json {
   return m
 }
 
+/** How long the stream to the target may stay full before the fuzzer takes it as graylisted. */
+const STUCK_MS = 300
+
 export class GossipFuzzer {
-  readonly stats: GossipFuzzStats = { frames: 0, published: 0, publishErrors: 0, noStream: 0, reconnects: 0, byTopic: {}, byMode: {}, observed: {}, elapsedMs: 0 }
+  readonly stats: GossipFuzzStats = { frames: 0, published: 0, publishErrors: 0, noStream: 0, reconnects: 0, rotations: 0, rotationFailures: 0, byTopic: {}, byMode: {}, observed: {}, elapsedMs: 0 }
   private readonly seen: Record<string, Uint8Array[]> = { [CONTROL_TOPIC]: [], [DISCOVERY_TOPIC]: [] }
   private running = false
   private loopDone: Promise<void> = Promise.resolve()
   private startedAt = 0
-  private readonly self: string
+  private self = ''
   /** The highest epoch the mesh's own messages have shown us. */
   private highest = 0
 
-  private readonly ownKey: Uint8Array
+  private ownKey: Uint8Array = new Uint8Array()
+  /** The member we publish as now. */
+  private peer: GossipFuzzPeer
 
   constructor (private readonly opts: GossipFuzzOptions) {
-    this.self = opts.peer.peerId.toString()
-    if (opts.peer.peerId.publicKey === undefined) throw new Error('the gossip fuzzer needs a key-carrying PeerId')
-    this.ownKey = publicKeyToProtobuf(opts.peer.peerId.publicKey)
-    opts.peer.services.pubsub.addEventListener('message', (evt) => {
+    this.peer = opts.peer
+    this.become(opts.peer)
+  }
+
+  /** Publishes as `peer` from now on, and learns the mesh's messages through it. */
+  private become (peer: GossipFuzzPeer): void {
+    this.peer = peer
+    this.self = peer.peerId.toString()
+    if (peer.peerId.publicKey === undefined) throw new Error('the gossip fuzzer needs a key-carrying PeerId')
+    this.ownKey = publicKeyToProtobuf(peer.peerId.publicKey)
+    peer.services.pubsub.addEventListener('message', (evt) => {
       const m = evt.detail
       const list = this.seen[m.topic]
       if (list === undefined) return
@@ -204,8 +226,8 @@ export class GossipFuzzer {
       }
       if (list.length > 64) list.shift()
     })
-    opts.peer.services.pubsub.subscribe(CONTROL_TOPIC)
-    opts.peer.services.pubsub.subscribe(DISCOVERY_TOPIC)
+    peer.services.pubsub.subscribe(CONTROL_TOPIC)
+    peer.services.pubsub.subscribe(DISCOVERY_TOPIC)
   }
 
   /** The real messages kept of a topic (the newest 64). */
@@ -233,7 +255,7 @@ export class GossipFuzzer {
 
   /** Our outbound gossip stream to the target, to keep its unsent bytes bounded. */
   private outbound (): { writeBufferLength: number } | undefined {
-    for (const conn of this.opts.peer.getConnections(this.opts.target)) {
+    for (const conn of this.peer.getConnections(this.opts.target)) {
       for (const s of conn.streams) if (s.direction === 'outbound' && s.protocol.startsWith('/meshsub/')) return s
     }
     return undefined
@@ -310,6 +332,7 @@ export class GossipFuzzer {
     let sinceYield = 0
     const maxPerSecond = this.opts.maxPerSecond ?? Number.POSITIVE_INFINITY
     const started = performance.now()
+    let stuckSince: number | undefined
     while (this.running) {
       // Ahead of the allowed rate: wait until the schedule catches up.
       const ahead = this.stats.published - (performance.now() - started) * maxPerSecond / 1000
@@ -328,23 +351,43 @@ export class GossipFuzzer {
         // No gossip stream to the target (yet, or any more: an overloaded peer fails libp2p's ping monitor and loses
         // its connections): nothing would reach it. Dial again if the connection itself is gone.
         this.stats.noStream++
-        if (this.opts.peer.getConnections(this.opts.target).length === 0) {
+        if (this.peer.getConnections(this.opts.target).length === 0) {
           this.stats.reconnects++
-          await this.opts.peer.dial(this.opts.targetAddr, { signal: AbortSignal.timeout(10_000) }).catch(() => {})
+          await this.peer.dial(this.opts.targetAddr, { signal: AbortSignal.timeout(10_000) }).catch(() => {})
         }
         await new Promise(resolve => setTimeout(resolve, 20))
         continue
       }
       if (out.writeBufferLength > highWater) {
+        stuckSince ??= performance.now()
+        if (this.opts.nextPeer !== undefined && performance.now() - stuckSince > STUCK_MS) {
+          // The target stopped reading us: it has graylisted this identity. Go on as a fresh one.
+          const old = this.peer
+          let fresh: GossipFuzzPeer
+          try {
+            fresh = await this.opts.nextPeer()
+          } catch {
+            // The target too busy to take a new member now: stay stuck a while longer and try again.
+            this.stats.rotationFailures++
+            stuckSince = performance.now()
+            continue
+          }
+          this.become(fresh)
+          this.stats.rotations++
+          stuckSince = undefined
+          void Promise.resolve(old.stop()).catch(() => {})
+          continue
+        }
         await new Promise(resolve => setTimeout(resolve, 5))
         continue
       }
+      stuckSince = undefined
       let r = rng.next() * total
       let mode = modes[0][0]
       for (const [m, w] of modes) { r -= w; if (r < 0) { mode = m; break } }
       const { topic, data } = this.build(rng, mode)
       try {
-        const res = await this.opts.peer.services.pubsub.publish(topic, data)
+        const res = await this.peer.services.pubsub.publish(topic, data)
         this.stats.published++
         if (res.recipients.some(p => p.toString() === target)) {
           this.stats.frames++

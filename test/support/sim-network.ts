@@ -1,5 +1,5 @@
 import { ElectionNode } from '../../src/election/election-node.js'
-import type { ElectionEffect } from '../../src/election/election-step.js'
+import type { ElectionEffect, ElectionInput } from '../../src/election/election-step.js'
 import { decodeControlMessage, encodeControlMessage, type ControlMessage } from '../../src/election/messages.js'
 import { resolveElectionConfig, type ElectionConfig, type MemberInfo } from '../../src/election/types.js'
 import { Prng } from './prng.js'
@@ -13,7 +13,8 @@ import { EventQueue } from './event-queue.js'
  * `loss` per recipient, and cut by partitions (checked when sent and again
  * when delivered, as a broken link drops what is in flight). Nodes crash
  * (state lost but the persisted epoch), restart, and pause (a frozen process:
- * no ticks, messages wait until it runs again).
+ * no ticks, messages wait until it runs again). A node added as hostile runs
+ * a HostileMember instead, and the checks leave it out.
  *
  * Model assumption: what a node sends within one tick after a link to a peer
  * (re)forms is not lost to that peer (gossipsub flood-publishes onto the
@@ -48,7 +49,27 @@ export interface SimOptions {
   traceLines?: number
 }
 
+/** A quarantine some honest node started, as its `peer-quarantined` effect said. */
+export interface SimQuarantine {
+  at: number
+  by: string
+  peer: string
+  forMs: number
+  repeat: number
+  /** The quarantined peer is a {@link HostileMember}. */
+  hostile: boolean
+}
+
+/** An honest node's lease: it became coordinator in `epoch` (a bump, the same holder in a new epoch, counts too). */
+export interface SimLease {
+  at: number
+  id: string
+  epoch: number
+}
+
 export interface SimStats {
+  quarantines: SimQuarantine[]
+  leases: SimLease[]
   events: number
   deliveries: number
   published: number
@@ -66,7 +87,10 @@ export class SimViolation extends Error {
 interface SimNode {
   id: string
   index: number
+  /** A hostile member runs a {@link HostileMember} instead of an ElectionNode, and is left out of every check. */
+  hostile: boolean
   node: ElectionNode | undefined
+  attacker: HostileMember | undefined
   up: boolean
   incarnation: number
   rate: number
@@ -79,6 +103,8 @@ interface SimNode {
   coordinator: boolean
   /** Last time its group gained or lost a member (for a paused node, when it woke to that). */
   regroupedAt: number
+  /** Its latest lease as a holder, so that a lease that lapses and comes back in the same epoch counts once. */
+  lastLease?: SimLease
 }
 
 type Event =
@@ -109,7 +135,7 @@ export class SimNetwork {
   readonly graceMs: number
   readonly freshLinkMs: number
   readonly failoverBoundMs: number
-  readonly stats: SimStats = { events: 0, deliveries: 0, published: 0, becameCoordinator: 0, graceOverlaps: 0, maxGraceOverlapMs: 0, failoverChecks: 0, failoverLatencies: [] }
+  readonly stats: SimStats = { quarantines: [], leases: [], events: 0, deliveries: 0, published: 0, becameCoordinator: 0, graceOverlaps: 0, maxGraceOverlapMs: 0, failoverChecks: 0, failoverLatencies: [] }
   now = 0
 
   private readonly nodes: SimNode[] = []
@@ -144,12 +170,15 @@ export class SimNetwork {
     return 2 * this.options.maxDelayMs + 2 * Math.ceil(this.tickMs / (1 - this.options.driftMax))
   }
 
-  addNode (id: string): void {
+  /** A node; `hostile` makes it a {@link HostileMember} instead of an honest ElectionNode. */
+  addNode (id: string, hostile = false): void {
     const index = this.nodes.length
     const n: SimNode = {
       id,
       index,
+      hostile,
       node: undefined,
+      attacker: undefined,
       up: false,
       incarnation: 0,
       rate: 1 + this.nodeRng.float(-this.options.driftMax, this.options.driftMax),
@@ -213,6 +242,13 @@ export class SimNetwork {
     n.incarnation++
     n.pausedUntil = 0
     n.coordinator = false
+    if (n.hostile) {
+      n.attacker = new HostileMember(n.id, this.config)
+      this.log(`${n.id.slice(-4)} start hostile`)
+      this.apply(n, n.attacker.step({ type: 'start', now: this.local(n) }))
+      this.push(this.now + this.nodeRng.float(0, this.tickMs), { kind: 'tick', node: n.index, inc: n.incarnation })
+      return
+    }
     n.node = new ElectionNode({ self: n.id, config: this.options.config, random: this.nodeRng.fork().next, info: SIM_INFO, initialEpoch: n.persistedEpoch })
     for (const o of this.nodes) if (o !== n) this.joinedAt.set(pairKey(n, o), this.now)
     // Its group gained a member: a holder whose view grows with it may lose its majority, or win one back.
@@ -233,6 +269,7 @@ export class SimNetwork {
     n.up = false
     n.coordinator = false
     n.node = undefined
+    n.attacker = undefined
     this.log(`${n.id.slice(-4)} crash${wasCoordinator ? ' (coordinator)' : ''}`)
     const survivors = this.nodes.filter(o => o.up)
     // Another component's coordinator may already be among the survivors: nothing to wait for.
@@ -298,7 +335,9 @@ export class SimNetwork {
    * member follows it. Returns a description of what is wrong, or undefined.
    */
   settledProblem (requireAgreement: boolean): string | undefined {
-    for (const g of this.groupsOfUp()) {
+    for (const all of this.groupsOfUp()) {
+      const g = all.filter(id => !this.get(id).hostile)
+      if (g.length === 0) continue
       const coords = g.filter(id => this.get(id).node?.isCoordinator(this.localNow(id)) === true)
       if (coords.length !== 1) return `component [${g.map(short).join(' ')}] has ${coords.length} coordinators`
       if (requireAgreement) {
@@ -325,37 +364,40 @@ export class SimNetwork {
         return
       case 'nudge': {
         const n = this.nodes[ev.node]
-        if (!n.up || n.incarnation !== ev.inc || n.node === undefined) return
+        const m = n.node ?? n.attacker
+        if (!n.up || n.incarnation !== ev.inc || m === undefined) return
         if (this.now < n.pausedUntil) {
           this.push(n.pausedUntil, ev)
           return
         }
-        this.apply(n, n.node.step({ type: 'nudge', now: this.local(n) }))
+        this.apply(n, m.step({ type: 'nudge', now: this.local(n) }))
         this.afterEvent(n)
         return
       }
       case 'tick': {
         const n = this.nodes[ev.node]
-        if (!n.up || n.incarnation !== ev.inc || n.node === undefined) return
+        const m = n.node ?? n.attacker
+        if (!n.up || n.incarnation !== ev.inc || m === undefined) return
         if (this.now < n.pausedUntil) {
           this.push(n.pausedUntil, ev)
           return
         }
-        this.apply(n, n.node.step({ type: 'tick', now: this.local(n) }))
+        this.apply(n, m.step({ type: 'tick', now: this.local(n) }))
         this.push(this.now + this.tickMs / n.rate, ev)
         this.afterEvent(n)
         return
       }
       case 'deliver': {
         const n = this.nodes[ev.to]
-        if (!n.up || n.incarnation !== ev.inc || n.node === undefined) return
+        const m = n.node ?? n.attacker
+        if (!n.up || n.incarnation !== ev.inc || m === undefined) return
         if (this.nodes[ev.from].group !== n.group) return
         if (this.now < n.pausedUntil) {
           this.push(n.pausedUntil, ev)
           return
         }
         this.stats.deliveries++
-        this.apply(n, n.node.step({ type: 'receive', message: ev.message, now: this.local(n) }))
+        this.apply(n, m.step({ type: 'receive', message: ev.message, now: this.local(n) }))
         this.afterEvent(n)
       }
     }
@@ -371,11 +413,23 @@ export class SimNetwork {
           if (e.epoch <= n.persistedEpoch) this.fail(`${short(n.id)} reported epoch-observed ${e.epoch} after ${n.persistedEpoch}`)
           n.persistedEpoch = e.epoch
           break
-        case 'role-changed':
+        case 'role-changed': {
           if (this.traceLines > 0) this.log(`${short(n.id)} role ${e.role} epoch=${e.epoch} leader=${e.leader === undefined ? '-' : short(e.leader)}`)
+          const prev = n.lastLease
+          if (e.role === 'coordinator' && e.leader === n.id && (prev === undefined || prev.epoch !== e.epoch)) {
+            n.lastLease = { at: this.now, id: n.id, epoch: e.epoch }
+            this.stats.leases.push(n.lastLease)
+          }
           break
+        }
         case 'member-changed':
           break
+        case 'peer-quarantined': {
+          const hostile = this.byId.get(e.peer)?.hostile ?? false
+          this.log(`${short(n.id)} quarantines ${short(e.peer)} for ${e.forMs} ms (repeat ${e.repeat})`)
+          this.stats.quarantines.push({ at: this.now, by: n.id, peer: e.peer, forMs: e.forMs, repeat: e.repeat, hostile })
+          break
+        }
       }
     }
   }
@@ -652,4 +706,186 @@ function randomGroups (rng: Prng, ids: readonly string[], k: number): string[][]
   const groups: string[][] = Array.from({ length: k }, () => [])
   for (const id of ids) groups[rng.int(0, k - 1)].push(id)
   return groups.filter(g => g.length > 0)
+}
+
+/**
+ * A member that lies in its own name (docs/election.md, "Byzantine peers"): every tick (100 ms of its clock) it
+ * claims the epoch above the highest it has heard, grants to its own claims included (so its epoch climbs while
+ * anyone grants it), and every heartbeat period it says it is the coordinator of that epoch. It never grants, acks,
+ * releases or announces a lease, so it never holds one: all it does is contradict the holder that a majority
+ * renews, and take over any election it can.
+ */
+export class HostileMember {
+  private heard = 0
+  private seq = 0
+  private lastHeartbeatAt = Number.NEGATIVE_INFINITY
+
+  constructor (readonly self: string, private readonly config: ElectionConfig) {}
+
+  step (input: ElectionInput): ElectionEffect[] {
+    switch (input.type) {
+      case 'receive':
+        this.heard = Math.max(this.heard, ...epochsIn(input.message))
+        return []
+      case 'start':
+      case 'nudge':
+        return [this.heartbeat(input.now)]
+      case 'tick': {
+        const out: ElectionEffect[] = [{ type: 'publish', message: { type: 'claim', v: 1, from: this.self, epoch: this.heard + 1, seq: this.seq++, durationMs: this.config.leaseMs } }]
+        if (input.now - this.lastHeartbeatAt >= this.config.heartbeatMs) out.push(this.heartbeat(input.now))
+        return out
+      }
+      default:
+        return []
+    }
+  }
+
+  private heartbeat (now: number): ElectionEffect {
+    this.lastHeartbeatAt = now
+    const epoch = this.heard + 1
+    return { type: 'publish', message: { type: 'heartbeat', v: 1, from: this.self, info: SIM_INFO, role: 'coordinator', leader: this.self, epoch, highestEpoch: epoch } }
+  }
+}
+
+function epochsIn (m: ControlMessage): number[] {
+  switch (m.type) {
+    case 'heartbeat': return [m.epoch, m.highestEpoch]
+    case 'leave': return [0]
+    default: return [m.epoch]
+  }
+}
+
+export interface HostileScenarioOptions {
+  /** Honest nodes (4 or 5 by default). */
+  honest?: number
+  /** Crashes, restarts and pauses of honest nodes, partitions and heals; without them, only message loss. */
+  faults?: boolean
+  /** Simulated time from the hostile member's start to the end of the faults (default 60 leases). */
+  durationMs?: number
+  /**
+   * Fault-free time after that (with faults only; default 45 s). Longer than runRandomScenario's: a node restarted
+   * at the end has to find the hostile member out first (up to about three leases without a lease of its own), and
+   * if it took the member's epochs meanwhile, to wait for the holder's next bump, up to four leases apart.
+   */
+  tailMs?: number
+  config?: Partial<ElectionConfig>
+  traceLines?: number
+}
+
+export interface HostileScenarioSummary {
+  seed: number
+  honest: number
+  maxDelayMs: number
+  loss: number
+  hostile: string
+  /** When the hostile member started (the honest ones had elected by then). */
+  hostileAt: number
+  endAt: number
+  faults: Array<{ at: number, what: string }>
+  stats: SimStats
+  /** Leases that honest nodes began after the hostile member started (new holder, or the same one in a new epoch). */
+  leases: SimLease[]
+  /** Every 100 ms from hostileAt: how many honest nodes were coordinator; and the holders seen. */
+  samples: { total: number, none: number, several: number, holders: string[] }
+}
+
+/**
+ * Honest nodes elect a coordinator; then a {@link HostileMember} (the lowest PeerId, so that it ranks first) joins
+ * and attacks for `durationMs`. Loss and delay are drawn as in {@link runRandomScenario} (loss at most 10 %: beyond
+ * that, the honest nodes' own lease lapses now and then). With `faults`, random crashes, restarts and pauses of
+ * honest nodes, partitions (the hostile member among them) and heals, then everything healed and restarted and a
+ * fault-free tail after which each component must have one coordinator. The simulator's own checks (one
+ * coordinator per component, failover, epochs) run throughout. Throws SimViolation on any violation.
+ */
+export function runHostileScenario (seed: number, options: HostileScenarioOptions = {}): HostileScenarioSummary {
+  const rng = new Prng(seed)
+  const honest = options.honest ?? rng.int(4, 5)
+  const maxDelayMs = rng.pick([2, 10, 30, 80, 150, 250])
+  const loss = rng.pick([0, 0.01, 0.02, 0.05, 0.1])
+  const config = resolveElectionConfig(options.config)
+  const durationMs = options.durationMs ?? 60 * config.leaseMs
+  const tailMs = options.faults === true ? options.tailMs ?? 45_000 : 0
+  const sim = new SimNetwork({ seed, maxDelayMs, loss, driftMax: config.driftBound / 2, config: options.config, traceLines: options.traceLines })
+  const ids = peerIds(rng, honest + 1).sort()
+  const hostile = ids[0]
+  const good = ids.slice(1)
+  for (const id of good) sim.addNode(id)
+  sim.addNode(hostile, true)
+  for (const id of good) sim.at(rng.float(0, 3000), () => sim.start(id))
+  const hostileAt = 15_000
+  sim.at(hostileAt, () => sim.start(hostile))
+
+  const faults: Array<{ at: number, what: string }> = []
+  const note = (what: string): void => { faults.push({ at: sim.now, what }) }
+  const endFaults = hostileAt + durationMs
+  if (options.faults === true) {
+    const act = rng.fork()
+    const restartLater = (id: string): void => {
+      sim.at(sim.now + act.float(300, 20_000), () => {
+        if (sim.isUp(id)) return
+        note(`restart ${short(id)}`)
+        sim.restart(id)
+      })
+    }
+    for (let t = hostileAt + 10_000 + rng.float(0, 5000); t < endFaults; t += rng.float(5000, 20_000)) {
+      const r = rng.next()
+      sim.at(t, () => {
+        const up = good.filter(id => sim.isUp(id))
+        if (r < 0.3) {
+          const c = sim.coordinators()
+          if (up.length <= 2) return
+          const victim = c.length > 0 ? act.pick(c) : act.pick(up)
+          note(`crash ${short(victim)}${c.includes(victim) ? ' (coordinator)' : ''}`)
+          sim.crash(victim)
+          restartLater(victim)
+        } else if (r < 0.45) {
+          const c = sim.coordinators()
+          const who = c.length > 0 && act.chance(0.7) ? act.pick(c) : act.pick(up)
+          note(`pause ${short(who)}`)
+          sim.pause(who, act.float(200, 8000))
+        } else if (r < 0.75) {
+          const groups = randomGroups(act, ids, 2)
+          note(`partition ${groups.map(g => '[' + g.map(short).join(' ') + ']').join(' ')}`)
+          sim.partition(groups)
+          if (act.chance(0.85)) {
+            sim.at(sim.now + act.float(500, 25_000), () => {
+              note('heal')
+              sim.heal()
+            })
+          }
+        } else {
+          note('heal')
+          sim.heal()
+        }
+      })
+    }
+    sim.at(endFaults, () => {
+      note('heal, restart all')
+      sim.heal()
+      for (const id of good) if (!sim.isUp(id)) sim.restart(id)
+    })
+  }
+
+  sim.run(hostileAt)
+  const samples = { total: 0, none: 0, several: 0, holders: [] as string[] }
+  const endAt = endFaults + tailMs
+  const settleProblems: string[] = []
+  for (let t = hostileAt + 100; t <= endAt; t += 100) {
+    sim.run(t)
+    const c = sim.coordinators()
+    samples.total++
+    if (c.length === 0) samples.none++
+    if (c.length > 1) samples.several++
+    for (const id of c) if (!samples.holders.includes(id)) samples.holders.push(id)
+    if (options.faults === true && t > endAt - 10_000 && t % 500 === 0) {
+      const p = sim.settledProblem(loss === 0)
+      if (p !== undefined) settleProblems.push(p)
+    }
+  }
+  if (options.faults === true) {
+    const n = 20
+    if (loss === 0 ? settleProblems.length > 0 : settleProblems.length > n / 5) sim.fail(`after the quiet tail, ${settleProblems.length}/${n} samples unsettled: ${settleProblems[0]}`)
+  }
+  const leases = sim.stats.leases.filter(l => l.at > hostileAt)
+  return { seed, honest, maxDelayMs, loss, hostile, hostileAt, endAt, faults, stats: sim.stats, leases, samples }
 }

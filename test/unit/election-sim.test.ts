@@ -9,7 +9,7 @@ import { runRandomScenario, SimViolation, type ScenarioSummary } from '../suppor
  *  (1) at most one coordinator per connected component (grace after joins),
  *  (2) a new coordinator within 2 × lease + slack after the holder crashes,
  *  (3) highestEpoch never decreases, restarts included,
- * plus: one settled coordinator after a fault-free tail.
+ * plus: one settled coordinator after a fault-free tail, and no node quarantined (every member here is honest).
  *
  * The base seed is fixed so that CI runs the same scenarios every time (a
  * test that fails at random is a failing test); MRP2P_SIM_SEED explores
@@ -47,8 +47,11 @@ describe('election simulation', () => {
     console.log(`election sim: ${summaries.length} scenarios, ${(s.simulatedMs / 60_000).toFixed(0)} simulated minutes, ` +
       `${s.deliveries} deliveries in ${(ms / 1000).toFixed(1)} s; nodes ${s.minNodes}..${s.maxNodes}; ` +
       `${s.failovers} failovers checked (${s.failoverChecks - s.failovers} cut short by another fault; max ${s.maxFailover.toFixed(0)} ms); ` +
-      `${s.graceOverlaps} overlap samples inside the join grace (max ${s.maxGrace.toFixed(0)} ms)`)
+      `${s.graceOverlaps} overlap samples inside the join grace (max ${s.maxGrace.toFixed(0)} ms); ` +
+      `${s.quarantines} quarantines (all of honest nodes: there is no other kind here)`)
     expect(summaries.length).toBe(RUNS)
+    // Honest members contradict a renewed lease only briefly (docs/election.md, "Quarantine").
+    expect(s.quarantines).toBe(0)
     if (RUNS < 100) return // a replay of a few seeds: the coverage checks below need a full run
     // The generator really covers what the properties talk about.
     expect(s.minNodes).toBe(3)
@@ -106,6 +109,7 @@ function aggregate (summaries: ScenarioSummary[]): {
   maxFailover: number
   graceOverlaps: number
   maxGrace: number
+  quarantines: number
 } {
   let simulatedMs = 0
   let deliveries = 0
@@ -114,7 +118,9 @@ function aggregate (summaries: ScenarioSummary[]): {
   let maxFailover = 0
   let graceOverlaps = 0
   let maxGrace = 0
+  let quarantines = 0
   for (const s of summaries) {
+    quarantines += s.stats.quarantines.length
     simulatedMs += s.durationMs + 25_000
     deliveries += s.stats.deliveries
     failoverChecks += s.stats.failoverChecks
@@ -134,6 +140,7 @@ function aggregate (summaries: ScenarioSummary[]): {
     failovers,
     maxFailover,
     graceOverlaps,
-    maxGrace
+    maxGrace,
+    quarantines
   }
 }
