@@ -12,8 +12,9 @@ const ROUNDS = 3
 export const ELECTION_ENV = { MRP2P_LEASE_MS: '1500', MRP2P_HEARTBEAT_MS: '300', MRP2P_SUSPECT_AFTER_MS: '900', MRP2P_DEAD_AFTER_MS: '1800', MRP2P_LOG_LEVEL: 'warn' }
 
 /** A local mesh with one coordinator, in which every node sees all the others (workers register within 0.5 s of that). */
-export async function formedMesh (nodes: number, swarmKeyFile?: string): Promise<Cluster> {
-  const cluster = await startCluster({ nodes, env: ELECTION_ENV, swarmKeyFile })
+/** `slots`: task slots per node (`join --slots`); default the node's own (the CPU count). */
+export async function formedMesh (nodes: number, swarmKeyFile?: string, slots?: number): Promise<Cluster> {
+  const cluster = await startCluster({ nodes, env: ELECTION_ENV, swarmKeyFile, args: slots === undefined ? undefined : () => ['--slots', String(slots)] })
   try {
     await waitFor(async () => {
       const s = [...(await cluster.sample()).values()]

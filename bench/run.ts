@@ -15,7 +15,8 @@ import { runSortBench } from './sort-bench.js'
 import { runStreamingBench } from './streaming-bench.js'
 import { runLatencyBench, runScalingBench } from './scaling-bench.js'
 
-type Suite = () => Promise<Record<string, number>>
+/** A suite gets the command line's options (`npm run bench scaling -- --nodes 1,2,4`). */
+type Suite = (options: string[]) => Promise<Record<string, number>>
 
 const suites: Record<string, Suite> = {
   engine: runEngineBench,
@@ -30,7 +31,11 @@ const suites: Record<string, Suite> = {
   streaming: runStreamingBench
 }
 
-const wanted = process.argv.slice(2)
+// Suite names, then options (words from the first that starts with --) for the suites that take any.
+const args = process.argv.slice(2)
+const firstOption = args.findIndex((a) => a.startsWith('--'))
+const wanted = firstOption < 0 ? args : args.slice(0, firstOption)
+const options = firstOption < 0 ? [] : args.slice(firstOption)
 const unknown = wanted.filter((w) => !(w in suites))
 if (unknown.length > 0) {
   process.stderr.write(`bench: unknown suite ${unknown.join(', ')} (suites: ${Object.keys(suites).join(', ')})\n`)
@@ -51,7 +56,7 @@ const rows: string[][] = [['suite', 'figure', 'value', 'last run', 'change']]
 const fmt = (v: number | undefined | null): string => v === undefined || v === null ? '' : Number.isInteger(v) ? String(v) : v.toFixed(2)
 for (const name of wanted.length > 0 ? wanted : Object.keys(suites)) {
   process.stderr.write(`running ${name}…\n`)
-  const r = await suites[name]()
+  const r = await suites[name](options)
   for (const [k, v] of Object.entries(r)) {
     const last = previous?.results[name]?.[k]
     rows.push([name, k, fmt(v), fmt(last), last === undefined || last === 0 ? '' : `${(v / last).toFixed(2)}×`])

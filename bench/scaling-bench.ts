@@ -10,16 +10,35 @@ import { BENCH_DIR, corpus, SHARED_DATA } from './corpus.js'
 import { median, timeEngine, timeMawk } from './engine-bench.js'
 import { CLI, formedMesh, jobSeconds } from './jobs-bench.js'
 
-const NODE_COUNTS = (process.env.SCALING_NODES ?? '1,2,4,8').split(',').map(Number)
 const LATENCY_RUNS = 10
 
-export async function runScalingBench (): Promise<Record<string, number>> {
+/**
+ * `npm run bench scaling -- --nodes 1,2,4,8,16 --slots 1` (or SCALING_NODES, SCALING_SLOTS): the node counts, and
+ * task slots per node (default: each node's CPU count). On a machine with as many cores as the largest count, one
+ * slot a node makes the efficiency a measure of the mesh, not of the cores shared.
+ */
+export function scalingOptions (args: string[], env: Record<string, string | undefined> = process.env): { nodes: number[], slots: number | undefined } {
+  const flag = (name: string): string | undefined => {
+    const i = args.indexOf(name)
+    return i >= 0 ? args[i + 1] : undefined
+  }
+  const nodesText = flag('--nodes') ?? env.SCALING_NODES ?? '1,2,4,8'
+  const nodes = nodesText.split(',').map(Number)
+  if (nodes.length === 0 || nodes.some((n) => !Number.isInteger(n) || n < 1 || n > 64)) throw new Error(`bench scaling: --nodes must list node counts from 1 to 64, like 1,2,4,8 (got "${nodesText}")`)
+  const slotsText = flag('--slots') ?? env.SCALING_SLOTS
+  const slots = slotsText === undefined ? undefined : Number(slotsText)
+  if (slots !== undefined && (!Number.isInteger(slots) || slots < 1 || slots > 1024)) throw new Error(`bench scaling: --slots must be a whole number from 1 to 1024 (got "${slotsText ?? ''}")`)
+  return { nodes, slots }
+}
+
+export async function runScalingBench (args: string[] = []): Promise<Record<string, number>> {
+  const { nodes: nodeCounts, slots } = scalingOptions(args)
   const input = await corpus(256 * 2 ** 20)
   const mb = statSync(input).size / 1e6
-  const out: Record<string, number> = { corpusMB: mb, runMBps: mb / timeEngine('wc', input).seconds, mawkMBps: mb / timeMawk(input) }
+  const out: Record<string, number> = { corpusMB: mb, runMBps: mb / timeEngine('wc', input).seconds, mawkMBps: mb / timeMawk(input), slotsPerNode: slots ?? 0 }
   const points: Array<[number, number]> = []
-  for (const nodes of NODE_COUNTS) {
-    const cluster = await formedMesh(nodes)
+  for (const nodes of nodeCounts) {
+    const cluster = await formedMesh(nodes, undefined, slots)
     try {
       const output = join(BENCH_DIR, `scaling-out-${nodes}`)
       rmSync(output, { recursive: true, force: true })
@@ -34,7 +53,7 @@ export async function runScalingBench (): Promise<Record<string, number>> {
   const base = points.find(([n]) => n === 1)?.[1] ?? points[0][1]
   for (const [n, mbps] of points) out[`nodes${n}Efficiency`] = mbps / (n * base)
   writeFileSync(join(BENCH_DIR, 'scaling.svg'), lineChart({
-    title: `wc on ${mb.toFixed(0)} MB, local nodes on one machine`,
+    title: `wc on ${mb.toFixed(0)} MB, local nodes on one machine${slots === undefined ? '' : `, ${slots} slot${slots === 1 ? '' : 's'} each`}`,
     xLabel: 'nodes',
     leftLabel: 'MB/s',
     rightLabel: 'parallel efficiency',

@@ -228,15 +228,17 @@ export class CoordinatorService implements Startable {
 
   private onSubmit (spec: JobSpec, committed: number[]): z.input<typeof SubmitResponse> {
     this.acting()
-    // Checked at every submit, a re-sent one too: a member that reuses a job's id does not get its spec in.
+    // Checked at every submit, a re-sent one too (the same bytes: Ed25519 signatures are deterministic).
     const sealed = checkSealedSpec(spec)
     const signer = spec.seal.signer
-    const refusal = sealed.tree === undefined
-      ? sealed.problem ?? 'the job\'s seal does not hold'
-      : this.init.submitters !== undefined && !this.init.submitters.has(signer) ? `identity ${signer} is not allowed to submit to this mesh` : undefined
+    const held = this.jobs.get(spec.jobId)
+    let refusal = sealed.problem
+    if (refusal === undefined && this.init.submitters !== undefined && !this.init.submitters.has(signer)) refusal = `identity ${signer} is not allowed to submit to this mesh`
+    // Another spec under a job id in use would keep that job alive by its polls: the id is taken.
+    if (refusal === undefined && held !== undefined && held.submitterLost !== true && held.spec.seal.signature !== spec.seal.signature) refusal = `job id ${spec.jobId} is taken by another job`
     if (refusal !== undefined || sealed.tree === undefined) {
-      this.log.warn({ job: spec.jobId, signer, submitter: spec.submitter.peer, reason: refusal }, 'job refused: its seal')
-      return { epoch: this.epoch, refused: refusal }
+      this.log.warn({ job: spec.jobId, signer, submitter: spec.submitter.peer, reason: refusal }, 'job refused')
+      return { epoch: this.epoch, refused: refusal ?? 'the job\'s seal does not hold' }
     }
     const now = performance.now()
     let known = this.jobs.get(spec.jobId)

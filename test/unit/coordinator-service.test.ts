@@ -53,12 +53,12 @@ describe('CoordinatorService: a new coordinator waits for the inventories', () =
   })
   const fakes: FakeRpc[] = []
 
-  async function start (rpc: FakeRpc, liveWorkers: string[]): Promise<CoordinatorService> {
+  async function start (rpc: FakeRpc, liveWorkers: string[], submitters?: ReadonlySet<string>): Promise<CoordinatorService> {
     fakes.push(rpc)
     const effects: SchedulerEffect[] = []
     service = new CoordinatorService(
       { self: 'C', rpc: rpc as unknown as Rpc, lease: () => 5, liveness: () => 'alive', liveWorkers: () => liveWorkers, log: createLogger('test') },
-      { inventoryGraceMs: 60_000, tickMs: 60_000 },
+      { inventoryGraceMs: 60_000, tickMs: 60_000, submitters },
       { onEffect: (e) => effects.push(e) }
     )
     await service.start()
@@ -104,5 +104,21 @@ describe('CoordinatorService: a new coordinator waits for the inventories', () =
     rpc.handle(JOB_PROTOCOLS.register, { slots: 1, version: 'test', incarnation: 'b', outputs: [] }, 'B')
     rpc.handle(JOB_PROTOCOLS.submit, { job, committed: [] }, 'S')
     expect(rpc.orders.map((o) => `${o.kind} ${o.index}`).sort()).toEqual(['map 0', 'map 1'])
+  })
+
+  it('takes a job only under a seal that holds, from an allowed identity, and not under another job\'s id', async () => {
+    const rpc = new FakeRpc()
+    const allowed = await spec('wc-000000000005', 2)
+    await start(rpc, [], new Set([allowed.seal.signer]))
+    const submit = (job: JobSpec): unknown => rpc.handle(JOB_PROTOCOLS.submit, { job, committed: [] }, 'S')
+    expect(submit({ ...allowed, codeHash: 'b'.repeat(64) })).toMatchObject({ refused: expect.stringMatching(/signature .* does not match its spec/) })
+    expect(submit({ ...allowed, splits: allowed.splits.slice(0, 1) })).toMatchObject({ refused: expect.stringMatching(/splits are not the ones it was signed with/) })
+    const stranger = await sealedSpec({ ...allowed, jobId: 'wc-000000000006' }, 7)
+    expect(submit(stranger)).toEqual({ epoch: 5, refused: `identity ${stranger.seal.signer} is not allowed to submit to this mesh` })
+    expect(submit(allowed)).toEqual({ epoch: 5 })
+    // The same job again (its submitter re-sends it to each new coordinator) is taken; another under its id is not.
+    expect(submit(allowed)).toEqual({ epoch: 5 })
+    const impostor = await sealedSpec({ ...allowed, params: { n: '1' } })
+    expect(submit(impostor)).toMatchObject({ refused: 'job id wc-000000000005 is taken by another job' })
   })
 })
