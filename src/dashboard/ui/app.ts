@@ -55,7 +55,7 @@ function renderJobs (): void {
   const shown = jobs.filter((j) => (stateFilter === '' || j.state === stateFilter) && (textFilter === '' || `${j.jobId} ${j.jobName}`.includes(textFilter)))
   const rows = shown.map((j) => `<tr data-job="${esc(j.jobId)}">
     <td class="mono"><a href="#/job/${encodeURIComponent(j.jobId)}">${esc(j.jobId)}</a></td><td>${esc(j.jobName)}</td>
-    <td class="state-${j.state}">${j.state}</td><td class="mono">${short(j.submitter)}</td>
+    <td class="state-${j.state}">${j.state}</td><td class="mono">${short(j.identity ?? j.submitter)}</td>
     <td>${span(now - j.submittedAt)} ago</td><td>${span((j.endedAt ?? now) - j.submittedAt)}</td>
     <td class="maps">${bar(j.progress.maps.done, j.progress.maps.total)}</td><td class="reduces">${bar(j.progress.reduces.done, j.progress.reduces.total)}</td></tr>`).join('')
   view.innerHTML = `<div class="filters">
@@ -143,7 +143,7 @@ function renderJob (): void {
     ${failed.length === 0 ? '' : `<h3>Failures</h3><table id="failures"><tbody>${failed.map(({ t, a }) => `<tr><td>${t.kind}-${t.index}</td><td>${a.epoch}.${a.attempt}</td><td class="mono">${short(a.node)}</td><td>${esc(a.error ?? '')}</td>
       <td><a target="_blank" href="${esc(logUrl(r, t.kind, t.index, a))}">log</a></td></tr>
       <tr><td colspan="5"><pre class="tail" data-log="${esc(logUrl(r, t.kind, t.index, a))}">…</pre></td></tr>`).join('')}</tbody></table>`}
-    <p class="muted">submitted by <span class="mono">${esc(r.submitter)}</span>, coordinator <span class="mono">${esc(r.coordinator)}</span> (epoch ${r.epoch}), R = ${r.reduces}</p>`
+    <p class="muted">submitted by <span class="mono">${esc(r.identity ?? r.submitter)}</span>${r.codeHash === undefined ? '' : `, code <span class="mono">${esc(r.codeHash.slice(0, 16))}</span>`}, coordinator <span class="mono">${esc(r.coordinator)}</span> (epoch ${r.epoch}), R = ${r.reduces}</p>`
   // The last lines of each failed attempt's log, fetched from the node that ran it (the page draws first).
   for (const pre of document.querySelectorAll<HTMLElement>('pre.tail')) {
     const url = pre.dataset.log ?? ''
