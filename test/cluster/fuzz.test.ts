@@ -277,8 +277,9 @@ describe('fuzz: hostile frames at a live node while a job runs', () => {
 
       // The frames went out, and the node took them in.
       expect(total).toBeGreaterThanOrEqual(MIN_FRAMES)
-      expect(gossipStats.byTopic[CONTROL_TOPIC] ?? 0).toBeGreaterThan(10_000)
-      expect(gossipStats.byTopic[DISCOVERY_TOPIC] ?? 0).toBeGreaterThan(1_000)
+      // Gossip goes out only as fast as the node graylists one identity and the fuzzer joins as another (issue #19).
+      expect(gossipStats.byTopic[CONTROL_TOPIC] ?? 0).toBeGreaterThan(2_000)
+      expect(gossipStats.byTopic[DISCOVERY_TOPIC] ?? 0).toBeGreaterThan(500)
       for (const p of served) expect(streamStats.byProtocol[p]?.frames ?? 0, `frames sent on ${p}`).toBeGreaterThan(OUR_PROTOCOLS.some(([q]) => q === p) ? 500 : 20)
 
       // Every job run under fire produced the reference output.
