@@ -45,6 +45,8 @@ const MIN_FRAMES = 100_000
 const TARGET_FRAMES = Math.max(MIN_FRAMES, Number(process.env.MRP2P_FUZZ_FRAMES ?? 0))
 /** The gossip fuzzer's cap: about what a node here takes at full speed (see GossipFuzzOptions.maxPerSecond). */
 const GOSSIP_PER_SECOND = 1_500
+/** Gossip members joined before the fuzz starts, for the fuzzer to go on as when the node graylists one. */
+const FRESH_MEMBERS = 8
 /**
  * No node's RSS may exceed this. A node that has run wc is ~170 MiB (two task threads included) and one running
  * wc tasks up to ~260 MiB; under fire, gossipsub keeps every message id it saw, and a delivery record for scoring,
@@ -192,22 +194,31 @@ describe('fuzz: hostile frames at a live node while a job runs', () => {
       const gossipPeer: GossipFuzzPeer = await createGossipFuzzPeer(await seededKey(rng))
       peers.push(gossipPeer)
       const keyRng = rng.fork()
+      // A fresh member joins in seconds under the fuzz (identify, then gossipsub's streams): a pool joined before
+      // it starts, topped up in the background, keeps the fuzzer from waiting on each one.
+      const joinFresh = async (timeoutMs: number): Promise<GossipFuzzPeer> => {
+        const fresh = await createGossipFuzzPeer(await seededKey(keyRng))
+        peers.push(fresh)
+        try {
+          await fresh.dial(multiaddr(c.nodes[target].addr))
+          await waitFor(() => fresh.services.pubsub.getSubscribers(CONTROL_TOPIC).some(p => p.equals(targetPeer)), { timeoutMs, description: 'a fresh gossip fuzzer to see the target on the control topic' })
+        } catch (err) {
+          await fresh.stop()
+          throw err
+        }
+        return fresh
+      }
+      let topUp = true
+      const ready: GossipFuzzPeer[] = await Promise.all(Array.from({ length: FRESH_MEMBERS }, async () => await joinFresh(15_000)))
       gossip = new GossipFuzzer({
         rng: rng.fork(),
         peer: gossipPeer,
         // The node graylists a member that sends it garbage and stops reading it (issue #19): the fuzzer goes on as
         // a fresh member each time, as an attacker with many keys would.
         nextPeer: async () => {
-          const fresh = await createGossipFuzzPeer(await seededKey(keyRng))
-          peers.push(fresh)
-          try {
-            await fresh.dial(multiaddr(c.nodes[target].addr))
-            await waitFor(() => fresh.services.pubsub.getSubscribers(CONTROL_TOPIC).some(p => p.equals(targetPeer)), { timeoutMs: 4_000, description: 'a fresh gossip fuzzer to see the target on the control topic' })
-          } catch (err) {
-            await fresh.stop()
-            throw err
-          }
-          return fresh
+          const next = ready.shift()
+          if (topUp) void joinFresh(30_000).then(async (p) => { if (topUp) ready.push(p); else await p.stop() }, () => {})
+          return next ?? await joinFresh(4_000)
         },
         target: targetPeer,
         targetAddr: multiaddr(c.nodes[target].addr),
@@ -262,6 +273,7 @@ describe('fuzz: hostile frames at a live node while a job runs', () => {
         return frames() >= TARGET_FRAMES && jobs.length >= 1
       }, { timeoutMs: 300_000, intervalMs: 250, description: `${TARGET_FRAMES} frames and one complete job` })
       fuzzing = false
+      topUp = false
       const [streamStats, gossipStats] = await Promise.all([streams.stop(), gossip.stop()]) as [StreamFuzzStats, GossipFuzzStats]
       const fuzzMs = performance.now() - fuzzStart
       await jobLoop

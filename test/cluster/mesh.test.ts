@@ -132,12 +132,14 @@ describe('mesh of real processes', () => {
   it('20 nodes from one bootstrap address all see each other', async () => {
     // 20 processes on 2 cores: answers can take a second or two while the mesh forms.
     const c = await start(20, { readyTimeoutMs: 60_000, probeTimeouts: { dialMs: 10_000, firstByteMs: 5_000, responseMs: 5_000 } })
-    await c.waitForMesh({ timeoutMs: 90_000 })
+    // While 20 processes start on 2 cores, dials and answers time out and members flap: on a slow day (the code of
+    // before issue #19 as well) the last links took longer than 90 s. The mesh must form, not form fast.
+    await c.waitForMesh({ timeoutMs: 180_000 })
     await waitFor(async () => {
       const samples = await c.sample()
       if (samples.size !== 20) return false
       return [...samples.values()].every(info => info.members.filter(m => m.liveness === 'alive').length === 19)
     }, { timeoutMs: 30_000, intervalMs: 500, description: 'every node to count 19 live members' })
     await waitForAgreement(c, all(20), 30_000)
-  }, 180_000)
+  }, 300_000)
 })
