@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { MemberAddrsSchema } from '../protocol/member-addrs.js'
 
 /**
  * Control-topic messages. Every field is checked before the state machine sees
@@ -16,7 +17,7 @@ const seq = z.int().min(0)
 const duration = z.int().min(1).max(3_600_000)
 
 export const MemberInfoSchema = z.object({
-  addrs: z.array(z.string().max(512)).max(64),
+  addrs: MemberAddrsSchema,
   slots: z.int().min(0).max(1_000_000),
   running: z.int().min(0).max(1_000_000),
   worker: z.boolean(),

@@ -3,6 +3,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import type { PeerId } from '@libp2p/interface'
 import type { Logger } from '../util/logger.js'
 import { INFO_PROTOCOL } from './ids.js'
+import { MemberAddrsSchema } from './member-addrs.js'
 import { handleRequests, request, type HandlerRegistrar, type RegisteredHandler, type RequestOptions, type StreamOpener } from './reqresp.js'
 
 /**
@@ -21,7 +22,7 @@ const peerIdString = z.string().min(1).max(200)
 
 export const InfoMember = z.object({
   peerId: peerIdString,
-  addrs: z.array(z.string().max(500)).max(64),
+  addrs: MemberAddrsSchema,
   liveness: z.enum(['alive', 'suspect', 'dead']),
   /** The role that member reported in its last heartbeat. */
   role: z.string().max(50),
@@ -56,7 +57,7 @@ export type InfoTasks = z.infer<typeof InfoTasks>
 
 export const InfoResponse = z.object({
   peerId: peerIdString,
-  addrs: z.array(z.string().max(500)).max(64),
+  addrs: MemberAddrsSchema,
   version: z.string().max(100),
   worker: z.boolean(),
   slots: z.number().int().nonnegative(),

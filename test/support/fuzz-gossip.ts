@@ -123,7 +123,7 @@ function edgeControlMessage (rng: Prng, from: string, nodeIds: string[]): Json {
   const seq = (): number => rng.pick([0, 1, rng.int(0, 1000), Number.MAX_SAFE_INTEGER])
   const duration = (): number => rng.pick([1, 2, 100, 2_000, 3_000, 60_000, 3_600_000])
   const info = (): Json => ({
-    addrs: Array.from({ length: rng.int(0, 64) }, () => rng.pick(['/ip4/127.0.0.1/tcp/1', '/ip4/10.0.0.1/tcp/4001', '/dns4/example.invalid/tcp/1', 'not a multiaddr', '/ip4/127.0.0.1/tcp/9/p2p/' + rng.pick(nodeIds), 'x'.repeat(512)])),
+    addrs: Array.from({ length: rng.int(0, 64) }, () => rng.pick(['/ip4/127.0.0.1/tcp/1', '/ip4/10.0.0.1/tcp/4001', '/dns4/example.invalid/tcp/1', 'not a multiaddr', '/ip4/127.0.0.1/tcp/9/p2p/' + rng.pick(nodeIds), 'x'.repeat(500), 'x'.repeat(501)])),
     slots: rng.pick([0, 1, 2, 1_000_000]),
     running: rng.pick([0, 1, 1_000_000]),
     worker: rng.chance(0.5),

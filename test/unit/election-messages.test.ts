@@ -1,11 +1,13 @@
 import fc from 'fast-check'
+import { InfoMember } from '../../src/protocol/info.js'
 import { describe, expect, it } from 'vitest'
 import {
   MAX_CONTROL_MESSAGE_BYTES,
   decodeControlMessage,
   encodeControlMessage,
   parseControlMessage,
-  type ControlMessage
+  type ControlMessage,
+  type HeartbeatMessage
 } from '../../src/election/messages.js'
 
 const peer = fc.stringMatching(/^[1-9A-HJ-NP-Za-km-z]{8,52}$/)
@@ -152,5 +154,13 @@ describe('control messages', () => {
     expect(decodeControlMessage(enc.encode('{"type":"leave","v":1,"from":"p"}'))).toEqual({ type: 'leave', v: 1, from: 'p' })
     // Not a Uint8Array at all (a caller bug); still no throw.
     expect(decodeControlMessage('nope' as unknown as Uint8Array)).toBeUndefined()
+  })
+
+  it('a heartbeat\'s addresses fit the info answer that passes them on: one longer than it may carry does not decode', () => {
+    const withAddr = (addr: string): HeartbeatMessage => ({ ...heartbeat, info: { ...heartbeat.info, addrs: [addr] } })
+    const fits = decodeControlMessage(encodeControlMessage(withAddr('x'.repeat(500))))
+    expect(fits).toBeDefined()
+    expect(InfoMember.shape.addrs.safeParse(fits?.type === 'heartbeat' ? fits.info.addrs : undefined).success).toBe(true)
+    expect(decodeControlMessage(encodeControlMessage(withAddr('x'.repeat(501))))).toBeUndefined()
   })
 })
