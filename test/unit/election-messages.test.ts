@@ -157,7 +157,7 @@ describe('control messages', () => {
   })
 
   it('a heartbeat\'s addresses fit the info answer that passes them on: one longer than it may carry does not decode', () => {
-    const withAddr = (addr: string): HeartbeatMessage => ({ ...heartbeat, info: { ...heartbeat.info, addrs: [addr] } })
+    const withAddr = (addr: string): HeartbeatMessage => ({ ...heartbeat, info: { ...heartbeat.info, addrs: [addr] } }) as HeartbeatMessage
     const fits = decodeControlMessage(encodeControlMessage(withAddr('x'.repeat(500))))
     expect(fits).toBeDefined()
     expect(InfoMember.shape.addrs.safeParse(fits?.type === 'heartbeat' ? fits.info.addrs : undefined).success).toBe(true)
