@@ -28,7 +28,7 @@ afterEach(async () => {
 })
 
 async function mesh (nodes: number): Promise<Cluster> {
-  cluster = await startCluster({ nodes, env: { ...TEST_ELECTION_ENV, MRP2P_LOG_LEVEL: 'warn' } })
+  cluster = await startCluster({ nodes, env: { ...TEST_ELECTION_ENV, MRP2P_LOG_LEVEL: 'warn' }, keep: process.env.MRP2P_KEEP_CLUSTER === '1' })
   await waitForAgreement(cluster, cluster.running(), 30_000)
   return cluster
 }
