@@ -153,7 +153,12 @@ export function createSenderRate (options: Partial<SenderRateOptions> = {}): Sen
         b.refused = 0
         return 'ok'
       }
-      b.tokens = b.refused === 0 ? floor : Math.max(floor, b.tokens - 1)
+      // Into debt by a second's worth, and deeper by each message refused while in it: an honest author whose
+      // backlog overran the bucket once (a pause this node did not see as one) is heard again within about a second
+      // at its own pace; a flood digs down to the floor, and stays refused until quiet for the debt. (A first
+      // overrun that set the floor at once kept an honest holder's leases out for a minute, every heartbeat renewing
+      // the debt: the crash test's mesh went 30 s without a coordinator.)
+      b.tokens = b.refused === 0 ? Math.max(floor, -o.perSecond) : Math.max(floor, b.tokens - 1)
       b.refused++
       return b.refused <= o.graceMessages ? 'over' : 'flood'
     },

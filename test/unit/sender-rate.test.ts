@@ -36,14 +36,25 @@ describe('sender rate (the control topic flood detector)', () => {
 
   it('keeps refusing a flooder that overran its bucket until it has been quiet for its debt', () => {
     const rate = createSenderRate({ perSecond: 100, burst: 50, debtSeconds: 60, graceMessages: 10 })
-    send(rate, 'flooder', 0, 100, 1)
+    // Ten thousand messages in two seconds: each refused one deepens the debt, down to its floor.
+    send(rate, 'flooder', 0, 10_000, 0.2)
     // A second's pause, which would have refilled 100 tokens of a plain bucket, admits nothing.
-    expect(rate.admit('flooder', 1_100)).toBe('flood')
+    expect(rate.admit('flooder', 3_000)).toBe('flood')
     // Nor does a long stall of this node's event loop while the flood goes on.
     expect(send(rate, 'flooder', 30_000, 10, 0.2)).toMatchObject({ ok: 0 })
     // Quiet for the debt, it is admitted again.
     expect(rate.admit('flooder', 30_000 + 61_000)).toBe('ok')
     expect(send(rate, 'flooder', 91_001, 30, 10)).toMatchObject({ over: 0, flood: 0 })
+  })
+
+  it('hears an honest author again within about a second after one backlog overran its bucket', () => {
+    const rate = createSenderRate()
+    // A backlog this node did not see as a stall: over the burst at once.
+    expect(send(rate, 'honest', 0, DEFAULT_SENDER_RATE.burst + 10, 0).over).toBeGreaterThan(0)
+    // Then its own pace, a heartbeat every 400 ms: refused for about a second, then heard for good.
+    const after: RateVerdict[] = []
+    for (let t = 400; t <= 20_000; t += 400) after.push(rate.admit('honest', t))
+    expect(after.slice(3).every((v) => v === 'ok')).toBe(true)
   })
 
   it('tracks at most maxAuthors, dropping idle ones first', () => {
