@@ -33,9 +33,12 @@
  * as it charges the author, and where a flood ran out of an author's bucket
  * depends on each node's own timing. If node A admits a message that node B
  * had already rejected from its author, A's relayed copy costs A its score at
- * B. So the first message over the bucket puts its author in debt for
- * `debtSeconds` of its rate, and every further one keeps it there: nothing
- * more of it is admitted until it has been quiet that long. Every node admits
+ * B. So the first message over the bucket puts its author a second of its
+ * rate into debt, and every further one refused deepens it (down to
+ * `debtSeconds` of its rate): an author sending faster than the rate only
+ * digs deeper, and is admitted again once quiet long enough to repay it (a
+ * minute, after a flood), while an honest one whose backlog overran once is
+ * heard again within about a second at its own pace. Every node admits
  * one prefix of a flood, and none lets through a trickle at the refill rate
  * that others refused (nor a second burst refilled while its event loop was
  * busy: a plain bucket did, in the test, and the relays paid for it). The
