@@ -238,7 +238,7 @@ export class CoordinatorService implements Startable {
     if (refusal === undefined && held !== undefined && held.submitterLost !== true && held.spec.seal.signature !== spec.seal.signature) refusal = `job id ${spec.jobId} is taken by another job`
     if (refusal !== undefined || sealed.tree === undefined) {
       this.log.warn({ job: spec.jobId, signer, submitter: spec.submitter.peer, reason: refusal }, 'job refused')
-      return { epoch: this.epoch, refused: refusal ?? 'the job\'s seal does not hold' }
+      return { epoch: this.epoch, refused: refusal }
     }
     const now = performance.now()
     let known = this.jobs.get(spec.jobId)

@@ -48,7 +48,7 @@ export function checkJobSeal (ref: JobRef | JobSpec): string | undefined {
 }
 
 /** A whole spec: its seal, and its splits against the signed root. */
-export function checkSealedSpec (spec: JobSpec): { problem?: string, tree?: MerkleTree } {
+export function checkSealedSpec (spec: JobSpec): { problem: string, tree?: undefined } | { problem?: undefined, tree: MerkleTree } {
   const problem = checkJobSeal(spec)
   if (problem !== undefined) return { problem }
   const tree = splitsTree(spec.splits)
