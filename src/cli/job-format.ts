@@ -1,4 +1,5 @@
 import type { AttemptRecord, JobRecord, JobSummary } from '../protocol/history-messages.js'
+import type { JobProgress } from '../protocol/job-messages.js'
 
 /** `12 s`, `3 min`, `2 h`, `4 d`. */
 export function formatSpan (ms: number): string {
@@ -49,6 +50,18 @@ function attemptLine (a: AttemptRecord): string {
   return `${a.epoch}.${a.attempt} ${a.outcome} on ${shortPeer(a.node)} (${span}${a.bytes === undefined ? '' : `, ${formatBytes(a.bytes)}`})${a.error === undefined ? '' : `: ${a.error}`}`
 }
 
+/**
+ * Map outputs lost with their node (and so run again), and why, and those not run again because every reduce
+ * still running had pulled them: `lost 12 (10 node down, 2 fetch failed), kept by reducers 30`. Undefined while none.
+ */
+export function mapOutputsText (p: JobProgress): string | undefined {
+  const o = p.mapOutputs
+  if (o === undefined) return undefined
+  const lost = o.lostDown + o.lostFetch
+  const why = [o.lostDown > 0 ? `${o.lostDown} node down` : '', o.lostFetch > 0 ? `${o.lostFetch} fetch failed` : ''].filter((x) => x !== '').join(', ')
+  return `lost ${lost}${why === '' ? '' : ` (${why})`}, kept by reducers ${o.kept}`
+}
+
 export function formatJob (r: JobRecord, now: number): string {
   const lines: string[] = []
   const when = (t: number | undefined): string => t === undefined ? '-' : `${new Date(t).toISOString()} (${formatSpan(now - t)} ago)`
@@ -72,6 +85,8 @@ export function formatJob (r: JobRecord, now: number): string {
   lines.push(`ended       ${when(r.endedAt)}`)
   lines.push(`duration    ${formatSpan(jobDuration(r, now))}`)
   lines.push(`progress    maps ${r.progress.maps.done}/${r.progress.maps.total}, reduces ${r.progress.reduces.done}/${r.progress.reduces.total}, failed attempts ${r.progress.failedAttempts}`)
+  const outputs = mapOutputsText(r.progress)
+  if (outputs !== undefined) lines.push(`map outputs ${outputs}`)
   lines.push(`coordinator ${r.coordinator} (epoch ${r.epoch})`)
   const c = r.counters
   lines.push(`map         ${c.mapRecordsIn} records, ${formatBytes(c.mapBytesIn)} in; ${c.mapRecordsOut} records, ${formatBytes(c.mapBytesOut)} out`)

@@ -1,5 +1,6 @@
 import cliProgress from 'cli-progress'
 import type { SubmissionEvent } from '../submitter/submission.js'
+import { mapOutputsText } from './job-format.js'
 
 /**
  * Live progress of a submitted job on stderr: a bar on a terminal, plain
@@ -38,11 +39,12 @@ export class ProgressView {
     // Input mapped so far, at the job's mean split size: the rate a user compares with `run` or a pipeline.
     const mapped = p.maps.total === 0 ? 0 : this.inputBytes * p.maps.done / p.maps.total
     const mbps = mapped / 1e6 / Math.max(0.001, (performance.now() - this.started) / 1000)
-    const fields = { maps: `${p.maps.done}/${p.maps.total}`, reduces: `${p.reduces.done}/${p.reduces.total}`, running: p.running, failed: p.failedAttempts, mbps: mbps.toFixed(1), elapsed: this.elapsed() }
+    const outputs = mapOutputsText(p)
+    const fields = { maps: `${p.maps.done}/${p.maps.total}`, reduces: `${p.reduces.done}/${p.reduces.total}`, running: p.running, failed: p.failedAttempts, mbps: mbps.toFixed(1), elapsed: this.elapsed(), outputs: outputs === undefined ? '' : ` | map outputs ${outputs}` }
     if (this.tty) {
       if (this.bar === undefined) {
         this.bar = new cliProgress.SingleBar({
-          format: `${this.jobName} [{bar}] maps {maps} reduces {reduces} | running {running} failed {failed} | {mbps} MB/s | {elapsed}`,
+          format: `${this.jobName} [{bar}] maps {maps} reduces {reduces} | running {running} failed {failed} | {mbps} MB/s | {elapsed}{outputs}`,
           stream: process.stderr,
           hideCursor: true
         }, cliProgress.Presets.shades_classic)
@@ -56,7 +58,7 @@ export class ProgressView {
     if (p.phase !== this.lastPhase || now - this.lastLine >= 1000) {
       this.lastPhase = p.phase
       this.lastLine = now
-      process.stderr.write(`${this.jobName}: ${p.phase} maps ${fields.maps} reduces ${fields.reduces} running ${p.running} failed ${p.failedAttempts} ${fields.mbps} MB/s ${fields.elapsed}\n`)
+      process.stderr.write(`${this.jobName}: ${p.phase} maps ${fields.maps} reduces ${fields.reduces} running ${p.running} failed ${p.failedAttempts}${outputs === undefined ? '' : `; map outputs ${outputs}`} ${fields.mbps} MB/s ${fields.elapsed}\n`)
     }
   }
 

@@ -3,7 +3,7 @@ import type { z } from 'zod'
 import type { JobRecord } from '../protocol/history-messages.js'
 import {
   CancelRequest, type CancelResponse, DoJobResponse, EndRequest, JOB_PROTOCOLS, jobRefOf, OkResponse, RegisterRequest, RegisterResponse, ReportRequest, StatusRequest,
-  StatusResponse, SubmitRequest, SubmitResponse,
+  SourcesRequest, type SourcesResponse, StatusResponse, SubmitRequest, SubmitResponse,
   type JobFailure, type JobRef, type Report
 } from '../protocol/job-messages.js'
 import { checkCancelSeal, checkSealedSpec } from '../protocol/job-seal.js'
@@ -48,6 +48,9 @@ export interface JobHistorySink {
 
 /** A running job's record goes out at most this often; an ended one at once. */
 const HISTORY_PUBLISH_MS = 1_000
+
+/** How long a reducer's ask for map outputs waits for one to be done before it is answered with none. */
+const SOURCES_WAIT_MS = 1_000
 
 /** Jobs a coordinator holds at once when its init does not say (`join --max-jobs`). */
 export const DEFAULT_MAX_JOBS = 16
@@ -119,6 +122,8 @@ export class CoordinatorService implements Startable {
   private readonly log: Logger
   private readonly submitterTimeoutMs: number
   staleReports = 0
+  /** Reducers waiting for map outputs (job/sources): woken whenever a job's progress changes. */
+  private readonly sourceWaiters = new Set<() => void>()
 
   constructor (private readonly c: CoordinatorServiceComponents, private readonly init: CoordinatorServiceInit = {}, private readonly events: CoordinatorEvents = {}) {
     this.log = c.log
@@ -135,6 +140,7 @@ export class CoordinatorService implements Startable {
       await rpc.serve(JOB_PROTOCOLS.status, StatusRequest, (req) => this.onStatus(req.jobId)),
       await rpc.serve(JOB_PROTOCOLS.register, RegisterRequest, (req, from) => this.onRegister(req, from)),
       await rpc.serve(JOB_PROTOCOLS.report, ReportRequest, (req, from) => this.onReport(req, from)),
+      await rpc.serve(JOB_PROTOCOLS.sources, SourcesRequest, async (req, from, signal) => await this.onSources(req, from, signal)),
       await rpc.serve(JOB_PROTOCOLS.cancel, CancelRequest, (req, from) => this.onCancel(req, from))
     ]
     this.timer = setInterval(() => { this.tick() }, this.init.tickMs ?? 200)
@@ -184,6 +190,7 @@ export class CoordinatorService implements Startable {
   }
 
   private dropSoftState (): void {
+    for (const wake of [...this.sourceWaiters]) wake()
     this.scheduler = undefined
     this.recorder = undefined
     this.jobs.clear()
@@ -342,6 +349,40 @@ export class CoordinatorService implements Startable {
     return { ok: true }
   }
 
+  /**
+   * A reduce started early: note what it pulled (or could not fetch), then answer with what it may pull now.
+   * With nothing new, the answer waits up to SOURCES_WAIT_MS for a map to finish rather than have it ask again
+   * and again.
+   */
+  private async onSources (r: z.output<typeof SourcesRequest>, from: string, signal: AbortSignal | undefined): Promise<z.input<typeof SourcesResponse>> {
+    this.acting()
+    const stop = { sources: [], stop: true }
+    if (r.epoch !== this.epoch) return stop
+    const ref: TaskRef = { jobId: r.jobId, kind: 'reduce', index: r.index }
+    if (r.pulled.length > 0 || r.failed !== undefined) {
+      this.feed({ type: 'reduce-pulled', ref, attempt: r.attempt, peer: from, maps: r.pulled, failed: r.failed, now: performance.now() })
+    }
+    const until = performance.now() + SOURCES_WAIT_MS
+    for (;;) {
+      const epoch = this.epoch
+      const answer = this.scheduler?.reduceSources(ref, r.attempt, from)
+      if (answer === undefined || epoch !== r.epoch) return stop
+      const left = until - performance.now()
+      if (answer.stop || answer.complete || answer.sources.length > 0 || left <= 0 || signal?.aborted === true || this.stopped) {
+        return { sources: answer.sources, stop: answer.stop }
+      }
+      await new Promise<void>((resolve) => {
+        const wake = (): void => {
+          clearTimeout(timer)
+          this.sourceWaiters.delete(wake)
+          resolve()
+        }
+        const timer = setTimeout(wake, left)
+        this.sourceWaiters.add(wake)
+      })
+    }
+  }
+
   private tick (): void {
     try {
       this.tickOnce()
@@ -431,6 +472,7 @@ export class CoordinatorService implements Startable {
       case 'progress': {
         const job = this.jobs.get(effect.jobId)
         if (job !== undefined) job.progress = effect.progress
+        for (const wake of [...this.sourceWaiters]) wake()
         return
       }
       case 'job-succeeded': {

@@ -23,6 +23,8 @@ export interface Attempt {
   readonly start: number
   readonly backup: boolean
   state: AttemptState
+  /** Reduce only: the maps whose output this attempt reported as pulled to its own disk (it keeps them while it runs). */
+  readonly pulled: Set<number>
 }
 
 export interface Task {
@@ -59,6 +61,14 @@ export interface JobState {
   readonly unableOn: Map<string, string>
   /** Since when no live worker could run this job while it had tasks waiting (streaming jobs on --no-exec nodes). */
   blockedSince: number | undefined
+  /** Map attempts of this job given to each peer: a re-run goes to the peer that has had the fewest. */
+  readonly mapAttemptsOn: Map<string, number>
+  /** Map outputs whose holder went away: re-run, by why, or kept because every reduce not done had pulled them. */
+  readonly outputs: { lostDown: number, lostFetch: number, kept: number }
+  /** Map outputs held by reducers alone, to check again once a reduce attempt has ended without finishing. */
+  heldCheck: boolean
+  /** Since when every map has been done: a reduce started early is timed from here, not from its dispatch. */
+  mapsDoneAt: number | undefined
 }
 
 export interface Worker {
@@ -76,6 +86,13 @@ export interface Worker {
   noExec: string | undefined
 }
 
+/** A worker's running attempts of one kind: maps and reduces have `slots` each (a reduce pulling early waits on I/O, not a core). */
+export function runningOf (w: Worker, kind: TaskKind): number {
+  let n = 0
+  for (const a of w.running) if (a.task.ref.kind === kind) n++
+  return n
+}
+
 export function newJob (spec: JobSpec): JobState {
   const job: JobState = {
     spec,
@@ -90,7 +107,11 @@ export function newJob (spec: JobSpec): JobState {
     peers: new Set(),
     lastProgress: undefined,
     unableOn: new Map(),
-    blockedSince: undefined
+    blockedSince: undefined,
+    mapAttemptsOn: new Map(),
+    outputs: { lostDown: 0, lostFetch: 0, kept: 0 },
+    heldCheck: false,
+    mapsDoneAt: undefined
   }
   const task = (kind: TaskKind, index: number): Task => {
     job.idle[kind].add(index)
@@ -117,23 +138,30 @@ export function taskAt (job: JobState, ref: TaskRef): Task | undefined {
 }
 
 export function progressOf (job: JobState, phase?: JobProgress['phase']): JobProgress {
-  return {
+  const p: JobProgress = {
     maps: { done: job.mapsDone, total: job.maps.length },
     reduces: { done: job.reducesDone, total: job.reduces.length },
     running: job.running,
     failedAttempts: job.failedAttempts,
     phase: phase ?? (job.mapsDone < job.maps.length ? 'map' : 'reduce')
   }
+  // Only once an output went missing: a calm job's progress stays as short as it was.
+  const o = job.outputs
+  if (o.lostDown + o.lostFetch + o.kept > 0) p.mapOutputs = { ...o }
+  return p
 }
 
 export function sameProgress (a: JobProgress | undefined, b: JobProgress): boolean {
   return a !== undefined && a.phase === b.phase && a.running === b.running && a.failedAttempts === b.failedAttempts &&
     a.maps.done === b.maps.done && a.maps.total === b.maps.total &&
-    a.reduces.done === b.reduces.done && a.reduces.total === b.reduces.total
+    a.reduces.done === b.reduces.done && a.reduces.total === b.reduces.total &&
+    a.mapOutputs?.lostDown === b.mapOutputs?.lostDown && a.mapOutputs?.lostFetch === b.mapOutputs?.lostFetch && a.mapOutputs?.kept === b.mapOutputs?.kept
 }
 
 export function copyProgress (p: JobProgress): JobProgress {
-  return { ...p, maps: { ...p.maps }, reduces: { ...p.reduces } }
+  const copy = { ...p, maps: { ...p.maps }, reduces: { ...p.reduces } }
+  if (p.mapOutputs !== undefined) copy.mapOutputs = { ...p.mapOutputs }
+  return copy
 }
 
 /**

@@ -12,6 +12,15 @@ import type {
 
 export type { Assignment, FailureCause, JobFailure, JobProgress, JobSpec, MapAssignment, ReduceAssignment, SplitDescriptor, TaskError, TaskKind }
 
+/** Where one map output can be pulled from. */
+export type MapSource = ReduceAssignment['sources'][number]
+
+/**
+ * What a reduce attempt started early may pull now; `stop` when the attempt is no longer wanted, `complete`
+ * when it has reported every map's output pulled.
+ */
+export interface ReduceSources { sources: MapSource[], stop: boolean, complete: boolean }
+
 export interface TaskRef { jobId: string, kind: TaskKind, index: number }
 
 export type SchedulerEvent =
@@ -32,6 +41,11 @@ export type SchedulerEvent =
    * doubles with each refusal in a row, so a worker that refuses everything is not offered every task in a loop.
    */
   | { type: 'task-refused', ref: TaskRef, attempt: number, peer: string, now: number }
+  /**
+   * A reduce attempt started before every map was done pulled these map outputs to its own disk (`maps`), or could
+   * not fetch one (`failed`: that output is lost, as with a fetch failure, but the attempt goes on).
+   */
+  | { type: 'reduce-pulled', ref: TaskRef, attempt: number, peer: string, maps: number[], failed?: MapSource, now: number }
   /** A worker's inventory after a coordinator change: this finished map output exists there. */
   | { type: 'map-output-known', jobId: string, mapIndex: number, peer: string, now: number }
   /** The submitter already holds this part. */

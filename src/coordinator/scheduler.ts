@@ -8,10 +8,10 @@
  */
 import {
   type Attempt, type AttemptState, type JobState, KINDS, type Task, type Worker,
-  copyProgress, doneOf, insertSorted, median, newJob, progressOf, sameProgress, taskAt, tasksOf
+  copyProgress, doneOf, insertSorted, median, newJob, progressOf, runningOf, sameProgress, taskAt, tasksOf
 } from './scheduler-state.js'
 import type {
-  Assignment, JobProgress, JobSpec, SchedulerEffect, SchedulerEvent, TaskError, TaskRef
+  Assignment, JobProgress, JobSpec, MapSource, ReduceSources, SchedulerEffect, SchedulerEvent, TaskError, TaskKind, TaskRef
 } from './scheduler-types.js'
 
 export type * from './scheduler-types.js'
@@ -28,13 +28,19 @@ export interface SchedulerConfig {
    * long (ms) for one to register, with the workers' reason.
    */
   noWorkerAbleMs: number
+  /**
+   * A job's reduces are dispatched once this fraction of its maps is done (Hadoop's reduce slow start); they then
+   * pull map outputs as maps finish. 1: not before every map is done.
+   */
+  reduceSlowStart: number
 }
 
 export const DEFAULT_SCHEDULER_CONFIG: Readonly<SchedulerConfig> = Object.freeze({
   backupMinElapsedMs: 2000,
   backupSlowFactor: 2,
   backupTailFraction: 0.2,
-  noWorkerAbleMs: 10_000
+  noWorkerAbleMs: 10_000,
+  reduceSlowStart: 0.05
 })
 
 interface EarlyFacts { maps: Map<number, string>, reduces: Set<number> }
@@ -78,6 +84,7 @@ export class Scheduler {
       case 'task-done': this.onTaskDone(event.ref, event.attempt, event.peer, event.now); break
       case 'task-failed': this.onTaskFailed(event); break
       case 'task-refused': this.onTaskRefused(event.ref, event.attempt, event.peer, event.now); break
+      case 'reduce-pulled': this.onReducePulled(event); break
       case 'map-output-known': this.onMapOutputKnown(event.jobId, event.mapIndex, event.peer); break
       case 'reduce-committed': this.onReduceCommitted(event.jobId, event.partition); break
       case 'cancel': this.onCancel(event.jobId); break
@@ -96,6 +103,21 @@ export class Scheduler {
     if (job !== undefined) return progressOf(job)
     const final = this.ended.get(jobId)
     return final === undefined ? undefined : copyProgress(final)
+  }
+
+  /**
+   * The map outputs reduce attempt `attempt` of `ref`, running at `peer`, may pull now: those done at a live
+   * holder that it has not reported as pulled. `stop` when that attempt is not running (any more).
+   */
+  reduceSources (ref: TaskRef, attempt: number, peer: string): ReduceSources {
+    const task = ref.kind === 'reduce' ? this.activeTask(ref) : undefined
+    const a = task?.attempts[attempt - 1]
+    if (task === undefined || task.done || a === undefined || a.peer !== peer || a.state !== 'running') return { sources: [], stop: true, complete: false }
+    const sources: MapSource[] = []
+    for (const m of task.job.maps) {
+      if (m.done && m.location !== undefined && !a.pulled.has(m.ref.index)) sources.push({ mapIndex: m.ref.index, peer: m.location })
+    }
+    return { sources, stop: false, complete: a.pulled.size === task.job.maps.length }
   }
 
   /** Every submitted job id in submit order, ended ones included (their progress says how they ended). */
@@ -173,7 +195,7 @@ export class Scheduler {
     for (const job of this.active.values()) {
       // Every reduce reads every map, so any map output is needed while any reduce is not done.
       if (job.reducesDone === job.reduces.length) continue
-      for (const m of job.maps) if (m.done && m.location === peer) this.loseMapOutput(m)
+      for (const m of job.maps) if (m.done && m.location === peer) this.dropLocation(m, 'down')
     }
   }
 
@@ -196,7 +218,13 @@ export class Scheduler {
     } else {
       return
     }
-    this.complete(task, peer, now - a.start)
+    this.complete(task, peer, now - this.workStart(a))
+  }
+
+  /** When an attempt's own work began: a reduce dispatched before the maps were done was only waiting until then. */
+  private workStart (a: Attempt): number {
+    const since = a.task.ref.kind === 'reduce' ? a.task.job.mapsDoneAt : undefined
+    return since === undefined ? a.start : Math.max(a.start, since)
   }
 
   /** A worker that reports finished work has a free slot again: whatever it refused before is behind it. */
@@ -253,9 +281,21 @@ export class Scheduler {
     } else if (cause === 'fetch' && ev.fetch !== undefined) {
       // Only a report about where the map output is now condemns it; one about an old location is stale.
       const m = job.maps[ev.fetch.mapIndex]
-      if (m !== undefined && m.done && m.location === ev.fetch.peer) this.loseMapOutput(m)
+      if (m !== undefined && m.done && m.location === ev.fetch.peer) this.dropLocation(m, 'fetch')
     }
     this.requeueIfIdle(task)
+  }
+
+  private onReducePulled (ev: Extract<SchedulerEvent, { type: 'reduce-pulled' }>): void {
+    const task = ev.ref.kind === 'reduce' ? this.activeTask(ev.ref) : undefined
+    if (task === undefined || task.done) return
+    const a = task.attempts[ev.attempt - 1]
+    if (a === undefined || a.peer !== ev.peer || a.state !== 'running') return
+    const maps = task.job.maps
+    for (const i of ev.maps) if (Number.isInteger(i) && i >= 0 && i < maps.length) a.pulled.add(i)
+    const failed = ev.failed === undefined ? undefined : maps[ev.failed.mapIndex]
+    // As with a fetch failure, only a report about where the output is now condemns it.
+    if (failed !== undefined && failed.done && failed.location === ev.failed?.peer) this.dropLocation(failed, 'fetch')
   }
 
   private onMapOutputKnown (jobId: string, mapIndex: number, peer: string): void {
@@ -271,6 +311,8 @@ export class Scheduler {
     }
     const task = taskAt(job, { jobId, kind: 'map', index: mapIndex })
     if (task !== undefined && !task.done) this.complete(task, peer, undefined)
+    // Kept only by reducers until now: a reduce that starts again can pull it from here.
+    else if (task !== undefined && task.location === undefined) task.location = peer
   }
 
   private onReduceCommitted (jobId: string, partition: number): void {
@@ -323,6 +365,49 @@ export class Scheduler {
     if (job.reducesDone === job.reduces.length) this.endJob(job, 'done')
   }
 
+  /**
+   * Map `m`'s holder is gone (down, or a reducer could not fetch from it). Its output is re-run unless every
+   * reduce not done has a running attempt that already pulled it: then nothing needs it from a mapper any more.
+   */
+  private dropLocation (m: Task, why: 'down' | 'fetch'): void {
+    const job = m.job
+    m.location = undefined
+    this.dirty.add(job)
+    if (this.heldByReducers(m)) {
+      job.outputs.kept++
+      return
+    }
+    if (why === 'down') job.outputs.lostDown++
+    else job.outputs.lostFetch++
+    this.loseMapOutput(m)
+  }
+
+  private heldByReducers (m: Task): boolean {
+    const i = m.ref.index
+    for (const r of m.job.reduces) {
+      if (r.done) continue
+      if (!r.attempts.some((a) => a.state === 'running' && a.pulled.has(i))) return false
+    }
+    return true
+  }
+
+  /**
+   * After reduce attempts ended unfinished: an output only reducers held, and that some reduce not done no longer
+   * holds, runs again (its holder went down before, so it counts as lost to a node down).
+   */
+  private recheckHeld (): void {
+    for (const job of this.active.values()) {
+      if (!job.heldCheck) continue
+      job.heldCheck = false
+      for (const m of job.maps) {
+        if (m.done && m.location === undefined && !this.heldByReducers(m)) {
+          job.outputs.lostDown++
+          this.loseMapOutput(m)
+        }
+      }
+    }
+  }
+
   private loseMapOutput (m: Task): void {
     m.done = false
     m.location = undefined
@@ -338,6 +423,7 @@ export class Scheduler {
 
   private endAttempt (a: Attempt, state: AttemptState): void {
     a.state = state
+    if (a.task.ref.kind === 'reduce' && state !== 'done' && a.pulled.size > 0) a.task.job.heldCheck = true
     a.task.running--
     a.task.job.running--
     this.workers.get(a.peer)?.running.delete(a)
@@ -367,29 +453,43 @@ export class Scheduler {
   // ── dispatch ─────────────────────────────────────────────────────────
 
   private schedule (now: number, backups: boolean): void {
-    let free = 0
-    for (const w of this.pool()) if (w.restUntil <= now) free += Math.max(0, w.slots - w.running.size)
+    this.recheckHeld()
+    // Maps and reduces have `slots` each on every worker, as Hadoop 1's TaskTrackers had: a reduce started early
+    // mostly waits for map outputs, and must not hold back the maps it waits for.
+    const free: Record<TaskKind, number> = { map: 0, reduce: 0 }
+    for (const w of this.pool()) {
+      if (w.restUntil > now) continue
+      for (const kind of KINDS) free[kind] += Math.max(0, w.slots - runningOf(w, kind))
+    }
+    for (const job of this.active.values()) {
+      if (job.mapsDone < job.maps.length) job.mapsDoneAt = undefined
+      else job.mapsDoneAt ??= now
+    }
     for (const job of [...this.active.values()]) {
+      if (free.map === 0 && free.reduce === 0) break
       const pool = this.pool(job)
       if (!this.checkAble(job, pool, now)) continue
       for (const kind of KINDS) {
-        if (free === 0) return
-        // Reduces start only when every map output has a place to be fetched from.
-        if (kind === 'reduce' && job.mapsDone < job.maps.length) continue
+        if (kind === 'reduce' && job.mapsDone < this.slowStartMaps(job)) continue
         const queue = job.idle[kind]
         const tasks = tasksOf(job, kind)
         let i = 0
-        while (i < queue.size && free > 0) {
+        while (i < queue.size && free[kind] > 0) {
           const task = tasks[queue.at(i)]
           const w = this.pick(pool, task, undefined, true, now)
           if (w === undefined) { i++; continue }
           queue.removeAt(i)
           this.dispatch(task, w, now, false)
-          free--
+          free[kind]--
         }
       }
     }
-    if (backups && free > 0) this.launchBackups(now, free)
+    if (backups && free.map + free.reduce > 0) this.launchBackups(now, free)
+  }
+
+  /** How many of the job's maps must be done before its reduces are dispatched. */
+  private slowStartMaps (job: JobState): number {
+    return Math.min(job.maps.length, Math.ceil(Math.max(0, this.config.reduceSlowStart) * job.maps.length))
   }
 
   /** Whether `w` may run `job`'s tasks: a streaming job needs a node that runs commands and has them. */
@@ -422,12 +522,13 @@ export class Scheduler {
    * long tasks is not flooded with backups, and never below the floor, so a
    * fast job gets none at all.
    */
-  private launchBackups (now: number, free: number): void {
+  private launchBackups (now: number, free: Record<TaskKind, number>): void {
     const cfg = this.config
     for (const job of this.active.values()) {
       const pool = this.pool(job)
       // The phase in progress: maps until all are done, then reduces.
       const kind = job.mapsDone < job.maps.length ? 'map' : 'reduce'
+      if (free[kind] === 0) continue
       const tasks = tasksOf(job, kind)
       const notDone = tasks.length - doneOf(job, kind)
       if (notDone === 0 || notDone > Math.max(1, cfg.backupTailFraction * tasks.length)) continue
@@ -437,14 +538,14 @@ export class Scheduler {
       for (const t of tasks) {
         if (t.done || t.running !== 1) continue
         const a = t.attempts.find((x) => x.state === 'running')
-        if (a !== undefined && now - a.start > threshold) slow.push(a)
+        if (a !== undefined && now - this.workStart(a) > threshold) slow.push(a)
       }
       slow.sort((x, y) => x.start - y.start || x.task.ref.index - y.task.ref.index)
       for (const a of slow) {
         const w = this.pick(pool, a.task, a.peer, false, now)
         if (w === undefined) continue
         this.dispatch(a.task, w, now, true)
-        if (--free === 0) return
+        if (--free[kind] === 0) break
       }
     }
   }
@@ -473,6 +574,18 @@ export class Scheduler {
    * mesh with nowhere else reuses one of those.
    */
   private pick (pool: Worker[], task: Task, exclude: string | undefined, mayWait: boolean, now: number): Worker | undefined {
+    const kind = task.ref.kind
+    // A map whose output was lost goes first where this job has run the fewest maps: under churn, work poured
+    // into the nodes that took the most is work lost again when they leave (ties: the longest registered).
+    const spread = kind === 'map' && task.attempts.some((a) => a.state === 'done') ? task.job.mapAttemptsOn : undefined
+    const better = (a: Worker | undefined, b: Worker): Worker => {
+      if (a === undefined) return b
+      if (spread !== undefined) {
+        const d = (spread.get(a.peer) ?? 0) - (spread.get(b.peer) ?? 0)
+        if (d !== 0) return d < 0 ? a : b
+      }
+      return lessLoaded(a, b, kind)
+    }
     let best: Worker | undefined
     let avoided: Worker | undefined
     let elsewhere = false
@@ -480,9 +593,9 @@ export class Scheduler {
       if (w.peer === exclude) continue
       const failedHere = task.failedOn.has(w.peer)
       if (!failedHere) elsewhere = true
-      if (w.running.size >= w.slots || w.restUntil > now) continue
-      if (failedHere) avoided = lessLoaded(avoided, w)
-      else best = lessLoaded(best, w)
+      if (runningOf(w, kind) >= w.slots || w.restUntil > now) continue
+      if (failedHere) avoided = better(avoided, w)
+      else best = better(best, w)
     }
     if (best !== undefined) return best
     return mayWait && elsewhere ? undefined : avoided
@@ -490,17 +603,18 @@ export class Scheduler {
 
   private dispatch (task: Task, w: Worker, now: number, backup: boolean): void {
     const job = task.job
-    const a: Attempt = { task, attempt: task.attempts.length + 1, peer: w.peer, incarnation: w.incarnation, start: now, backup, state: 'running' }
+    const a: Attempt = { task, attempt: task.attempts.length + 1, peer: w.peer, incarnation: w.incarnation, start: now, backup, state: 'running', pulled: new Set() }
     task.attempts.push(a)
     task.running++
     job.running++
     w.running.add(a)
     job.peers.add(w.peer)
+    if (task.ref.kind === 'map') job.mapAttemptsOn.set(w.peer, (job.mapAttemptsOn.get(w.peer) ?? 0) + 1)
     this.dirty.add(job)
     const { jobId, index } = task.ref
     const assignment: Assignment = task.ref.kind === 'map'
       ? { kind: 'map', jobId, index, attempt: a.attempt, split: { ...job.spec.splits[index] } }
-      : { kind: 'reduce', jobId, index, attempt: a.attempt, sources: job.maps.map((m) => ({ mapIndex: m.ref.index, peer: m.location as string })) }
+      : { kind: 'reduce', jobId, index, attempt: a.attempt, sources: locatedMaps(job), maps: job.maps.length }
     this.out.push({ type: 'dispatch', peer: w.peer, task: assignment })
   }
 
@@ -535,12 +649,19 @@ export class Scheduler {
   }
 }
 
-/** Lower running/slots first (so a 4-slot worker takes more than a 1-slot one), then earlier registration. */
-function lessLoaded (a: Worker | undefined, b: Worker): Worker {
+/** Lower running/slots of that kind first (so a 4-slot worker takes more than a 1-slot one), then earlier registration. */
+function lessLoaded (a: Worker | undefined, b: Worker, kind: TaskKind): Worker {
   if (a === undefined) return b
-  const d = a.running.size * b.slots - b.running.size * a.slots
+  const d = runningOf(a, kind) * b.slots - runningOf(b, kind) * a.slots
   if (d !== 0) return d < 0 ? a : b
   return a.order <= b.order ? a : b
+}
+
+/** The map outputs that can be pulled now, in map order. */
+function locatedMaps (job: JobState): MapSource[] {
+  const sources: MapSource[] = []
+  for (const m of job.maps) if (m.done && m.location !== undefined) sources.push({ mapIndex: m.ref.index, peer: m.location })
+  return sources
 }
 
 /** A malformed spec is a bug upstream (the runtime validates Submit first): refuse it before any state changes. */

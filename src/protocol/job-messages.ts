@@ -20,6 +20,8 @@ export const JOB_PROTOCOLS = {
   doJob: protocolId('job/dojob'),
   /** worker → coordinator: an attempt finished or failed */
   report: protocolId('job/report'),
+  /** reducer → coordinator: these map outputs are pulled; which others can be pulled now? (a reduce started early) */
+  sources: protocolId('job/sources'),
   /** coordinator → worker: the job ended; drop its intermediate files */
   end: protocolId('job/end'),
   /** worker → submitter (bulk): the job's bundled code, or a streaming job's `--file`, by hash */
@@ -129,7 +131,12 @@ export const ProgressSchema = z.object({
   /** Attempts that ended without a result: user errors, broken workers, fetch failures, attempts lost with a worker. */
   failedAttempts: Count,
   /** 'map' while any map output is missing (also again after one is lost); 'failed' also after a cancel. */
-  phase: z.enum(['map', 'reduce', 'done', 'failed'])
+  phase: z.enum(['map', 'reduce', 'done', 'failed']),
+  /**
+   * Map outputs whose only holder went away: re-run because its node was declared down (`lostDown`) or a reducer
+   * could not fetch it (`lostFetch`), or not re-run because every reduce still running had already pulled it (`kept`).
+   */
+  mapOutputs: z.object({ lostDown: Count, lostFetch: Count, kept: Count }).optional()
 })
 export type JobProgress = z.output<typeof ProgressSchema>
 
@@ -158,14 +165,21 @@ export const RegisterRequest = z.object({
 })
 export const RegisterResponse = z.object({ epoch: Epoch })
 
+/** One map output a reducer may pull: map `mapIndex`'s, served by `peer`. */
+export const MapSourceSchema = z.object({ mapIndex: Index, peer: PeerIdText })
 export const MapAssignmentSchema = z.object({ kind: z.literal('map'), jobId: JobId, index: Index, attempt: Attempt, split: SplitDescriptorSchema })
 export const ReduceAssignmentSchema = z.object({
   kind: z.literal('reduce'),
   jobId: JobId,
   index: Index,
   attempt: Attempt,
-  /** One entry per map task, in map order: where partition `index` of map `mapIndex` is served. */
-  sources: z.array(z.object({ mapIndex: Index, peer: PeerIdText })).max(1_000_000)
+  /**
+   * Where partition `index` of map `mapIndex` is served, in map order: one entry per map when the reduce starts
+   * after every map is done, else those done so far (the rest come from `job/sources`).
+   */
+  sources: z.array(MapSourceSchema).max(1_000_000),
+  /** How many maps the job has: a reduce holding fewer outputs asks the coordinator for more (`job/sources`). */
+  maps: Count
 })
 export const AssignmentSchema = z.discriminatedUnion('kind', [MapAssignmentSchema, ReduceAssignmentSchema])
 export type MapAssignment = z.output<typeof MapAssignmentSchema>
@@ -215,6 +229,21 @@ export const ReportRequest = z.object({
 /** A worker's word that an attempt ended. */
 export type Report = z.output<typeof ReportRequest>
 export const OkResponse = z.object({ ok: z.literal(true) })
+
+/**
+ * A reduce started before every map was done asks for the map outputs it lacks: it says which it pulled since its
+ * last ask (the coordinator then need not re-run them if their node dies) and which one it could not fetch.
+ */
+export const SourcesRequest = z.object({
+  epoch: Epoch,
+  jobId: JobId,
+  index: Index,
+  attempt: Attempt,
+  pulled: z.array(Index).max(1_000_000),
+  failed: MapSourceSchema.optional()
+})
+/** Outputs to pull now (none yet: ask again); `stop`: this attempt is no longer wanted (abandoned, or another epoch). */
+export const SourcesResponse = z.object({ sources: z.array(MapSourceSchema).max(1_000_000), stop: z.boolean().optional() })
 
 /** The whole job ended (drop its files), or, with `task`, one attempt lost to another (stop it). */
 export const EndRequest = z.object({ jobId: JobId, epoch: Epoch, task: z.object({ kind: TaskKindSchema, index: Index, attempt: Attempt }).optional() })

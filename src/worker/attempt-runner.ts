@@ -9,6 +9,7 @@ import type { AttemptLogs, AttemptLogWriter } from './attempt-logs.js'
 import { attemptLabel, attemptName, type AttemptOutcome, type FailureCause, type MapAssignment, type ReduceAssignment, type WorkOrder } from './attempt.js'
 import type { CodeCache } from './code-cache.js'
 import { checkFreeDisk } from './disk-reserve.js'
+import type { EarlyShuffle } from './early-shuffle.js'
 import type { IntermediateStore } from './intermediate-store.js'
 import { FetchError, type ShuffleClient } from './shuffle-client.js'
 import type { SubmitterClient } from './submitter-client.js'
@@ -38,6 +39,8 @@ export interface AttemptRunnerParts {
   code: CodeCache
   submitter: SubmitterClient
   shuffle: ShuffleClient
+  /** The shuffle of a reduce dispatched before every map was done. */
+  early: EarlyShuffle
   logs: AttemptLogs
   log: Logger
   /** This node's PeerId: a streaming command's errors say where it failed. */
@@ -55,7 +58,7 @@ export class AttemptRunner {
   constructor (private readonly parts: AttemptRunnerParts, private readonly minFreeDiskBytes: number) {}
 
   /** The attempt's outcome; undefined when it was abandoned (its job ended, it lost to another, the worker stopped). */
-  async run (order: WorkOrder, signal: AbortSignal): Promise<AttemptOutcome | undefined> {
+  async run (order: WorkOrder, signal: AbortSignal, dispatcher: string): Promise<AttemptOutcome | undefined> {
     const { job, task } = order
     const { store, code, submitter } = this.parts
     const work = store.workDir(job.jobId, task.kind, task.index, attemptLabel({ epoch: order.epoch, attempt: task.attempt }))
@@ -70,7 +73,7 @@ export class AttemptRunner {
       const codeFile = streaming === undefined ? await code.get(job.codeHash, async () => await submitter.fetchCode(job, signal)) : ''
       return task.kind === 'map'
         ? await this.runMap(order, task, codeFile, work, signal, output, streaming)
-        : await this.runReduce(order, task, codeFile, work, signal, output, streaming)
+        : await this.runReduce(order, task, codeFile, work, signal, output, streaming, dispatcher)
     } catch (err) {
       if (err instanceof TaskAbortedError || signal.aborted) {
         this.parts.log.debug({ job: job.jobId, task: `${task.kind}-${task.index}`, attempt: task.attempt }, 'attempt abandoned')
@@ -130,10 +133,13 @@ export class AttemptRunner {
     return { ok: true, partitionBytes, counters }
   }
 
-  private async runReduce (order: WorkOrder, task: ReduceAssignment, codeFile: string, work: string, signal: AbortSignal, output: AttemptLogWriter, streaming: StreamingTask | undefined): Promise<AttemptOutcome> {
+  private async runReduce (order: WorkOrder, task: ReduceAssignment, codeFile: string, work: string, signal: AbortSignal, output: AttemptLogWriter, streaming: StreamingTask | undefined, dispatcher: string): Promise<AttemptOutcome> {
     const { job } = order
-    const { store, pool, submitter, shuffle } = this.parts
-    const fetched = await shuffle.fetchRuns(job.jobId, task.index, task.sources, work, signal)
+    const { store, pool, submitter, shuffle, early } = this.parts
+    // Dispatched with every map's output: one pass. Before the maps were all done: pulled as they finish.
+    const fetched = task.sources.length === task.maps
+      ? await shuffle.fetchRuns(job.jobId, task.index, task.sources, work, signal)
+      : await early.pull(order, task, work, dispatcher, signal)
     const inputs = fetched.paths
     const part = join(work, 'part')
     // Map outputs held here are read in place, from this job's folder of the intermediate store.

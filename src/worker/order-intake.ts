@@ -109,7 +109,7 @@ export class OrderIntake implements Startable {
       if (suppressed !== undefined) log.warn({ coordinator: from, job: req.job.jobId, signer: req.job.seal.signer, refusal: refusal.kind, reason: refusal.reason, suppressed }, 'refused an order: its job is not signed as this node requires')
       return { accepted: false, unable: true, reason: refusal.reason }
     }
-    if (this.running.size >= this.slots) return { accepted: false, reason: 'no free slot' }
+    if (this.running.sizeOf(req.task.kind) >= this.slots) return { accepted: false, reason: 'no free slot' }
     // The coordinator knows from our registration and sends none; one that does anyway is refused, not obeyed.
     const noExec = req.job.streaming === undefined ? undefined : this.parts.noExec()
     if (noExec !== undefined) return { accepted: false, reason: noExec }
@@ -138,7 +138,7 @@ export class OrderIntake implements Startable {
 
   private async runOrder (order: WorkOrder, signal: AbortSignal, release: () => void, dispatcher: string): Promise<void> {
     const started = performance.now()
-    const outcome = await this.parts.attempts.run(order, signal)
+    const outcome = await this.parts.attempts.run(order, signal, dispatcher)
     this.parts.onAttempt?.({ kind: order.task.kind, outcome: outcome === undefined ? 'abandoned' : outcome.ok ? 'succeeded' : 'failed', durationMs: performance.now() - started, outcomeDetail: outcome })
     if (outcome === undefined) return
     if (outcome.ok) this.counts.succeeded++

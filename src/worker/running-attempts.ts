@@ -12,9 +12,15 @@ interface Running {
 export class RunningAttempts {
   private readonly byJob = new Map<string, Running[]>()
   private count = 0
+  private readonly counts = { map: 0, reduce: 0 }
 
   get size (): number {
     return this.count
+  }
+
+  /** Running attempts of one kind: maps and reduces have a node's slots each (a reduce started early waits on its inputs). */
+  sizeOf (kind: AttemptName['kind']): number {
+    return this.counts[kind]
   }
 
   has (name: AttemptName): boolean {
@@ -28,6 +34,7 @@ export class RunningAttempts {
     list.push({ name, controller })
     this.byJob.set(name.jobId, list)
     this.count++
+    this.counts[name.kind]++
     return controller.signal
   }
 
@@ -37,6 +44,7 @@ export class RunningAttempts {
     if (list === undefined || i < 0) return
     list.splice(i, 1)
     this.count--
+    this.counts[name.kind]--
     if (list.length === 0) this.byJob.delete(name.jobId)
   }
 

@@ -67,6 +67,11 @@ export class ShuffleClient {
     return fetched
   }
 
+  /** Partition `partition` of one source, as fetchRuns does it; what came over the network is added to `into`. */
+  async fetchOne (jobId: string, partition: number, src: MapSource, work: string, signal: AbortSignal, into: FetchedRuns): Promise<string> {
+    return await this.fetchRun(jobId, partition, src, work, signal, into)
+  }
+
   private async fetchRun (jobId: string, partition: number, src: MapSource, work: string, signal: AbortSignal, fetched: FetchedRuns): Promise<string> {
     if (src.peer === this.self) {
       const local = this.store.runFile(jobId, src.mapIndex, partition)

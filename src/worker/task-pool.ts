@@ -62,6 +62,8 @@ export class TaskPool implements Startable {
   private stopped = false
   /** Ends each task in flight with TaskAbortedError: a runner killed by stop() would never answer. */
   private readonly inFlight = new Set<() => void>()
+  /** Tasks waiting for a slot, first come first served. */
+  private readonly waiting: Array<() => void> = []
   private readonly isolation: Isolation
   private readonly memoryMb: number
   private readonly log: Logger
@@ -89,6 +91,7 @@ export class TaskPool implements Startable {
   async stop (): Promise<void> {
     this.stopped = true
     for (const abandon of [...this.inFlight]) abandon()
+    for (const wake of this.waiting.splice(0)) wake()
     await Promise.all(this.slots.map(async (s) => await s.runner?.kill()))
     this.slots.length = 0
   }
@@ -118,10 +121,36 @@ export class TaskPool implements Startable {
     }
   }
 
-  /** Runs a task on a free slot. The caller (the scheduler) never asks for more than `size` at once. */
+  /**
+   * A free slot, once there is one. A node runs up to `size` maps and `size` reduces, but only `size` tasks
+   * compute at once: a reduce that has pulled its inputs while maps hold every slot waits here, and so may a map.
+   */
+  private async freeSlot (signal: AbortSignal | undefined): Promise<Slot> {
+    for (;;) {
+      if (this.stopped) throw new TaskAbortedError('task pool stopped')
+      if (signal?.aborted === true) throw new TaskAbortedError('task abandoned')
+      const slot = this.slots.find((s) => !s.busy)
+      if (slot !== undefined) return slot
+      await new Promise<void>((resolve) => {
+        const wake = (): void => {
+          signal?.removeEventListener('abort', onAbort)
+          resolve()
+        }
+        const onAbort = (): void => {
+          const i = this.waiting.indexOf(wake)
+          if (i >= 0) this.waiting.splice(i, 1)
+          resolve()
+        }
+        this.waiting.push(wake)
+        signal?.addEventListener('abort', onAbort, { once: true })
+      })
+    }
+  }
+
+  /** Runs a task on a slot, waiting for one to be free. */
   async run (task: ThreadTask, options: RunOptions = {}): Promise<TaskOutcome> {
-    const slot = this.slots.find((s) => !s.busy)
-    if (slot === undefined || this.stopped) throw new Error('no free task slot')
+    // Taken at once when there is one: a stop() or an abort that follows this call must find the task started.
+    const slot = (this.stopped ? undefined : this.slots.find((s) => !s.busy)) ?? await this.freeSlot(options.signal)
     options.signal?.throwIfAborted()
     slot.busy = true
     const id = this.nextId++
@@ -181,6 +210,7 @@ export class TaskPool implements Startable {
         runner.kill().catch((err: unknown) => { this.log.warn({ err, runner: runner.kind }, 'ending a task runner failed') })
       }
       slot.busy = false
+      this.waiting.shift()?.()
     }
   }
 }

@@ -12,6 +12,7 @@ import { DEFAULT_MIN_FREE_DISK_BYTES } from './disk-reserve.js'
 import { EpochFence } from './epoch-fence.js'
 import { IntermediateStore } from './intermediate-store.js'
 import { LogServer } from './log-server.js'
+import { EarlyShuffle } from './early-shuffle.js'
 import { OrderIntake, type AttemptObservation } from './order-intake.js'
 import { OrderSealCheck, type SealRefusalKind } from './order-seal-check.js'
 import { RegisterLoop } from './register-loop.js'
@@ -97,6 +98,7 @@ export class WorkerService implements Startable {
       code: new CodeCache(c.dataDir),
       submitter: new SubmitterClient(c.network, log),
       shuffle: this.shuffleClient,
+      early: new EarlyShuffle({ shuffle: this.shuffleClient, rpc: c.rpc, coordinator: c.coordinator, log }),
       log,
       self: c.self,
       sandbox: init.sandbox === true

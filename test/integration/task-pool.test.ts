@@ -123,6 +123,33 @@ for (const isolation of ['thread', 'sandbox'] as const satisfies readonly Isolat
       expect(both.map((o) => o.ok)).toEqual([true, true])
     })
 
+    it('a task asked for while every slot is busy waits for one, first come first served; an abort or stop() ends the wait', async () => {
+      const own = new TaskPool({ slots: 1, memoryMb: MEMORY_MB, isolation, logger: processLogger() })
+      own.start()
+      try {
+        const first = mapTask(wc, 'a\n')
+        const second = mapTask(wc, 'b b\n')
+        const order: string[] = []
+        const one = own.run(first).then((o) => { order.push('first'); return o })
+        const two = own.run(second).then((o) => { order.push('second'); return o })
+        const ac = new AbortController()
+        const gaveUp = own.run(mapTask(wc, 'c\n'), { signal: ac.signal })
+        ac.abort()
+        await expect(gaveUp).rejects.toBeInstanceOf(TaskAbortedError)
+        expect([(await one).ok, (await two).ok]).toEqual([true, true])
+        expect(order).toEqual(['first', 'second'])
+        expect(records(second)).toEqual(['b=2'])
+        const hang = own.run(mapTask(await fixture('hangs'), 'x'))
+        const waiting = own.run(mapTask(wc, 'd\n'))
+        const stopped = own.stop()
+        await expect(waiting).rejects.toThrow('task pool stopped')
+        await expect(hang).rejects.toThrow('task pool stopped')
+        await stopped
+      } finally {
+        await own.stop()
+      }
+    })
+
     it('stop() ends the tasks in flight', async () => {
       const own = new TaskPool({ slots: 1, memoryMb: MEMORY_MB, isolation, logger: processLogger() })
       own.start()

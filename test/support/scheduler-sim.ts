@@ -75,6 +75,8 @@ interface Knobs {
 }
 
 const TICK_MS = 500
+/** How often a reduce started early asks the coordinator for map outputs (the worker's poll). */
+const PULL_EVERY_MS = 200
 /** The longest rest the scheduler gives a worker after refusals (src/coordinator/scheduler.ts). */
 const REFUSAL_REST_MAX_MS = 4_000
 const FAULTS_UNTIL = 20_000
@@ -93,6 +95,15 @@ interface Node {
   readonly made: Set<string>
   /** Attempts it is really running, by attempt key. */
   readonly running: Map<string, Assignment>
+  /** Its reduce attempts' shuffle: the map outputs each pulled to its disk, and where it was told the others are. */
+  readonly pulls: Map<string, ReducePull>
+}
+
+interface ReducePull {
+  readonly pulled: Set<number>
+  readonly known: Map<number, string>
+  /** Pulled since the last report to the coordinator. */
+  fresh: number[]
 }
 
 interface JobTruth {
@@ -106,11 +117,13 @@ interface JobTruth {
   readonly committed: Set<number>
 }
 
-interface Believed { key: string, peer: string, jobId: string, task: string, start: number }
+interface Believed { key: string, peer: string, jobId: string, task: string, kind: TaskKind, start: number }
 
 type QEvent =
   | { t: number, seq: number, type: 'submit', jobId: string }
   | { t: number, seq: number, type: 'finish', peer: string, key: string, incarnation: number, outcome: 'ok' | 'user' | 'worker' }
+  /** A reduce attempt's round of the shuffle: pull what it knows of, report it, ask for more. */
+  | { t: number, seq: number, type: 'pull', peer: string, key: string, incarnation: number }
   | { t: number, seq: number, type: 'refuse', peer: string, key: string, event: Extract<SchedulerEvent, { type: 'task-refused' }>, gen: number }
   | { t: number, seq: number, type: 'crash' }
   | { t: number, seq: number, type: 'disk-fault' }
@@ -258,6 +271,7 @@ class Sim {
         this.push({ type: 'tick' }, this.now + TICK_MS)
         break
       case 'finish': this.finish(ev); break
+      case 'pull': this.pull(ev); break
       case 'refuse': {
         // The answer to the order: it comes back to the coordinator that gave it, or to nobody.
         if (ev.gen !== this.gen) break
@@ -276,6 +290,7 @@ class Sim {
         n.outputs.clear()
         n.made.clear()
         n.running.clear()
+        n.pulls.clear()
         if (n.bootIds && r.chance(0.4)) {
           // Back before the failure detector noticed: only the new boot id tells.
           this.counts.fastRestarts++
@@ -369,23 +384,78 @@ class Sim {
       n.made.add(mapKey(task.jobId, task.index))
       event = { type: 'task-done', ...base, partitionBytes: Array.from({ length: job.spec.reduces }, () => r.int(0, 100)) }
     } else {
-      const missing = task.sources.find((s) => {
-        const holder = this.nodes.get(s.peer)
-        return holder === undefined || !holder.alive || !holder.outputs.has(mapKey(task.jobId, s.mapIndex))
-      })
-      const flaky = task.sources.length > 0 && r.chance(this.knobs.pFetch) ? r.pick(task.sources) : undefined
-      const fetch = missing ?? flaky
-      if (fetch !== undefined) {
-        this.counts.fetchFailures++
-        this.sendFailed({ type: 'task-failed', ...base, cause: 'fetch', error: { message: `cannot fetch map ${fetch.mapIndex} from ${fetch.peer}` }, fetch: { ...fetch } })
-        return
-      }
+      const pull = n.pulls.get(ev.key)
+      n.pulls.delete(ev.key)
+      if (pull === undefined || pull.pulled.size !== job.spec.splits.length) this.fail(`${ev.key} finished without every map output on its disk`)
       job.committed.add(task.index)
       event = { type: 'task-done', ...base }
     }
     this.forgetAttempt(this.attemptKey(ref.jobId, ref.kind, ref.index, task.attempt))
     this.send(event)
     if (r.chance(this.knobs.pDup)) this.push({ type: 'redeliver', event, gen: this.gen, peer: n.peer, incarnation: n.incarnation }, this.now + r.int(0, 3000))
+  }
+
+  /**
+   * One shuffle round of a reduce attempt: each output it knows of is pulled if its holder really has it (a
+   * flaky link may fail one); what it pulled and the first it could not are reported, and the coordinator says
+   * what else it may pull. With every map's output on its disk, the reduce runs.
+   */
+  private pull (ev: Extract<QEvent, { type: 'pull' }>): void {
+    const r = this.rng
+    const n = this.nodes.get(ev.peer) as Node
+    const task = n.running.get(ev.key)
+    const pull = n.pulls.get(ev.key)
+    if (task === undefined || task.kind !== 'reduce' || pull === undefined || !n.alive || n.incarnation !== ev.incarnation) return
+    // An attempt of an older coordinator: the new one answers its question with stop.
+    if (!ev.key.startsWith(`g${this.gen}:`)) {
+      n.running.delete(ev.key)
+      n.pulls.delete(ev.key)
+      return
+    }
+    let failed: { mapIndex: number, peer: string } | undefined
+    for (const [mapIndex, peer] of pull.known) {
+      if (pull.pulled.has(mapIndex)) continue
+      const holder = this.nodes.get(peer)
+      const there = holder !== undefined && holder.alive && holder.outputs.has(mapKey(task.jobId, mapIndex))
+      if (there && !r.chance(this.knobs.pFetch)) {
+        pull.pulled.add(mapIndex)
+        pull.fresh.push(mapIndex)
+      } else {
+        pull.known.delete(mapIndex)
+        failed ??= { mapIndex, peer }
+      }
+    }
+    const ref = { jobId: task.jobId, kind: task.kind, index: task.index }
+    if (failed !== undefined) this.counts.fetchFailures++
+    if (pull.fresh.length > 0 || failed !== undefined) {
+      this.send({ type: 'reduce-pulled', ref, attempt: task.attempt, peer: n.peer, maps: pull.fresh, failed, now: this.now })
+      pull.fresh = []
+    }
+    if (!n.running.has(ev.key)) return
+    if (pull.pulled.size === task.maps) {
+      const k = this.knobs
+      let duration = r.int(100, 600)
+      if (r.chance(k.pSlow)) duration *= r.int(5, 15)
+      const roll = r.next()
+      const outcome = roll < k.pUser ? 'user' : roll < k.pUser + k.pWorker ? 'worker' : 'ok'
+      if (outcome !== 'ok') duration = r.int(1, duration)
+      this.push({ type: 'finish', peer: n.peer, key: ev.key, incarnation: n.incarnation, outcome }, this.now + duration)
+      return
+    }
+    const answer = this.sched.reduceSources(ref, task.attempt, n.peer)
+    if (answer.stop) {
+      // Abandoned, or lost with a wrong suspicion: the worker drops it.
+      n.running.delete(ev.key)
+      n.pulls.delete(ev.key)
+      return
+    }
+    for (const src of answer.sources) {
+      const job = this.jobs.get(task.jobId) as JobTruth
+      if (src.mapIndex >= job.spec.splits.length || !this.up.has(src.peer)) this.fail(`${ev.key} told to pull map ${src.mapIndex} from ${src.peer}`)
+      if (pull.pulled.has(src.mapIndex)) this.fail(`${ev.key} told to pull map ${src.mapIndex}, which it reported pulled`)
+      pull.known.set(src.mapIndex, src.peer)
+    }
+    this.push({ type: 'pull', peer: n.peer, key: ev.key, incarnation: n.incarnation }, this.now + PULL_EVERY_MS)
   }
 
   private sendFailed (event: Extract<SchedulerEvent, { type: 'task-failed' }>): void {
@@ -421,7 +491,10 @@ class Sim {
     this.coordinator = r.pick(alive).peer
     this.sched = new Scheduler({ self: this.coordinator, config: this.cfg })
     // Workers refuse the old epoch's tasks from now on: whatever ran is dropped.
-    for (const n of this.nodes.values()) n.running.clear()
+    for (const n of this.nodes.values()) {
+      n.running.clear()
+      n.pulls.clear()
+    }
     this.up.clear()
     this.bootSent.clear()
     this.running.clear()
@@ -553,8 +626,8 @@ class Sim {
     if (job === undefined || !this.genSubmitted.has(task.jobId) || this.genEnded.has(task.jobId)) this.fail(`dispatch of ${tk} for a job that is not open`)
     const slots = this.up.get(peer)
     if (slots === undefined) this.fail(`dispatch of ${tk} to ${peer}, which is down`)
-    const load = this.load(peer)
-    if (load >= slots) this.fail(`dispatch of ${tk} to ${peer} with ${load} running on ${slots} slots`)
+    const load = this.load(peer, task.kind)
+    if (load >= slots) this.fail(`dispatch of ${tk} to ${peer} with ${load} ${task.kind}s running on ${slots} slots`)
     if (peer === this.coordinator) {
       const other = [...this.up].find(([p, s]) => p !== this.coordinator && s > 0)
       if (other !== undefined) this.fail(`dispatch of ${tk} to the coordinator while ${other[0]} is up`)
@@ -570,7 +643,7 @@ class Sim {
       const pool = this.pool().filter((p) => this.now - (this.lastRefusal.get(p) ?? -Infinity) > REFUSAL_REST_MAX_MS)
       const elsewhere = others.length === 0
         ? pool.find((p) => !failedOn.has(p))
-        : pool.find((p) => !failedOn.has(p) && p !== others[0].peer && this.load(p) < (this.up.get(p) ?? 0))
+        : pool.find((p) => !failedOn.has(p) && p !== others[0].peer && this.load(p, task.kind) < (this.up.get(p) ?? 0))
       if (elsewhere !== undefined) this.fail(`${tk} dispatched to ${peer}, where it failed, while ${elsewhere} could take it`)
     }
     if (others.length > 0) {
@@ -585,19 +658,23 @@ class Sim {
     if (task.kind === 'map') {
       if (JSON.stringify(task.split) !== JSON.stringify(job.spec.splits[task.index])) this.fail(`${tk} dispatched with the wrong split`)
     } else {
-      if (task.sources.length !== job.spec.splits.length) this.fail(`${tk} has ${task.sources.length} sources for ${job.spec.splits.length} maps`)
+      if (task.maps !== job.spec.splits.length) this.fail(`${tk} says ${task.maps} maps, the job has ${job.spec.splits.length}`)
+      const slowStart = Math.ceil(this.cfg.reduceSlowStart * task.maps)
+      const mapsDone = this.sched.progress(task.jobId)?.maps.done ?? 0
+      if (mapsDone < slowStart) this.fail(`${tk} dispatched with ${mapsDone} maps done, before ${slowStart} were`)
       task.sources.forEach((s, i) => {
-        if (s.mapIndex !== i) this.fail(`${tk} source ${i} names map ${s.mapIndex}`)
-        if (!this.up.has(s.peer)) this.fail(`${tk} dispatched with map ${i} at ${s.peer}, which is down`)
+        const i0 = i === 0 ? -1 : task.sources[i - 1].mapIndex
+        if (s.mapIndex <= i0 || s.mapIndex >= task.maps) this.fail(`${tk} source ${i} names map ${s.mapIndex}`)
+        if (!this.up.has(s.peer)) this.fail(`${tk} dispatched with map ${s.mapIndex} at ${s.peer}, which is down`)
         const holder = this.nodes.get(s.peer) as Node
         // A crash the detector has not reported yet is the only excuse for a missing output.
-        if (holder.alive && !holder.made.has(mapKey(task.jobId, i))) this.fail(`${tk} dispatched with map ${i} at ${s.peer}, which never made it`)
+        if (holder.alive && !holder.made.has(mapKey(task.jobId, s.mapIndex))) this.fail(`${tk} dispatched with map ${s.mapIndex} at ${s.peer}, which never made it`)
       })
     }
     this.counts.dispatches++
     this.runs.set(tk, (this.runs.get(tk) ?? 0) + 1)
     const key = this.attemptKey(task.jobId, task.kind, task.index, task.attempt)
-    this.running.set(key, { key, peer, jobId: task.jobId, task: tk, start: this.now })
+    this.running.set(key, { key, peer, jobId: task.jobId, task: tk, kind: task.kind, start: this.now })
     this.execute(peer, key, task)
   }
 
@@ -613,6 +690,11 @@ class Sim {
       return
     }
     n.running.set(key, task)
+    if (task.kind === 'reduce') {
+      n.pulls.set(key, { pulled: new Set(), known: new Map(task.sources.map((src) => [src.mapIndex, src.peer])), fresh: [] })
+      this.push({ type: 'pull', peer, key, incarnation: n.incarnation }, this.now + r.int(10, 100))
+      return
+    }
     let duration = r.int(200, 900)
     if (r.chance(k.pSlow)) duration *= r.int(5, 15)
     const roll = r.next()
@@ -654,16 +736,17 @@ class Sim {
   // ── helpers ───────────────────────────────────────────────────────────
 
   private newNode (peer: string, slots: number): Node {
-    return { peer, slots, alive: true, incarnation: 0, bootIds: this.rng.chance(0.5), outputs: new Set(), made: new Set(), running: new Map() }
+    return { peer, slots, alive: true, incarnation: 0, bootIds: this.rng.chance(0.5), outputs: new Set(), made: new Set(), running: new Map(), pulls: new Map() }
   }
 
   private attemptKey (jobId: string, kind: TaskKind, index: number, attempt: number): string {
     return `g${this.gen}:${taskKey(jobId, kind, index)}#${attempt}`
   }
 
-  private load (peer: string): number {
+  /** Attempts of one kind believed running at `peer`: maps and reduces have `slots` each. */
+  private load (peer: string, kind: TaskKind): number {
     let n = 0
-    for (const b of this.running.values()) if (b.peer === peer) n++
+    for (const b of this.running.values()) if (b.peer === peer && b.kind === kind) n++
     return n
   }
 

@@ -35,8 +35,9 @@ class Harness {
   now = 0
   readonly log: SchedulerEffect[] = []
 
+  /** Reduces start after every map unless a test says otherwise: most rules are easier to read one phase at a time. */
   constructor (self = 'C', config?: ConstructorParameters<typeof Scheduler>[0]['config']) {
-    this.s = new Scheduler({ self, config })
+    this.s = new Scheduler({ self, config: { reduceSlowStart: 1, ...config } })
   }
 
   send (event: SchedulerEvent): SchedulerEffect[] {
@@ -175,7 +176,7 @@ describe('phases', () => {
   it('a job with no splits goes straight to its reduces, with no sources', () => {
     const h = new Harness()
     h.up('A')
-    expect(dispatches(h.submit(spec('j', 0, 1)))[0].task).toEqual({ kind: 'reduce', jobId: 'j', index: 0, attempt: 1, sources: [] })
+    expect(dispatches(h.submit(spec('j', 0, 1)))[0].task).toEqual({ kind: 'reduce', jobId: 'j', index: 0, attempt: 1, sources: [], maps: 0 })
   })
 
   it('emits progress only when something changed', () => {
@@ -247,8 +248,9 @@ describe('worker failures', () => {
     const out = h.submit(spec('j', 2, 2))
     h.done(find(out, 'map', 0))
     const r = h.done(find(out, 'map', 1))
-    // A goes down with reduce 0 running and map 0's output; its reduce had already committed.
-    expect(where(h.down('A'))).toEqual([])
+    // A goes down with reduce 0 running and map 0's output; its reduce had already committed. B runs reduce 1,
+    // and its map slot takes map 0 again.
+    expect(where(h.down('A'))).toEqual(['B:map0#2'])
     expect(where(h.done(find(r, 'reduce', 0)))).toEqual([])
     expect(h.s.progress('j')).toMatchObject({ maps: { done: 1 }, reduces: { done: 1 } })
     // A repeat of map 0's old report does not bring its output back.
@@ -784,5 +786,111 @@ describe('streaming jobs: nodes that run no commands, and commands a node lacks'
       ['waits', 'no node of this mesh runs streaming commands (node A: this node was started with --no-exec)'],
       ['stuck', 'no node of this mesh runs streaming commands (node A: this node was started with --no-exec)']
     ])
+  })
+})
+
+describe('reduces started early (slow start) and map outputs kept by reducers', () => {
+  /** Reports that attempt `d` of a reduce pulled these maps (or could not fetch one), then what it may pull now. */
+  const pulled = (h: Harness, d: Dispatch, maps: number[], failed?: { mapIndex: number, peer: string }): SchedulerEffect[] =>
+    h.send({ type: 'reduce-pulled', ref: refOf(d.task), attempt: d.task.attempt, peer: d.peer, maps, failed, now: h.now })
+
+  it('dispatches reduces once the slow-start share of maps is done, on reduce slots that leave the map slots to maps', () => {
+    const h = new Harness('C', { reduceSlowStart: 0.5 })
+    h.up('A')
+    h.up('B')
+    const out = h.submit(spec('j', 4, 2))
+    expect(where(out)).toEqual(['A:map0#1', 'B:map1#1'])
+    const next = h.done(find(out, 'map', 0))
+    // One map of four is not half: only the next map goes out.
+    expect(where(next)).toEqual(['A:map2#1'])
+    const half = h.done(find(out, 'map', 1))
+    // Two of four: both reduces start, beside the maps, with the two outputs there are and the count of all.
+    expect(where(half)).toEqual(['B:map3#1', 'A:reduce0#1', 'B:reduce1#1'])
+    expect(find(half, 'reduce', 0).task).toMatchObject({ sources: [{ mapIndex: 0, peer: 'A' }, { mapIndex: 1, peer: 'B' }], maps: 4 })
+    const r0 = find(half, 'reduce', 0)
+    expect(h.s.reduceSources(refOf(r0.task), r0.task.attempt, 'A')).toEqual({ sources: [{ mapIndex: 0, peer: 'A' }, { mapIndex: 1, peer: 'B' }], stop: false, complete: false })
+    pulled(h, r0, [0, 1])
+    h.done(find(next, 'map', 2))
+    // What it pulled is not offered again; the new output is.
+    expect(h.s.reduceSources(refOf(r0.task), r0.task.attempt, 'A')).toEqual({ sources: [{ mapIndex: 2, peer: 'A' }], stop: false, complete: false })
+    // Not its attempt, not its peer, or not a reduce: stop.
+    expect(h.s.reduceSources(refOf(r0.task), r0.task.attempt, 'B').stop).toBe(true)
+    expect(h.s.reduceSources(refOf(r0.task), 9, 'A').stop).toBe(true)
+    expect(h.s.reduceSources({ jobId: 'j', kind: 'map', index: 0 }, 1, 'A').stop).toBe(true)
+  })
+
+  it('keeps a map output that every reduce still running has pulled when its holder dies, and re-runs it once one of them is lost', () => {
+    const h = new Harness('C', { reduceSlowStart: 0 })
+    h.up('A')
+    h.up('B')
+    h.up('D')
+    const out = h.submit(spec('j', 3, 2))
+    expect(where(out)).toEqual(['A:map0#1', 'B:map1#1', 'D:map2#1', 'A:reduce0#1', 'B:reduce1#1'])
+    const [r0, r1] = [find(out, 'reduce', 0), find(out, 'reduce', 1)]
+    h.done(find(out, 'map', 2))
+    pulled(h, r0, [2])
+    pulled(h, r1, [2])
+    // D held map 2's output, and both reduces have it on their own disks: nothing to run again.
+    expect(where(h.down('D'))).toEqual([])
+    expect(h.s.progress('j')).toMatchObject({ maps: { done: 1 }, mapOutputs: { kept: 1, lostDown: 0, lostFetch: 0 } })
+    // Nobody can serve it now, so it is offered to nobody.
+    expect(h.s.reduceSources(refOf(r0.task), 1, 'A').sources).toEqual([])
+    // B dies with reduce 1 (and map 1): map 2 is needed again by the reduce that will start anew, map 1 too.
+    // A's map slot is busy with map 0.
+    expect(where(h.down('B'))).toEqual([])
+    expect(h.s.progress('j')).toMatchObject({ maps: { done: 0 }, mapOutputs: { kept: 1, lostDown: 1 } })
+    const m0 = h.done(find(out, 'map', 0))
+    expect(where(m0)).toEqual(['A:map1#2'])
+    expect(where(h.done(find(m0, 'map', 1)))).toEqual(['A:map2#2'])
+  })
+
+  it('a map output a reducer could not fetch runs again while that reduce goes on; a stale report condemns nothing', () => {
+    const h = new Harness('C', { reduceSlowStart: 0 })
+    h.up('A')
+    h.up('B')
+    const out = h.submit(spec('j', 2, 1))
+    const r0 = find(out, 'reduce', 0)
+    h.done(find(out, 'map', 0))
+    h.done(find(out, 'map', 1))
+    expect(where(pulled(h, r0, [0], { mapIndex: 1, peer: 'A' }))).toEqual([])
+    const again = pulled(h, r0, [], { mapIndex: 1, peer: 'B' })
+    expect(where(again)).toEqual(['A:map1#2'])
+    expect(h.s.progress('j')).toMatchObject({ running: 2, mapOutputs: { lostFetch: 1 } })
+    h.done(find(again, 'map', 1))
+    expect(h.s.reduceSources(refOf(r0.task), 1, r0.peer)).toEqual({ sources: [{ mapIndex: 1, peer: 'A' }], stop: false, complete: false })
+  })
+
+  it('runs a lost map again where this job has run the fewest maps, not where it ran the most', () => {
+    const h = new Harness('C', { reduceSlowStart: 1 })
+    h.up('A')
+    h.up('B')
+    h.up('D')
+    const out = h.submit(spec('j', 6, 1))
+    expect(where(out)).toEqual(['A:map0#1', 'B:map1#1', 'D:map2#1'])
+    // A is quick: it takes maps 3, 4 and 5 too.
+    let a = find(out, 'map', 0)
+    for (const next of [3, 4, 5]) {
+      a = find(h.done(a), 'map', next)
+      expect(a.peer).toBe('A')
+    }
+    h.done(a)
+    h.done(find(out, 'map', 1))
+    expect(where(h.done(find(out, 'map', 2)))).toEqual(['A:reduce0#1'])
+    // B dies: its map goes to D (one map of this job so far), though A is as idle and registered first.
+    expect(where(h.down('B'))).toEqual(['D:map1#2'])
+  })
+
+  it('times a reduce started early from when the maps were all done: its wait is not slowness', () => {
+    const h = new Harness('C', { reduceSlowStart: 0, backupMinElapsedMs: 2_000 })
+    h.up('A')
+    h.up('B')
+    const out = h.submit(spec('j', 1, 1))
+    expect(where(out)).toEqual(['A:map0#1', 'A:reduce0#1'])
+    h.at(60_000)
+    h.done(find(out, 'map', 0))
+    // A minute after its dispatch, a second after the last map: no backup.
+    expect(where(h.at(61_000).tick())).toEqual([])
+    // Slow by its own work now.
+    expect(where(h.at(63_000).tick())).toEqual(['B:reduce0#2'])
   })
 })
