@@ -72,6 +72,12 @@ export async function runJobsBench (): Promise<Record<string, number>> {
         out[`${key}MBps`] = mb / secs
         out[`${key}VsRun`] = mb / secs / runMBps
       }
+      if (nodes > 1) {
+        // Reduces that pull while maps run (the default) against reduces that start after the last map, same mesh.
+        const late = medianWcSeconds(cluster, input, output, ['--reduce-slow-start', '1'])
+        out[`nodes${nodes}LateReducesMBps`] = mb / late
+        out[`nodes${nodes}EarlyVsLateReduces`] = out[`nodes${nodes}MBps`] / (mb / late)
+      }
     } finally {
       await cluster.stop()
     }

@@ -5,6 +5,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { BENCH_DIR } from './corpus.js'
+import { runChurnSimBench } from './churn-sim-bench.js'
 import { runDashboardBench } from './dashboard-bench.js'
 import { runEngineBench } from './engine-bench.js'
 import { runFailoverBench } from './failover-bench.js'
@@ -28,7 +29,8 @@ const suites: Record<string, Suite> = {
   scaling: runScalingBench,
   latency: runLatencyBench,
   dashboard: runDashboardBench,
-  streaming: runStreamingBench
+  streaming: runStreamingBench,
+  'churn-sim': runChurnSimBench
 }
 
 // Suite names, then options (words from the first that starts with --) for the suites that take any.

@@ -11,6 +11,15 @@ export function positiveInt (flag: string) {
   }
 }
 
+/** A fraction from 0 to 1: 0.05, 1. */
+export function fraction (flag: string) {
+  return (raw: string): number => {
+    const n = /^\d+(?:\.\d+)?$/.test(raw.trim()) ? Number(raw) : NaN
+    if (!(n >= 0 && n <= 1)) throw new InvalidArgumentError(`${flag} must be a fraction from 0 to 1, got '${raw}'`)
+    return n
+  }
+}
+
 const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3, gib: 1024 ** 3 }
 
 /** Sizes in bytes with an optional binary unit: 65536, 64k, 16MiB, 1g. */

@@ -1,7 +1,7 @@
 import type { Command } from 'commander'
 import { DEFAULT_MEMORY_BYTES, DEFAULT_TASK_TIMEOUT_MS, MAX_TASK_TIMEOUT_MS, MIN_MEMORY_BYTES, type JobOptions } from '../mapreduce/job-options.js'
 import { InvalidArgumentError } from '../util/errors.js'
-import { byteSize, positiveInt } from './arg-parsers.js'
+import { byteSize, fraction, positiveInt } from './arg-parsers.js'
 
 /** The flags of a job's options (mapreduce/job-options.ts), as commander parses them. */
 export interface JobOptionFlags {
@@ -10,6 +10,8 @@ export interface JobOptionFlags {
   memory?: number
   /** `--no-compress`: false when given. */
   compress?: boolean
+  /** `submit` only. */
+  reduceSlowStart?: number
 }
 
 /** Where the job runs: `run` in this process, `submit` on the mesh (the help says what each does there). */
@@ -19,6 +21,7 @@ export type JobRunner = 'run' | 'submit'
 export function addJobOptionFlags (command: Command, runner: JobRunner): Command {
   if (runner === 'submit') {
     command.option('--task-timeout <seconds>', 'an attempt of a map or reduce running longer is ended and counts as a failed attempt', positiveInt('--task-timeout'), DEFAULT_TASK_TIMEOUT_MS / 1000)
+    command.option('--reduce-slow-start <fraction>', 'share of maps done before reduces start pulling map outputs (default 0.05; 1: only after every map)', fraction('--reduce-slow-start'))
   }
   const memory = `default ${DEFAULT_MEMORY_BYTES / 2 ** 20}MiB${runner === 'submit' ? `, at least ${MIN_MEMORY_BYTES / 2 ** 20}MiB` : ''}`
   return command
@@ -42,6 +45,7 @@ export function jobOptionsFromFlags (flags: JobOptionFlags, runner: JobRunner): 
   return {
     taskTimeoutMs: flags.taskTimeout === undefined ? undefined : flags.taskTimeout * 1000,
     memoryBytes: flags.memory,
-    compress: flags.compress
+    compress: flags.compress,
+    reduceSlowStart: flags.reduceSlowStart
   }
 }

@@ -489,7 +489,8 @@ export class Scheduler {
 
   /** How many of the job's maps must be done before its reduces are dispatched. */
   private slowStartMaps (job: JobState): number {
-    return Math.min(job.maps.length, Math.ceil(Math.max(0, this.config.reduceSlowStart) * job.maps.length))
+    const share = job.spec.reduceSlowStart ?? this.config.reduceSlowStart
+    return Math.min(job.maps.length, Math.ceil(Math.max(0, share) * job.maps.length))
   }
 
   /** Whether `w` may run `job`'s tasks: a streaming job needs a node that runs commands and has them. */
