@@ -15,17 +15,19 @@ const SEEDS = 40
 const LIFETIMES_S = [3, 5, 8, 12, 20, 40]
 
 const MODES = {
-  early: {},
-  late: { reduceSlowStart: 1 }
+  early: { scheduler: {}, replicas: 1 },
+  late: { scheduler: { reduceSlowStart: 1 }, replicas: 1 },
+  copies: { scheduler: {}, replicas: 2 },
+  anywhere: { scheduler: { spreadReruns: false }, replicas: 1 }
 } as const
 
 interface Point { finished: number, meanS: number }
 
-function measure (lifetimeS: number, scheduler: ChurnOptions['scheduler']): Point {
+function measure (lifetimeS: number, mode: { scheduler: ChurnOptions['scheduler'], replicas: number }): Point {
   let finished = 0
   let total = 0
   for (let seed = 1; seed <= SEEDS; seed++) {
-    const rep = runChurn({ ...JOB, seed, lifetimeMs: lifetimeS * 1_000, deadlineMs: DEADLINE_MS, scheduler })
+    const rep = runChurn({ ...JOB, seed, lifetimeMs: lifetimeS * 1_000, deadlineMs: DEADLINE_MS, scheduler: mode.scheduler, replicas: mode.replicas })
     if (!rep.finished) continue
     finished++
     total += rep.endMs / 1_000
@@ -35,7 +37,7 @@ function measure (lifetimeS: number, scheduler: ChurnOptions['scheduler']): Poin
 
 export async function runChurnSimBench (): Promise<Record<string, number>> {
   const out: Record<string, number> = {}
-  const points: Record<keyof typeof MODES, Array<[number, Point]>> = { early: [], late: [] }
+  const points: Record<keyof typeof MODES, Array<[number, Point]>> = { early: [], late: [], copies: [], anywhere: [] }
   for (const s of LIFETIMES_S) {
     for (const mode of Object.keys(MODES) as Array<keyof typeof MODES>) {
       const p = measure(s, MODES[mode])
@@ -52,8 +54,11 @@ export async function runChurnSimBench (): Promise<Record<string, number>> {
     series: [
       { name: 'reduces start early, keep what they pull (default)', color: '#1f77b4', axis: 'left', points: points.early.map(([s, p]) => [s, 100 * p.finished]) },
       { name: 'reduces only after every map (before)', color: '#d62728', axis: 'left', points: points.late.map(([s, p]) => [s, 100 * p.finished]) },
+      { name: 'early, and --intermediate-replicas 2', color: '#2ca02c', axis: 'left', points: points.copies.map(([s, p]) => [s, 100 * p.finished]) },
+      { name: 'early, lost maps re-run anywhere (no placement rule)', color: '#9467bd', axis: 'left', points: points.anywhere.map(([s, p]) => [s, 100 * p.finished]) },
       { name: 'time, early (dashed)', color: '#1f77b4', axis: 'right', points: points.early.map(([s, p]) => [s, p.meanS]) },
-      { name: 'time, after maps (dashed)', color: '#d62728', axis: 'right', points: points.late.map(([s, p]) => [s, p.meanS]) }
+      { name: 'time, after maps (dashed)', color: '#d62728', axis: 'right', points: points.late.map(([s, p]) => [s, p.meanS]) },
+      { name: 'time, replicas (dashed)', color: '#2ca02c', axis: 'right', points: points.copies.map(([s, p]) => [s, p.meanS]) }
     ]
   }))
   return out

@@ -77,6 +77,10 @@ export async function runJobsBench (): Promise<Record<string, number>> {
         const late = medianWcSeconds(cluster, input, output, ['--reduce-slow-start', '1'])
         out[`nodes${nodes}LateReducesMBps`] = mb / late
         out[`nodes${nodes}EarlyVsLateReduces`] = out[`nodes${nodes}MBps`] / (mb / late)
+        // Every map output copied to a second node before its map counts as done, against one copy, same mesh.
+        const copied = medianWcSeconds(cluster, input, output, ['--intermediate-replicas', '2'])
+        out[`nodes${nodes}Replicas2MBps`] = mb / copied
+        out[`nodes${nodes}Replicas2VsOne`] = (mb / copied) / out[`nodes${nodes}MBps`]
       }
     } finally {
       await cluster.stop()

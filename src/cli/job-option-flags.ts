@@ -12,6 +12,8 @@ export interface JobOptionFlags {
   compress?: boolean
   /** `submit` only. */
   reduceSlowStart?: number
+  /** `submit` only. */
+  intermediateReplicas?: number
 }
 
 /** Where the job runs: `run` in this process, `submit` on the mesh (the help says what each does there). */
@@ -21,6 +23,7 @@ export type JobRunner = 'run' | 'submit'
 export function addJobOptionFlags (command: Command, runner: JobRunner): Command {
   if (runner === 'submit') {
     command.option('--task-timeout <seconds>', 'an attempt of a map or reduce running longer is ended and counts as a failed attempt', positiveInt('--task-timeout'), DEFAULT_TASK_TIMEOUT_MS / 1000)
+    command.option('--intermediate-replicas <n>', 'copies of each finished map output, on distinct nodes, before the map counts as done: it then survives its node (1 or 2; default 1)', positiveInt('--intermediate-replicas'))
     command.option('--reduce-slow-start <fraction>', 'share of maps done before reduces start pulling map outputs (default 0.05; 1: only after every map)', fraction('--reduce-slow-start'))
   }
   const memory = `default ${DEFAULT_MEMORY_BYTES / 2 ** 20}MiB${runner === 'submit' ? `, at least ${MIN_MEMORY_BYTES / 2 ** 20}MiB` : ''}`
@@ -40,12 +43,14 @@ export function jobOptionsFromFlags (flags: JobOptionFlags, runner: JobRunner): 
     if (flags.taskTimeout !== undefined && flags.taskTimeout * 1000 > MAX_TASK_TIMEOUT_MS) {
       throw new InvalidArgumentError(`--task-timeout must be at most ${MAX_TASK_TIMEOUT_MS / 1000} seconds (a week), got ${flags.taskTimeout}`)
     }
+    if (flags.intermediateReplicas !== undefined && flags.intermediateReplicas > 2) throw new InvalidArgumentError(`--intermediate-replicas must be 1 or 2, got ${flags.intermediateReplicas}`)
     if (flags.memory !== undefined && flags.memory < MIN_MEMORY_BYTES) throw new InvalidArgumentError(`--memory must be at least ${MIN_MEMORY_BYTES / 2 ** 20}MiB, got ${flags.memory} bytes`)
   }
   return {
     taskTimeoutMs: flags.taskTimeout === undefined ? undefined : flags.taskTimeout * 1000,
     memoryBytes: flags.memory,
     compress: flags.compress,
-    reduceSlowStart: flags.reduceSlowStart
+    reduceSlowStart: flags.reduceSlowStart,
+    intermediateReplicas: flags.intermediateReplicas
   }
 }

@@ -3,7 +3,7 @@ import type { z } from 'zod'
 import type { JobRecord } from '../protocol/history-messages.js'
 import {
   CancelRequest, type CancelResponse, DoJobResponse, EndRequest, JOB_PROTOCOLS, jobRefOf, OkResponse, RegisterRequest, RegisterResponse, ReportRequest, StatusRequest,
-  SourcesRequest, type SourcesResponse, StatusResponse, SubmitRequest, SubmitResponse,
+  ReplicateResponse, SourcesRequest, type SourcesResponse, StatusResponse, SubmitRequest, SubmitResponse,
   type JobFailure, type JobRef, type Report
 } from '../protocol/job-messages.js'
 import { checkCancelSeal, checkSealedSpec } from '../protocol/job-seal.js'
@@ -48,6 +48,9 @@ export interface JobHistorySink {
 
 /** A running job's record goes out at most this often; an ended one at once. */
 const HISTORY_PUBLISH_MS = 1_000
+
+/** The longest a copy of one map output (`--intermediate-replicas`) may take before another node is tried. */
+const REPLICATE_MS = 300_000
 
 /** How long a reducer's ask for map outputs waits for one to be done before it is answered with none. */
 const SOURCES_WAIT_MS = 1_000
@@ -463,6 +466,17 @@ export class CoordinatorService implements Startable {
         const job = this.jobs.get(effect.task.jobId)
         if (job === undefined) return
         void this.dispatch(effect.peer, job, effect.task)
+        return
+      }
+      case 'replicate': {
+        const job = this.jobs.get(effect.jobId)
+        if (job === undefined) return
+        const epoch = this.epoch
+        const ask = { epoch, jobId: effect.jobId, mapIndex: effect.mapIndex, from: effect.from, reduces: job.spec.reduces }
+        // A copy is as long as the map output: minutes for a big one, not the 10 s of an order.
+        void this.c.rpc.call(effect.peer, JOB_PROTOCOLS.replicate, ask, ReplicateResponse, { signal: this.lifetime.signal, timeouts: { responseMs: REPLICATE_MS } })
+          .then((r) => r.ok, (err: unknown) => { this.log.debug({ peer: effect.peer, err: errorMessage(err) }, 'copy of a map output failed'); return false })
+          .then((ok) => { this.feedLater(epoch, { type: 'map-replicated', jobId: effect.jobId, mapIndex: effect.mapIndex, peer: effect.peer, ok, now: performance.now() }) })
         return
       }
       case 'abandon':

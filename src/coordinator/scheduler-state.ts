@@ -31,8 +31,12 @@ export interface Task {
   readonly job: JobState
   readonly ref: TaskRef
   done: boolean
-  /** Map only: the peer that holds this map's output while `done`. */
+  /** Map only: the peer that holds this map's output while `done` (reducers are sent there). */
   location: string | undefined
+  /** Map only: other peers holding a copy of it (`--intermediate-replicas`); one takes over when `location` is lost. */
+  copies: string[]
+  /** Map only: its output is done at `from` and being copied to `to` before the map counts as done. */
+  copying: { from: string, to: string, tried: Set<string> } | undefined
   /** Every attempt ever issued, `attempts[n - 1]` being attempt n: numbers are never reused. */
   readonly attempts: Attempt[]
   /** How many of `attempts` are running. */
@@ -115,7 +119,7 @@ export function newJob (spec: JobSpec): JobState {
   }
   const task = (kind: TaskKind, index: number): Task => {
     job.idle[kind].add(index)
-    return { job, ref: { jobId: spec.jobId, kind, index }, done: false, location: undefined, attempts: [], running: 0, userFailures: 0, failedOn: new Set() }
+    return { job, ref: { jobId: spec.jobId, kind, index }, done: false, location: undefined, copies: [], copying: undefined, attempts: [], running: 0, userFailures: 0, failedOn: new Set() }
   }
   for (let i = 0; i < spec.splits.length; i++) job.maps.push(task('map', i))
   for (let r = 0; r < spec.reduces; r++) job.reduces.push(task('reduce', r))

@@ -46,6 +46,8 @@ export type SchedulerEvent =
    * not fetch one (`failed`: that output is lost, as with a fetch failure, but the attempt goes on).
    */
   | { type: 'reduce-pulled', ref: TaskRef, attempt: number, peer: string, maps: number[], failed?: MapSource, now: number }
+  /** The copy of a map output that a `replicate` effect asked for is made at `peer` (`ok`), or could not be. */
+  | { type: 'map-replicated', jobId: string, mapIndex: number, peer: string, ok: boolean, now: number }
   /** A worker's inventory after a coordinator change: this finished map output exists there. */
   | { type: 'map-output-known', jobId: string, mapIndex: number, peer: string, now: number }
   /** The submitter already holds this part. */
@@ -60,6 +62,8 @@ export type SchedulerEvent =
 
 export type SchedulerEffect =
   | { type: 'dispatch', peer: string, task: Assignment }
+  /** Copy map `mapIndex`'s finished output from `from` to `peer` (`--intermediate-replicas`); answered by `map-replicated`. */
+  | { type: 'replicate', peer: string, jobId: string, mapIndex: number, from: string }
   /** Another attempt won or the job ended: stop/ignore this one. */
   | { type: 'abandon', peer: string, ref: TaskRef, attempt: number }
   /** Emitted whenever a count or the phase changes (at most once per job per event), and in reply to a repeated submit. */

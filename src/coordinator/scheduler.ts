@@ -33,6 +33,8 @@ export interface SchedulerConfig {
    * pull map outputs as maps finish. 1: not before every map is done.
    */
   reduceSlowStart: number
+  /** A lost map runs again where the job has run the fewest maps (false: the least loaded, as any task). */
+  spreadReruns: boolean
 }
 
 export const DEFAULT_SCHEDULER_CONFIG: Readonly<SchedulerConfig> = Object.freeze({
@@ -40,7 +42,8 @@ export const DEFAULT_SCHEDULER_CONFIG: Readonly<SchedulerConfig> = Object.freeze
   backupSlowFactor: 2,
   backupTailFraction: 0.2,
   noWorkerAbleMs: 10_000,
-  reduceSlowStart: 0.05
+  reduceSlowStart: 0.05,
+  spreadReruns: true
 })
 
 interface EarlyFacts { maps: Map<number, string>, reduces: Set<number> }
@@ -85,6 +88,7 @@ export class Scheduler {
       case 'task-failed': this.onTaskFailed(event); break
       case 'task-refused': this.onTaskRefused(event.ref, event.attempt, event.peer, event.now); break
       case 'reduce-pulled': this.onReducePulled(event); break
+      case 'map-replicated': this.onMapReplicated(event.jobId, event.mapIndex, event.peer, event.ok); break
       case 'map-output-known': this.onMapOutputKnown(event.jobId, event.mapIndex, event.peer); break
       case 'reduce-committed': this.onReduceCommitted(event.jobId, event.partition); break
       case 'cancel': this.onCancel(event.jobId); break
@@ -195,7 +199,15 @@ export class Scheduler {
     for (const job of this.active.values()) {
       // Every reduce reads every map, so any map output is needed while any reduce is not done.
       if (job.reducesDone === job.reduces.length) continue
-      for (const m of job.maps) if (m.done && m.location === peer) this.dropLocation(m, 'down')
+      for (const m of job.maps) {
+        if (m.done && (m.location === peer || m.copies.includes(peer))) this.dropHolder(m, peer, 'down')
+        else if (m.copying?.from === peer) {
+          // Its only copy died before the second was made.
+          m.copying = undefined
+          job.outputs.lostDown++
+          this.requeueIfIdle(m)
+        } else if (m.copying?.to === peer) this.copyElsewhere(m)
+      }
     }
   }
 
@@ -218,7 +230,51 @@ export class Scheduler {
     } else {
       return
     }
+    const replicas = task.job.spec.intermediateReplicas ?? 1
+    if (ref.kind === 'map' && replicas > 1) {
+      this.copyOutput(task, peer, now - this.workStart(a))
+      return
+    }
     this.complete(task, peer, now - this.workStart(a))
+  }
+
+  /**
+   * `--intermediate-replicas 2`: a finished map's output is copied to a second node before the map counts as
+   * done, so that it survives its mapper. Other attempts stop now: the output exists.
+   */
+  private copyOutput (task: Task, from: string, duration: number): void {
+    insertSorted(task.job.durations.map, duration)
+    for (const a of task.attempts) if (a.state === 'running') this.abandon(a)
+    task.job.idle.map.delete(task.ref.index)
+    task.copying = { from, to: '', tried: new Set([from]) }
+    this.copyElsewhere(task)
+  }
+
+  /**
+   * The next node to copy to: where this job holds the fewest copies, then the longest registered (under churn,
+   * the likeliest to stay). With none left, the map is done with the one copy it has.
+   */
+  private copyElsewhere (m: Task): void {
+    const c = m.copying
+    if (c === undefined) return
+    const held = new Map<string, number>()
+    for (const x of m.job.maps) for (const p of x.copies) held.set(p, (held.get(p) ?? 0) + 1)
+    let best: Worker | undefined
+    for (const w of this.workers.values()) {
+      if (w.slots === 0 || c.tried.has(w.peer)) continue
+      if (best === undefined) { best = w; continue }
+      const d = (held.get(w.peer) ?? 0) - (held.get(best.peer) ?? 0)
+      if (d < 0 || (d === 0 && w.order < best.order)) best = w
+    }
+    if (best === undefined) {
+      m.copying = undefined
+      this.complete(m, c.from, undefined)
+      return
+    }
+    c.to = best.peer
+    c.tried.add(best.peer)
+    this.dirty.add(m.job)
+    this.out.push({ type: 'replicate', peer: best.peer, jobId: m.job.spec.jobId, mapIndex: m.ref.index, from: c.from })
   }
 
   /** When an attempt's own work began: a reduce dispatched before the maps were done was only waiting until then. */
@@ -281,7 +337,7 @@ export class Scheduler {
     } else if (cause === 'fetch' && ev.fetch !== undefined) {
       // Only a report about where the map output is now condemns it; one about an old location is stale.
       const m = job.maps[ev.fetch.mapIndex]
-      if (m !== undefined && m.done && m.location === ev.fetch.peer) this.dropLocation(m, 'fetch')
+      if (m !== undefined && m.done && m.location === ev.fetch.peer) this.dropHolder(m, ev.fetch.peer, 'fetch')
     }
     this.requeueIfIdle(task)
   }
@@ -293,9 +349,25 @@ export class Scheduler {
     if (a === undefined || a.peer !== ev.peer || a.state !== 'running') return
     const maps = task.job.maps
     for (const i of ev.maps) if (Number.isInteger(i) && i >= 0 && i < maps.length) a.pulled.add(i)
-    const failed = ev.failed === undefined ? undefined : maps[ev.failed.mapIndex]
+    const report = ev.failed
+    const failed = report === undefined ? undefined : maps[report.mapIndex]
     // As with a fetch failure, only a report about where the output is now condemns it.
-    if (failed !== undefined && failed.done && failed.location === ev.failed?.peer) this.dropLocation(failed, 'fetch')
+    if (report !== undefined && failed !== undefined && failed.done && failed.location === report.peer) this.dropHolder(failed, report.peer, 'fetch')
+  }
+
+  private onMapReplicated (jobId: string, mapIndex: number, peer: string, ok: boolean): void {
+    const job = this.active.get(jobId)
+    const m = job?.maps[mapIndex]
+    if (m === undefined || m.copying?.to !== peer) return
+    if (!ok) {
+      this.copyElsewhere(m)
+      return
+    }
+    const from = m.copying.from
+    m.copying = undefined
+    m.copies = [peer]
+    job?.peers.add(peer)
+    this.complete(m, from, undefined)
   }
 
   private onMapOutputKnown (jobId: string, mapIndex: number, peer: string): void {
@@ -313,6 +385,7 @@ export class Scheduler {
     if (task !== undefined && !task.done) this.complete(task, peer, undefined)
     // Kept only by reducers until now: a reduce that starts again can pull it from here.
     else if (task !== undefined && task.location === undefined) task.location = peer
+    else if (task !== undefined && task.location !== peer && !task.copies.includes(peer)) task.copies.push(peer)
   }
 
   private onReduceCommitted (jobId: string, partition: number): void {
@@ -351,6 +424,8 @@ export class Scheduler {
     const job = task.job
     const kind = task.ref.kind
     task.done = true
+    // An inventory or a late report may finish a map whose copy is still being made: that copy is not awaited.
+    task.copying = undefined
     job.idle[kind].delete(task.ref.index)
     if (kind === 'map') {
       task.location = peer
@@ -369,9 +444,12 @@ export class Scheduler {
    * Map `m`'s holder is gone (down, or a reducer could not fetch from it). Its output is re-run unless every
    * reduce not done has a running attempt that already pulled it: then nothing needs it from a mapper any more.
    */
-  private dropLocation (m: Task, why: 'down' | 'fetch'): void {
+  private dropHolder (m: Task, peer: string, why: 'down' | 'fetch'): void {
     const job = m.job
-    m.location = undefined
+    m.copies = m.copies.filter((p) => p !== peer)
+    if (m.location === peer) m.location = m.copies.shift()
+    // Another copy lives: reducers are sent there from now on.
+    if (m.location !== undefined) return
     this.dirty.add(job)
     if (this.heldByReducers(m)) {
       job.outputs.kept++
@@ -411,13 +489,14 @@ export class Scheduler {
   private loseMapOutput (m: Task): void {
     m.done = false
     m.location = undefined
+    m.copies = []
     m.job.mapsDone--
     this.dirty.add(m.job)
     this.requeueIfIdle(m)
   }
 
   private requeueIfIdle (task: Task): void {
-    if (!task.done && task.running === 0) task.job.idle[task.ref.kind].add(task.ref.index)
+    if (!task.done && task.running === 0 && task.copying === undefined) task.job.idle[task.ref.kind].add(task.ref.index)
     this.dirty.add(task.job)
   }
 
@@ -578,7 +657,7 @@ export class Scheduler {
     const kind = task.ref.kind
     // A map whose output was lost goes first where this job has run the fewest maps: under churn, work poured
     // into the nodes that took the most is work lost again when they leave (ties: the longest registered).
-    const spread = kind === 'map' && task.attempts.some((a) => a.state === 'done') ? task.job.mapAttemptsOn : undefined
+    const spread = this.config.spreadReruns && kind === 'map' && task.attempts.some((a) => a.state === 'done') ? task.job.mapAttemptsOn : undefined
     const better = (a: Worker | undefined, b: Worker): Worker => {
       if (a === undefined) return b
       if (spread !== undefined) {

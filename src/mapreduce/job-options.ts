@@ -21,7 +21,12 @@ export const JobOptionsSchema = z.object({
    * The share of maps done before the job's reduces start pulling their outputs (`--reduce-slow-start`; the
    * scheduler's default, 0.05, when unset). 1: reduces only after every map, as MapReduce was first described.
    */
-  reduceSlowStart: z.number().min(0).max(1).optional()
+  reduceSlowStart: z.number().min(0).max(1).optional(),
+  /**
+   * Copies of each finished map output, on distinct nodes, before the map counts as done (`--intermediate-replicas`;
+   * 1 when unset): a map output then survives its node, at the cost of sending it once more.
+   */
+  intermediateReplicas: z.number().int().min(1).max(2).optional()
 })
 export type JobOptions = z.output<typeof JobOptionsSchema>
 

@@ -45,6 +45,8 @@ export const InfoTasks = z.object({
   staleEpochRefusals: z.number().int().nonnegative(),
   /** DoJob orders refused for their job's seal: a bad signature, a split not signed, a signer this node does not allow. */
   sealRefusals: z.number().int().nonnegative().optional(),
+  /** Map outputs copied here from their mapper (`--intermediate-replicas`), and copies that failed. */
+  copies: z.object({ made: z.number().int().nonnegative(), failed: z.number().int().nonnegative() }).optional(),
   /** Jobs with a task running here or intermediate files on this node's disk. */
   jobs: z.array(z.string().max(200)).max(10_000),
   /**

@@ -22,6 +22,8 @@ export const JOB_PROTOCOLS = {
   report: protocolId('job/report'),
   /** reducer → coordinator: these map outputs are pulled; which others can be pulled now? (a reduce started early) */
   sources: protocolId('job/sources'),
+  /** coordinator → worker: copy this finished map output from its mapper (`--intermediate-replicas`) */
+  replicate: protocolId('job/replicate'),
   /** coordinator → worker: the job ended; drop its intermediate files */
   end: protocolId('job/end'),
   /** worker → submitter (bulk): the job's bundled code, or a streaming job's `--file`, by hash */
@@ -244,6 +246,10 @@ export const SourcesRequest = z.object({
 })
 /** Outputs to pull now (none yet: ask again); `stop`: this attempt is no longer wanted (abandoned, or another epoch). */
 export const SourcesResponse = z.object({ sources: z.array(MapSourceSchema).max(1_000_000), stop: z.boolean().optional() })
+
+/** Copy every partition of map `mapIndex`'s output from `from` into this node's store, then answer. */
+export const ReplicateRequest = z.object({ epoch: Epoch, jobId: JobId, mapIndex: Index, from: PeerIdText, reduces: z.number().int().min(1).max(100_000) })
+export const ReplicateResponse = z.object({ ok: z.boolean(), reason: Text(500).optional() })
 
 /** The whole job ended (drop its files), or, with `task`, one attempt lost to another (stop it). */
 export const EndRequest = z.object({ jobId: JobId, epoch: Epoch, task: z.object({ kind: TaskKindSchema, index: Index, attempt: Attempt }).optional() })

@@ -14,6 +14,7 @@ import { IntermediateStore } from './intermediate-store.js'
 import { LogServer } from './log-server.js'
 import { EarlyShuffle } from './early-shuffle.js'
 import { OrderIntake, type AttemptObservation } from './order-intake.js'
+import { ReplicaIntake } from './replica-intake.js'
 import { OrderSealCheck, type SealRefusalKind } from './order-seal-check.js'
 import { RegisterLoop } from './register-loop.js'
 import { ReportSender } from './report-sender.js'
@@ -65,6 +66,7 @@ export class WorkerService implements Startable {
   private readonly shuffleServer: ShuffleServer
   private readonly reports: ReportSender
   private readonly intake: OrderIntake
+  private readonly replicas: ReplicaIntake
   private readonly registration: RegisterLoop
   private readonly logServer: LogServer
   private readonly lifecycle: Lifecycle
@@ -103,6 +105,7 @@ export class WorkerService implements Startable {
       self: c.self,
       sandbox: init.sandbox === true
     }, init.minFreeDiskBytes ?? DEFAULT_MIN_FREE_DISK_BYTES)
+    this.replicas = new ReplicaIntake({ rpc: c.rpc, coordinator: c.coordinator, store: this.store, shuffle: this.shuffleClient, log })
     this.intake = new OrderIntake({ rpc: c.rpc, coordinator: c.coordinator, fence: this.fence, store: this.store, attempts, reports: this.reports, log, onAttempt: init.onAttempt, noExec: () => this.noExec, seals: new OrderSealCheck(c.self, init.submitters), onSealRefusal: init.onSealRefusal }, init.slots)
     this.registration = new RegisterLoop(c.rpc, c.coordinator, this.store, this.fence, { slots: init.slots, version: init.version, intervalMs: init.registerIntervalMs ?? 500, noExec: () => this.noExec }, log)
   }
@@ -113,6 +116,7 @@ export class WorkerService implements Startable {
       ...this.intake.counts,
       staleEpochRefusals: this.fence.refusals,
       sealRefusals: this.intake.sealRefusals,
+      copies: { ...this.replicas.copies },
       running: this.intake.running.size,
       jobs: [...jobs].sort(),
       shuffle: this.shuffleClient.stats()
@@ -131,6 +135,7 @@ export class WorkerService implements Startable {
     await this.lifecycle.start('shuffle server', this.shuffleServer)
     await this.lifecycle.start('log server', this.logServer)
     await this.lifecycle.start('order intake', this.intake)
+    await this.lifecycle.start('replica intake', this.replicas)
     // After the intake, so that it stops before it: an attempt ended by stop() would otherwise wait out the
     // retries of its report (up to 7.5 s) before the intake could finish. (A report sent before this starts is sent.)
     await this.lifecycle.start('report sender', this.reports)

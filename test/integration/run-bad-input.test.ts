@@ -164,3 +164,18 @@ describe('built-in grep', () => {
     expect(readFileSync(join(o, 'part-00000'), 'utf8')).toBe('in.txt:000000001 alpha beta\nin.txt:000000002 gamma alpha\n')
   })
 })
+
+describe('mrp2p submit refuses bad churn options before it looks for a mesh', () => {
+  // A bootstrap nobody listens on: a refusal must come before any dial.
+  const nowhere = ['--bootstrap', '/ip4/127.0.0.1/tcp/9/p2p/12D3KooWGRUVh8nTbrhGPvmvdmw6TKGaH3vFsT8mYEpodajhLv8K', '--timeout', '2']
+
+  it('--intermediate-replicas past 2', async () => {
+    const o = out()
+    expectOneLineError(await runCli(['submit', 'wc', '--input', 'in.txt', '--intermediate-replicas', '3', '-o', o, ...nowhere], { cwd: dir }), 2, /--intermediate-replicas must be 1 or 2, got 3/, o)
+  })
+
+  it('--reduce-slow-start that is not a fraction', async () => {
+    const o = out()
+    expectOneLineError(await runCli(['submit', 'wc', '--input', 'in.txt', '--reduce-slow-start', '1.5', '-o', o, ...nowhere], { cwd: dir }), 2, /--reduce-slow-start must be a fraction from 0 to 1, got '1.5'/, o)
+  })
+})

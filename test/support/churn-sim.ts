@@ -29,6 +29,8 @@ export interface ChurnOptions {
   /** The job counts as not finished past this (simulated ms). */
   deadlineMs: number
   scheduler?: Partial<SchedulerConfig>
+  /** Copies of each map output (`--intermediate-replicas`). */
+  replicas?: number
 }
 
 export interface ChurnReport {
@@ -57,6 +59,7 @@ type Ev =
   | { type: 'pull', peer: string, key: string }
   | { type: 'detect', peer: string }
   | { type: 'expire', peer: string }
+  | { type: 'copied', from: string, to: string, mapIndex: number }
 
 const COORDINATOR = 'C'
 const TICK_MS = 500
@@ -86,6 +89,10 @@ export function runChurn (o: ChurnOptions): ChurnReport {
       const key = `${e.ref.kind}${e.ref.index}#${e.attempt}`
       n?.running.delete(key)
       n?.pulls.delete(key)
+    }
+    if (e.type === 'replicate') {
+      q.push(now + r.int(50, 300), { type: 'copied', from: e.from, to: e.peer, mapIndex: e.mapIndex })
+      return
     }
     if (e.type !== 'dispatch') return
     const n = nodes.get(e.peer)
@@ -125,7 +132,8 @@ export function runChurn (o: ChurnOptions): ChurnReport {
     params: {},
     submitter: { peer: 'S', addrs: [] },
     maxAttempts: 3,
-    seal: UNCHECKED_SEAL
+    seal: UNCHECKED_SEAL,
+    intermediateReplicas: o.replicas
   }
   send({ type: 'worker-up', peer: COORDINATOR, slots: 0, self: true, now })
   q.push(0, { type: 'arrive' })
@@ -158,6 +166,16 @@ export function runChurn (o: ChurnOptions): ChurnReport {
         }
         // The starting mesh forms at once; later arrivals come one per interval.
         q.push(now + (born < o.alive && now < 1_000 ? 1 : o.arrivalMs), { type: 'arrive' })
+        break
+      }
+      case 'copied': {
+        const from = nodes.get(ev.from)
+        const to = nodes.get(ev.to) as SimNode
+        // A copy to a node that died is answered by its worker-down; one from a dead mapper fails.
+        if (!to.alive) break
+        const ok = from?.alive === true && from.outputs.has(ev.mapIndex)
+        if (ok) to.outputs.add(ev.mapIndex)
+        send({ type: 'map-replicated', jobId, mapIndex: ev.mapIndex, peer: ev.to, ok, now })
         break
       }
       case 'expire':

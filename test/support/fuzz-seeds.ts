@@ -141,6 +141,19 @@ export function requestSeeds (protocol: string, ctx: SeedContext): Json[] {
         { jobId: jobId(rng), epoch: oldEpoch() },
         { jobId: jobId(rng), epoch: oldEpoch(), task: { kind: 'reduce', index: 0, attempt: 1 } }
       ]
+    case JOB_PROTOCOLS.sources:
+      // A reducer's word about what it pulled counts only for its own running attempt: these name none of ours.
+      return [
+        { epoch, jobId: jobId(rng), index: 0, attempt: 1, pulled: [0, 1, 10_000_000] },
+        { epoch: oldEpoch(), jobId: jobId(rng), index: 3, attempt: 9, pulled: [], failed: { mapIndex: 0, peer: rng.pick(nodeIds) } },
+        ...ctx.sealed.map((job) => ({ epoch, jobId: job.jobId, index: 0, attempt: 1, pulled: Array.from({ length: 50 }, (_, i) => i), failed: { mapIndex: 0, peer: ctx.self } }))
+      ]
+    case JOB_PROTOCOLS.replicate:
+      // Only the coordinator a worker follows may have it copy a map output (and so fetch from anyone).
+      return [
+        { epoch, jobId: jobId(rng), mapIndex: 0, from: rng.pick(nodeIds), reduces: 100_000 },
+        { epoch: oldEpoch(), jobId: '..', mapIndex: 10_000_000, from: ctx.self, reduces: 1 }
+      ]
     case JOB_PROTOCOLS.fetchRun:
       return [
         { jobId: jobId(rng), mapIndex: 0, partition: 0 },

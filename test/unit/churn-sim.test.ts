@@ -33,6 +33,11 @@ describe('the scheduler under churn (simulated)', () => {
     expect(early.meanS).toBeLessThan(0.85 * late.meanS)
   })
 
+  it('a second copy of each map output (--intermediate-replicas 2) finishes more jobs where workers live 5 s on average', () => {
+    const finished = (replicas: number): number => SEEDS.filter((seed) => runChurn({ ...JOB, seed, lifetimeMs: 5_000, replicas }).finished).length
+    expect(finished(2)).toBeGreaterThan(finished(1))
+  })
+
   it('on a calm mesh (workers outlive the job) both finish every job, and no output is lost', () => {
     for (const scheduler of [{}, { reduceSlowStart: 1 }]) {
       for (const seed of SEEDS.slice(0, 5)) {

@@ -894,3 +894,60 @@ describe('reduces started early (slow start) and map outputs kept by reducers', 
     expect(where(h.at(63_000).tick())).toEqual(['B:reduce0#2'])
   })
 })
+
+describe('intermediate replicas: a map output copied to a second node before the map counts as done', () => {
+  const replicated = (h: Harness, mapIndex: number, peer: string, ok = true): SchedulerEffect[] =>
+    h.send({ type: 'map-replicated', jobId: 'j', mapIndex, peer, ok, now: h.now })
+  const copies = (effects: SchedulerEffect[]): string[] => ofType(effects, 'replicate').map((e) => `${e.from}->${e.peer}:map${e.mapIndex}`)
+
+  it('is done once the copy is made, and lives on when its mapper dies', () => {
+    const h = new Harness('C', { reduceSlowStart: 1 })
+    h.up('A')
+    h.up('B')
+    const out = h.submit(spec('j', 1, 1, { intermediateReplicas: 2 }))
+    const done = h.done(find(out, 'map', 0))
+    expect(copies(done)).toEqual(['A->B:map0'])
+    expect(h.s.progress('j')?.maps.done).toBe(0)
+    const r = replicated(h, 0, 'B')
+    expect(h.s.progress('j')?.maps.done).toBe(1)
+    expect(find(r, 'reduce', 0).task).toMatchObject({ sources: [{ mapIndex: 0, peer: 'A' }] })
+    // A dies with reduce 0: map 0 is not run again, the next reduce attempt pulls it from B.
+    const down = h.down('A')
+    expect(where(down)).toEqual(['B:reduce0#2'])
+    expect(find(down, 'reduce', 0).task).toMatchObject({ sources: [{ mapIndex: 0, peer: 'B' }] })
+    expect(h.s.progress('j')?.mapOutputs).toBeUndefined()
+  })
+
+  it('runs the map again when its mapper dies before the copy is made; a failed copy goes to the next node, and with none left the map is done with one copy', () => {
+    const h = new Harness('C', { reduceSlowStart: 1 })
+    h.up('A')
+    h.up('B')
+    h.up('D')
+    const out = h.submit(spec('j', 1, 1, { intermediateReplicas: 2 }))
+    expect(copies(h.done(find(out, 'map', 0)))).toEqual(['A->B:map0'])
+    expect(copies(replicated(h, 0, 'B', false))).toEqual(['A->D:map0'])
+    // A late answer from B changes nothing: the copy is D's now.
+    expect(replicated(h, 0, 'B')).toEqual([])
+    const again = h.down('A')
+    expect(where(again)).toEqual(['B:map0#2'])
+    expect(h.s.progress('j')).toMatchObject({ maps: { done: 0 }, mapOutputs: { lostDown: 1 } })
+    expect(copies(h.done(find(again, 'map', 0)))).toEqual(['B->D:map0'])
+    h.down('D')
+    // D went down while copying, and every other node has been tried: done with B's copy alone.
+    expect(h.s.progress('j')?.maps.done).toBe(1)
+  })
+})
+
+describe('intermediate replicas and a coordinator change', () => {
+  it('an inventory that names a map being copied finishes it once; the copy that answers later changes nothing', () => {
+    const h = new Harness('C', { reduceSlowStart: 1 })
+    h.up('A')
+    h.up('B')
+    const out = h.submit(spec('j', 2, 1, { intermediateReplicas: 2 }))
+    h.done(find(out, 'map', 0))
+    h.send({ type: 'map-output-known', jobId: 'j', mapIndex: 0, peer: 'A', now: h.now })
+    expect(h.s.progress('j')?.maps.done).toBe(1)
+    h.send({ type: 'map-replicated', jobId: 'j', mapIndex: 0, peer: 'B', ok: true, now: h.now })
+    expect(h.s.progress('j')?.maps.done).toBe(1)
+  })
+})

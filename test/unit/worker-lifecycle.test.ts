@@ -65,7 +65,7 @@ describe('worker service lifecycle', () => {
       { slots: 1, version: 'test', registerIntervalMs: 100 }
     )
     await worker.start()
-    expect([...rpc.handlers.keys()].sort()).toEqual([JOB_PROTOCOLS.doJob, JOB_PROTOCOLS.end, LOGS_PROTOCOL].sort())
+    expect([...rpc.handlers.keys()].sort()).toEqual([JOB_PROTOCOLS.doJob, JOB_PROTOCOLS.end, JOB_PROTOCOLS.replicate, LOGS_PROTOCOL].sort())
     expect([...network.handled]).toEqual([JOB_PROTOCOLS.fetchRun])
 
     const doJob = rpc.handlers.get(JOB_PROTOCOLS.doJob)
