@@ -117,10 +117,7 @@ export class Scheduler {
     const task = ref.kind === 'reduce' ? this.activeTask(ref) : undefined
     const a = task?.attempts[attempt - 1]
     if (task === undefined || task.done || a === undefined || a.peer !== peer || a.state !== 'running') return { sources: [], stop: true, complete: false }
-    const sources: MapSource[] = []
-    for (const m of task.job.maps) {
-      if (m.done && m.location !== undefined && !a.pulled.has(m.ref.index)) sources.push({ mapIndex: m.ref.index, peer: m.location })
-    }
+    const sources = locatedMaps(task.job).filter((s) => !a.pulled.has(s.mapIndex))
     return { sources, stop: false, complete: a.pulled.size === task.job.maps.length }
   }
 

@@ -4,12 +4,10 @@ import type { Logger } from '../util/logger.js'
 import { sleep } from '../util/sleep.js'
 import type { z } from 'zod'
 import type { ReduceAssignment, WorkOrder } from './attempt.js'
-import { FetchError, type FetchedRuns, type MapSource, type ShuffleClient } from './shuffle-client.js'
+import { FETCHES_AT_ONCE, FetchError, type FetchedRuns, type MapSource, type ShuffleClient } from './shuffle-client.js'
 import { TaskAbortedError } from './task-pool.js'
 import type { CoordinatorRef, WorkerRpc } from './worker-components.js'
 
-/** Fetches at once per reduce, as ShuffleClient.fetchRuns. */
-const FETCHES_AT_ONCE = 4
 /** The coordinator holds an ask up to a second when nothing is new; an answer that comes back sooner and empty is not asked again before this. */
 const MIN_ASK_GAP_MS = 100
 /** Asks in a row that fail (the coordinator gone, the link down) before the attempt gives up as the node's failure. */

@@ -30,7 +30,7 @@ export type ShuffleStats = Required<NonNullable<InfoTasks['shuffle']>>
 export interface FetchedRuns { paths: string[], bytes: number, rawBytes: number }
 
 /** Fetches at once per reduce: enough to hide one mapper's latency, few enough to leave the link to the others. */
-const FETCHES_AT_ONCE = 4
+export const FETCHES_AT_ONCE = 4
 
 /**
  * The reduce side of the shuffle: pulls one partition of every map output, from the peer that made it (over
