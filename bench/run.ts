@@ -11,6 +11,7 @@ import { runEngineBench } from './engine-bench.js'
 import { runFailoverBench } from './failover-bench.js'
 import { runGibBench } from './gib-bench.js'
 import { runJobsBench } from './jobs-bench.js'
+import { runManyFailuresBench } from './many-failures-bench.js'
 import { runMeshBench } from './mesh-bench.js'
 import { runSortBench } from './sort-bench.js'
 import { runStreamingBench } from './streaming-bench.js'
@@ -30,7 +31,8 @@ const suites: Record<string, Suite> = {
   latency: runLatencyBench,
   dashboard: runDashboardBench,
   streaming: runStreamingBench,
-  'churn-sim': runChurnSimBench
+  'churn-sim': runChurnSimBench,
+  'many-failures': runManyFailuresBench
 }
 
 // Suite names, then options (words from the first that starts with --) for the suites that take any.

@@ -59,7 +59,8 @@ export function mapOutputsText (p: JobProgress): string | undefined {
   if (o === undefined) return undefined
   const lost = o.lostDown + o.lostFetch
   const why = [o.lostDown > 0 ? `${o.lostDown} node down` : '', o.lostFetch > 0 ? `${o.lostFetch} fetch failed` : ''].filter((x) => x !== '').join(', ')
-  return `lost ${lost}${why === '' ? '' : ` (${why})`}, kept by reducers ${o.kept}`
+  const copied = o.copied > 0 ? `, copied to a second node ${o.copied}` : ''
+  return `lost ${lost}${why === '' ? '' : ` (${why})`}, kept by reducers ${o.kept}${copied}`
 }
 
 export function formatJob (r: JobRecord, now: number): string {

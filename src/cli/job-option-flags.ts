@@ -23,7 +23,7 @@ export type JobRunner = 'run' | 'submit'
 export function addJobOptionFlags (command: Command, runner: JobRunner): Command {
   if (runner === 'submit') {
     command.option('--task-timeout <seconds>', 'an attempt of a map or reduce running longer is ended and counts as a failed attempt', positiveInt('--task-timeout'), DEFAULT_TASK_TIMEOUT_MS / 1000)
-    command.option('--intermediate-replicas <n>', 'copies of each finished map output, on distinct nodes, before the map counts as done: it then survives its node (1 or 2; default 1)', positiveInt('--intermediate-replicas'))
+    command.option('--intermediate-replicas <n>', 'copies of each finished map output, on distinct nodes, before the map counts as done: it then survives its node (1 or 2; default 1, or 2 while the mesh churns: 2 workers died within a minute)', positiveInt('--intermediate-replicas'))
     command.option('--reduce-slow-start <fraction>', 'share of maps done before reduces start pulling map outputs (default 0.05; 1: only after every map)', fraction('--reduce-slow-start'))
   }
   const memory = `default ${DEFAULT_MEMORY_BYTES / 2 ** 20}MiB${runner === 'submit' ? `, at least ${MIN_MEMORY_BYTES / 2 ** 20}MiB` : ''}`

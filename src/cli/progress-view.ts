@@ -1,6 +1,10 @@
 import cliProgress from 'cli-progress'
+import type { JobProgress } from '../protocol/job-messages.js'
 import type { SubmissionEvent } from '../submitter/submission.js'
 import { mapOutputsText } from './job-format.js'
+
+type MapOutputs = NonNullable<JobProgress['mapOutputs']>
+interface Carried { failedAttempts: number, mapOutputs: MapOutputs }
 
 /**
  * Live progress of a submitted job on stderr: a bar on a terminal, plain
@@ -12,6 +16,12 @@ export class ProgressView {
   private lastLine = 0
   private lastPhase = ''
   private readonly started = performance.now()
+  /**
+   * A new coordinator rebuilds the job from inventories and counts failed attempts and lost outputs from 0: what
+   * the ones before it counted is added, so the line tells the whole job's story.
+   */
+  private carried: Carried = { failedAttempts: 0, mapOutputs: { lostDown: 0, lostFetch: 0, kept: 0, copied: 0 } }
+  private latest: JobProgress | undefined
 
   /** `inputBytes`: the job's whole input, for the rate (with --shared no input passes through the submitter). */
   constructor (private readonly jobName: string, private readonly inputBytes: number, private readonly tty = process.stderr.isTTY === true) {}
@@ -29,11 +39,16 @@ export class ProgressView {
   onEvent (e: SubmissionEvent): void {
     if (e.type === 'coordinator') {
       // The first submission is said on stdout (`job ID submitted to …`, see submit.ts); changes are progress.
-      if (e.previous !== undefined) this.say(`${this.jobName}: coordinator changed ${e.previous.slice(-8)} → ${e.peer.slice(-8)} (epoch ${e.epoch}); job re-sent, finished work kept`)
+      if (e.previous !== undefined) {
+        this.say(`${this.jobName}: coordinator changed ${e.previous.slice(-8)} → ${e.peer.slice(-8)} (epoch ${e.epoch}); job re-sent, finished work kept`)
+        if (this.latest !== undefined) this.carried = sumCounts(this.latest, this.carried)
+        this.latest = undefined
+      }
       return
     }
     if (e.type !== 'progress') return
-    const p = e.progress
+    this.latest = e.progress
+    const p = withCarried(e.progress, this.carried)
     const total = p.maps.total + p.reduces.total
     const done = p.maps.done + p.reduces.done
     // Input mapped so far, at the job's mean split size: the rate a user compares with `run` or a pipeline.
@@ -66,4 +81,25 @@ export class ProgressView {
     this.bar?.stop()
     this.bar = undefined
   }
+}
+
+/** The counts of `p` and of the coordinators before its own (`c`), summed. */
+function sumCounts (p: JobProgress, c: Carried): Carried {
+  const o = p.mapOutputs ?? { lostDown: 0, lostFetch: 0, kept: 0, copied: 0 }
+  return {
+    failedAttempts: p.failedAttempts + c.failedAttempts,
+    mapOutputs: {
+      lostDown: o.lostDown + c.mapOutputs.lostDown,
+      lostFetch: o.lostFetch + c.mapOutputs.lostFetch,
+      kept: o.kept + c.mapOutputs.kept,
+      copied: o.copied + c.mapOutputs.copied
+    }
+  }
+}
+
+/** `p` as the whole job's: the counts of earlier coordinators added (`mapOutputs` still only once one is nonzero). */
+function withCarried (p: JobProgress, c: Carried): JobProgress {
+  const { failedAttempts, mapOutputs } = sumCounts(p, c)
+  const { mapOutputs: _own, ...rest } = p
+  return Object.values(mapOutputs).some((v) => v > 0) ? { ...rest, failedAttempts, mapOutputs } : { ...rest, failedAttempts }
 }

@@ -54,6 +54,8 @@ const REPLICATE_MS = 300_000
 
 /** How long a reducer's ask for map outputs waits for one to be done before it is answered with none. */
 const SOURCES_WAIT_MS = 1_000
+/** Boot ids remembered across leases: a mesh's workers, with room for many that came and went. */
+const MAX_BOOT_IDS = 4_096
 
 /** Jobs a coordinator holds at once when its init does not say (`join --max-jobs`). */
 export const DEFAULT_MAX_JOBS = 16
@@ -114,6 +116,13 @@ export class CoordinatorService implements Startable {
   private lastOrphanCheck = 0
   /** A submitter re-sends its job within a poll or two of finding the new coordinator: this is long past that. */
   private readonly orphanAfterMs: number
+  /** The deaths the last scheduler of this node saw: the next one starts from them (the churn rule's window). */
+  private pastDeaths: number[] = []
+  /**
+   * Each worker's boot id as last registered with this node, whatever the epoch: one that comes back under another
+   * boot id after a lapse of this node's lease died in between, which the new scheduler could not see.
+   */
+  private readonly bootIds = new Map<string, string>()
   /** Workers registered in this epoch: their inventories are in, and they are watched for death. */
   private readonly workers = new Map<string, { incarnation: string }>()
   private timer: NodeJS.Timeout | undefined
@@ -175,7 +184,8 @@ export class CoordinatorService implements Startable {
       throw new NotCoordinatorError('this node is not the coordinator')
     }
     if (this.scheduler === undefined || epoch !== this.epoch) {
-      this.scheduler = new Scheduler({ self: this.c.self })
+      if (this.scheduler !== undefined) this.pastDeaths = this.scheduler.recentDeaths()
+      this.scheduler = new Scheduler({ self: this.c.self, deaths: this.pastDeaths })
       this.recorder = new HistoryRecorder(this.c.self, epoch)
       this.epoch = epoch
       this.actingSince = performance.now()
@@ -194,6 +204,7 @@ export class CoordinatorService implements Startable {
 
   private dropSoftState (): void {
     for (const wake of [...this.sourceWaiters]) wake()
+    if (this.scheduler !== undefined) this.pastDeaths = this.scheduler.recentDeaths()
     this.scheduler = undefined
     this.recorder = undefined
     this.jobs.clear()
@@ -320,7 +331,11 @@ export class CoordinatorService implements Startable {
     const now = performance.now()
     this.acting()
     this.workers.set(from, { incarnation: req.incarnation })
-    this.feed({ type: 'worker-up', peer: from, slots: req.slots, self: from === this.c.self, incarnation: req.incarnation, noExec: req.noExec, now })
+    const before = this.bootIds.get(from)
+    this.bootIds.set(from, req.incarnation)
+    if (this.bootIds.size > MAX_BOOT_IDS) this.bootIds.delete(this.bootIds.keys().next().value as string)
+    const restarted = before !== undefined && before !== req.incarnation
+    this.feed({ type: 'worker-up', peer: from, slots: req.slots, self: from === this.c.self, incarnation: req.incarnation, noExec: req.noExec, restarted, now })
     for (const o of req.outputs) this.feed({ type: 'map-output-known', jobId: o.jobId, mapIndex: o.mapIndex, peer: from, now })
     this.releaseHeld(now)
     return { epoch: this.epoch }

@@ -67,8 +67,8 @@ export interface JobState {
   blockedSince: number | undefined
   /** Map attempts of this job given to each peer: a re-run goes to the peer that has had the fewest. */
   readonly mapAttemptsOn: Map<string, number>
-  /** Map outputs whose holder went away: re-run, by why, or kept because every reduce not done had pulled them. */
-  readonly outputs: { lostDown: number, lostFetch: number, kept: number }
+  /** Map outputs whose holder went away: re-run, by why, or kept because every reduce not done had pulled them; and those copied. */
+  readonly outputs: { lostDown: number, lostFetch: number, kept: number, copied: number }
   /** Map outputs held by reducers alone, to check again once a reduce attempt has ended without finishing. */
   heldCheck: boolean
   /** Since when every map has been done: a reduce started early is timed from here, not from its dispatch. */
@@ -113,7 +113,7 @@ export function newJob (spec: JobSpec): JobState {
     unableOn: new Map(),
     blockedSince: undefined,
     mapAttemptsOn: new Map(),
-    outputs: { lostDown: 0, lostFetch: 0, kept: 0 },
+    outputs: { lostDown: 0, lostFetch: 0, kept: 0, copied: 0 },
     heldCheck: false,
     mapsDoneAt: undefined
   }
@@ -149,9 +149,9 @@ export function progressOf (job: JobState, phase?: JobProgress['phase']): JobPro
     failedAttempts: job.failedAttempts,
     phase: phase ?? (job.mapsDone < job.maps.length ? 'map' : 'reduce')
   }
-  // Only once an output went missing: a calm job's progress stays as short as it was.
+  // Only once an output went missing or was copied: a calm job's progress stays as short as it was.
   const o = job.outputs
-  if (o.lostDown + o.lostFetch + o.kept > 0) p.mapOutputs = { ...o }
+  if (o.lostDown + o.lostFetch + o.kept + o.copied > 0) p.mapOutputs = { ...o }
   return p
 }
 
@@ -159,7 +159,8 @@ export function sameProgress (a: JobProgress | undefined, b: JobProgress): boole
   return a !== undefined && a.phase === b.phase && a.running === b.running && a.failedAttempts === b.failedAttempts &&
     a.maps.done === b.maps.done && a.maps.total === b.maps.total &&
     a.reduces.done === b.reduces.done && a.reduces.total === b.reduces.total &&
-    a.mapOutputs?.lostDown === b.mapOutputs?.lostDown && a.mapOutputs?.lostFetch === b.mapOutputs?.lostFetch && a.mapOutputs?.kept === b.mapOutputs?.kept
+    a.mapOutputs?.lostDown === b.mapOutputs?.lostDown && a.mapOutputs?.lostFetch === b.mapOutputs?.lostFetch && a.mapOutputs?.kept === b.mapOutputs?.kept &&
+    a.mapOutputs?.copied === b.mapOutputs?.copied
 }
 
 export function copyProgress (p: JobProgress): JobProgress {

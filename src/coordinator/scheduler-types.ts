@@ -29,9 +29,11 @@ export type SchedulerEvent =
   /**
    * Idempotent; also updates slots and `noExec` (why it runs no streaming job's commands; such jobs go elsewhere). `incarnation` (the node's boot id, if the
    * runtime has one) tells a restart that the failure detector missed from a
-   * repeated registration: a new value is handled as worker-down then worker-up.
+   * repeated registration: a new value is handled as worker-down then worker-up. `restarted`: the runtime saw
+   * this node under another boot id before this scheduler began (an earlier lease of this node), so it died in
+   * between: counted as a death for the churn rule.
    */
-  | { type: 'worker-up', peer: string, slots: number, self?: boolean, incarnation?: string, noExec?: string, now: number }
+  | { type: 'worker-up', peer: string, slots: number, self?: boolean, incarnation?: string, noExec?: string, restarted?: boolean, now: number }
   | { type: 'worker-down', peer: string, now: number }
   | { type: 'task-done', ref: TaskRef, attempt: number, peer: string, partitionBytes?: number[], now: number }
   | { type: 'task-failed', ref: TaskRef, attempt: number, peer: string, cause: FailureCause, error: TaskError, fetch?: Report['fetch'], now: number }

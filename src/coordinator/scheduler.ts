@@ -35,6 +35,13 @@ export interface SchedulerConfig {
   reduceSlowStart: number
   /** A lost map runs again where the job has run the fewest maps (false: the least loaded, as any task). */
   spreadReruns: boolean
+  /**
+   * The mesh churns once this many workers died within `churnWindowMs`, and stays churning until `churnWindowMs`
+   * after the last death: a map of a job that left `intermediateReplicas` unset finishing meanwhile gets a second
+   * copy, as with `--intermediate-replicas 2`. 0: never.
+   */
+  churnDeaths: number
+  churnWindowMs: number
 }
 
 export const DEFAULT_SCHEDULER_CONFIG: Readonly<SchedulerConfig> = Object.freeze({
@@ -43,7 +50,9 @@ export const DEFAULT_SCHEDULER_CONFIG: Readonly<SchedulerConfig> = Object.freeze
   backupTailFraction: 0.2,
   noWorkerAbleMs: 10_000,
   reduceSlowStart: 0.05,
-  spreadReruns: true
+  spreadReruns: true,
+  churnDeaths: 2,
+  churnWindowMs: 60_000
 })
 
 interface EarlyFacts { maps: Map<number, string>, reduces: Set<number> }
@@ -72,24 +81,40 @@ export class Scheduler {
   private readonly early = new Map<string, EarlyFacts>()
   private out: SchedulerEffect[] = []
   private readonly dirty = new Set<JobState>()
+  /** When workers died within the last churn window, oldest first. */
+  private deaths: number[] = []
+  private churnUntil = -Infinity
 
-  constructor (opts: { self: string, config?: Partial<SchedulerConfig> }) {
+  /**
+   * `deaths`: when workers died before this scheduler began (a previous `recentDeaths()` of this node's): a
+   * coordinator whose lease lapsed and came back keeps seeing the churn it saw.
+   */
+  constructor (opts: { self: string, config?: Partial<SchedulerConfig>, deaths?: readonly number[] }) {
     this.self = opts.self
     this.config = { ...DEFAULT_SCHEDULER_CONFIG, ...opts.config }
+    for (const t of [...opts.deaths ?? []].sort((a, b) => a - b)) this.countDeath(t)
+  }
+
+  /** When workers died within the last churn window, oldest first (for the next scheduler of this node). */
+  recentDeaths (): number[] {
+    return [...this.deaths]
   }
 
   handle (event: SchedulerEvent): SchedulerEffect[] {
     this.out = []
     switch (event.type) {
       case 'submit': this.onSubmit(event.job); break
-      case 'worker-up': this.onWorkerUp(event.peer, event.slots, event.self === true || event.peer === this.self, event.incarnation, event.noExec); break
-      case 'worker-down': this.onWorkerDown(event.peer); break
+      case 'worker-up':
+        if (event.restarted === true && !this.workers.has(event.peer) && event.slots > 0) this.countDeath(event.now)
+        this.onWorkerUp(event.peer, event.slots, event.self === true || event.peer === this.self, event.incarnation, event.noExec, event.now)
+        break
+      case 'worker-down': this.onWorkerDown(event.peer, event.now); break
       case 'task-done': this.onTaskDone(event.ref, event.attempt, event.peer, event.now); break
       case 'task-failed': this.onTaskFailed(event); break
       case 'task-refused': this.onTaskRefused(event.ref, event.attempt, event.peer, event.now); break
       case 'reduce-pulled': this.onReducePulled(event); break
       case 'map-replicated': this.onMapReplicated(event.jobId, event.mapIndex, event.peer, event.ok); break
-      case 'map-output-known': this.onMapOutputKnown(event.jobId, event.mapIndex, event.peer); break
+      case 'map-output-known': this.onMapOutputKnown(event.jobId, event.mapIndex, event.peer, event.now); break
       case 'reduce-committed': this.onReduceCommitted(event.jobId, event.partition); break
       case 'cancel': this.onCancel(event.jobId); break
       case 'forget': this.onForget(event.jobId); break
@@ -160,11 +185,11 @@ export class Scheduler {
     }
   }
 
-  private onWorkerUp (peer: string, slots: number, self: boolean, incarnation: string | undefined, noExec?: string): void {
+  private onWorkerUp (peer: string, slots: number, self: boolean, incarnation: string | undefined, noExec: string | undefined, now: number): void {
     let w = this.workers.get(peer)
     if (w !== undefined && incarnation !== undefined && w.incarnation !== undefined && w.incarnation !== incarnation) {
       // It restarted faster than the failure detector noticed: what it ran and held is gone.
-      this.onWorkerDown(peer)
+      this.onWorkerDown(peer, now)
       w = undefined
     }
     const n = Number.isFinite(slots) && slots > 0 ? Math.floor(slots) : 0
@@ -181,13 +206,14 @@ export class Scheduler {
     if (incarnation !== undefined) w.incarnation = incarnation
   }
 
-  private onWorkerDown (peer: string): void {
+  private onWorkerDown (peer: string, now: number): void {
     for (const facts of this.early.values()) {
       for (const [index, p] of facts.maps) if (p === peer) facts.maps.delete(index)
     }
     const w = this.workers.get(peer)
     if (w === undefined) return
     this.workers.delete(peer)
+    if (w.slots > 0) this.countDeath(now)
     for (const a of [...w.running]) {
       this.endAttempt(a, 'lost')
       a.task.job.failedAttempts++
@@ -227,12 +253,21 @@ export class Scheduler {
     } else {
       return
     }
-    const replicas = task.job.spec.intermediateReplicas ?? 1
+    const replicas = task.job.spec.intermediateReplicas ?? (now < this.churnUntil ? 2 : 1)
     if (ref.kind === 'map' && replicas > 1) {
       this.copyOutput(task, peer, now - this.workStart(a))
       return
     }
     this.complete(task, peer, now - this.workStart(a))
+  }
+
+  /** A worker died at `now`: enough deaths within the window make the mesh churn (SchedulerConfig.churnDeaths). */
+  private countDeath (now: number): void {
+    const { churnDeaths, churnWindowMs } = this.config
+    if (churnDeaths <= 0) return
+    this.deaths = this.deaths.filter((t) => t > now - churnWindowMs)
+    this.deaths.push(now)
+    if (this.deaths.length >= churnDeaths) this.churnUntil = now + churnWindowMs
   }
 
   /**
@@ -363,14 +398,15 @@ export class Scheduler {
     const from = m.copying.from
     m.copying = undefined
     m.copies = [peer]
+    m.job.outputs.copied++
     job?.peers.add(peer)
     this.complete(m, from, undefined)
   }
 
-  private onMapOutputKnown (jobId: string, mapIndex: number, peer: string): void {
+  private onMapOutputKnown (jobId: string, mapIndex: number, peer: string, now: number): void {
     if (this.ended.has(jobId) || this.cancelledEarly.has(jobId)) return
     // A peer that just answered an inventory is alive; a later worker-down must find it to drop the output.
-    if (!this.workers.has(peer)) this.onWorkerUp(peer, 0, peer === this.self, undefined)
+    if (!this.workers.has(peer)) this.onWorkerUp(peer, 0, peer === this.self, undefined, undefined, now)
     this.endRest(peer)
     const job = this.active.get(jobId)
     if (job === undefined) {

@@ -136,9 +136,10 @@ export const ProgressSchema = z.object({
   phase: z.enum(['map', 'reduce', 'done', 'failed']),
   /**
    * Map outputs whose only holder went away: re-run because its node was declared down (`lostDown`) or a reducer
-   * could not fetch it (`lostFetch`), or not re-run because every reduce still running had already pulled it (`kept`).
+   * could not fetch it (`lostFetch`), or not re-run because every reduce still running had already pulled it (`kept`);
+   * and those copied to a second node (`copied`: `--intermediate-replicas 2`, or the mesh churning).
    */
-  mapOutputs: z.object({ lostDown: Count, lostFetch: Count, kept: Count }).optional()
+  mapOutputs: z.object({ lostDown: Count, lostFetch: Count, kept: Count, copied: Count.default(0) }).optional()
 })
 export type JobProgress = z.output<typeof ProgressSchema>
 

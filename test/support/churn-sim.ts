@@ -29,7 +29,7 @@ export interface ChurnOptions {
   /** The job counts as not finished past this (simulated ms). */
   deadlineMs: number
   scheduler?: Partial<SchedulerConfig>
-  /** Copies of each map output (`--intermediate-replicas`). */
+  /** Copies of each map output (`--intermediate-replicas`); unset: a second copy while the mesh churns (the default). */
   replicas?: number
 }
 
@@ -39,7 +39,7 @@ export interface ChurnReport {
   endMs: number
   deaths: number
   mapRuns: number
-  mapOutputs: { lostDown: number, lostFetch: number, kept: number }
+  mapOutputs: { lostDown: number, lostFetch: number, kept: number, copied: number }
 }
 
 interface SimNode {
@@ -239,6 +239,6 @@ export function runChurn (o: ChurnOptions): ChurnReport {
     endMs: succeeded ? now : o.deadlineMs,
     deaths,
     mapRuns,
-    mapOutputs: progress?.mapOutputs ?? { lostDown: 0, lostFetch: 0, kept: 0 }
+    mapOutputs: progress?.mapOutputs ?? { lostDown: 0, lostFetch: 0, kept: 0, copied: 0 }
   }
 }

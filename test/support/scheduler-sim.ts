@@ -33,6 +33,8 @@ export interface SimCounts {
   /** Orders a worker did not take (busy, or refusing). */
   refusals: number
   fastRestarts: number
+  /** Map outputs copied to a second node (the mesh churned: SchedulerConfig.churnDeaths). */
+  copies: number
   suspicions: number
   failovers: number
   userFailures: number
@@ -124,6 +126,8 @@ type QEvent =
   | { t: number, seq: number, type: 'finish', peer: string, key: string, incarnation: number, outcome: 'ok' | 'user' | 'worker' }
   /** A reduce attempt's round of the shuffle: pull what it knows of, report it, ask for more. */
   | { t: number, seq: number, type: 'pull', peer: string, key: string, incarnation: number }
+  /** The answer to a `replicate`: the copy made at `peer` (as it was when asked) if `from` still holds the output. */
+  | { t: number, seq: number, type: 'replicated', peer: string, incarnation: number, from: string, jobId: string, mapIndex: number, gen: number }
   | { t: number, seq: number, type: 'refuse', peer: string, key: string, event: Extract<SchedulerEvent, { type: 'task-refused' }>, gen: number }
   | { t: number, seq: number, type: 'crash' }
   | { t: number, seq: number, type: 'disk-fault' }
@@ -160,7 +164,7 @@ class Sim {
   private readonly queue = new EventQueue<QEvent>()
   private readonly trace: string[] = []
   private readonly counts: SimCounts = {
-    steps: 0, dispatches: 0, backups: 0, crashes: 0, diskFaults: 0, lateAbandons: 0, refusals: 0, fastRestarts: 0, suspicions: 0, failovers: 0, userFailures: 0,
+    steps: 0, dispatches: 0, backups: 0, crashes: 0, diskFaults: 0, lateAbandons: 0, refusals: 0, fastRestarts: 0, copies: 0, suspicions: 0, failovers: 0, userFailures: 0,
     workerFailures: 0, fetchFailures: 0, duplicates: 0, cancels: 0, succeeded: 0, failed: 0, cancelled: 0
   }
 
@@ -272,6 +276,21 @@ class Sim {
         break
       case 'finish': this.finish(ev); break
       case 'pull': this.pull(ev); break
+      case 'replicated': {
+        // Its coordinator is gone: the new one rebuilds from inventories, which name only finished copies.
+        if (ev.gen !== this.gen) break
+        const to = this.nodes.get(ev.peer) as Node
+        const from = this.nodes.get(ev.from)
+        const key = mapKey(ev.jobId, ev.mapIndex)
+        const ok = to.alive && to.incarnation === ev.incarnation && from?.alive === true && from.outputs.has(key)
+        if (ok) {
+          to.outputs.add(key)
+          to.made.add(key)
+          this.counts.copies++
+        }
+        this.send({ type: 'map-replicated', jobId: ev.jobId, mapIndex: ev.mapIndex, peer: ev.peer, ok, now: this.now })
+        break
+      }
       case 'refuse': {
         // The answer to the order: it comes back to the coordinator that gave it, or to nobody.
         if (ev.gen !== this.gen) break
@@ -573,6 +592,13 @@ class Sim {
   private apply (e: SchedulerEffect, cause: SchedulerEvent): void {
     switch (e.type) {
       case 'dispatch': this.onDispatch(e.peer, e.task, cause); break
+      case 'replicate': {
+        const to = this.nodes.get(e.peer)
+        if (to === undefined || !this.up.has(e.peer)) this.fail(`replicate of ${e.jobId} map ${e.mapIndex} to ${e.peer}, which is down`)
+        if (e.peer === e.from) this.fail(`replicate of ${e.jobId} map ${e.mapIndex} onto its own holder ${e.from}`)
+        this.push({ type: 'replicated', peer: e.peer, incarnation: to.incarnation, from: e.from, jobId: e.jobId, mapIndex: e.mapIndex, gen: this.gen }, this.now + this.rng.int(20, 300))
+        break
+      }
       case 'abandon': {
         const key = this.attemptKey(e.ref.jobId, e.ref.kind, e.ref.index, e.attempt)
         const b = this.running.get(key)

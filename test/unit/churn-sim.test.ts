@@ -9,12 +9,12 @@ import { runChurn, type ChurnOptions } from '../support/churn-sim.js'
 const JOB: Omit<ChurnOptions, 'seed'> = { maps: 100, reduces: 50, alive: 16, arrivalMs: 1_000, slots: 1, lifetimeMs: 8_000, deadlineMs: 120_000 }
 const SEEDS = Array.from({ length: 20 }, (_, i) => i + 1)
 
-function sweep (scheduler: ChurnOptions['scheduler']): { finished: number, meanS: number, kept: number } {
+function sweep (scheduler: ChurnOptions['scheduler'], replicas: number | undefined = 1): { finished: number, meanS: number, kept: number } {
   let finished = 0
   let total = 0
   let kept = 0
   for (const seed of SEEDS) {
-    const r = runChurn({ ...JOB, seed, scheduler })
+    const r = runChurn({ ...JOB, seed, scheduler, replicas })
     kept += r.mapOutputs.kept
     if (!r.finished) continue
     finished++
@@ -38,13 +38,21 @@ describe('the scheduler under churn (simulated)', () => {
     expect(finished(2)).toBeGreaterThan(finished(1))
   })
 
-  it('on a calm mesh (workers outlive the job) both finish every job, and no output is lost', () => {
+  it('by default (no --intermediate-replicas) the coordinator copies map outputs once workers die: as many jobs finish at 5 s as with copies always on, more than with none', () => {
+    const finished = (replicas: number | undefined): number => SEEDS.filter((seed) => runChurn({ ...JOB, seed, lifetimeMs: 5_000, replicas }).finished).length
+    const auto = finished(undefined)
+    expect(auto).toBeGreaterThan(finished(1))
+    expect(auto).toBeGreaterThanOrEqual(finished(2) - 1)
+  })
+
+  it('on a calm mesh (workers outlive the job) every job finishes with each map run once and nothing copied', () => {
     for (const scheduler of [{}, { reduceSlowStart: 1 }]) {
       for (const seed of SEEDS.slice(0, 5)) {
-        const r = runChurn({ ...JOB, seed, lifetimeMs: undefined, scheduler })
+        const r = runChurn({ ...JOB, seed, lifetimeMs: undefined, scheduler, replicas: undefined })
         expect(r.finished).toBe(true)
         expect(r.deaths).toBe(0)
         expect(r.mapRuns).toBe(JOB.maps)
+        expect(r.mapOutputs.copied).toBe(0)
       }
     }
   })

@@ -44,7 +44,7 @@ describe('scheduler simulation', () => {
     console.log(`scheduler sim, faults profile: ${JSON.stringify(c)}`)
     if (onlySeed !== undefined) return
     // Each kind of trouble must actually have happened, or the invariants proved little.
-    for (const k of ['backups', 'crashes', 'diskFaults', 'lateAbandons', 'refusals', 'fastRestarts', 'suspicions', 'failovers', 'userFailures', 'workerFailures', 'fetchFailures', 'duplicates', 'cancels', 'succeeded', 'failed', 'cancelled'] as const) {
+    for (const k of ['backups', 'crashes', 'diskFaults', 'lateAbandons', 'refusals', 'fastRestarts', 'copies', 'suspicions', 'failovers', 'userFailures', 'workerFailures', 'fetchFailures', 'duplicates', 'cancels', 'succeeded', 'failed', 'cancelled'] as const) {
       expect(c[k], k).toBeGreaterThan(5)
     }
   })

@@ -36,8 +36,8 @@ class Harness {
   readonly log: SchedulerEffect[] = []
 
   /** Reduces start after every map unless a test says otherwise: most rules are easier to read one phase at a time. */
-  constructor (self = 'C', config?: ConstructorParameters<typeof Scheduler>[0]['config']) {
-    this.s = new Scheduler({ self, config: { reduceSlowStart: 1, ...config } })
+  constructor (self = 'C', config?: ConstructorParameters<typeof Scheduler>[0]['config'], deaths?: number[]) {
+    this.s = new Scheduler({ self, config: { reduceSlowStart: 1, ...config }, deaths })
   }
 
   send (event: SchedulerEvent): SchedulerEffect[] {
@@ -915,7 +915,7 @@ describe('intermediate replicas: a map output copied to a second node before the
     const down = h.down('A')
     expect(where(down)).toEqual(['B:reduce0#2'])
     expect(find(down, 'reduce', 0).task).toMatchObject({ sources: [{ mapIndex: 0, peer: 'B' }] })
-    expect(h.s.progress('j')?.mapOutputs).toBeUndefined()
+    expect(h.s.progress('j')?.mapOutputs).toEqual({ lostDown: 0, lostFetch: 0, kept: 0, copied: 1 })
   })
 
   it('runs the map again when its mapper dies before the copy is made; a failed copy goes to the next node, and with none left the map is done with one copy', () => {
@@ -949,5 +949,98 @@ describe('intermediate replicas and a coordinator change', () => {
     expect(h.s.progress('j')?.maps.done).toBe(1)
     h.send({ type: 'map-replicated', jobId: 'j', mapIndex: 0, peer: 'B', ok: true, now: h.now })
     expect(h.s.progress('j')?.maps.done).toBe(1)
+  })
+})
+
+describe('a mesh that churns: second copies without --intermediate-replicas', () => {
+  const copies = (effects: SchedulerEffect[]): string[] => ofType(effects, 'replicate').map((e) => `${e.from}->${e.peer}:map${e.mapIndex}`)
+  /** Workers A and B up, then X and Y up and down at `t` and `t + gap`: two deaths. */
+  function churned (h: Harness, t: number, gap: number): void {
+    h.at(t).up('X')
+    h.up('Y')
+    h.down('X')
+    h.at(t + gap).down('Y')
+  }
+
+  it('two worker deaths within a minute: maps that finish from then on are copied, until a minute passes with none', () => {
+    const h = new Harness('C', { reduceSlowStart: 1 })
+    h.up('A')
+    h.up('B')
+    churned(h, 0, 59_000)
+    const out = h.at(60_000).submit(spec('j', 2, 1))
+    expect(copies(h.done(find(out, 'map', 0)))).toEqual(['A->B:map0'])
+    h.send({ type: 'map-replicated', jobId: 'j', mapIndex: 0, peer: 'B', ok: true, now: h.now })
+    expect(h.s.progress('j')).toMatchObject({ maps: { done: 1 }, mapOutputs: { copied: 1 } })
+    // A minute after the last death the mesh is calm again: map 1 is done on its own.
+    const late = h.at(119_000).done(find(out, 'map', 1))
+    expect(copies(late)).toEqual([])
+    expect(h.s.progress('j')?.maps.done).toBe(2)
+  })
+
+  it('one death, two a minute apart, or the deaths of nodes that run no tasks: no copies', () => {
+    for (const [gap, slots] of [[undefined, 1], [60_000, 1], [1_000, 0]] as const) {
+      const h = new Harness('C', { reduceSlowStart: 1 })
+      h.up('A')
+      h.up('B')
+      h.up('X', slots)
+      h.down('X')
+      if (gap !== undefined) {
+        h.up('Y', slots)
+        h.at(gap).down('Y')
+      }
+      const out = h.submit(spec('j', 1, 1))
+      expect(copies(h.done(find(out, 'map', 0))), `gap ${String(gap)}, slots ${slots}`).toEqual([])
+    }
+  })
+
+  it('a scheduler started with the deaths its predecessor on this node saw (a lease that lapsed and came back) churns at once', () => {
+    const before = new Harness('C', { reduceSlowStart: 1 })
+    before.up('X')
+    before.down('X')
+    before.up('Y')
+    before.at(1_000).down('Y')
+    expect(before.s.recentDeaths()).toEqual([0, 1_000])
+    const h = new Harness('C', { reduceSlowStart: 1 }, before.s.recentDeaths())
+    h.up('A')
+    h.up('B')
+    const out = h.at(5_000).submit(spec('j', 1, 1))
+    expect(copies(h.done(find(out, 'map', 0)))).toEqual(['A->B:map0'])
+    const calm = new Harness('C', { reduceSlowStart: 1 }, [1_000])
+    calm.up('A')
+    calm.up('B')
+    const one = calm.at(5_000).submit(spec('j', 1, 1))
+    expect(copies(calm.done(find(one, 'map', 0)))).toEqual([])
+  })
+
+  it('workers the runtime saw restart before this scheduler began (restarted) count as deaths, once each', () => {
+    const h = new Harness('C', { reduceSlowStart: 1 })
+    h.up('A')
+    h.send({ type: 'worker-up', peer: 'B', slots: 1, incarnation: 'b2', restarted: true, now: 0 })
+    // Registering again (as workers do every few seconds) is not another death.
+    h.send({ type: 'worker-up', peer: 'B', slots: 1, incarnation: 'b2', restarted: true, now: 500 })
+    const one = h.at(1_000).submit(spec('j', 1, 1))
+    expect(copies(h.done(find(one, 'map', 0)))).toEqual([])
+    h.send({ type: 'worker-up', peer: 'D', slots: 1, incarnation: 'd2', restarted: true, now: 1_000 })
+    const two = h.submit(spec('k', 1, 1))
+    expect(copies(h.done(find(two, 'map', 0)))).toHaveLength(1)
+  })
+
+  it('a node back under a new boot id counts as a death; --intermediate-replicas 1 turns the copies off; churnDeaths 0 never makes any', () => {
+    const h = new Harness('C', { reduceSlowStart: 1 })
+    h.up('A')
+    h.send({ type: 'worker-up', peer: 'B', slots: 1, incarnation: 'boot-1', now: 0 })
+    h.send({ type: 'worker-up', peer: 'B', slots: 1, incarnation: 'boot-2', now: 1_000 })
+    h.send({ type: 'worker-up', peer: 'B', slots: 1, incarnation: 'boot-3', now: 2_000 })
+    const auto = h.at(3_000).submit(spec('j', 1, 1))
+    expect(copies(h.done(find(auto, 'map', 0)))).toHaveLength(1)
+    const one = h.submit(spec('k', 1, 1, { intermediateReplicas: 1 }))
+    expect(copies(h.done(find(one, 'map', 0)))).toEqual([])
+
+    const off = new Harness('C', { reduceSlowStart: 1, churnDeaths: 0 })
+    off.up('A')
+    off.up('B')
+    churned(off, 0, 1_000)
+    const out = off.submit(spec('j', 1, 1))
+    expect(copies(off.done(find(out, 'map', 0)))).toEqual([])
   })
 })
