@@ -7,7 +7,7 @@ import { resolveElectionOptions, ELECTION_FLAGS, type ElectionFlags } from './el
 import { resolveSubmitters } from './identity-options.js'
 import { envValue } from '../util/env.js'
 import { LIMIT_FLAG_HELP, resolveLimitOptions, type LimitFlags, type LimitOptions } from './limit-options.js'
-import { resolveNetworkOptions, type JoinFlags, DEFAULT_LISTEN } from './node-options.js'
+import { loopbackWarning, resolveNetworkOptions, type JoinFlags, DEFAULT_LISTEN } from './node-options.js'
 import { resolveTaskOptions, TASK_FLAG_HELP, type TaskFlags, type TaskOptions } from './task-options.js'
 import { stopOnSignal } from './stop-on-signal.js'
 import { DashboardServer } from '../dashboard/dashboard-server.js'
@@ -25,6 +25,9 @@ export function registerJoinCommand (program: Command): void {
     .description('run a node and join the mesh (stays in the foreground until Ctrl-C)')
     .option('--bootstrap <multiaddr...>', 'address of a node already in the mesh, ending in /p2p/<PeerId> (env MRP2P_BOOTSTRAP, comma separated)')
     .option('--listen <multiaddr...>', `address to listen on (env MRP2P_LISTEN; default ${DEFAULT_LISTEN})`)
+    .option('--announce <multiaddr...>', 'address other nodes dial instead of the listen address, e.g. the router\'s with port forwarding (env MRP2P_ANNOUNCE, comma separated)')
+    .option('--mdns', 'find the mesh\'s other nodes on the LAN by multicast DNS (env MRP2P_MDNS=1; default: on when there is no --bootstrap and --listen is not loopback)')
+    .option('--no-mdns', 'no multicast DNS (env MRP2P_MDNS=0)')
     .option('--data-dir <dir>', 'where the identity key and election state live (env MRP2P_DATA_DIR; default ~/.mrp2p)')
     .option('--slots <n>', 'tasks this node runs at once (env MRP2P_SLOTS; default: CPU count)')
     .option('--no-worker', 'take part in the mesh and election but never run tasks')
@@ -42,6 +45,8 @@ export function registerJoinCommand (program: Command): void {
   for (const f of ELECTION_FLAGS) cmd.addOption(new Option(`--${f.flag} <${f.kind === 'ms' ? 'ms' : 'x'}>`, `${f.description} (env ${f.env}; default ${f.defaultValue})`))
   cmd.action(async (flags: JoinFlags & ElectionFlags & TaskFlags & LimitFlags & HttpFlags & { submitters?: string }) => {
     const network = resolveNetworkOptions(flags)
+    const warning = loopbackWarning(network.listen, network.bootstrap, network.announce)
+    if (warning !== undefined) process.stderr.write(`${warning}\n`)
     const election = resolveElectionOptions(flags)
     const submitters = resolveSubmitters(flags.submitters)
     await runJoin({ ...network, election, submitters }, resolveTaskOptions(flags), resolveLimitOptions(flags), resolveHttpOptions(flags))

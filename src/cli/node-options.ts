@@ -22,6 +22,9 @@ export interface JoinFlags {
   slots?: string
   worker?: boolean
   swarmKey?: string
+  /** `--mdns` true, `--no-mdns` false, neither undefined (then MRP2P_MDNS, then the rule in resolveMdns). */
+  mdns?: boolean
+  announce?: string[]
 }
 
 export interface NetworkOptions {
@@ -32,6 +35,10 @@ export interface NetworkOptions {
   worker: boolean
   /** Set: the mesh is private (src/node/private-network.ts). */
   swarmKey?: Uint8Array
+  /** Find the mesh's other nodes on the LAN by multicast DNS (src/node/lan-discovery.ts). */
+  mdns: boolean
+  /** Set: the addresses other nodes dial instead of the listen addresses (port forwarding). */
+  announce?: string[]
 }
 
 /** `--bootstrap` if given, else MRP2P_BOOTSTRAP (a list); each address checked, errors naming where it came from. May be empty. */
@@ -57,7 +64,59 @@ export function resolveNetworkOptions (flags: JoinFlags, env: Env = process.env)
   const dataDir = nonBlank(flags.dataDir) ?? envValue(env, 'MRP2P_DATA_DIR') ?? defaultDataDir()
   const slotsRaw = flagOrEnv(flags.slots, '--slots', env, 'MRP2P_SLOTS')
   const slots = slotsRaw === undefined ? availableParallelism() : parseIntArg(slotsRaw.raw, slotsRaw.source, 1, 1024)
-  return { bootstrap, listen, dataDir, slots, worker: flags.worker ?? true, swarmKey: resolveSwarmKey(flags.swarmKey, env) }
+  const { values: announced, source: announceSource } = listFromFlagOrEnv(flags.announce, '--announce', env, 'MRP2P_ANNOUNCE')
+  const announce = announced.map(s => parseAnnounceAddr(s, announceSource))
+  const mdns = resolveMdns(flags.mdns, env, bootstrap, listen)
+  return { bootstrap, listen, dataDir, slots, worker: flags.worker ?? true, swarmKey: resolveSwarmKey(flags.swarmKey, env), mdns, announce: announce.length > 0 ? announce : undefined }
+}
+
+/**
+ * `--mdns`/`--no-mdns`, else MRP2P_MDNS (1 or 0), else on exactly when nothing says where the mesh is (no
+ * bootstrap) and the node can be reached from the LAN (a listen address that is not loopback): the case where a
+ * user started nodes on a few machines and expects them to find each other.
+ */
+export function resolveMdns (flag: boolean | undefined, env: Env, bootstrap: Multiaddr[], listen: string[]): boolean {
+  if (flag !== undefined) return flag
+  const raw = envValue(env, 'MRP2P_MDNS')
+  if (raw === '1') return true
+  if (raw === '0') return false
+  if (raw !== undefined) throw new InvalidArgumentError(`invalid MRP2P_MDNS "${raw}": expected 1 or 0`)
+  return bootstrap.length === 0 && listen.some(a => !isLoopback(multiaddr(a)))
+}
+
+/**
+ * The one-line warning for a node that listens only on loopback but bootstraps to another host: that host can
+ * never dial it back (it cannot serve map output), and the user almost certainly meant to listen on the LAN.
+ */
+export function loopbackWarning (listen: string[], bootstrap: Multiaddr[], announce: string[] | undefined): string | undefined {
+  if (announce !== undefined || listen.some(a => !isLoopback(multiaddr(a)))) return undefined
+  const remote = bootstrap.find(b => !isLoopback(b))
+  if (remote === undefined) return undefined
+  const port = multiaddr(listen[0]).getComponents().find(c => c.name === 'tcp')?.value ?? '0'
+  return `mrp2p: warning: this node listens only on loopback (${listen.join(', ')}) but bootstraps to ${remote.toString()}: nodes on other hosts cannot reach it; did you mean --listen /ip4/0.0.0.0/tcp/${port}?`
+}
+
+/** Loopback: 127.0.0.0/8, ::1, or the name localhost. */
+export function isLoopback (ma: Multiaddr): boolean {
+  const host = ma.getComponents()[0]
+  if (host === undefined) return false
+  if (host.name === 'ip4') return host.value?.startsWith('127.') === true
+  if (host.name === 'ip6') return host.value === '::1'
+  if (host.name === 'dns' || host.name === 'dns4' || host.name === 'dns6') return host.value === 'localhost'
+  return false
+}
+
+/** An announced address is one others can dial: TCP, a definite host (not 0.0.0.0 or ::), no /p2p (it is ours). */
+export function parseAnnounceAddr (value: string, source: string): string {
+  const addr = parseListenAddr(value, source)
+  const host = multiaddr(addr).getComponents()[0]
+  if (host?.value === '0.0.0.0' || host?.value === '::') {
+    throw new InvalidArgumentError(`invalid ${source} "${value}": announce the address others dial (e.g. /ip4/203.0.113.7/tcp/4001), not ${host.value}`)
+  }
+  if (multiaddr(addr).getComponents().find(c => c.name === 'tcp')?.value === '0') {
+    throw new InvalidArgumentError(`invalid ${source} "${value}": announce the port others dial, not 0`)
+  }
+  return addr
 }
 
 /** Where the key of a private mesh is: `--swarm-key FILE`, else the file named by MRP2P_SWARM_KEY, else none. */

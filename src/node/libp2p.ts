@@ -11,6 +11,7 @@ import { createLibp2p, type Libp2p } from 'libp2p'
 import type { Registry } from 'prom-client'
 import { CONTROL_TOPIC, DISCOVERY_TOPIC } from '../protocol/ids.js'
 import { GOSSIP_SCORE_PARAMS, GOSSIP_SCORE_THRESHOLDS, graylistGuard, shortenScoreCache, type GraylistGuard } from './gossip-scoring.js'
+import { lanDiscovery } from './lan-discovery.js'
 import { privateNetwork } from './private-network.js'
 
 export interface MeshServices extends Record<string, unknown> {
@@ -33,6 +34,10 @@ export interface MeshLibp2pInit {
   swarmKey?: Uint8Array
   /** Set: libp2p's own connection and stream metrics go to this Prometheus registry (the dashboard's /metrics). */
   metrics?: Registry
+  /** Find the mesh's nodes on the LAN by multicast DNS (`join --mdns`). */
+  mdns?: boolean
+  /** Set: the addresses others are told to dial, instead of the listen addresses (`join --announce`). */
+  announce?: string[]
 }
 
 /**
@@ -92,7 +97,7 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
     start: false,
     privateKey: init.privateKey,
     nodeInfo: { name: 'mrp2p', version: init.version },
-    addresses: { listen: init.listen },
+    addresses: { listen: init.listen, announce: init.announce },
     transports: [tcp()],
     connectionProtector: init.swarmKey === undefined ? undefined : privateNetwork(init.swarmKey),
     connectionEncrypters: [noise()],
@@ -107,7 +112,8 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
       dialTimeout: 5_000
     },
     peerDiscovery: [
-      pubsubPeerDiscovery({ interval: init.discoveryIntervalMs, topics: [DISCOVERY_TOPIC] })
+      pubsubPeerDiscovery({ interval: init.discoveryIntervalMs, topics: [DISCOVERY_TOPIC] }),
+      ...(init.mdns === true ? [lanDiscovery(init.swarmKey)] : [])
     ],
     services: {
       // pubsub-peer-discovery finds gossipsub under this exact component name.

@@ -46,6 +46,10 @@ export interface NodeConfig {
   blockListPollMs?: number
   /** Set: a private mesh; only peers with this key can connect. */
   swarmKey?: Uint8Array
+  /** Find the mesh's other nodes on the LAN by multicast DNS (src/node/lan-discovery.ts). */
+  mdns?: boolean
+  /** Set: the addresses other nodes dial instead of the listen addresses (behind port forwarding). */
+  announce?: string[]
   /** Called when the node cannot ever join (its bootstrap refused the handshake: wrong or missing swarm key). */
   onFatal?: (err: Error) => void
   /** Where every part of the node logs, by component; default the process's logger. */
@@ -112,7 +116,9 @@ export async function startNode (config: NodeConfig, options: AbortOptions = {})
       discoveryIntervalMs: config.discoveryIntervalMs ?? DEFAULT_DISCOVERY_INTERVAL_MS,
       version: config.version,
       swarmKey: config.swarmKey,
-      metrics: config.metrics
+      metrics: config.metrics,
+      mdns: config.mdns,
+      announce: config.announce
     })
     const self = libp2p.peerId.toString()
     const electionConfig = resolveElectionConfig(config.election)

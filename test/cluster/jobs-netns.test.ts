@@ -1,13 +1,10 @@
 import { spawnSync } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { waitFor } from '../../src/harness/wait-for.js'
-import { InfoResponse } from '../../src/protocol/info.js'
-import { TEST_ELECTION_ENV } from '../support/cluster-views.js'
-import { NetnsLab, netnsSupport, type LabNamespace, type LabProcess } from '../support/netns.js'
+import type { InfoResponse } from '../../src/protocol/info.js'
+import { labStatus, startLabNode, useNetnsLab, type LabNode } from '../support/netns-nodes.js'
 import { CLI, SHARED_DATA } from '../support/run-cli.js'
 
 /**
@@ -18,85 +15,14 @@ import { CLI, SHARED_DATA } from '../support/run-cli.js'
  * node or the submitter through 127.0.0.1: a wc job whose output matches the
  * reference byte for byte went over the bridge, end to end.
  */
-const support = netnsSupport()
 const NODES = 3
 
-interface LabNode {
-  ns: LabNamespace
-  proc: LabProcess
-  peerId: string
-  /** The dialable address on the bridge, ending in /p2p/<PeerId>. */
-  addr: string
-  printed: string[]
-}
-
-// Namespaces need root and iproute2, which this project's machines and CI have: without them this test fails, saying why.
 describe(`a job across ${NODES} network namespaces`, () => {
-  it('can build network namespaces here', () => {
-    expect(support.ok ? 'ok' : support.reason).toBe('ok')
-  })
-
-  let lab: NetnsLab | undefined
-  let root: string
   const nodes: LabNode[] = []
+  const { lab: labOf, root: rootOf } = useNetnsLab(NODES, () => nodes)
 
-  beforeAll(async () => {
-    root = await mkdtemp(join(tmpdir(), 'mrp2p-netns-'))
-    lab = NetnsLab.create(NODES)
-  })
-
-  afterAll(async () => {
-    const l = lab
-    lab = undefined
-    if (l !== undefined) {
-      await l.teardown()
-      expect(l.leftovers()).toEqual([])
-      for (const n of nodes) expect(n.proc.running).toBe(false)
-    }
-    await rm(root, { recursive: true, force: true })
-  })
-
-  function labOf (): NetnsLab {
-    if (lab === undefined) throw new Error('no lab')
-    return lab
-  }
-
-  function nodeEnv (): NodeJS.ProcessEnv {
-    return {
-      ...process.env,
-      MRP2P_BOOTSTRAP: '',
-      MRP2P_LISTEN: '',
-      MRP2P_DATA_DIR: '',
-      // Should this test process die, the nodes notice and stop.
-      MRP2P_PARENT_PID: String(process.pid),
-      ...TEST_ELECTION_ENV
-    }
-  }
-
-  async function startNode (index: number, bootstrap: string[]): Promise<LabNode> {
-    const l = labOf()
-    const ns = l.namespaces[index]
-    const args = [process.execPath, CLI, 'join', '--listen', `/ip4/${ns.addr}/tcp/0`, '--data-dir', join(root, `node-${index}`)]
-    for (const b of bootstrap) args.push('--bootstrap', b)
-    const proc = l.spawn(ns, args, { env: nodeEnv() })
-    const printed = await waitFor(() => {
-      if (!proc.running) throw new Error(`node ${index} exited (${JSON.stringify(proc.result)}) before ready: ${proc.stderr.slice(-2000)}`)
-      return /^ready$/m.test(proc.stdout) ? proc.stdout : undefined
-    }, { timeoutMs: 20_000, intervalMs: 50, description: `node ${index} in ${ns.name} to print ready` })
-    const peerId = /^peer-id (\S+)$/m.exec(printed)?.[1]
-    const addrs = [...printed.matchAll(/^addr (\S+)$/gm)].map(m => m[1])
-    expect(peerId, printed).toBeDefined()
-    const addr = addrs.find(a => a.startsWith(`/ip4/${ns.addr}/tcp/`))
-    expect(addr, `node ${index} printed ${addrs.join(', ')}`).toBeDefined()
-    return { ns, proc, peerId: peerId as string, addr: addr as string, printed: addrs }
-  }
-
-  /** `mrp2p status --json`, run in the root namespace: the answer crosses the bridge. */
-  async function status (node: LabNode): Promise<InfoResponse> {
-    const r = await labOf().run(undefined, [process.execPath, CLI, 'status', '--bootstrap', node.addr, '--json', '--timeout-ms', '3000'], { timeoutMs: 15_000 })
-    if (r.code !== 0) throw new Error(`status of ${node.ns.name} exited ${String(r.code)}: ${r.stderr.trim()}`)
-    return InfoResponse.parse(JSON.parse(r.stdout))
-  }
+  const startNode = async (index: number, bootstrap: string[]): Promise<LabNode> => await startLabNode(labOf(), rootOf(), index, bootstrap.flatMap(b => ['--bootstrap', b]))
+  const status = async (node: LabNode): Promise<InfoResponse> => await labStatus(labOf(), node)
 
   it('three nodes in separate namespaces elect a coordinator and run wc to the reference output, with no loopback involved', async () => {
     const l = labOf()
@@ -122,7 +48,7 @@ describe(`a job across ${NODES} network namespaces`, () => {
 
     const inputs = readdirSync(SHARED_DATA).filter(f => /^pg-.*\.txt$/.test(f)).sort().map(f => `../${f}`)
     expect(inputs).toHaveLength(8)
-    const out = join(root, 'out')
+    const out = join(rootOf(), 'out')
     const submit = await l.run(undefined, [
       process.execPath, CLI, 'submit', 'wc',
       '--input', ...inputs,

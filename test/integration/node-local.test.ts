@@ -7,7 +7,8 @@ import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { resolveElectionOptions } from '../../src/cli/election-options.js'
 import { resolveLimitOptions } from '../../src/cli/limit-options.js'
-import { resolveNetworkOptions } from '../../src/cli/node-options.js'
+import { loopbackWarning, resolveNetworkOptions } from '../../src/cli/node-options.js'
+import { mdnsServiceTag } from '../../src/node/lan-discovery.js'
 import { resolveTaskOptions } from '../../src/cli/task-options.js'
 import { createBlockList } from '../../src/node/block-list.js'
 import { createDataDir, EPOCH_FILE, KEY_FILE } from '../../src/node/data-dir.js'
@@ -120,6 +121,43 @@ describe('options', () => {
     expect(resolveElectionOptions({}, blank)).toEqual({})
     expect(resolveLimitOptions({}, { MRP2P_MAX_JOBS: ' ', MRP2P_MIN_FREE_DISK: '' })).toEqual({ maxJobs: 16, minFreeDiskMb: 64, historyJobs: 1000, historyDays: 30 })
     expect(resolveTaskOptions({}, { MRP2P_TASK_MEMORY_MB: '', MRP2P_SANDBOX: '', MRP2P_NO_EXEC: ' ' })).toEqual({ sandbox: false, taskMemoryMb: 1024, exec: true })
+  })
+
+  it('LAN discovery: on with no --bootstrap and a listen address off loopback, else off; flags and MRP2P_MDNS win', () => {
+    const peer = '/ip4/10.0.0.5/tcp/4001/p2p/12D3KooWQk4iPHgsiGUMiKEAnuupdvxdrMvt7fwjgWkQkt4VJvsE'
+    const lan = ['/ip4/0.0.0.0/tcp/4001']
+    expect(resolveNetworkOptions({ listen: lan }, {}).mdns).toBe(true)
+    expect(resolveNetworkOptions({}, {}).mdns).toBe(false)
+    expect(resolveNetworkOptions({ listen: lan, bootstrap: [peer] }, {}).mdns).toBe(false)
+    expect(resolveNetworkOptions({ listen: lan, mdns: false }, {}).mdns).toBe(false)
+    expect(resolveNetworkOptions({ mdns: true }, { MRP2P_MDNS: '0' }).mdns).toBe(true)
+    expect(resolveNetworkOptions({ listen: lan }, { MRP2P_MDNS: '0' }).mdns).toBe(false)
+    expect(resolveNetworkOptions({}, { MRP2P_MDNS: '1' }).mdns).toBe(true)
+    expect(() => resolveNetworkOptions({}, { MRP2P_MDNS: 'yes' })).toThrow(/MRP2P_MDNS "yes"/)
+    // One service per mesh: open, and one per swarm key.
+    const a = new Uint8Array(32).fill(1)
+    const b = new Uint8Array(32).fill(2)
+    expect(mdnsServiceTag()).toBe('_mrp2p._udp.local')
+    expect(mdnsServiceTag(a)).toMatch(/^_mrp2p-[0-9a-f]{16}\._udp\.local$/)
+    expect(mdnsServiceTag(a)).toBe(mdnsServiceTag(new Uint8Array(32).fill(1)))
+    expect(mdnsServiceTag(a)).not.toBe(mdnsServiceTag(b))
+  })
+
+  it('--announce takes dialable TCP addresses only; a node on loopback bootstrapping to another host is warned in one line', () => {
+    expect(resolveNetworkOptions({ announce: ['/ip4/203.0.113.7/tcp/4001'] }, {}).announce).toEqual(['/ip4/203.0.113.7/tcp/4001'])
+    expect(resolveNetworkOptions({}, { MRP2P_ANNOUNCE: '/dns4/home.example.org/tcp/4001' }).announce).toEqual(['/dns4/home.example.org/tcp/4001'])
+    expect(resolveNetworkOptions({}, {}).announce).toBeUndefined()
+    expect(() => resolveNetworkOptions({ announce: ['/ip4/0.0.0.0/tcp/4001'] }, {})).toThrow(/--announce .*not 0\.0\.0\.0/)
+    expect(() => resolveNetworkOptions({ announce: ['/ip4/203.0.113.7/tcp/0'] }, {})).toThrow(/--announce .*not 0$/)
+    expect(() => resolveNetworkOptions({ announce: ['/ip4/203.0.113.7/udp/1'] }, {})).toThrow(/--announce/)
+    const remote = resolveNetworkOptions({ bootstrap: ['/ip4/10.0.0.5/tcp/4001/p2p/12D3KooWQk4iPHgsiGUMiKEAnuupdvxdrMvt7fwjgWkQkt4VJvsE'] }, {})
+    const warning = loopbackWarning(remote.listen, remote.bootstrap, remote.announce)
+    expect(warning).toMatch(/^mrp2p: warning: this node listens only on loopback \(\/ip4\/127\.0\.0\.1\/tcp\/0\) but bootstraps to \/ip4\/10\.0\.0\.5\/.*--listen \/ip4\/0\.0\.0\.0\/tcp\/0\?$/)
+    expect(warning).not.toContain('\n')
+    const local = resolveNetworkOptions({ bootstrap: ['/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWQk4iPHgsiGUMiKEAnuupdvxdrMvt7fwjgWkQkt4VJvsE'] }, {})
+    expect(loopbackWarning(local.listen, local.bootstrap, local.announce)).toBeUndefined()
+    expect(loopbackWarning(['/ip4/0.0.0.0/tcp/1'], remote.bootstrap, undefined)).toBeUndefined()
+    expect(loopbackWarning(remote.listen, remote.bootstrap, ['/ip4/203.0.113.7/tcp/4001'])).toBeUndefined()
   })
 
   it('--no-exec and MRP2P_NO_EXEC=1 each turn streaming commands off', () => {

@@ -9,7 +9,8 @@ import { join } from 'node:path'
  * and N network namespaces, each joined to the bridge by a veth pair and given
  * 10.231.X.(11+i)/24, `lo` up. A process started in namespace i sees only its
  * own loopback and that one link, so it can reach the others (and the root
- * namespace's 10.231.X.1) only over the bridge. Needs root and `ip`
+ * namespace's 10.231.X.1) only over the bridge; multicast is routed onto that
+ * link, so mDNS works between namespaces. Needs root and `ip`
  * (iproute2); no iptables.
  *
  * Names are `mrp2p` + kind + a random 6-hex id (+ index): at most 13 chars,
@@ -180,6 +181,8 @@ export class NetnsLab {
       ip('-n', ns.name, 'link', 'set', 'lo', 'up')
       ip('-n', ns.name, 'addr', 'add', `${ns.addr}/24`, 'dev', inner)
       ip('-n', ns.name, 'link', 'set', inner, 'up')
+      // As on a LAN, multicast (mDNS) goes out on the one link; with no route for it a send fails.
+      ip('-n', ns.name, 'route', 'add', '224.0.0.0/4', 'dev', inner)
     }
   }
 
