@@ -1,10 +1,8 @@
 import cliProgress from 'cli-progress'
+import { NO_COUNTS, sumCounts, withCounts, type ProgressCounts } from '../coordinator/progress-counts.js'
 import type { JobProgress } from '../protocol/job-messages.js'
 import type { SubmissionEvent } from '../submitter/submission.js'
 import { mapOutputsText } from './job-format.js'
-
-type MapOutputs = NonNullable<JobProgress['mapOutputs']>
-interface Carried { failedAttempts: number, mapOutputs: MapOutputs }
 
 /**
  * Live progress of a submitted job on stderr: a bar on a terminal, plain
@@ -20,7 +18,7 @@ export class ProgressView {
    * A new coordinator rebuilds the job from inventories and counts failed attempts and lost outputs from 0: what
    * the ones before it counted is added, so the line tells the whole job's story.
    */
-  private carried: Carried = { failedAttempts: 0, mapOutputs: { lostDown: 0, lostFetch: 0, kept: 0, copied: 0 } }
+  private carried: ProgressCounts = NO_COUNTS
   private latest: JobProgress | undefined
 
   /** `inputBytes`: the job's whole input, for the rate (with --shared no input passes through the submitter). */
@@ -48,7 +46,7 @@ export class ProgressView {
     }
     if (e.type !== 'progress') return
     this.latest = e.progress
-    const p = withCarried(e.progress, this.carried)
+    const p = withCounts(e.progress, this.carried)
     const total = p.maps.total + p.reduces.total
     const done = p.maps.done + p.reduces.done
     // Input mapped so far, at the job's mean split size: the rate a user compares with `run` or a pipeline.
@@ -81,25 +79,4 @@ export class ProgressView {
     this.bar?.stop()
     this.bar = undefined
   }
-}
-
-/** The counts of `p` and of the coordinators before its own (`c`), summed. */
-function sumCounts (p: JobProgress, c: Carried): Carried {
-  const o = p.mapOutputs ?? { lostDown: 0, lostFetch: 0, kept: 0, copied: 0 }
-  return {
-    failedAttempts: p.failedAttempts + c.failedAttempts,
-    mapOutputs: {
-      lostDown: o.lostDown + c.mapOutputs.lostDown,
-      lostFetch: o.lostFetch + c.mapOutputs.lostFetch,
-      kept: o.kept + c.mapOutputs.kept,
-      copied: o.copied + c.mapOutputs.copied
-    }
-  }
-}
-
-/** `p` as the whole job's: the counts of earlier coordinators added (`mapOutputs` still only once one is nonzero). */
-function withCarried (p: JobProgress, c: Carried): JobProgress {
-  const { failedAttempts, mapOutputs } = sumCounts(p, c)
-  const { mapOutputs: _own, ...rest } = p
-  return Object.values(mapOutputs).some((v) => v > 0) ? { ...rest, failedAttempts, mapOutputs } : { ...rest, failedAttempts }
 }

@@ -2,6 +2,7 @@ import type {
   AttemptOutcomeName, AttemptRecord, JobCounters, JobRecord, JobState, TaskCounters, TaskRecord
 } from '../protocol/history-messages.js'
 import { MAX_RECORDED_ATTEMPTS } from '../protocol/history-messages.js'
+import { NO_COUNTS, sumCounts, withCounts, type ProgressCounts } from './progress-counts.js'
 import type { JobFailure, JobSpec, SchedulerEffect, TaskKind, TaskRef } from './scheduler-types.js'
 
 /** The first line of a message, cut to what a record keeps. */
@@ -22,6 +23,8 @@ interface Recording {
   counted: Set<string>
   attempts: number
   dirty: boolean
+  /** What the coordinators before this one counted (failed attempts, lost outputs): this scheduler counts from 0. */
+  before: ProgressCounts
 }
 
 function taskKey (kind: TaskKind, index: number): string {
@@ -107,7 +110,8 @@ export class HistoryRecorder {
         if (a.outcome === 'succeeded') counted.add(taskKey(t.kind, t.index))
       }
     }
-    this.jobs.set(spec.jobId, { record, tasks, counted, attempts, dirty: true })
+    const before = prior !== undefined && !restarted && prior.state === 'running' ? sumCounts(prior.progress) : NO_COUNTS
+    this.jobs.set(spec.jobId, { record, tasks, counted, attempts, dirty: true, before })
   }
 
   has (jobId: string): boolean {
@@ -141,7 +145,7 @@ export class HistoryRecorder {
       case 'progress': {
         const rec = this.jobs.get(effect.jobId)
         if (rec === undefined) return
-        rec.record.progress = { ...effect.progress, maps: { ...effect.progress.maps }, reduces: { ...effect.progress.reduces } }
+        rec.record.progress = withCounts(effect.progress, rec.before)
         this.touch(rec, now)
         return
       }

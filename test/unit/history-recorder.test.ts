@@ -98,6 +98,33 @@ describe('history recorder', () => {
     expect(restarted !== undefined && newerRecord(restarted, ended)).toBe(true)
   })
 
+  it('a coordinator that takes over adds what the ones before it counted: its scheduler counts failed attempts and lost outputs from 0', () => {
+    const first = new HistoryRecorder(SELF, 1)
+    first.begin(spec(), 0)
+    const progress = (failedAttempts: number, lostDown: number, copied: number) => ({
+      type: 'progress' as const,
+      jobId: 'wc-abc',
+      progress: { maps: { done: 1, total: 2 }, reduces: { done: 0, total: 1 }, running: 1, failedAttempts, phase: 'map' as const, mapOutputs: { lostDown, lostFetch: 0, kept: 0, copied } }
+    })
+    first.effect(progress(3, 2, 1), 10)
+    const second = new HistoryRecorder(W1, 2)
+    second.begin(spec(), 20, first.get('wc-abc'))
+    second.effect(progress(1, 1, 0), 30)
+    expect(second.get('wc-abc')?.progress).toMatchObject({ failedAttempts: 4, mapOutputs: { lostDown: 3, lostFetch: 0, kept: 0, copied: 1 } })
+    // A third coordinator adds both.
+    const third = new HistoryRecorder(W2, 3)
+    third.begin(spec(), 40, second.get('wc-abc'))
+    third.effect({ type: 'progress', jobId: 'wc-abc', progress: { maps: { done: 2, total: 2 }, reduces: { done: 0, total: 1 }, running: 1, failedAttempts: 0, phase: 'reduce' } }, 50)
+    expect(third.get('wc-abc')?.progress).toMatchObject({ failedAttempts: 4, mapOutputs: { lostDown: 3, copied: 1 }, phase: 'reduce' })
+    // An ended job run again (a new generation) starts from nothing.
+    const ended = { ...(third.get('wc-abc') as NonNullable<ReturnType<HistoryRecorder['get']>>), state: 'failed' as const }
+    const again = new HistoryRecorder(SELF, 4)
+    again.begin(spec(), 60, ended, true)
+    again.effect({ type: 'progress', jobId: 'wc-abc', progress: { maps: { done: 0, total: 2 }, reduces: { done: 0, total: 1 }, running: 1, failedAttempts: 0, phase: 'map' } }, 70)
+    expect(again.get('wc-abc')?.progress.failedAttempts).toBe(0)
+    expect(again.get('wc-abc')?.progress.mapOutputs).toBeUndefined()
+  })
+
   it('keeps at most MAX_RECORDED_ATTEMPTS attempts and counts the rest', () => {
     const r = new HistoryRecorder(SELF, 1)
     r.begin(spec(1), 0)
