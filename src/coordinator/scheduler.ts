@@ -61,6 +61,9 @@ interface EarlyFacts { maps: Map<number, string>, reduces: Set<number> }
 const REFUSAL_REST_MS = 250
 const REFUSAL_REST_MAX_MS = 4_000
 
+/** Dead workers remembered so that their return is not counted as another death: many more than a mesh's workers. */
+const MAX_COUNTED_DOWN = 4_096
+
 /** Jobs whose inventory or committed parts arrived before their submit, kept at once. */
 const MAX_EARLY_JOBS = 64
 
@@ -84,6 +87,8 @@ export class Scheduler {
   /** When workers died within the last churn window, oldest first. */
   private deaths: number[] = []
   private churnUntil = -Infinity
+  /** Workers whose death this scheduler counted and that have not registered since: their return is no new death. */
+  private readonly countedDown = new Set<string>()
 
   /**
    * `deaths`: when workers died before this scheduler began (a previous `recentDeaths()` of this node's): a
@@ -105,7 +110,9 @@ export class Scheduler {
     switch (event.type) {
       case 'submit': this.onSubmit(event.job); break
       case 'worker-up':
-        if (event.restarted === true && !this.workers.has(event.peer) && event.slots > 0) this.countDeath(event.now)
+        // Back under a new boot id, and not yet counted dead here: it died while no scheduler of this node watched.
+        if (event.restarted === true && !this.workers.has(event.peer) && !this.countedDown.has(event.peer) && event.slots > 0) this.countDeath(event.now)
+        this.countedDown.delete(event.peer)
         this.onWorkerUp(event.peer, event.slots, event.self === true || event.peer === this.self, event.incarnation, event.noExec, event.now)
         break
       case 'worker-down': this.onWorkerDown(event.peer, event.now); break
@@ -213,7 +220,11 @@ export class Scheduler {
     const w = this.workers.get(peer)
     if (w === undefined) return
     this.workers.delete(peer)
-    if (w.slots > 0) this.countDeath(now)
+    if (w.slots > 0) {
+      this.countDeath(now)
+      this.countedDown.add(peer)
+      if (this.countedDown.size > MAX_COUNTED_DOWN) this.countedDown.delete(this.countedDown.values().next().value as string)
+    }
     for (const a of [...w.running]) {
       this.endAttempt(a, 'lost')
       a.task.job.failedAttempts++

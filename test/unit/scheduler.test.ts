@@ -1025,6 +1025,16 @@ describe('a mesh that churns: second copies without --intermediate-replicas', ()
     expect(copies(h.done(find(two, 'map', 0)))).toHaveLength(1)
   })
 
+  it('a worker this scheduler saw go down and come back under a new boot id is one death, not two', () => {
+    const h = new Harness('C', { reduceSlowStart: 1 })
+    h.up('A')
+    h.send({ type: 'worker-up', peer: 'B', slots: 1, incarnation: 'b1', now: 0 })
+    h.down('B')
+    h.send({ type: 'worker-up', peer: 'B', slots: 1, incarnation: 'b2', restarted: true, now: 2_000 })
+    const out = h.at(3_000).submit(spec('j', 1, 1))
+    expect(copies(h.done(find(out, 'map', 0)))).toEqual([])
+  })
+
   it('a node back under a new boot id counts as a death; --intermediate-replicas 1 turns the copies off; churnDeaths 0 never makes any', () => {
     const h = new Harness('C', { reduceSlowStart: 1 })
     h.up('A')
