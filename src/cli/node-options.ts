@@ -5,6 +5,7 @@ import { InvalidArgumentError, errorMessage } from '../util/errors.js'
 import { defaultDataDir } from '../node/data-dir.js'
 import { readSwarmKey } from '../node/private-network.js'
 import { envList, envValue, flagOrEnv, nonBlank, type Env } from '../util/env.js'
+import { isLoopback } from '../util/loopback.js'
 import { parseIntArg } from './arg-parsers.js'
 
 // A node's settings from flags and environment: where it is on the network (bootstrap, listen, private-mesh key)
@@ -81,7 +82,7 @@ export function resolveMdns (flag: boolean | undefined, env: Env, bootstrap: Mul
   if (raw === '1') return true
   if (raw === '0') return false
   if (raw !== undefined) throw new InvalidArgumentError(`invalid MRP2P_MDNS "${raw}": expected 1 or 0`)
-  return bootstrap.length === 0 && listen.some(a => !isLoopback(multiaddr(a)))
+  return bootstrap.length === 0 && listen.some(a => !isLoopbackAddr(multiaddr(a)))
 }
 
 /**
@@ -89,31 +90,33 @@ export function resolveMdns (flag: boolean | undefined, env: Env, bootstrap: Mul
  * never dial it back (it cannot serve map output), and the user almost certainly meant to listen on the LAN.
  */
 export function loopbackWarning (listen: string[], bootstrap: Multiaddr[], announce: string[] | undefined): string | undefined {
-  if (announce !== undefined || listen.some(a => !isLoopback(multiaddr(a)))) return undefined
-  const remote = bootstrap.find(b => !isLoopback(b))
+  if (announce !== undefined || listen.some(a => !isLoopbackAddr(multiaddr(a)))) return undefined
+  const remote = bootstrap.find(b => !isLoopbackAddr(b))
   if (remote === undefined) return undefined
-  const port = multiaddr(listen[0]).getComponents().find(c => c.name === 'tcp')?.value ?? '0'
+  const port = tcpPort(multiaddr(listen[0])) ?? '0'
   return `mrp2p: warning: this node listens only on loopback (${listen.join(', ')}) but bootstraps to ${remote.toString()}: nodes on other hosts cannot reach it; did you mean --listen /ip4/0.0.0.0/tcp/${port}?`
 }
 
-/** Loopback: 127.0.0.0/8, ::1, or the name localhost. */
-export function isLoopback (ma: Multiaddr): boolean {
+/** A multiaddr whose host (its first part: an IP address or DNS name) is loopback. */
+export function isLoopbackAddr (ma: Multiaddr): boolean {
   const host = ma.getComponents()[0]
-  if (host === undefined) return false
-  if (host.name === 'ip4') return host.value?.startsWith('127.') === true
-  if (host.name === 'ip6') return host.value === '::1'
-  if (host.name === 'dns' || host.name === 'dns4' || host.name === 'dns6') return host.value === 'localhost'
-  return false
+  return ['ip4', 'ip6', 'dns', 'dns4', 'dns6'].includes(host?.name ?? '') && host?.value !== undefined && isLoopback(host.value)
+}
+
+/** The TCP port of a multiaddr, as written. */
+function tcpPort (ma: Multiaddr): string | undefined {
+  return ma.getComponents().find(c => c.name === 'tcp')?.value
 }
 
 /** An announced address is one others can dial: TCP, a definite host (not 0.0.0.0 or ::), no /p2p (it is ours). */
 export function parseAnnounceAddr (value: string, source: string): string {
   const addr = parseListenAddr(value, source)
-  const host = multiaddr(addr).getComponents()[0]
+  const ma = multiaddr(addr)
+  const host = ma.getComponents()[0]
   if (host?.value === '0.0.0.0' || host?.value === '::') {
     throw new InvalidArgumentError(`invalid ${source} "${value}": announce the address others dial (e.g. /ip4/203.0.113.7/tcp/4001), not ${host.value}`)
   }
-  if (multiaddr(addr).getComponents().find(c => c.name === 'tcp')?.value === '0') {
+  if (tcpPort(ma) === '0') {
     throw new InvalidArgumentError(`invalid ${source} "${value}": announce the port others dial, not 0`)
   }
   return addr

@@ -18,6 +18,7 @@ import { errorMessage, UserFacingError } from '../util/errors.js'
 import type { Logger } from '../util/logger.js'
 import type { NodeMetrics } from './node-metrics.js'
 import { PAGE_HTML } from './page.js'
+import { isLoopback } from '../util/loopback.js'
 
 /** The port `join` tries first for its dashboard; the next free one above it when taken. */
 export const DEFAULT_DASHBOARD_PORT = 8470
@@ -41,10 +42,6 @@ export interface DashboardInit {
   roles: Roles
   metrics: NodeMetrics
   log: Logger
-}
-
-export function isLoopback (host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host)
 }
 
 /** dist/dashboard/app.js, built by `npm run build` (esbuild), found from the compiled file or its source. */

@@ -66,12 +66,14 @@ describe('Register / DoJob / fetch / commit over libp2p (one process)', () => {
     for (const n of nodes) await n.stop()
   })
 
+  /** wc over the eight books: its code, its splits, and a fresh output folder `out` collecting `reduces` parts. */
+  async function wcJob (splitSize: number, out: string, reduces: number): Promise<{ code: Awaited<ReturnType<typeof bundleJob>>, splits: Awaited<ReturnType<typeof planSplits>>, outDir: string, parts: PartCollector }> {
+    const outDir = join(dir, out)
+    return { code: await bundleJob('wc'), splits: await planSplits(BOOKS, { cwd: REFERENCE_CWD, splitSize }), outDir, parts: new PartCollector(OutputDir.prepare(outDir), reduces) }
+  }
+
   it('runs wc on the eight books across two workers and equals the reference', async () => {
-    const code = await bundleJob('wc')
-    const splits = await planSplits(BOOKS, { cwd: REFERENCE_CWD, splitSize: 200_000 })
-    const outDir = join(dir, 'out')
-    const output = OutputDir.prepare(outDir)
-    const parts = new PartCollector(output, 3)
+    const { code, splits, outDir, parts } = await wcJob(200_000, 'out', 3)
     const events: SubmissionEvent[] = []
     const submission = new Submission(
       { self: submitterNode.peerId.toString(), addrs: submitterNode.getMultiaddrs().map((a) => a.toString()), network: submitterNode, bootstrap: nodes[0].getMultiaddrs(), log, identity: await testIdentity() },
@@ -91,11 +93,7 @@ describe('Register / DoJob / fetch / commit over libp2p (one process)', () => {
   })
 
   it('with --intermediate-replicas 2, every map output is copied to the other worker before its map counts as done', async () => {
-    const code = await bundleJob('wc')
-    const splits = await planSplits(BOOKS, { cwd: REFERENCE_CWD, splitSize: 400_000 })
-    const outDir = join(dir, 'out-copies')
-    const output = OutputDir.prepare(outDir)
-    const parts = new PartCollector(output, 2)
+    const { code, splits, outDir, parts } = await wcJob(400_000, 'out-copies', 2)
     const before = workers.map((w) => w.getStats().copies?.made ?? 0)
     effects.length = 0
     // A submitter of its own: the first test's still serves its job's code and splits.
