@@ -1,5 +1,5 @@
 import '../../src/util/polyfills.js'
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -162,9 +162,14 @@ describe('crash test with a streaming job', () => {
     try {
       await waitForAgreement(c, [0, 1, 2, 3], 30_000)
       const out = fresh('crash')
-      expectOk(await submit(c, 0, [...crash, '--cmdenv', 'CHAOS=1', '--input', ...BOOKS, '--reduces', '3', '--split-size', '300000', '--output', out]))
+      const chaos = fresh('chaos')
+      mkdirSync(chaos)
+      expectOk(await submit(c, 0, [...crash, '--cmdenv', 'CHAOS=1', '--cmdenv', `CHAOS_DIR=${chaos}`, '--input', ...BOOKS, '--reduces', '3', '--split-size', '300000', '--output', out]))
       expect(partsOf(out)).toEqual(partsOf(reference))
-      expect(keeper.restarts).toBeGreaterThan(0)
+      const runs = readFileSync(join(chaos, 'runs'), 'utf8')
+      expect(runs, `runs of the job:\n${runs}`).toMatch(/ kill node=\d+/)
+      // The first run's kill happens before any output can exist, so the restarter must have seen it.
+      expect(keeper.restarts, `runs of the job:\n${runs}`).toBeGreaterThan(0)
     } finally {
       keeper.stop()
       await c.stop()
