@@ -13,6 +13,7 @@ import { runGibBench } from './gib-bench.js'
 import { runJobsBench } from './jobs-bench.js'
 import { runManyFailuresBench } from './many-failures-bench.js'
 import { runMeshBench } from './mesh-bench.js'
+import { runNatBench } from './nat-bench.js'
 import { runSortBench } from './sort-bench.js'
 import { runStreamingBench } from './streaming-bench.js'
 import { runLatencyBench, runScalingBench } from './scaling-bench.js'
@@ -32,7 +33,8 @@ const suites: Record<string, Suite> = {
   dashboard: runDashboardBench,
   streaming: runStreamingBench,
   'churn-sim': runChurnSimBench,
-  'many-failures': runManyFailuresBench
+  'many-failures': runManyFailuresBench,
+  nat: runNatBench
 }
 
 // Suite names, then options (words from the first that starts with --) for the suites that take any.

@@ -28,6 +28,8 @@ export function registerJoinCommand (program: Command): void {
     .option('--announce <multiaddr...>', 'address other nodes dial instead of the listen address, e.g. the router\'s with port forwarding (env MRP2P_ANNOUNCE, comma separated)')
     .option('--mdns', 'find the mesh\'s other nodes on the LAN by multicast DNS (env MRP2P_MDNS=1; default: on when there is no --bootstrap and --listen is not loopback)')
     .option('--no-mdns', 'no multicast DNS (env MRP2P_MDNS=0)')
+    .option('--relay', 'serve as a circuit relay for nodes behind NAT (env MRP2P_RELAY=1; default: on when this node has a public address)')
+    .option('--no-relay', 'serve as no relay (env MRP2P_RELAY=0)')
     .option('--data-dir <dir>', 'where the identity key and election state live (env MRP2P_DATA_DIR; default ~/.mrp2p)')
     .option('--slots <n>', 'tasks this node runs at once (env MRP2P_SLOTS; default: CPU count)')
     .option('--no-worker', 'take part in the mesh and election but never run tasks')

@@ -9,6 +9,9 @@ import { request, type StreamOpener } from '../protocol/reqresp.js'
 import { errorMessage, UserFacingError } from '../util/errors.js'
 import { parseIntArg } from './arg-parsers.js'
 import { quietUnlessLogLevelSet } from './log-level.js'
+import { findMeshOnLan } from '../node/find-on-lan.js'
+import { mdnsServiceTag } from '../node/lan-discovery.js'
+import { envValue, type Env } from '../util/env.js'
 import { resolveBootstrap, resolveSwarmKey } from './node-options.js'
 
 /** The node named by --bootstrap did not answer. */
@@ -21,6 +24,7 @@ export class NodeUnreachableError extends UserFacingError {
 /** The flags of every command that asks a node of the mesh (`status`, `jobs`, `job`, `logs`, `cancel`). */
 export interface MeshClientFlags {
   bootstrap?: string[]
+  mdns?: boolean
   json?: boolean
   timeoutMs?: string
   swarmKey?: string
@@ -32,9 +36,27 @@ export const DEFAULT_CLIENT_TIMEOUT_MS = 5_000
 export function addMeshClientOptions (cmd: Command): Command {
   return cmd
     .option('--bootstrap <multiaddr...>', 'a node to ask, ending in /p2p/<PeerId> (env MRP2P_BOOTSTRAP)')
+    .option('--mdns', MDNS_CLIENT_HELP)
     .option('--json', 'print the answer as JSON')
     .option('--timeout-ms <ms>', 'give up after this long', String(DEFAULT_CLIENT_TIMEOUT_MS))
     .option('--swarm-key <file>', 'the key of a private mesh (env MRP2P_SWARM_KEY)')
+}
+
+export const MDNS_CLIENT_HELP = 'with no --bootstrap, find a node of the mesh on the LAN by multicast DNS (env MRP2P_MDNS=1)'
+
+/**
+ * Where a command finds the mesh: --bootstrap (or MRP2P_BOOTSTRAP); without one, with --mdns (or MRP2P_MDNS=1),
+ * the first node of the mesh (of this swarm key) that answers on the LAN within `timeoutMs`. One line names what
+ * is missing otherwise.
+ */
+export async function resolveMeshTargets (command: string, flags: { bootstrap?: string[], mdns?: boolean }, swarmKey: Uint8Array | undefined, timeoutMs: number, env: Env = process.env): Promise<Multiaddr[]> {
+  const targets = resolveBootstrap(flags.bootstrap, env)
+  if (targets.length > 0) return targets
+  const mdns = flags.mdns ?? envValue(env, 'MRP2P_MDNS') === '1'
+  if (!mdns) throw new NodeUnreachableError(`${command} needs --bootstrap <multiaddr> (or MRP2P_BOOTSTRAP) naming a node of the mesh, or --mdns to find one on the LAN`)
+  const found = await findMeshOnLan({ swarmKey, version: MRP2P_VERSION, signal: AbortSignal.timeout(timeoutMs) })
+  if (found.length === 0) throw new NodeUnreachableError(`no node of the mesh answered on the LAN within ${timeoutMs} ms (mDNS ${mdnsServiceTag(swarmKey)}${swarmKey === undefined ? '; a private mesh also needs --swarm-key FILE' : ''})`)
+  return found
 }
 
 /** One asked node: calls to it, and to other members by their addresses. */
@@ -50,10 +72,9 @@ export interface MeshClient {
  */
 export async function withMeshClient<T> (command: string, flags: MeshClientFlags, fn: (client: MeshClient) => Promise<T>): Promise<T> {
   quietUnlessLogLevelSet()
-  const targets = resolveBootstrap(flags.bootstrap)
-  if (targets.length === 0) throw new NodeUnreachableError(`${command} needs --bootstrap <multiaddr> (or MRP2P_BOOTSTRAP) naming a node to ask`)
   const timeoutMs = flags.timeoutMs === undefined ? DEFAULT_CLIENT_TIMEOUT_MS : parseIntArg(flags.timeoutMs, '--timeout-ms', 100, 600_000)
   const swarmKey = resolveSwarmKey(flags.swarmKey)
+  const targets = await resolveMeshTargets(command, flags, swarmKey, timeoutMs)
   const node = await createClientLibp2p({ version: MRP2P_VERSION, swarmKey })
   const errors: string[] = []
   try {

@@ -4,8 +4,10 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { InvalidArgumentError, errorMessage } from '../util/errors.js'
 import { defaultDataDir } from '../node/data-dir.js'
 import { readSwarmKey } from '../node/private-network.js'
+import { hasPublicAddress } from '../node/reachability.js'
+import { RELAY_SLOTS } from '../node/relay-limits.js'
 import { envList, envValue, flagOrEnv, nonBlank, type Env } from '../util/env.js'
-import { isLoopback } from '../util/loopback.js'
+import { isLoopbackAddr } from '../util/loopback.js'
 import { parseIntArg } from './arg-parsers.js'
 
 // A node's settings from flags and environment: where it is on the network (bootstrap, listen, private-mesh key)
@@ -26,6 +28,8 @@ export interface JoinFlags {
   /** `--mdns` true, `--no-mdns` false, neither undefined (then MRP2P_MDNS, then the rule in resolveMdns). */
   mdns?: boolean
   announce?: string[]
+  /** `--relay` true, `--no-relay` false, neither undefined (then MRP2P_RELAY, then the rule in resolveRelay). */
+  relay?: boolean
 }
 
 export interface NetworkOptions {
@@ -38,6 +42,8 @@ export interface NetworkOptions {
   swarmKey?: Uint8Array
   /** Find the mesh's other nodes on the LAN by multicast DNS (src/node/lan-discovery.ts). */
   mdns: boolean
+  relay: boolean
+  relaySlots: number
   /** Set: the addresses other nodes dial instead of the listen addresses (port forwarding). */
   announce?: string[]
 }
@@ -68,7 +74,42 @@ export function resolveNetworkOptions (flags: JoinFlags, env: Env = process.env)
   const { values: announced, source: announceSource } = listFromFlagOrEnv(flags.announce, '--announce', env, 'MRP2P_ANNOUNCE')
   const announce = announced.map(s => parseAnnounceAddr(s, announceSource))
   const mdns = resolveMdns(flags.mdns, env, bootstrap, listen)
-  return { bootstrap, listen, dataDir, slots, worker: flags.worker ?? true, swarmKey: resolveSwarmKey(flags.swarmKey, env), mdns, announce: announce.length > 0 ? announce : undefined }
+  const relay = resolveRelay(flags.relay, env, listen, announced)
+  return {
+    bootstrap,
+    listen,
+    dataDir,
+    slots,
+    worker: flags.worker ?? true,
+    swarmKey: resolveSwarmKey(flags.swarmKey, env),
+    mdns,
+    announce: announce.length > 0 ? announce : undefined,
+    relay,
+    relaySlots: relaySlotsFor(relay, listen, announced)
+  }
+}
+
+/**
+ * `--relay`/`--no-relay`, else MRP2P_RELAY (1 or 0), else on exactly when the node has a public address (listened
+ * on, on an interface under a wildcard, or announced): only such a node can be reached by nodes behind NAT.
+ */
+export function resolveRelay (flag: boolean | undefined, env: Env, listen: string[], announce: string[], publicAddress = hasPublicAddress): boolean {
+  if (flag !== undefined) return flag
+  const raw = envValue(env, 'MRP2P_RELAY')
+  if (raw === '1') return true
+  if (raw === '0') return false
+  if (raw !== undefined) throw new InvalidArgumentError(`invalid MRP2P_RELAY "${raw}": expected 1 or 0`)
+  return publicAddress(listen, announce)
+}
+
+/**
+ * A node that is no relay and can be reached only from its own network (it listens off loopback and announces
+ * nothing) holds slots on relays, should the mesh have any: nodes behind other NATs then reach it through them. A
+ * node on loopback is on one machine's mesh, where nothing needs a relay.
+ */
+export function relaySlotsFor (relay: boolean, listen: string[], announce: string[]): number {
+  if (relay || announce.length > 0) return 0
+  return listen.some(a => !isLoopbackAddr(multiaddr(a))) ? RELAY_SLOTS : 0
 }
 
 /**
@@ -97,11 +138,6 @@ export function loopbackWarning (listen: string[], bootstrap: Multiaddr[], annou
   return `mrp2p: warning: this node listens only on loopback (${listen.join(', ')}) but bootstraps to ${remote.toString()}: nodes on other hosts cannot reach it; did you mean --listen /ip4/0.0.0.0/tcp/${port}?`
 }
 
-/** A multiaddr whose host (its first part: an IP address or DNS name) is loopback. */
-export function isLoopbackAddr (ma: Multiaddr): boolean {
-  const host = ma.getComponents()[0]
-  return ['ip4', 'ip6', 'dns', 'dns4', 'dns6'].includes(host?.name ?? '') && host?.value !== undefined && isLoopback(host.value)
-}
 
 /** The TCP port of a multiaddr, as written. */
 function tcpPort (ma: Multiaddr): string | undefined {

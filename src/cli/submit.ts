@@ -1,12 +1,12 @@
 import type { Command } from 'commander'
 import { DEFAULT_SUBMIT_SPLIT_SIZE } from '../mapreduce/splits.js'
 import { submitJob } from '../submitter/submit-job.js'
-import { InvalidArgumentError } from '../util/errors.js'
 import { createLogger } from '../util/logger.js'
 import { addJobOptionFlags, jobOptionsFromFlags, type JobOptionFlags } from './job-option-flags.js'
 import { resolveIdentity } from './identity-options.js'
 import { quietUnlessLogLevelSet } from './log-level.js'
-import { DEFAULT_LISTEN, resolveBootstrap, resolveListen, resolveSwarmKey } from './node-options.js'
+import { DEFAULT_CLIENT_TIMEOUT_MS, MDNS_CLIENT_HELP, resolveMeshTargets } from './mesh-client.js'
+import { DEFAULT_LISTEN, resolveListen, resolveSwarmKey } from './node-options.js'
 import { byteSize, collectParam, positiveInt } from './arg-parsers.js'
 import { addStreamingFlags, resolveStreaming, STREAMING_JOB_NAME, type StreamingFlags } from './streaming-flags.js'
 import { withTerminal } from './submit-terminal.js'
@@ -15,6 +15,7 @@ import { withTerminal } from './submit-terminal.js'
 interface SubmitFlags extends JobOptionFlags, StreamingFlags {
   input: string[]
   bootstrap?: string[]
+  mdns?: boolean
   reduces: number
   output: string
   splitSize: number
@@ -37,6 +38,7 @@ export function registerSubmitCommand (program: Command): void {
     .argument('[job]', 'built-in job (wc, indexer, grep, sort) or path to a .ts/.js module; or a streaming job: --mapper and --reducer')
     .requiredOption('-i, --input <paths...>', 'input files; map receives each path exactly as given')
     .option('-b, --bootstrap <multiaddr...>', 'a node of the mesh, ending in /p2p/<PeerId> (env MRP2P_BOOTSTRAP)')
+    .option('--mdns', MDNS_CLIENT_HELP)
     .option('-r, --reduces <R>', 'number of reduce partitions', positiveInt('--reduces'), 1)
     .option('-o, --output <dir>', 'output folder (must be empty or absent)', 'mr-out')
     .option('--split-size <bytes>', 'cut larger files at line ends into splits of about this size', byteSize('--split-size'), DEFAULT_SUBMIT_SPLIT_SIZE)
@@ -52,10 +54,9 @@ export function registerSubmitCommand (program: Command): void {
     .action(async (jobSpec: string | undefined, flags: SubmitFlags) => {
       quietUnlessLogLevelSet()
       const streaming = await resolveStreaming(jobSpec, flags)
-      const bootstrap = resolveBootstrap(flags.bootstrap)
-      if (bootstrap.length === 0) throw new InvalidArgumentError('submit needs --bootstrap <multiaddr> (or MRP2P_BOOTSTRAP) naming a node of the mesh')
       const listen = resolveListen(flags.listen === undefined ? undefined : [flags.listen])
       const swarmKey = resolveSwarmKey(flags.swarmKey)
+      const bootstrap = await resolveMeshTargets('submit', flags, swarmKey, DEFAULT_CLIENT_TIMEOUT_MS)
       const identity = resolveIdentity(flags.identity)
       const jobOptions = jobOptionsFromFlags(flags, 'submit')
       let jobId = ''

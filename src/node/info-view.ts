@@ -8,6 +8,8 @@ export interface InfoInputs {
   worker: boolean
   slots: number
   connections: string[]
+  relayed?: string[]
+  reachability?: InfoResponse['reachability']
   blocked: string[]
   view: ElectionView
   isCoordinator: boolean
@@ -32,6 +34,8 @@ export function toInfoResponse (i: InfoInputs): InfoResponse {
     worker: i.worker,
     slots: i.slots,
     connections: i.connections,
+    relayed: i.relayed,
+    reachability: i.reachability,
     blocked: i.blocked,
     role: v.role,
     isCoordinator: i.isCoordinator,

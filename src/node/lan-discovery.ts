@@ -15,7 +15,13 @@ export function mdnsServiceTag (swarmKey?: Uint8Array): string {
   return `_mrp2p-${digest}._udp.local`
 }
 
-/** libp2p's own mDNS discovery, set for this mesh: what it finds goes to the mesh maintainer as `peer:discovery`. */
-export function lanDiscovery (swarmKey?: Uint8Array): ReturnType<typeof mdns> {
-  return mdns({ serviceTag: mdnsServiceTag(swarmKey), interval: LAN_QUERY_MS })
+/** How often `submit`/`status --mdns` ask while they wait for a first answer. */
+export const LAN_CLIENT_QUERY_MS = 500
+
+/**
+ * libp2p's own mDNS discovery, set for this mesh: what it finds goes to the mesh maintainer as `peer:discovery`.
+ * A client (`answer: false`) only asks: it answers no query, so no node takes it for a member.
+ */
+export function lanDiscovery (swarmKey?: Uint8Array, options: { answer?: boolean, intervalMs?: number } = {}): ReturnType<typeof mdns> {
+  return mdns({ serviceTag: mdnsServiceTag(swarmKey), interval: options.intervalMs ?? LAN_QUERY_MS, broadcast: options.answer ?? true })
 }

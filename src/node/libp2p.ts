@@ -1,3 +1,6 @@
+import { autoNAT } from '@libp2p/autonat'
+import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { dcutr } from '@libp2p/dcutr'
 import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
 import { identify, type Identify } from '@libp2p/identify'
 import { noise } from '@libp2p/noise'
@@ -11,14 +14,17 @@ import { createLibp2p, type Libp2p } from 'libp2p'
 import type { Registry } from 'prom-client'
 import { CONTROL_TOPIC, DISCOVERY_TOPIC } from '../protocol/ids.js'
 import { GOSSIP_SCORE_PARAMS, GOSSIP_SCORE_THRESHOLDS, graylistGuard, shortenScoreCache, type GraylistGuard } from './gossip-scoring.js'
-import { lanDiscovery } from './lan-discovery.js'
+import { LAN_CLIENT_QUERY_MS, lanDiscovery } from './lan-discovery.js'
 import { privateNetwork } from './private-network.js'
+import { reachabilityView, type ReachabilityView } from './reachability.js'
+import { RELAY_LIMITS } from './relay-limits.js'
 
 export interface MeshServices extends Record<string, unknown> {
   pubsub: GossipSub
   graylist: GraylistGuard
   identify: Identify
   ping: Ping
+  reachability: ReachabilityView
 }
 
 export type MeshLibp2p = Libp2p<MeshServices>
@@ -38,6 +44,10 @@ export interface MeshLibp2pInit {
   mdns?: boolean
   /** Set: the addresses others are told to dial, instead of the listen addresses (`join --announce`). */
   announce?: string[]
+  /** Serve as a circuit relay for nodes behind NAT (`join --relay`); RELAY_LIMITS bound what it serves. */
+  relay?: boolean
+  /** Hold a slot on this many relays, so that nodes that cannot dial this one reach it through them. */
+  relaySlots?: number
 }
 
 /**
@@ -97,8 +107,8 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
     start: false,
     privateKey: init.privateKey,
     nodeInfo: { name: 'mrp2p', version: init.version },
-    addresses: { listen: init.listen, announce: init.announce },
-    transports: [tcp()],
+    addresses: { listen: [...init.listen, ...circuitListen(init.relaySlots)], announce: init.announce },
+    transports: [tcp(), circuitRelayTransport(RELAY_LIMITS.client)],
     connectionProtector: init.swarmKey === undefined ? undefined : privateNetwork(init.swarmKey),
     connectionEncrypters: [noise()],
     streamMuxers: [yamux(YAMUX)],
@@ -120,11 +130,20 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
       pubsub: gossipsub(GOSSIP),
       graylist: graylistGuard(),
       identify: identify(),
-      ping: ping()
+      ping: ping(),
+      reachability: reachabilityView(),
+      autoNAT: autoNAT(),
+      dcutr: dcutr(),
+      ...(init.relay === true ? { relay: circuitRelayServer(RELAY_LIMITS.server) } : {})
     }
   })
   shortenScoreCache(node.services.pubsub)
   return node
+}
+
+/** `/p2p-circuit` once per relay slot wanted: libp2p's relay transport then reserves that many slots. */
+function circuitListen (slots = 0): string[] {
+  return Array.from({ length: slots }, () => '/p2p-circuit')
 }
 
 /**
@@ -133,16 +152,19 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
  * bridge between partitioned halves. By default it listens nowhere; a
  * submitter that peers must reach passes `listen`.
  */
-export async function createClientLibp2p (init: { privateKey?: PrivateKey, version: string, listen?: string[], swarmKey?: Uint8Array }): Promise<Libp2p<{ identify: Identify }>> {
+export async function createClientLibp2p (init: { privateKey?: PrivateKey, version: string, listen?: string[], swarmKey?: Uint8Array, relaySlots?: number, lan?: boolean }): Promise<Libp2p<{ identify: Identify }>> {
   return await createLibp2p({
     privateKey: init.privateKey,
     nodeInfo: { name: 'mrp2p-client', version: init.version },
-    addresses: { listen: init.listen ?? [] },
-    transports: [tcp()],
+    addresses: { listen: [...(init.listen ?? []), ...circuitListen(init.relaySlots)] },
+    // Nodes behind NAT are reached through relays: the relay transport dials their /p2p-circuit addresses.
+    transports: [tcp(), circuitRelayTransport(RELAY_LIMITS.client)],
     connectionProtector: init.swarmKey === undefined ? undefined : privateNetwork(init.swarmKey),
     connectionEncrypters: [noise()],
     streamMuxers: [yamux(YAMUX)],
     connectionManager: { dialTimeout: 5_000, inboundConnectionThreshold: 1_000 },
+    // Asks the LAN for the mesh's nodes and answers nobody: a client is never taken for a member.
+    peerDiscovery: init.lan === true ? [lanDiscovery(init.swarmKey, { answer: false, intervalMs: LAN_CLIENT_QUERY_MS })] : [],
     services: { identify: identify() }
   })
 }

@@ -24,6 +24,7 @@ import { createMeshLibp2p, type MeshLibp2p } from './libp2p.js'
 import { swarmKeyMismatch } from '../protocol/errors.js'
 import { explainListenFailure } from './listen-errors.js'
 import { createMeshMaintainer, type MeshMaintainer } from './mesh-maintainer.js'
+import { isRelayed } from './reachability.js'
 
 /**
  * The composition root of one mrp2p node: data dir and identity, libp2p with
@@ -50,6 +51,10 @@ export interface NodeConfig {
   mdns?: boolean
   /** Set: the addresses other nodes dial instead of the listen addresses (behind port forwarding). */
   announce?: string[]
+  /** Serve as a circuit relay for nodes behind NAT (`join --relay`, src/node/relay-limits.ts). */
+  relay?: boolean
+  /** Relay slots to hold (a node that others may not be able to dial); 0 or unset: none. */
+  relaySlots?: number
   /** Called when the node cannot ever join (its bootstrap refused the handshake: wrong or missing swarm key). */
   onFatal?: (err: Error) => void
   /** Where every part of the node logs, by component; default the process's logger. */
@@ -118,7 +123,9 @@ export async function startNode (config: NodeConfig, options: AbortOptions = {})
       swarmKey: config.swarmKey,
       metrics: config.metrics,
       mdns: config.mdns,
-      announce: config.announce
+      announce: config.announce,
+      relay: config.relay,
+      relaySlots: config.relaySlots
     })
     const self = libp2p.peerId.toString()
     const electionConfig = resolveElectionConfig(config.election)
@@ -148,7 +155,8 @@ export async function startNode (config: NodeConfig, options: AbortOptions = {})
         version: config.version,
         worker: config.worker,
         slots: config.slots,
-        connections: [...new Set(libp2p.getConnections().map(c => c.remotePeer.toString()))],
+        ...connectionKinds(libp2p),
+        reachability: { ...libp2p.services.reachability.now(), relay: config.relay === true },
         blocked: blockList.list(),
         view: election.view(),
         isCoordinator: election.isCoordinator(),
@@ -305,6 +313,14 @@ function resourceSampler (): { sample: () => NonNullable<InfoResponse['resources
       return { rssBytes: mem.rss, heapUsedBytes: mem.heapUsed, cpuPercent: Math.round(usedUs / 10 / wallMs) }
     }
   }
+}
+
+/** Every peer with an open connection, and those of them reached only through a relay. */
+function connectionKinds (libp2p: MeshLibp2p): { connections: string[], relayed: string[] } {
+  const direct = new Set<string>()
+  const viaRelay = new Set<string>()
+  for (const c of libp2p.getConnections()) (isRelayed(c) ? viaRelay : direct).add(c.remotePeer.toString())
+  return { connections: [...new Set([...direct, ...viaRelay])], relayed: [...viaRelay].filter(p => !direct.has(p)) }
 }
 
 function addrsOf (libp2p: MeshLibp2p): string[] {

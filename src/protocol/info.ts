@@ -65,6 +65,17 @@ export const InfoResponse = z.object({
   slots: z.number().int().nonnegative(),
   /** Peers with an open connection right now. */
   connections: z.array(peerIdString).max(10_000),
+  /** Of `connections`, the peers reached only through a relay (no direct connection yet); absent from older nodes. */
+  relayed: z.array(peerIdString).max(10_000).optional(),
+  /** How others reach this node (docs/mesh.md, "Across NATs"); absent from older nodes. */
+  reachability: z.object({
+    /** AutoNAT's verdict: `public` (a public address confirmed by peers), `private` (no public address), `unknown`. */
+    nat: z.enum(['public', 'private', 'unknown']),
+    /** Whether this node serves as a circuit relay (`join --relay`). */
+    relay: z.boolean(),
+    /** Relays this node holds a slot on. */
+    relays: z.array(peerIdString).max(64)
+  }).optional(),
   /** Peers this node refuses (partition control). */
   blocked: z.array(peerIdString).max(10_000),
   role: z.string().max(50),

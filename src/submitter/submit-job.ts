@@ -1,6 +1,6 @@
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
-import type { Multiaddr } from '@multiformats/multiaddr'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { bundleJob, importJob } from '../mapreduce/job-loader.js'
 import { jobOptionsOf, type JobOptions } from '../mapreduce/job-options.js'
 import { OutputDir } from '../mapreduce/output-dir.js'
@@ -8,10 +8,13 @@ import { sampledParams } from '../mapreduce/sample.js'
 import { planSplits } from '../mapreduce/splits.js'
 import { streamingCodeHash, type StreamingJob } from '../mapreduce/streaming-job.js'
 import { createClientLibp2p } from '../node/libp2p.js'
+import { RELAY_SLOTS } from '../node/relay-limits.js'
+import { isLoopbackAddr } from '../util/loopback.js'
 import { MRP2P_VERSION } from '../node/version.js'
 import type { Logger } from '../util/logger.js'
 import { captureOutput } from '../worker/task-output-capture.js'
 import { PartCollector } from './part-collector.js'
+import { holdRelaySlot } from './relay-slot.js'
 import { newJobId, Submission, type SubmissionEvent } from './submission.js'
 
 /**
@@ -105,12 +108,15 @@ export async function submitJob (options: SubmitJobOptions): Promise<SubmitJobRe
   const inputBytes = splits.reduce((n, s) => n + s.length, 0)
   const output = OutputDir.prepare(options.output)
 
-  const node = await createClientLibp2p({ version: MRP2P_VERSION, listen: options.listen, swarmKey: options.swarmKey })
+  // Off loopback, workers on other networks may have to reach this submitter through a relay.
+  const relaySlots = options.listen.some((a) => !isLoopbackAddr(multiaddr(a))) ? RELAY_SLOTS : 0
+  const node = await createClientLibp2p({ version: MRP2P_VERSION, listen: options.listen, swarmKey: options.swarmKey, relaySlots })
   const jobId = newJobId(bundle.name)
   options.onEvent?.({ type: 'planned', jobId, jobName: bundle.name, maps: splits.length, inputBytes })
   const started = performance.now()
   try {
     await node.start()
+    if (relaySlots > 0) await holdRelaySlot(node, options.bootstrap, options.log, { signal: options.signal })
     const parts = new PartCollector(output, options.reduces)
     const submission = new Submission(
       { self: node.peerId.toString(), addrs: node.getMultiaddrs().map((a) => a.toString()), network: node, bootstrap: options.bootstrap, log: options.log, keyed: options.swarmKey !== undefined, identity: options.identity ?? await generateKeyPair('Ed25519') },

@@ -96,6 +96,9 @@ describe('dashboard', () => {
     await page.goto(`${dashboardOf(1)}#/mesh`)
     await page.waitForFunction(`document.querySelectorAll('#mesh tbody tr').length === 3 && [...document.querySelectorAll('#mesh tbody tr')].every((tr) => /\\d+(\\.\\d)? MiB/.test(tr.textContent))`, { timeout: 15_000 })
     await shot(page, '4-mesh')
+    // Loopback nodes: each reaches the others directly, and none has a public address or relays.
+    const cells = await page.$$eval('#mesh tbody tr', (trs) => trs.map((tr) => [tr.querySelector('.link')?.textContent, tr.querySelector('.reach')?.textContent]))
+    expect(cells).toEqual([['-', 'private'], ['direct', 'private'], ['direct', 'private']])
     await page.close()
   }, 240_000)
 

@@ -4,7 +4,8 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { waitFor } from '../../src/harness/wait-for.js'
 import type { InfoResponse } from '../../src/protocol/info.js'
-import { labStatus, startLabNode, useNetnsLab, type LabNode } from '../support/netns-nodes.js'
+import { labStatus, startLabNode, type LabNode } from '../support/netns-nodes.js'
+import { useNetnsLab } from '../support/use-netns-lab.js'
 import { CLI, SHARED_DATA } from '../support/run-cli.js'
 
 /**

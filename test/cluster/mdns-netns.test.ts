@@ -1,14 +1,20 @@
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { waitFor } from '../../src/harness/wait-for.js'
+import { binPath } from '../../src/harness/node-process.js'
 import { generateSwarmKey } from '../../src/node/private-network.js'
-import { labStatus, startLabNode, useNetnsLab, type LabNode } from '../support/netns-nodes.js'
+import { InfoResponse } from '../../src/protocol/info.js'
+import { labNodeEnv, labStatus, startLabNode, type LabNode } from '../support/netns-nodes.js'
+import { sortedOutput } from '../support/output.js'
+import { BOOKS, REFERENCE_CWD } from '../support/run-cli.js'
+import { useNetnsLab } from '../support/use-netns-lab.js'
 
 /**
  * LAN discovery (`join` with no --bootstrap on a non-loopback address turns mDNS on): five nodes of one private
  * mesh, each in a network namespace of its own on one bridge and told nothing of the others, form one mesh; a
  * sixth on the same bridge with another swarm key (so another mDNS service) stays out, as the five stay out of it.
+ * `status --mdns` and `submit --mdns`, given no address, find a node of their own mesh.
  */
 const MESH = 5
 
@@ -47,5 +53,21 @@ describe('a mesh that forms on a LAN by mDNS', () => {
       expect(info.members.map(m => m.peerId)).not.toContain(outsider.peerId)
       expect(info.connections).not.toContain(outsider.peerId)
     }
-  }, 120_000)
+
+    // `status --mdns` on the same LAN, told no address, finds a node of its own mesh only.
+    const cli = [process.execPath, binPath()]
+    const ask = async (key: string): Promise<InfoResponse> => {
+      const r = await l.run(l.namespaces[MESH], [...cli, 'status', '--mdns', '--json', '--swarm-key', key], { timeoutMs: 20_000 })
+      expect(r.code, r.stderr).toBe(0)
+      return InfoResponse.parse(JSON.parse(r.stdout))
+    }
+    expect(ids).toContain((await ask(ours)).peerId)
+    expect((await ask(theirs)).peerId).toBe(outsider.peerId)
+    // And `submit --mdns`: a job with no address given, its output the reference.
+    const out = join(root, 'wc-out')
+    const ns = l.namespaces[0]
+    const sub = await l.run(ns, [...cli, 'submit', 'wc', '--mdns', '--swarm-key', ours, '--listen', `/ip4/${ns.addr}/tcp/0`, '--input', ...BOOKS, '--output', out, '-q'], { cwd: REFERENCE_CWD, env: labNodeEnv(), timeoutMs: 60_000 })
+    expect(sub.code, sub.stderr).toBe(0)
+    expect(sortedOutput(out).equals(readFileSync(join(REFERENCE_CWD, 'wc.txt')))).toBe(true)
+  }, 150_000)
 })

@@ -208,6 +208,14 @@ describe('mrp2p status and mrp2p cluster', () => {
       const gone = await runCli(['status', '--bootstrap', `/ip4/127.0.0.1/tcp/${await someFreePort()}/p2p/${await strangerId()}`, '--timeout-ms', '2000'])
       expect(gone.code).toBe(1)
       expect(gone.stderr).toMatch(/^mrp2p: no node answered/)
+      // Told nowhere to look: one line naming both ways; asked to look on the LAN where no node of the mesh is: the
+      // same, after the wait (nodes on loopback answer no mDNS query).
+      const nowhere = await runCli(['status'], { env: { MRP2P_BOOTSTRAP: '' } })
+      expect(nowhere.code).toBe(1)
+      expect(nowhere.stderr).toBe('mrp2p: status needs --bootstrap <multiaddr> (or MRP2P_BOOTSTRAP) naming a node of the mesh, or --mdns to find one on the LAN\n')
+      const lan = await runCli(['status', '--mdns', '--timeout-ms', '1000'], { env: { MRP2P_BOOTSTRAP: '' } })
+      expect(lan.code).toBe(1)
+      expect(lan.stderr).toBe('mrp2p: no node of the mesh answered on the LAN within 1000 ms (mDNS _mrp2p._udp.local; a private mesh also needs --swarm-key FILE)\n')
     } finally {
       await Promise.all([a.stop(), b.stop()])
     }

@@ -14,6 +14,7 @@ import {
   DialFailedError, DialTimeoutError, FirstByteTimeoutError, InvalidMessageError, RemoteError, ResponseTimeoutError
 } from '../../src/protocol/errors.js'
 import type { Logger } from '../../src/util/logger.js'
+import { infoFixture } from '../support/info-fixture.js'
 import { createTestPeer, frame, varint } from '../support/mesh-peers.js'
 
 /** A logger that keeps its lines, to assert that a drop was reported. */
@@ -23,25 +24,7 @@ function memoryLogger (): { log: Logger, lines: Array<Record<string, unknown>> }
   return { log, lines }
 }
 
-const INFO: InfoResponse = {
-  peerId: '12D3KooWServer',
-  addrs: ['/ip4/127.0.0.1/tcp/1/p2p/12D3KooWServer'],
-  version: '0.1.0',
-  worker: true,
-  slots: 2,
-  connections: [],
-  blocked: [],
-  role: 'follower',
-  isCoordinator: false,
-  epoch: 3,
-  highestEpoch: 3,
-  coordinator: '12D3KooWOther',
-  leaseValid: true,
-  leaseAgeMs: 120,
-  leaseRemainingMs: 2880,
-  members: [],
-  uptimeMs: 1000
-}
+const INFO: InfoResponse = infoFixture('12D3KooWServer')
 
 /** Send raw bytes on a fresh info stream and collect whatever comes back (or the reset). */
 async function rawExchange (client: Libp2p, addr: Multiaddr, bytes: Uint8Array, protocol = INFO_PROTOCOL): Promise<{ bytes: Uint8Array, error?: unknown }> {

@@ -1,12 +1,11 @@
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, beforeAll, expect, it } from 'vitest'
 import { waitFor } from '../../src/harness/wait-for.js'
 import { InfoResponse } from '../../src/protocol/info.js'
 import { TEST_ELECTION_ENV } from './cluster-views.js'
-import { NetnsLab, netnsSupport, type LabNamespace, type LabProcess } from './netns.js'
-import { CLI } from './run-cli.js'
+import type { LabNamespace, LabProcess, NetnsLab } from './netns.js'
+import { binPath } from '../../src/harness/node-process.js'
+
+// `mrp2p join` nodes in a NetnsLab (tests and the nat bench); the vitest hooks that build a lab are in use-netns-lab.ts.
 
 /** A `mrp2p join` process in a namespace of a NetnsLab. */
 export interface LabNode {
@@ -35,7 +34,7 @@ export function labNodeEnv (): NodeJS.ProcessEnv {
 /** `mrp2p join` in namespace `index`, listening on its bridge address; resolves once it printed `ready`. */
 export async function startLabNode (lab: NetnsLab, root: string, index: number, extra: string[] = []): Promise<LabNode> {
   const ns = lab.namespaces[index]
-  const args = [process.execPath, CLI, 'join', '--listen', `/ip4/${ns.addr}/tcp/0`, '--data-dir', join(root, `node-${index}`), ...extra]
+  const args = [process.execPath, binPath(), 'join', '--listen', `/ip4/${ns.addr}/tcp/0`, '--data-dir', join(root, `node-${index}`), ...extra]
   const proc = lab.spawn(ns, args, { env: labNodeEnv() })
   const printed = await waitFor(() => {
     if (!proc.running) throw new Error(`node ${index} exited (${JSON.stringify(proc.result)}) before ready: ${proc.stderr.slice(-2000)}`)
@@ -43,54 +42,18 @@ export async function startLabNode (lab: NetnsLab, root: string, index: number, 
   }, { timeoutMs: 20_000, intervalMs: 50, description: `node ${index} in ${ns.name} to print ready` })
   const peerId = /^peer-id (\S+)$/m.exec(printed)?.[1]
   const addrs = [...printed.matchAll(/^addr (\S+)$/gm)].map(m => m[1])
-  expect(peerId, printed).toBeDefined()
+  if (peerId === undefined) throw new Error(`node ${index} printed no peer id: ${printed}`)
   const addr = addrs.find(a => a.startsWith(`/ip4/${ns.addr}/tcp/`))
-  expect(addr, `node ${index} printed ${addrs.join(', ')}`).toBeDefined()
-  return { ns, proc, peerId: peerId as string, addr: addr as string, printed: addrs }
-}
-
-/** `mrp2p status --json` of `node`, run in the root namespace: the answer crosses the bridge. */
-export async function labStatus (lab: NetnsLab, node: LabNode, extra: string[] = []): Promise<InfoResponse> {
-  const r = await lab.run(undefined, [process.execPath, CLI, 'status', '--bootstrap', node.addr, '--json', '--timeout-ms', '3000', ...extra], { timeoutMs: 15_000 })
-  if (r.code !== 0) throw new Error(`status of ${node.ns.name} exited ${String(r.code)}: ${r.stderr.trim()}`)
-  return InfoResponse.parse(JSON.parse(r.stdout))
+  if (addr === undefined) throw new Error(`node ${index} printed no address on ${ns.addr}: ${addrs.join(', ')}`)
+  return { ns, proc, peerId, addr, printed: addrs }
 }
 
 /**
- * One lab of `count` namespaces for the test file that calls this inside its `describe`: a first case that fails,
- * saying why, where namespaces cannot be built; the lab built before the cases and torn down after them, with
- * nothing left behind and every process in `nodes` ended; a scratch folder for the nodes' data dirs.
+ * `mrp2p status --json` of `node`, run in the root namespace (the answer crosses the bridge), or, for a node behind
+ * NAT, which nothing outside can dial, in its own namespace.
  */
-export function useNetnsLab (count: number, nodes: () => LabNode[] = () => []): { lab: () => NetnsLab, root: () => string } {
-  const support = netnsSupport()
-  // Namespaces need root and iproute2, which this project's machines and CI have: without them this case fails.
-  it('can build network namespaces here', () => {
-    expect(support.ok ? 'ok' : support.reason).toBe('ok')
-  })
-  let lab: NetnsLab | undefined
-  let root: string | undefined
-  beforeAll(async () => {
-    root = await mkdtemp(join(tmpdir(), 'mrp2p-netns-'))
-    lab = NetnsLab.create(count)
-  })
-  afterAll(async () => {
-    const l = lab
-    lab = undefined
-    if (l !== undefined) {
-      await l.teardown()
-      expect(l.leftovers()).toEqual([])
-      for (const n of nodes()) expect(n.proc.running).toBe(false)
-    }
-    if (root !== undefined) await rm(root, { recursive: true, force: true })
-  })
-  return {
-    lab: () => {
-      if (lab === undefined) throw new Error('no lab')
-      return lab
-    },
-    root: () => {
-      if (root === undefined) throw new Error('no lab folder')
-      return root
-    }
-  }
+export async function labStatus (lab: NetnsLab, node: LabNode, extra: string[] = []): Promise<InfoResponse> {
+  const r = await lab.run(node.ns.nat === undefined ? undefined : node.ns, [process.execPath, binPath(), 'status', '--bootstrap', node.addr, '--json', '--timeout-ms', '3000', ...extra], { timeoutMs: 15_000 })
+  if (r.code !== 0) throw new Error(`status of ${node.ns.name} exited ${String(r.code)}: ${r.stderr.trim()}`)
+  return InfoResponse.parse(JSON.parse(r.stdout))
 }

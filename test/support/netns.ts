@@ -11,7 +11,15 @@ import { join } from 'node:path'
  * own loopback and that one link, so it can reach the others (and the root
  * namespace's 10.231.X.1) only over the bridge; multicast is routed onto that
  * link, so mDNS works between namespaces. Needs root and `ip`
- * (iproute2); no iptables.
+ * (iproute2).
+ *
+ * With `nats`, some namespaces sit behind NAT instead: each NAT is a router
+ * namespace on the bridge (10.231.X.(11+count+k)) with a LAN of its own
+ * (10.(232+k).X.0/24, a bridge inside the router) for the namespaces named in
+ * it, whose default route is the router. The router masquerades what leaves
+ * for the bridge and forwards nothing in that its LAN did not start (nftables,
+ * as a home router does), so those namespaces can dial out but cannot be
+ * dialled from the bridge.
  *
  * Names are `mrp2p` + kind + a random 6-hex id (+ index): at most 13 chars,
  * under the kernel's 15 for links. Before anything is created the owner (pid
@@ -35,8 +43,15 @@ interface Owner { pid: number, start: string, subnet: number, created: string }
 export interface LabNamespace {
   index: number
   name: string
-  /** This namespace's address on the bridge, e.g. 10.231.7.11 */
+  /** This namespace's address: on the bridge, e.g. 10.231.7.11, or on its NAT's LAN, e.g. 10.232.7.13 */
   addr: string
+  /** Set: the index of the NAT this namespace sits behind. */
+  nat?: number
+}
+
+export interface LabOptions {
+  /** Namespaces (by index) behind each NAT: `[[1, 2], [3, 4]]` puts 1 and 2 behind one router, 3 and 4 behind another. */
+  nats?: number[][]
 }
 
 export interface LabProcessResult { code: number | null, signal: NodeJS.Signals | null, stdout: string, stderr: string }
@@ -54,6 +69,18 @@ export function netnsSupport (): { ok: true } | { ok: false, reason: string } {
     execFileSync(IP, ['netns', 'list'], { stdio: 'ignore' })
   } catch {
     return { ok: false, reason: '`ip netns` (iproute2) is not available' }
+  }
+  return { ok: true }
+}
+
+/** Whether NAT routers can be built (nftables, installed by scripts/ensure-test-tools.sh); the reason when not. */
+export function natSupport (): { ok: true } | { ok: false, reason: string } {
+  const base = netnsSupport()
+  if (!base.ok) return base
+  try {
+    execFileSync(NFT, ['--version'], { stdio: 'ignore' })
+  } catch {
+    return { ok: false, reason: '`nft` (nftables) is not installed: run scripts/ensure-test-tools.sh' }
   }
   return { ok: true }
 }
@@ -122,19 +149,28 @@ export class NetnsLab {
   /** The root namespace's address on the bridge: where a submitter listens. */
   readonly hostAddr: string
   readonly namespaces: LabNamespace[]
+  /** The NAT routers, by NAT index: each one's namespace name and its address on the bridge. */
+  readonly routers: Array<{ name: string, addr: string }>
   private readonly processes: LabProcess[] = []
   private readonly onExit = (): void => { this.teardownSync() }
   private torn = false
 
-  private constructor (readonly id: string, readonly subnet: number, count: number) {
+  private constructor (readonly id: string, readonly subnet: number, count: number, readonly nats: number[][] = []) {
     this.bridge = `${PREFIX}b${id}`
     this.hostAddr = `10.231.${subnet}.1`
-    this.namespaces = Array.from({ length: count }, (_, i) => ({ index: i, name: `${PREFIX}n${id}${i}`, addr: `10.231.${subnet}.${11 + i}` }))
+    const natOf = (i: number): number | undefined => { const k = nats.findIndex(members => members.includes(i)); return k < 0 ? undefined : k }
+    this.namespaces = Array.from({ length: count }, (_, i) => {
+      const nat = natOf(i)
+      return { index: i, name: `${PREFIX}n${id}${i}`, addr: nat === undefined ? `10.231.${subnet}.${11 + i}` : `10.${232 + nat}.${subnet}.${11 + i}`, nat }
+    })
+    this.routers = nats.map((_, k) => ({ name: `${PREFIX}n${id}${count + k}`, addr: `10.231.${subnet}.${11 + count + k}` }))
   }
 
   /** Build the bridge and `count` namespaces (after removing stale labs of crashed runs). */
-  static create (count: number): NetnsLab {
-    if (count < 1 || count > 9) throw new Error(`a lab has 1 to 9 namespaces, not ${count}`)
+  static create (count: number, options: LabOptions = {}): NetnsLab {
+    const nats = options.nats ?? []
+    if (count < 1 || count + nats.length > 9) throw new Error(`a lab has 1 to 9 namespaces and routers, not ${count} and ${nats.length}`)
+    if (nats.flat().some(i => i < 0 || i >= count)) throw new Error(`a NAT names a namespace outside 0..${count - 1}`)
     cleanStaleLabs()
     mkdirSync(REGISTRY_DIR, { recursive: true })
     let lab: NetnsLab | undefined
@@ -155,7 +191,7 @@ export class NetnsLab {
         if (tries >= 5) throw new Error('no free 10.231.X.0/24 subnet after 6 tries')
         continue
       }
-      lab = new NetnsLab(id, subnet, count)
+      lab = new NetnsLab(id, subnet, count, nats)
     }
     process.on('exit', lab.onExit)
     try {
@@ -171,19 +207,71 @@ export class NetnsLab {
     ip('link', 'add', this.bridge, 'type', 'bridge')
     ip('addr', 'add', `${this.hostAddr}/24`, 'dev', this.bridge)
     ip('link', 'set', this.bridge, 'up')
+    this.routers.forEach((router, k) => { this.buildRouter(router, k, this.namespaces.length + k) })
     for (const ns of this.namespaces) {
-      const host = `${PREFIX}v${this.id}${ns.index}`
-      const inner = `${PREFIX}p${this.id}${ns.index}`
-      ip('netns', 'add', ns.name)
-      ip('link', 'add', host, 'type', 'veth', 'peer', 'name', inner, 'netns', ns.name)
-      ip('link', 'set', host, 'master', this.bridge)
-      ip('link', 'set', host, 'up')
-      ip('-n', ns.name, 'link', 'set', 'lo', 'up')
-      ip('-n', ns.name, 'addr', 'add', `${ns.addr}/24`, 'dev', inner)
-      ip('-n', ns.name, 'link', 'set', inner, 'up')
+      if (ns.nat !== undefined) {
+        this.buildBehindNat(ns, ns.nat)
+        continue
+      }
+      const inner = this.onBridge(ns.name, ns.index, ns.addr)
       // As on a LAN, multicast (mDNS) goes out on the one link; with no route for it a send fails.
       ip('-n', ns.name, 'route', 'add', '224.0.0.0/4', 'dev', inner)
     }
+  }
+
+  /** Namespace `name`, joined to the bridge by veth pair `index` and given `addr`: returns its end's link name. */
+  private onBridge (name: string, index: number, addr: string): string {
+    const host = `${PREFIX}v${this.id}${index}`
+    const inner = `${PREFIX}p${this.id}${index}`
+    ip('netns', 'add', name)
+    ip('link', 'add', host, 'type', 'veth', 'peer', 'name', inner, 'netns', name)
+    ip('link', 'set', host, 'master', this.bridge)
+    ip('link', 'set', host, 'up')
+    ip('-n', name, 'link', 'set', 'lo', 'up')
+    ip('-n', name, 'addr', 'add', `${addr}/24`, 'dev', inner)
+    ip('-n', name, 'link', 'set', inner, 'up')
+    return inner
+  }
+
+  /** A router namespace: one leg on the bridge, a LAN bridge `lan` inside, masquerade out, nothing new in. */
+  private buildRouter (router: { name: string, addr: string }, k: number, index: number): void {
+    const wan = this.onBridge(router.name, index, router.addr)
+    ip('-n', router.name, 'link', 'add', 'lan', 'type', 'bridge')
+    ip('-n', router.name, 'addr', 'add', `10.${232 + k}.${this.subnet}.1/24`, 'dev', 'lan')
+    ip('-n', router.name, 'link', 'set', 'lan', 'up')
+    inNamespace(router.name, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1'])
+    inNamespace(router.name, [NFT, '-f', '-'], [
+      'table ip nat {',
+      '  chain post {',
+      '    type nat hook postrouting priority srcnat; policy accept;',
+      `    oifname "${wan}" masquerade`,
+      '  }',
+      '}',
+      'table ip filter {',
+      '  chain inbound {',
+      '    type filter hook forward priority filter; policy drop;',
+      '    ct state established,related accept',
+      '    iifname "lan" accept',
+      '  }',
+      '}'
+    ].join('\n'))
+  }
+
+  /** A namespace on NAT k's LAN: its veth's other end is moved into the router and put on `lan`. */
+  private buildBehindNat (ns: LabNamespace, k: number): void {
+    const host = `${PREFIX}v${this.id}${ns.index}`
+    const inner = `${PREFIX}p${this.id}${ns.index}`
+    const router = this.routers[k].name
+    ip('netns', 'add', ns.name)
+    ip('link', 'add', host, 'type', 'veth', 'peer', 'name', inner, 'netns', ns.name)
+    ip('link', 'set', host, 'netns', router)
+    ip('-n', router, 'link', 'set', host, 'master', 'lan')
+    ip('-n', router, 'link', 'set', host, 'up')
+    ip('-n', ns.name, 'link', 'set', 'lo', 'up')
+    ip('-n', ns.name, 'addr', 'add', `${ns.addr}/24`, 'dev', inner)
+    ip('-n', ns.name, 'link', 'set', inner, 'up')
+    ip('-n', ns.name, 'route', 'add', 'default', 'via', `10.${232 + k}.${this.subnet}.1`)
+    ip('-n', ns.name, 'route', 'add', '224.0.0.0/4', 'dev', inner)
   }
 
   /**
@@ -247,6 +335,18 @@ function ip (...args: string[]): string {
   } catch (err) {
     const stderr = (err as { stderr?: string }).stderr ?? ''
     throw new Error(`ip ${args.join(' ')} failed: ${stderr.trim() || String(err)}`)
+  }
+}
+
+const NFT = 'nft'
+
+/** `argv` run inside namespace `ns`, with `input` on its stdin; throws with its stderr. */
+function inNamespace (ns: string, argv: string[], input?: string): void {
+  try {
+    execFileSync(IP, ['netns', 'exec', ns, ...argv], { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] })
+  } catch (err) {
+    const stderr = (err as { stderr?: string }).stderr ?? ''
+    throw new Error(`${argv.join(' ')} in ${ns} failed: ${stderr.trim() || String(err)}`)
   }
 }
 

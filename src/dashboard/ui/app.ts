@@ -69,6 +69,13 @@ function renderJobs (): void {
   text.oninput = () => { textFilter = text.value; render(); (document.getElementById('text') as HTMLInputElement).focus() }
 }
 
+/** How others reach a node (docs/mesh.md, "Across NATs"): AutoNAT's verdict, whether it relays, its relay slots. */
+function reach (info: InfoResponse | undefined): string {
+  const r = info?.reachability
+  if (r === undefined) return '-'
+  return [r.nat, ...(r.relay ? ['relay'] : []), ...(r.relays.length > 0 ? [`via ${r.relays.length} relay${r.relays.length === 1 ? '' : 's'}`] : [])].join(', ')
+}
+
 function renderMesh (): void {
   if (mesh === undefined) { view.innerHTML = '<p class="muted">asking the mesh…</p>'; return }
   const s = mesh.self
@@ -77,14 +84,16 @@ function renderMesh (): void {
     const m = s.members.find((x) => x.peerId === peer)
     const role = peer === s.coordinator ? 'coordinator' : (info?.worker ?? m?.worker) === true ? 'worker' : 'observer'
     const res = info?.resources
+    const link = peer === s.peerId ? '-' : s.relayed?.includes(peer) === true ? 'relayed' : s.connections.includes(peer) ? 'direct' : '-'
     return `<tr data-peer="${esc(peer)}"><td class="mono">${esc(peer)}</td><td>${role}</td><td>${esc(liveness)}</td>
       <td>${info?.slots ?? m?.slots ?? '-'}</td><td>${info?.tasks?.running ?? m?.running ?? 0}</td><td>${esc(info?.version ?? m?.version ?? '-')}</td>
-      <td>${res === undefined ? '-' : `${res.cpuPercent} %`}</td><td>${res === undefined ? '-' : bytes(res.rssBytes)}</td></tr>`
+      <td>${res === undefined ? '-' : `${res.cpuPercent} %`}</td><td>${res === undefined ? '-' : bytes(res.rssBytes)}</td>
+      <td class="link">${link}</td><td class="reach">${esc(reach(info))}</td></tr>`
   }).join('')
   const lease = s.leaseRemainingMs === null ? 'no valid lease' : `${(s.leaseRemainingMs / 1000).toFixed(1)} s left`
   view.innerHTML = `<div class="cards"><div class="card">coordinator<b class="mono">${s.coordinator === null ? '(none)' : short(s.coordinator)}</b></div>
     <div class="card">epoch<b>${s.epoch}</b></div><div class="card">lease<b>${lease}</b></div><div class="card">members<b>${nodes.length}</b></div></div>
-    <table id="mesh"><thead><tr><th>PEER</th><th>ROLE</th><th>LIVENESS</th><th>SLOTS</th><th>RUNNING</th><th>VERSION</th><th>CPU</th><th>RSS</th></tr></thead><tbody>${rows}</tbody></table>`
+    <table id="mesh"><thead><tr><th>PEER</th><th>ROLE</th><th>LIVENESS</th><th>SLOTS</th><th>RUNNING</th><th>VERSION</th><th>CPU</th><th>RSS</th><th>LINK</th><th>REACH</th></tr></thead><tbody>${rows}</tbody></table>`
 }
 
 const OUTCOME_COLOURS: Record<AttemptRecord['outcome'], string> = {
