@@ -84,6 +84,12 @@ export async function runNatBench (): Promise<Record<string, number>> {
       if (r.code !== 0 || !Number.isFinite(seconds)) throw new Error(`nat bench: send to ${addr} failed (${String(r.code)}) at ${Date.now()}: ${r.stderr.slice(-1000)}; the server said: ${server.stderr.slice(-3000)}`)
       return TRANSFER_BYTES / 1e6 / seconds
     }
+    if (process.env.NAT_BENCH_DIALS !== undefined) {
+      for (const [name, addr] of [['direct', direct], ['relayed', relayed]]) {
+        const r = await lab.run(lab.namespaces[4], [process.execPath, CHILD, 'dialtime', addr, key, process.env.NAT_BENCH_DIALS], { timeoutMs: 300_000 })
+        process.stderr.write(`nat bench: ${name} dials (ms): ${r.stdout.replace(/\n/g, ' ')}\n`)
+      }
+    }
     const directRates: number[] = []
     const relayedRates: number[] = []
     for (let i = 0; i < ROUNDS; i++) {

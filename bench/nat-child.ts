@@ -3,12 +3,14 @@
 //                                      prints `addrs <json>` once it has a relayed address, then takes streams of
 //                                      BYTES bytes, answering each with one byte once all have arrived
 //   send ADDR KEYFILE BYTES            dials ADDR (direct or /p2p-circuit), sends BYTES bytes, prints `seconds <s>`
+//   dialtime ADDR KEYFILE N            opens a stream to ADDR N times, each from a fresh libp2p, printing `dial <ms>`
+//                                      (`NAT_BENCH_DIALS=N npm run bench nat` prints them, direct and relayed)
 //   watch ADDR KEYFILE                 asks the node at ADDR what it sees every 100 ms, printing `info <epoch ms>
 //                                      <json>` (its connections, relayed peers, reachability) until killed
 import '../src/util/polyfills.js'
 import type { Stream } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
-import { createClientLibp2p } from '../src/node/libp2p.js'
+import { createClientLibp2p } from '../src/node/client-libp2p.js'
 import { readSwarmKey } from '../src/node/private-network.js'
 import { writeFrame } from '../src/protocol/bulk.js'
 import { queryInfo } from '../src/protocol/info.js'
@@ -56,6 +58,23 @@ async function send (addr: string, keyFile: string, bytes: number): Promise<void
   await node.stop()
 }
 
+/** How long opening a stream to ADDR takes, connection included, `rounds` times with a fresh libp2p each. */
+async function dialTime (addr: string, keyFile: string, rounds: number): Promise<void> {
+  for (let i = 0; i < rounds; i++) {
+    const node = await createClientLibp2p({ version: 'bench', swarmKey: readSwarmKey(keyFile) })
+    await node.start()
+    const t0 = performance.now()
+    try {
+      const stream = await node.dialProtocol(multiaddr(addr), PROTOCOL, { signal: AbortSignal.timeout(60_000) })
+      process.stdout.write(`dial ${(performance.now() - t0).toFixed(0)}\n`)
+      stream.abort(new Error('done'))
+    } catch (err) {
+      process.stdout.write(`dial failed after ${(performance.now() - t0).toFixed(0)}: ${String(err)}\n`)
+    }
+    await node.stop()
+  }
+}
+
 async function watch (addr: string, keyFile: string): Promise<void> {
   const node = await createClientLibp2p({ version: 'bench', swarmKey: readSwarmKey(keyFile) })
   await node.start()
@@ -73,4 +92,5 @@ async function watch (addr: string, keyFile: string): Promise<void> {
 if (mode === 'serve') await serve(rest[0], rest[1], rest[2], Number(rest[3]))
 else if (mode === 'send') await send(rest[0], rest[1], Number(rest[2]))
 else if (mode === 'watch') await watch(rest[0], rest[1])
+else if (mode === 'dialtime') await dialTime(rest[0], rest[1], Number(rest[2]))
 else throw new Error(`nat-child: unknown mode ${String(mode)}`)

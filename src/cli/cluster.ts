@@ -2,8 +2,7 @@ import type { Command } from 'commander'
 import { createLogger } from '../util/logger.js'
 import { resolveSwarmKey, swarmKeyPath } from './node-options.js'
 import { parseIntArg } from './arg-parsers.js'
-import { DEFAULT_DASHBOARD_PORT } from '../dashboard/dashboard-server.js'
-import { startCluster, type Cluster } from '../harness/cluster.js'
+import type { Cluster } from '../harness/cluster.js'
 import { stopOnSignal } from './stop-on-signal.js'
 
 interface ClusterFlags {
@@ -33,6 +32,7 @@ export function registerClusterCommand (program: Command): void {
       resolveSwarmKey(flags.swarmKey)
       const swarmKeyFile = swarmKeyPath(flags.swarmKey)
       // Dashboards on 8470, 8471, …: each node takes the first free port from there.
+      const [{ DEFAULT_DASHBOARD_PORT }, { startCluster }] = await Promise.all([import('../dashboard/dashboard-port.js'), import('../harness/cluster.js')])
       const cluster: Cluster = await startCluster({ nodes: count, keep: flags.keep === true, swarmKeyFile, args: () => ['--http', `127.0.0.1:${DEFAULT_DASHBOARD_PORT}`] })
       const out = process.stdout
       for (const n of cluster.nodes) out.write(`node ${n.index} ${n.addr}\n`)

@@ -4,9 +4,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Command } from 'commander'
-import { startCluster } from '../harness/cluster.js'
 import { partFileName } from '../mapreduce/output-dir.js'
-import { submitJob } from '../submitter/submit-job.js'
 import { createLogger } from '../util/logger.js'
 import { quietUnlessLogLevelSet } from './log-level.js'
 import { DEFAULT_LISTEN } from './node-options.js'
@@ -27,6 +25,7 @@ export function registerDemoCommand (program: Command): void {
       quietUnlessLogLevelSet()
       const scratch = mkdtempSync(join(tmpdir(), 'mrp2p-demo-'))
       console.log(`starting a local mesh of ${NODES} nodes…`)
+      const [{ startCluster }, { submitJob }] = await Promise.all([import('../harness/cluster.js'), import('../submitter/submit-job.js')])
       const cluster = await startCluster({ nodes: NODES, env: DEMO_ELECTION_ENV })
       try {
         for (const n of cluster.nodes) console.log(`  node ${n.index}  ${n.addr}  dashboard ${n.dashboard ?? '(off)'}`)

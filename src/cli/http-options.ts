@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs'
-import { DEFAULT_DASHBOARD_PORT } from '../dashboard/dashboard-server.js'
+import { DEFAULT_DASHBOARD_PORT } from '../dashboard/dashboard-port.js'
 import { isLoopback } from '../util/loopback.js'
 import { InvalidArgumentError } from '../util/errors.js'
 import { flagOrEnv, type Env } from '../util/env.js'

@@ -1,7 +1,6 @@
 import { Command, Option } from 'commander'
 import { createLogger } from '../util/logger.js'
-import { startNode, type MeshNode, type NodeConfig } from '../node/node.js'
-import { startRoles } from '../node/roles.js'
+import type { MeshNode, NodeConfig } from '../node/node.js'
 import { MRP2P_VERSION } from '../node/version.js'
 import { resolveElectionOptions, ELECTION_FLAGS, type ElectionFlags } from './election-options.js'
 import { resolveSubmitters } from './identity-options.js'
@@ -10,8 +9,7 @@ import { LIMIT_FLAG_HELP, resolveLimitOptions, type LimitFlags, type LimitOption
 import { loopbackWarning, resolveNetworkOptions, type JoinFlags, DEFAULT_LISTEN } from './node-options.js'
 import { resolveTaskOptions, TASK_FLAG_HELP, type TaskFlags, type TaskOptions } from './task-options.js'
 import { stopOnSignal } from './stop-on-signal.js'
-import { DashboardServer } from '../dashboard/dashboard-server.js'
-import { NodeMetrics } from '../dashboard/node-metrics.js'
+import type { DashboardServer } from '../dashboard/dashboard-server.js'
 import { HTTP_FLAG_HELP, resolveHttpOptions, type HttpFlags, type HttpOptions } from './http-options.js'
 
 /**
@@ -65,6 +63,10 @@ async function runJoin (config: Omit<NodeConfig, 'version'>, tasks: TaskOptions,
   }
   let stopFor: ((why: string) => void) | undefined
   // Kept only with the dashboard on: `--http off` is the node with no metrics cost at all.
+  // Loaded here, not at the top: every other command (and --help) starts without the node's code.
+  const [{ startNode }, { startRoles }, { DashboardServer }, { NodeMetrics }] = await Promise.all([
+    import('../node/node.js'), import('../node/roles.js'), import('../dashboard/dashboard-server.js'), import('../dashboard/node-metrics.js')
+  ])
   const metrics = http === undefined ? undefined : new NodeMetrics()
   const node: MeshNode = await startNode({
     ...config,

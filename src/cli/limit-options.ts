@@ -1,4 +1,4 @@
-import { DEFAULT_MAX_JOBS } from '../coordinator/coordinator-service.js'
+import { DEFAULT_MAX_JOBS } from '../coordinator/coordinator-defaults.js'
 import { DEFAULT_HISTORY_DAYS, DEFAULT_HISTORY_JOBS } from '../history/history-store.js'
 import { flagOrEnv, type Env } from '../util/env.js'
 import { parseIntArg } from './arg-parsers.js'

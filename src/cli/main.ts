@@ -20,6 +20,10 @@ try {
 } catch (err) {
   process.exitCode = exitCodeFor(err)
 }
+// Every command has finished here (`join` and `cluster` end the process themselves). What libp2p leaves behind after
+// stop() (a one-second debounce of the address book, measured as a second idle at the end of every `submit`) must
+// not keep the user waiting. stdout and stderr are synchronous on Linux, so nothing written is lost.
+process.exit()
 
 function exitCodeFor (err: unknown): number {
   if (err instanceof CommanderError) {

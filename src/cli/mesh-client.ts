@@ -2,14 +2,12 @@ import type { Command } from 'commander'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { z } from 'zod'
 import type { InfoResponse } from '../protocol/info.js'
-import { createClientLibp2p } from '../node/libp2p.js'
 import { MRP2P_VERSION } from '../node/version.js'
 import { isHandshakeRefusal, swarmKeyMismatch } from '../protocol/errors.js'
 import { request, type StreamOpener } from '../protocol/reqresp.js'
 import { errorMessage, UserFacingError } from '../util/errors.js'
 import { parseIntArg } from './arg-parsers.js'
 import { quietUnlessLogLevelSet } from './log-level.js'
-import { findMeshOnLan } from '../node/find-on-lan.js'
 import { mdnsServiceTag } from '../node/lan-discovery.js'
 import { envValue, type Env } from '../util/env.js'
 import { resolveBootstrap, resolveSwarmKey } from './node-options.js'
@@ -54,6 +52,7 @@ export async function resolveMeshTargets (command: string, flags: { bootstrap?: 
   if (targets.length > 0) return targets
   const mdns = flags.mdns ?? envValue(env, 'MRP2P_MDNS') === '1'
   if (!mdns) throw new NodeUnreachableError(`${command} needs --bootstrap <multiaddr> (or MRP2P_BOOTSTRAP) naming a node of the mesh, or --mdns to find one on the LAN`)
+  const { findMeshOnLan } = await import('../node/find-on-lan.js')
   const found = await findMeshOnLan({ swarmKey, version: MRP2P_VERSION, signal: AbortSignal.timeout(timeoutMs) })
   if (found.length === 0) throw new NodeUnreachableError(`no node of the mesh answered on the LAN within ${timeoutMs} ms (mDNS ${mdnsServiceTag(swarmKey)}${swarmKey === undefined ? '; a private mesh also needs --swarm-key FILE' : ''})`)
   return found
@@ -75,6 +74,7 @@ export async function withMeshClient<T> (command: string, flags: MeshClientFlags
   const timeoutMs = flags.timeoutMs === undefined ? DEFAULT_CLIENT_TIMEOUT_MS : parseIntArg(flags.timeoutMs, '--timeout-ms', 100, 600_000)
   const swarmKey = resolveSwarmKey(flags.swarmKey)
   const targets = await resolveMeshTargets(command, flags, swarmKey, timeoutMs)
+  const { createClientLibp2p } = await import('../node/client-libp2p.js')
   const node = await createClientLibp2p({ version: MRP2P_VERSION, swarmKey })
   const errors: string[] = []
   try {

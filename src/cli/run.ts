@@ -1,6 +1,4 @@
 import type { Command } from 'commander'
-import { loadJob } from '../mapreduce/job-loader.js'
-import { runSequential } from '../mapreduce/sequential.js'
 import { DEFAULT_SPLIT_SIZE } from '../mapreduce/splits.js'
 import { addJobOptionFlags, jobOptionsFromFlags, type JobOptionFlags } from './job-option-flags.js'
 import { byteSize, collectParam, positiveInt } from './arg-parsers.js'
@@ -30,6 +28,7 @@ export function registerRunCommand (program: Command): void {
     .action(async (jobSpec: string | undefined, flags: RunFlags) => {
       const started = performance.now()
       const streaming = await resolveStreaming(jobSpec, flags)
+      const [{ loadJob }, { runSequential }] = await Promise.all([import('../mapreduce/job-loader.js'), import('../mapreduce/sequential.js')])
       const loaded = streaming === undefined ? await loadJob(jobSpec as string) : { job: streaming, name: STREAMING_JOB_NAME }
       const result = await runSequential({
         job: loaded.job,

@@ -1,6 +1,5 @@
 import type { Command } from 'commander'
 import { DEFAULT_SUBMIT_SPLIT_SIZE } from '../mapreduce/splits.js'
-import { submitJob } from '../submitter/submit-job.js'
 import { createLogger } from '../util/logger.js'
 import { addJobOptionFlags, jobOptionsFromFlags, type JobOptionFlags } from './job-option-flags.js'
 import { resolveIdentity } from './identity-options.js'
@@ -60,6 +59,7 @@ export function registerSubmitCommand (program: Command): void {
       const identity = resolveIdentity(flags.identity)
       const jobOptions = jobOptionsFromFlags(flags, 'submit')
       let jobId = ''
+      const { submitJob } = await import('../submitter/submit-job.js')
       const result = await withTerminal(flags.quiet === true, async (hooks) => await submitJob({
         ...hooks,
         // The id comes first, on stdout: what `jobs`, `job`, `logs` and `cancel` take.

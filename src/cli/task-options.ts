@@ -1,4 +1,4 @@
-import { DEFAULT_TASK_MEMORY_MB } from '../worker/task-pool.js'
+import { DEFAULT_TASK_MEMORY_MB } from '../worker/task-defaults.js'
 import { envValue, flagOrEnv, type Env } from '../util/env.js'
 import { parseIntArg } from './arg-parsers.js'
 

@@ -15,6 +15,7 @@ import type { MerkleTree } from '../util/merkle-tree.js'
 import { HistoryRecorder, orphanedRecord } from './history-recorder.js'
 import { Scheduler } from './scheduler.js'
 import type { JobProgress, JobSpec, SchedulerEffect, SchedulerEvent, TaskRef } from './scheduler-types.js'
+import { DEFAULT_MAX_JOBS } from './coordinator-defaults.js'
 
 export class NotCoordinatorError extends Error {
   static readonly NAME = 'NotCoordinatorError'
@@ -57,8 +58,7 @@ const SOURCES_WAIT_MS = 1_000
 /** Boot ids remembered across leases: a mesh's workers, with room for many that came and went. */
 const MAX_BOOT_IDS = 4_096
 
-/** Jobs a coordinator holds at once when its init does not say (`join --max-jobs`). */
-export const DEFAULT_MAX_JOBS = 16
+export { DEFAULT_MAX_JOBS } from './coordinator-defaults.js'
 
 export interface CoordinatorServiceInit {
   /** A job whose submitter has not asked for its status for this long is aborted (its submitter is gone). */

@@ -19,9 +19,9 @@ import type { Logger } from '../util/logger.js'
 import type { NodeMetrics } from './node-metrics.js'
 import { PAGE_HTML } from './page.js'
 import { isLoopback } from '../util/loopback.js'
+import { DEFAULT_DASHBOARD_PORT } from './dashboard-port.js'
 
-/** The port `join` tries first for its dashboard; the next free one above it when taken. */
-export const DEFAULT_DASHBOARD_PORT = 8470
+export { DEFAULT_DASHBOARD_PORT } from './dashboard-port.js'
 /** Ports tried above the first before giving up. */
 const PORT_TRIES = 50
 

@@ -1,6 +1,6 @@
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Libp2p } from 'libp2p'
-import { createClientLibp2p } from '../node/libp2p.js'
+import { createClientLibp2p } from '../node/client-libp2p.js'
 import { MRP2P_VERSION } from '../node/version.js'
 import { queryInfo, type InfoResponse } from '../protocol/info.js'
 import type { RequestTimeouts } from '../protocol/reqresp.js'

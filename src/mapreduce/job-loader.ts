@@ -1,11 +1,13 @@
 import { createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { mkdir, rename, stat, writeFile } from 'node:fs/promises'
+import { createRequire } from 'node:module'
+import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { dirname, join, resolve } from 'node:path'
+import { dirname, extname, join, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import { build, type Message } from 'esbuild'
+import type { Message, Plugin } from 'esbuild'
 import { JobLoadError } from '../util/errors.js'
+import { cachedBundle, sourceHash, storeBundle } from './bundle-cache.js'
 import type { Job } from './job-api.js'
 
 /** The package root, found from this file whether it runs from src/ (tests) or dist/src/ (the CLI). */
@@ -56,6 +58,42 @@ export async function bundleJob (spec: string, cwd = process.cwd()): Promise<{ n
     if (err instanceof JobLoadError) throw err
     throw new JobLoadError(`job module ${spec} not found`)
   }
+  const code = await cachedBundle(entry, BUILDER) ?? await buildBundle(spec, entry)
+  const hash = createHash('sha256').update(code).digest('hex')
+  return { name: jobName(spec), code, hash }
+}
+
+const ESBUILD_VERSION = (createRequire(import.meta.url)('esbuild/package.json') as { version: string }).version
+
+/** What a cached bundle must have been built by: this esbuild, these options (bump the tag when they change). */
+const BUILDER = `esbuild ${ESBUILD_VERSION} node20 esm inline-map alias:${join(ROOT, 'src', 'mapreduce', 'job-api.ts')} v1`
+
+const LOADERS: Record<string, 'ts' | 'tsx' | 'js' | 'jsx' | 'json'> = { '.ts': 'ts', '.mts': 'ts', '.cts': 'ts', '.tsx': 'tsx', '.js': 'js', '.mjs': 'js', '.cjs': 'js', '.jsx': 'jsx', '.json': 'json' }
+
+/**
+ * Reads every source for esbuild and hashes exactly what it read, for the bundle cache; a file of another kind is
+ * left to esbuild and makes the bundle uncacheable.
+ */
+function hashingLoader (hashes: Record<string, string>, uncached: { any: boolean }): Plugin {
+  return {
+    name: 'mrp2p-hashing-loader',
+    setup (b) {
+      b.onLoad({ filter: /.*/, namespace: 'file' }, async (args) => {
+        const loader = LOADERS[extname(args.path)]
+        if (loader === undefined) { uncached.any = true; return undefined }
+        const contents = await readFile(args.path)
+        hashes[args.path] = sourceHash(contents)
+        return { contents, loader, resolveDir: dirname(args.path) }
+      })
+    }
+  }
+}
+
+async function buildBundle (spec: string, entry: string): Promise<string> {
+  // Loaded only on a miss: a cached job starts without esbuild.
+  const { build } = await import('esbuild')
+  const hashes: Record<string, string> = {}
+  const uncached = { any: false }
   let code: string
   try {
     const out = await build({
@@ -70,7 +108,8 @@ export async function bundleJob (spec: string, cwd = process.cwd()): Promise<{ n
       absWorkingDir: '/',
       sourceRoot: '/',
       logLevel: 'silent',
-      alias: { mrp2p: join(ROOT, 'src', 'mapreduce', 'job-api.ts') }
+      alias: { mrp2p: join(ROOT, 'src', 'mapreduce', 'job-api.ts') },
+      plugins: [hashingLoader(hashes, uncached)]
     })
     code = out.outputFiles[0].text
   } catch (err) {
@@ -78,8 +117,8 @@ export async function bundleJob (spec: string, cwd = process.cwd()): Promise<{ n
     const first = errors?.[0]
     throw new JobLoadError(`job module ${spec} does not build: ${first !== undefined ? describe(first) : String(err)}`)
   }
-  const hash = createHash('sha256').update(code).digest('hex')
-  return { name: jobName(spec), code, hash }
+  if (!uncached.any) await storeBundle(entry, BUILDER, hashes, code)
+  return code
 }
 
 function jobName (spec: string): string {

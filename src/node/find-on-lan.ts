@@ -1,7 +1,7 @@
 import type { AbortOptions } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { isLoopbackAddr } from '../util/loopback.js'
-import { createClientLibp2p } from './libp2p.js'
+import { createClientLibp2p } from './client-libp2p.js'
 
 /**
  * The addresses of the first node of this mesh that answers on the LAN by mDNS (`submit`/`status --mdns`), each

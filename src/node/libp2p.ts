@@ -14,7 +14,8 @@ import { createLibp2p, type Libp2p } from 'libp2p'
 import type { Registry } from 'prom-client'
 import { CONTROL_TOPIC, DISCOVERY_TOPIC } from '../protocol/ids.js'
 import { GOSSIP_SCORE_PARAMS, GOSSIP_SCORE_THRESHOLDS, graylistGuard, shortenScoreCache, type GraylistGuard } from './gossip-scoring.js'
-import { LAN_CLIENT_QUERY_MS, lanDiscovery } from './lan-discovery.js'
+import { circuitListen, DIAL_TIMEOUTS, YAMUX } from './client-libp2p.js'
+import { lanDiscovery } from './lan-discovery.js'
 import { privateNetwork } from './private-network.js'
 import { reachabilityView, type ReachabilityView } from './reachability.js'
 import { RELAY_LIMITS } from './relay-limits.js'
@@ -94,14 +95,6 @@ const GOSSIP = {
   fastMsgIdFn
 }
 
-/**
- * A bulk reader that falls behind pauses its stream (src/protocol/bulk.ts). Paused, yamux grants no more
- * window, but what the window already allowed still arrives into the stream's read buffer, which resets the
- * stream when it overflows: yamux's window grows to 16 MiB by default, its read buffer holds 4 MiB. So the
- * window stops at 4 MiB and the read buffer holds twice that.
- */
-const YAMUX = { streamOptions: { maxStreamWindowSize: 4 * 1024 * 1024, maxReadBufferLength: 8 * 1024 * 1024 } }
-
 export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2p> {
   const node = await createLibp2p<MeshServices>({
     start: false,
@@ -119,7 +112,7 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
       inboundConnectionThreshold: 1_000,
       maxIncomingPendingConnections: 100,
       maxConnections: 500,
-      dialTimeout: 5_000
+      ...DIAL_TIMEOUTS
     },
     peerDiscovery: [
       pubsubPeerDiscovery({ interval: init.discoveryIntervalMs, topics: [DISCOVERY_TOPIC] }),
@@ -139,32 +132,4 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
   })
   shortenScoreCache(node.services.pubsub)
   return node
-}
-
-/** `/p2p-circuit` once per relay slot wanted: libp2p's relay transport then reserves that many slots. */
-function circuitListen (slots = 0): string[] {
-  return Array.from({ length: slots }, () => '/p2p-circuit')
-}
-
-/**
- * A libp2p with no gossip and no discovery: used by `status` and the test
- * harness to ask nodes questions without becoming a member of the mesh or a
- * bridge between partitioned halves. By default it listens nowhere; a
- * submitter that peers must reach passes `listen`.
- */
-export async function createClientLibp2p (init: { privateKey?: PrivateKey, version: string, listen?: string[], swarmKey?: Uint8Array, relaySlots?: number, lan?: boolean }): Promise<Libp2p<{ identify: Identify }>> {
-  return await createLibp2p({
-    privateKey: init.privateKey,
-    nodeInfo: { name: 'mrp2p-client', version: init.version },
-    addresses: { listen: [...(init.listen ?? []), ...circuitListen(init.relaySlots)] },
-    // Nodes behind NAT are reached through relays: the relay transport dials their /p2p-circuit addresses.
-    transports: [tcp(), circuitRelayTransport(RELAY_LIMITS.client)],
-    connectionProtector: init.swarmKey === undefined ? undefined : privateNetwork(init.swarmKey),
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux(YAMUX)],
-    connectionManager: { dialTimeout: 5_000, inboundConnectionThreshold: 1_000 },
-    // Asks the LAN for the mesh's nodes and answers nobody: a client is never taken for a member.
-    peerDiscovery: init.lan === true ? [lanDiscovery(init.swarmKey, { answer: false, intervalMs: LAN_CLIENT_QUERY_MS })] : [],
-    services: { identify: identify() }
-  })
 }

@@ -71,7 +71,9 @@ export function hasPublicAddress (listen: string[], announce: string[] = [], int
     const host = multiaddr(text).getComponents()[0]
     if (host === undefined || host.value === undefined) continue
     if (host.name === 'dns' || host.name === 'dns4' || host.name === 'dns6') return true
-    if (host.value === '0.0.0.0' || host.value === '::') hosts.push(...interfaces)
+    // 0.0.0.0 listens on every IPv4 address; `::` on every address of both families (Node's default dual stack).
+    if (host.value === '0.0.0.0') hosts.push(...interfaces.filter((a) => !a.includes(':')))
+    else if (host.value === '::') hosts.push(...interfaces)
     else hosts.push(host.value)
   }
   return hosts.some((h) => !isPrivate(multiaddr(h.includes(':') ? `/ip6/${h}` : `/ip4/${h}`)))

@@ -267,7 +267,8 @@ export class Submission implements Startable {
   private async call<S extends z.ZodType> (protocol: string, body: unknown, schema: S, signal?: AbortSignal): Promise<z.output<S>> {
     const target = this.coordinator
     if (target === undefined) throw new NoCoordinatorError('no coordinator')
-    return await request(this.c.network, target.addrs, protocol, body, schema, { signal, timeouts: { dialMs: 3_000, firstByteMs: 3_000, responseMs: 3_000 } })
+    // The dial may have to pass a silent address (a coordinator behind another NAT) before its relayed one.
+    return await request(this.c.network, target.addrs, protocol, body, schema, { signal, timeouts: { dialMs: 5_000, firstByteMs: 3_000, responseMs: 3_000 } })
   }
 
   /** Asks every member it knows of (the bootstrap nodes first) who holds the lease. */

@@ -5,9 +5,9 @@ import type { ComponentLogger, Logger } from '../util/logger.js'
 import { ThreadRunner, type RunnerLoss, type TaskRunner } from './task-runner.js'
 import { ProcessRunner } from './task-sandbox.js'
 import type { ThreadFailure, ThreadReply, ThreadTask } from './thread-messages.js'
+import { DEFAULT_TASK_MEMORY_MB } from './task-defaults.js'
 
-/** Heap cap of one task (MiB) when the node is not told otherwise. */
-export const DEFAULT_TASK_MEMORY_MB = 1024
+export { DEFAULT_TASK_MEMORY_MB } from './task-defaults.js'
 
 export class TaskAbortedError extends Error {
   static readonly NAME = 'TaskAbortedError'

@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { describe, expect, it } from 'vitest'
 import { waitFor } from '../../src/harness/wait-for.js'
 import { generateSwarmKey } from '../../src/node/private-network.js'
@@ -69,19 +70,15 @@ describe('a mesh across two NATs, through relays', () => {
     console.log(`mesh across NATs: formed in ${formedMs} ms (six nodes started, pairwise connected, NATed nodes on both relays)`)
   }, 150_000)
 
-  it('a wc job submitted from behind one NAT runs on all six nodes, output exact', async () => {
+  it('a wc job submitted from behind one NAT: output exact', async () => {
     const out = join(rootOf(), 'wc-out')
     const submit = submitFrom(nodes[2], ['wc', '--input', ...BOOKS, '--output', out, '--split-size', '200000'])
     const res = await submit.exited
     expect(res.code, res.stderr).toBe(0)
     expect(sortedOutput(out).equals(readFileSync(join(REFERENCE_CWD, 'wc.txt')))).toBe(true)
-    // The submitter served the input: workers behind the other NAT fetched it through a relay.
-    const ran = await Promise.all(nodes.map(async (n) => (await statusOf(n)).tasks?.succeeded ?? 0))
-    expect(ran.filter((n) => n > 0).length, `tasks per node: ${ran.join(', ')}`).toBeGreaterThanOrEqual(4)
-    expect(ran[4] + ran[5], `tasks per node: ${ran.join(', ')}`).toBeGreaterThan(0)
   }, 120_000)
 
-  it('a relay killed mid-job: the job completes with the exact output', async () => {
+  it('a relay killed mid-job: the job completes with the exact output, its maps having run behind both NATs', async () => {
     const root = rootOf()
     const log = join(root, 'timing-log')
     mkdirSync(log)
@@ -102,9 +99,16 @@ describe('a mesh across two NATs, through relays', () => {
     expect(submit.running).toBe(true)
     const relay = nodes[0]
     relay.proc.signal('SIGKILL')
-    const res = await submit.exited
-    expect(res.code, res.stderr).toBe(0)
+    const res = await Promise.race([submit.exited, sleep(120_000).then(() => undefined)])
+    // Should it hang, what each process said last is what tells why.
+    const tails = (): string => [`submit: ${submit.stderr.slice(-3000)}`, ...nodes.map((n, i) => `node ${i}: ${n.proc.stderr.slice(-3000)}`)].join('\n---\n')
+    expect(res?.code, res === undefined ? `submit still running 120 s after the relay's death\n${tails()}` : `${res.stderr}\n${tails()}`).toBe(0)
     expect(sortedOutput(out).equals(sortedOutput(reference))).toBe(true)
-    console.log(`relay killed after ${maps} maps: job completed`)
-  }, 180_000)
+    // Each map call notes its process: the node's. Maps ran behind both NATs, so the input the submitter (behind
+    // NAT 0) served crossed to NAT 1 through a relay.
+    const ranOn = new Set(readFileSync(join(log, 'map.log'), 'utf8').split('\n').slice(before).filter((l) => l !== '').map((l) => Number(l.split(' ')[0])))
+    const natsThatRan = new Set(nodes.filter((n) => n.proc.pid !== undefined && ranOn.has(n.proc.pid)).map((n) => n.ns.nat ?? 'public'))
+    expect([...natsThatRan].filter((k) => k !== 'public').sort()).toEqual([0, 1])
+    console.log(`relay killed after ${maps} maps: job completed; maps ran on ${ranOn.size} nodes`)
+  }, 240_000)
 })

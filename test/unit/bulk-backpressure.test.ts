@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto'
 import type { Stream } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createClientLibp2p } from '../../src/node/libp2p.js'
+import { createClientLibp2p } from '../../src/node/client-libp2p.js'
 import { FrameReader, sendBytes } from '../../src/protocol/bulk.js'
 
 /**

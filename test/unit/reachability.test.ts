@@ -32,6 +32,7 @@ describe('reachability', () => {
     expect(hasPublicAddress(['/ip4/0.0.0.0/tcp/0'], [], ['127.0.0.1', '192.168.1.4'])).toBe(false)
     expect(hasPublicAddress(['/ip4/0.0.0.0/tcp/0'], [], ['127.0.0.1', '81.2.69.160'])).toBe(true)
     expect(hasPublicAddress(['/ip6/::/tcp/0'], [], ['::1', '2a00:1450:4001:81b::200e'])).toBe(true)
+    expect(hasPublicAddress(['/ip4/0.0.0.0/tcp/0'], [], ['127.0.0.1', '2a00:1450:4001:81b::200e'])).toBe(false)
     expect(hasPublicAddress(['/ip4/10.0.0.5/tcp/0'], ['/ip4/81.2.69.160/tcp/4001'], [])).toBe(true)
     expect(hasPublicAddress(['/ip4/10.0.0.5/tcp/0'], ['/dns4/home.example.org/tcp/4001'], [])).toBe(true)
   })
