@@ -22,7 +22,9 @@ try {
 }
 // Every command has finished here (`join` and `cluster` end the process themselves). What libp2p leaves behind after
 // stop() (a one-second debounce of the address book, measured as a second idle at the end of every `submit`) must
-// not keep the user waiting. stdout and stderr are synchronous on Linux, so nothing written is lost.
+// not keep the user waiting; but what the command wrote must all be out first: a pipe takes it at the reader's
+// pace (an exit right away cut `mrp2p logs` short in CI).
+await Promise.all([process.stdout, process.stderr].map(async (out) => { await new Promise<void>((resolve) => { out.write('', () => { resolve() }) }) }))
 process.exit()
 
 function exitCodeFor (err: unknown): number {

@@ -5,6 +5,7 @@ import { noise } from '@libp2p/noise'
 import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p, type Libp2p } from 'libp2p'
+import { dialOrder } from './dial-order.js'
 import type { lanDiscovery } from './lan-discovery.js'
 import { privateNetwork } from './private-network.js'
 import { RELAY_LIMITS } from './relay-limits.js'
@@ -20,15 +21,10 @@ import { RELAY_LIMITS } from './relay-limits.js'
  */
 export const YAMUX = { streamOptions: { maxStreamWindowSize: 4 * 1024 * 1024, maxReadBufferLength: 8 * 1024 * 1024 } }
 
-/**
- * libp2p dials a peer's addresses one after another, each for up to `addressDialTimeout` (6 s by default) within
- * the whole dial's `dialTimeout`. A node behind NAT announces its private address before its relayed one, and from
- * another network that address is silent (no refusal: the SYN is dropped or answered with a soft ICMP error). With
- * the default, that one address used up every dial and the relayed address was never tried: a submitter behind one
- * NAT could not reach a coordinator behind another after a failover. 2.5 s is far more than a TCP connect and
- * handshake take here, even on a loaded machine (a relayed dial measured about 0.1 s with both cores busy).
- */
-export const DIAL_TIMEOUTS = { dialTimeout: 5_000, addressDialTimeout: 2_500 }
+/** How libp2p dials, for the node and the client alike: a whole dial within 5 s, addresses in `dialOrder`. */
+export function dialSettings (): { dialTimeout: number, addressSorter: ReturnType<typeof dialOrder> } {
+  return { dialTimeout: 5_000, addressSorter: dialOrder() }
+}
 
 /** `/p2p-circuit` once per relay slot wanted: libp2p's relay transport then reserves that many slots. */
 export function circuitListen (slots = 0): string[] {
@@ -51,7 +47,7 @@ export async function createClientLibp2p (init: { privateKey?: PrivateKey, versi
     connectionProtector: init.swarmKey === undefined ? undefined : privateNetwork(init.swarmKey),
     connectionEncrypters: [noise()],
     streamMuxers: [yamux(YAMUX)],
-    connectionManager: { ...DIAL_TIMEOUTS, inboundConnectionThreshold: 1_000 },
+    connectionManager: { ...dialSettings(), inboundConnectionThreshold: 1_000 },
     // Asks the LAN for the mesh's nodes and answers nobody: a client is never taken for a member.
     peerDiscovery: init.lan === true ? [await lanClientDiscovery(init.swarmKey)] : [],
     services: { identify: identify() }

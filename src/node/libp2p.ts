@@ -14,7 +14,7 @@ import { createLibp2p, type Libp2p } from 'libp2p'
 import type { Registry } from 'prom-client'
 import { CONTROL_TOPIC, DISCOVERY_TOPIC } from '../protocol/ids.js'
 import { GOSSIP_SCORE_PARAMS, GOSSIP_SCORE_THRESHOLDS, graylistGuard, shortenScoreCache, type GraylistGuard } from './gossip-scoring.js'
-import { circuitListen, DIAL_TIMEOUTS, YAMUX } from './client-libp2p.js'
+import { circuitListen, dialSettings, YAMUX } from './client-libp2p.js'
 import { lanDiscovery } from './lan-discovery.js'
 import { privateNetwork } from './private-network.js'
 import { reachabilityView, type ReachabilityView } from './reachability.js'
@@ -112,7 +112,7 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
       inboundConnectionThreshold: 1_000,
       maxIncomingPendingConnections: 100,
       maxConnections: 500,
-      ...DIAL_TIMEOUTS
+      ...dialSettings()
     },
     peerDiscovery: [
       pubsubPeerDiscovery({ interval: init.discoveryIntervalMs, topics: [DISCOVERY_TOPIC] }),
