@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import type { z } from 'zod'
 import type { InfoResponse } from '../protocol/info.js'
 import { MRP2P_VERSION } from '../node/version.js'
@@ -10,6 +10,7 @@ import { parseIntArg } from './arg-parsers.js'
 import { quietUnlessLogLevelSet } from './log-level.js'
 import { mdnsServiceTag } from '../node/lan-discovery.js'
 import { envValue, type Env } from '../util/env.js'
+import { withPeerId } from '../util/peer-addr.js'
 import { resolveBootstrap, resolveSwarmKey } from './node-options.js'
 
 /** The node named by --bootstrap did not answer. */
@@ -129,8 +130,5 @@ export function addrsFromInfo (info: InfoResponse, peer: string, withDead = true
 
 /** A member's addresses as the info answer lists them, each ending in its /p2p part. */
 export function memberAddrs (peer: string, addrs: string[]): Multiaddr[] {
-  return addrs.map((a) => {
-    const ma = multiaddr(a)
-    return ma.getComponents().some((c) => c.name === 'p2p') ? ma : ma.encapsulate(`/p2p/${peer}`)
-  })
+  return addrs.map((a) => withPeerId(a, peer))
 }

@@ -5,7 +5,7 @@ import { InvalidArgumentError, errorMessage } from '../util/errors.js'
 import { defaultDataDir } from '../node/data-dir.js'
 import { readSwarmKey } from '../node/private-network.js'
 import { hasPublicAddress } from '../node/reachability.js'
-import { RELAY_SLOTS } from '../node/relay-limits.js'
+import { relaySlotsFor } from '../node/relay-limits.js'
 import { envList, envValue, flagOrEnv, nonBlank, type Env } from '../util/env.js'
 import { isLoopbackAddr } from '../util/loopback.js'
 import { parseIntArg } from './arg-parsers.js'
@@ -102,15 +102,6 @@ export function resolveRelay (flag: boolean | undefined, env: Env, listen: strin
   return publicAddress(listen, announce)
 }
 
-/**
- * A node that is no relay and can be reached only from its own network (it listens off loopback and announces
- * nothing) holds slots on relays, should the mesh have any: nodes behind other NATs then reach it through them. A
- * node on loopback is on one machine's mesh, where nothing needs a relay.
- */
-export function relaySlotsFor (relay: boolean, listen: string[], announce: string[]): number {
-  if (relay || announce.length > 0) return 0
-  return listen.some(a => !isLoopbackAddr(multiaddr(a))) ? RELAY_SLOTS : 0
-}
 
 /**
  * `--mdns`/`--no-mdns`, else MRP2P_MDNS (1 or 0), else on exactly when nothing says where the mesh is (no

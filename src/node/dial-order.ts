@@ -2,6 +2,8 @@ import { networkInterfaces } from 'node:os'
 import type { Address, AddressSorter } from '@libp2p/interface'
 import { circuitRelayAddressesLast, isPrivate, loopbackAddressLast, publicAddressesFirst, reliableTransportsFirst } from '@libp2p/utils'
 import type { Multiaddr } from '@multiformats/multiaddr'
+import { isLoopbackAddr } from '../util/loopback.js'
+import { isCircuit } from './reachability.js'
 
 /**
  * The order libp2p dials a peer's addresses in (docs/mesh.md, "Silent addresses"). libp2p dials them one at a
@@ -34,8 +36,7 @@ function certifiedFirst (a: Address, b: Address): -1 | 0 | 1 {
 }
 
 function isLoopbackOrCircuit (ma: Multiaddr): boolean {
-  const text = ma.toString()
-  return text.includes('/p2p-circuit') || text.startsWith('/ip4/127.') || text.startsWith('/ip6/::1/')
+  return isCircuit(ma) || isLoopbackAddr(ma)
 }
 
 function ipv4 (text: string): number | undefined {

@@ -1,6 +1,7 @@
 import type { AbortOptions } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { isLoopbackAddr } from '../util/loopback.js'
+import { withPeerId } from '../util/peer-addr.js'
 import { createClientLibp2p } from './client-libp2p.js'
 
 /**
@@ -21,7 +22,7 @@ export async function findMeshOnLan (options: AbortOptions & { swarmKey?: Uint8A
         const id = evt.detail.id.toString()
         const addrs = evt.detail.multiaddrs.filter((a) => a.getComponents().some((c) => c.name === 'tcp'))
         if (addrs.length === 0) return
-        const withId = addrs.map((a) => a.getComponents().some((c) => c.name === 'p2p') ? a : a.encapsulate(`/p2p/${id}`))
+        const withId = addrs.map((a) => withPeerId(a, id))
         done([...withId.filter((a) => !isLoopbackAddr(a)), ...withId.filter((a) => isLoopbackAddr(a))])
       }
       const onAbort = (): void => { done([]) }

@@ -55,9 +55,14 @@ export function reachabilityOf (addrs: ReadonlyArray<{ multiaddr: Multiaddr, ver
   return { nat: confirmed ? 'public' : publicAddr ? 'unknown' : 'private', relays: [...relays].sort() }
 }
 
+/** An address through a relay (`…/p2p/<relay>/p2p-circuit…`) rather than straight to the peer. */
+export function isCircuit (ma: Multiaddr): boolean {
+  return ma.toString().includes(CIRCUIT)
+}
+
 /** A connection that goes through a relay rather than straight to the peer. */
 export function isRelayed (conn: Pick<Connection, 'remoteAddr'>): boolean {
-  return conn.remoteAddr.toString().includes(CIRCUIT)
+  return isCircuit(conn.remoteAddr)
 }
 
 /**

@@ -1,4 +1,6 @@
 import type { CircuitRelayServerInit, CircuitRelayTransportInit } from '@libp2p/circuit-relay-v2'
+import { multiaddr } from '@multiformats/multiaddr'
+import { isLoopbackAddr } from '../util/loopback.js'
 
 /**
  * What a relay (`join --relay`) serves, and how a node behind NAT reserves (docs/mesh.md, "Across NATs").
@@ -32,3 +34,13 @@ export const RELAY_LIMITS: { server: CircuitRelayServerInit, client: CircuitRela
 
 /** How many relay slots a node behind NAT holds: two, so that the loss of one relay is not the loss of the node. */
 export const RELAY_SLOTS = 2
+
+/**
+ * A node that is no relay and can be reached only from its own network (it listens off loopback and announces
+ * nothing) holds slots on relays, should the mesh have any: nodes behind other NATs then reach it through them. A
+ * node on loopback is on one machine's mesh, where nothing needs a relay.
+ */
+export function relaySlotsFor (relay: boolean, listen: string[], announce: string[]): number {
+  if (relay || announce.length > 0) return 0
+  return listen.some((a) => !isLoopbackAddr(multiaddr(a))) ? RELAY_SLOTS : 0
+}

@@ -1,9 +1,10 @@
 import type { AbortOptions, Libp2p } from '@libp2p/interface'
-import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { isCircuit } from '../node/reachability.js'
 import { queryInfo } from '../protocol/info.js'
 import { sleep } from '../util/sleep.js'
 import type { Logger } from '../util/logger.js'
+import { withPeerId } from '../util/peer-addr.js'
 
 /** How long a submitter waits for a relay slot before it submits with the addresses it has. */
 export const RELAY_SLOT_WAIT_MS = 10_000
@@ -18,7 +19,7 @@ export const RELAY_SLOT_WAIT_MS = 10_000
  * out with the direct addresses only, and the log says so).
  */
 export async function holdRelaySlot (node: Libp2p, bootstrap: Multiaddr[], log: Logger, options: AbortOptions & { waitMs?: number } = {}): Promise<void> {
-  const relayed = (): boolean => node.getMultiaddrs().some((a) => a.toString().includes('/p2p-circuit'))
+  const relayed = (): boolean => node.getMultiaddrs().some(isCircuit)
   let relays: Multiaddr[][] = []
   try {
     const info = await queryInfo(node, bootstrap, { signal: options.signal, timeouts: { dialMs: 3_000, firstByteMs: 3_000, responseMs: 3_000 } })
@@ -27,7 +28,7 @@ export async function holdRelaySlot (node: Libp2p, bootstrap: Multiaddr[], log: 
     else {
       relays = (reach?.relays ?? []).map((peer) => {
         const member = info.members.find((m) => m.peerId === peer)
-        return (member?.addrs ?? []).filter((a) => !a.includes('/p2p-circuit')).map((a) => withPeer(a, peer))
+        return (member?.addrs ?? []).map((a) => multiaddr(a)).filter((a) => !isCircuit(a)).map((a) => withPeerId(a, peer))
       }).filter((addrs) => addrs.length > 0)
     }
   } catch (err) {
@@ -40,9 +41,4 @@ export async function holdRelaySlot (node: Libp2p, bootstrap: Multiaddr[], log: 
   while (!relayed() && Date.now() < deadline) await sleep(100, { signal: options.signal })
   if (relayed()) log.debug({ addrs: node.getMultiaddrs().map(String) }, 'holding a relay slot')
   else log.warn({ relays: relays.length }, 'no relay slot: workers on other networks may not reach this submitter')
-}
-
-function withPeer (addr: string, peer: string): Multiaddr {
-  const ma = multiaddr(addr)
-  return ma.getComponents().some((c) => c.name === 'p2p') ? ma : ma.encapsulate(`/p2p/${peerIdFromString(peer).toString()}`)
 }

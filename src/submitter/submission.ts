@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { rmSync } from 'node:fs'
 import type { PrivateKey, Startable } from '@libp2p/interface'
-import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import type { z } from 'zod'
 import { jobOptionsOf, type JobOptions } from '../mapreduce/job-options.js'
 import type { InputSplit } from '../mapreduce/splits.js'
@@ -17,6 +17,7 @@ import { sealJob } from '../protocol/job-seal.js'
 import { request, type HandlerRegistrar, type StreamOpener } from '../protocol/reqresp.js'
 import { errorMessage, UserCodeError, UserFacingError } from '../util/errors.js'
 import type { Logger } from '../util/logger.js'
+import { withPeerId } from '../util/peer-addr.js'
 import { sleep } from '../util/sleep.js'
 import type { PartCollector } from './part-collector.js'
 
@@ -304,8 +305,5 @@ export class Submission implements Startable {
 }
 
 function withPeer (peer: string): (a: string) => Multiaddr {
-  return (a) => {
-    const ma = multiaddr(a)
-    return ma.getComponents().some((c) => c.name === 'p2p') ? ma : ma.encapsulate(`/p2p/${peer}`)
-  }
+  return (a) => withPeerId(a, peer)
 }

@@ -1,6 +1,6 @@
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
-import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import { bundleJob, importJob } from '../mapreduce/job-loader.js'
 import { jobOptionsOf, type JobOptions } from '../mapreduce/job-options.js'
 import { OutputDir } from '../mapreduce/output-dir.js'
@@ -8,8 +8,7 @@ import { sampledParams } from '../mapreduce/sample.js'
 import { planSplits } from '../mapreduce/splits.js'
 import { streamingCodeHash, type StreamingJob } from '../mapreduce/streaming-job.js'
 import { createClientLibp2p } from '../node/client-libp2p.js'
-import { RELAY_SLOTS } from '../node/relay-limits.js'
-import { isLoopbackAddr } from '../util/loopback.js'
+import { relaySlotsFor } from '../node/relay-limits.js'
 import { MRP2P_VERSION } from '../node/version.js'
 import type { Logger } from '../util/logger.js'
 import { captureOutput } from '../worker/task-output-capture.js'
@@ -109,7 +108,7 @@ export async function submitJob (options: SubmitJobOptions): Promise<SubmitJobRe
   const output = OutputDir.prepare(options.output)
 
   // Off loopback, workers on other networks may have to reach this submitter through a relay.
-  const relaySlots = options.listen.some((a) => !isLoopbackAddr(multiaddr(a))) ? RELAY_SLOTS : 0
+  const relaySlots = relaySlotsFor(false, options.listen, [])
   const node = await createClientLibp2p({ version: MRP2P_VERSION, listen: options.listen, swarmKey: options.swarmKey, relaySlots })
   const jobId = newJobId(bundle.name)
   options.onEvent?.({ type: 'planned', jobId, jobName: bundle.name, maps: splits.length, inputBytes })

@@ -1,6 +1,7 @@
 import { multiaddr } from '@multiformats/multiaddr'
 import { describe, expect, it } from 'vitest'
-import { relaySlotsFor, resolveRelay } from '../../src/cli/node-options.js'
+import { resolveRelay } from '../../src/cli/node-options.js'
+import { relaySlotsFor } from '../../src/node/relay-limits.js'
 import { formatStatus, relayedPairs } from '../../src/cli/status.js'
 import { hasPublicAddress, isRelayed, reachabilityOf } from '../../src/node/reachability.js'
 import type { InfoResponse } from '../../src/protocol/info.js'
