@@ -10,6 +10,8 @@ import { runDashboardBench } from './dashboard-bench.js'
 import { runEngineBench } from './engine-bench.js'
 import { runFailoverBench } from './failover-bench.js'
 import { runGibBench } from './gib-bench.js'
+import { runGrowthBench } from './growth-bench.js'
+import { runInputPathBench } from './input-path-bench.js'
 import { runJobsBench } from './jobs-bench.js'
 import { runManyFailuresBench } from './many-failures-bench.js'
 import { runMeshBench } from './mesh-bench.js'
@@ -26,6 +28,8 @@ const suites: Record<string, Suite> = {
   mesh: runMeshBench,
   jobs: runJobsBench,
   gib: runGibBench,
+  input: runInputPathBench,
+  growth: runGrowthBench,
   sort: runSortBench,
   failover: runFailoverBench,
   scaling: runScalingBench,

@@ -1,12 +1,9 @@
 import { spawnSync } from 'node:child_process'
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
-import type { Stream } from '@libp2p/interface'
-import { multiaddr } from '@multiformats/multiaddr'
 import type { Cluster } from '../src/harness/cluster.js'
 import { waitFor } from '../src/harness/wait-for.js'
-import { createClientLibp2p } from '../src/node/client-libp2p.js'
-import { writeFrame } from '../src/protocol/bulk.js'
+import { bareStreamMBps } from './bare-stream.js'
 import { BENCH_DIR } from './corpus.js'
 import { CLI, formedMesh } from './jobs-bench.js'
 
@@ -28,7 +25,7 @@ const BARE_BYTES = 512 * 2 ** 20
 /** Extra `submit` flags (split size, --memory): what a Hadoop user tunes as the split size and io.sort.mb. */
 const SUBMIT_ARGS = (process.env.SORT_BENCH_ARGS ?? '').split(' ').filter((a) => a !== '')
 
-interface Records { path: string, lines: number, sum: number, xor: number }
+export interface Records { path: string, lines: number, sum: number, xor: number }
 
 /** FNV-1a 32 of a line without its newline: the order-free checksum is the sum and the xor of these. */
 function lineHash (buf: Uint8Array, start: number, end: number): number {
@@ -38,7 +35,7 @@ function lineHash (buf: Uint8Array, start: number, end: number): number {
 }
 
 /** The records file (made once, seeded), with its line count and checksum. */
-function records (bytes: number): Records {
+export function records (bytes: number): Records {
   const path = join(BENCH_DIR, `records-${Math.round(bytes / 2 ** 20)}MiB.txt`)
   const meta = `${path}.json`
   if (existsSync(path) && existsSync(meta)) return JSON.parse(readFileSync(meta, 'utf8')) as Records
@@ -118,45 +115,14 @@ function checkSorted (dir: string, want: Records): void {
   }
 }
 
-/** MB/s of raw bytes over one libp2p stream (TCP + noise + yamux, as the nodes use), loopback, in this process. */
-async function bareStreamMBps (): Promise<number> {
-  const protocol = '/mrp2p-bench/raw/1.0.0'
-  const server = await createClientLibp2p({ version: 'bench', listen: ['/ip4/127.0.0.1/tcp/0'] })
-  const client = await createClientLibp2p({ version: 'bench' })
-  await server.start()
-  await client.start()
-  try {
-    let received = 0
-    let finished: () => void = () => {}
-    const allIn = new Promise<void>((resolve) => { finished = resolve })
-    await server.handle(protocol, (stream: Stream) => {
-      stream.addEventListener('message', (evt) => {
-        received += evt.data.byteLength
-        if (received >= BARE_BYTES) finished()
-      })
-    })
-    const stream = await client.dialProtocol(multiaddr(server.getMultiaddrs()[0].toString()), protocol)
-    const chunk = Buffer.alloc(256 * 1024, 0x61)
-    const t0 = performance.now()
-    for (let sent = 0; sent < BARE_BYTES; sent += chunk.length) await writeFrame(stream, chunk)
-    await allIn
-    const seconds = (performance.now() - t0) / 1000
-    await stream.close().catch(() => {})
-    return BARE_BYTES / 1e6 / seconds
-  } finally {
-    await client.stop()
-    await server.stop()
-  }
-}
-
 /** The peak resident set of a node process so far (VmHWM), in MiB. */
-function peakRssMiB (pid: number): number {
+export function peakRssMiB (pid: number): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
   if (m === null) throw new Error(`no VmHWM for pid ${pid}`)
   return Number(m[1]) / 1024
 }
 
-interface SortRun {
+export interface SortRun {
   seconds: number
   reduceSeconds: number
   /** Map output pulled across nodes: bytes as sent, and the records' bytes before compression. */
@@ -167,7 +133,7 @@ interface SortRun {
 }
 
 /** One sort through a new mesh, checked (a mesh per sort: a node's peak RSS is that one job's). */
-async function sortOnce (input: Records, extraArgs: string[]): Promise<SortRun> {
+export async function sortOnce (input: Records, extraArgs: string[]): Promise<SortRun> {
   const cluster: Cluster = await formedMesh(3)
   try {
     const run = await sortOn(cluster, input, extraArgs)
@@ -223,7 +189,7 @@ async function sortOn (cluster: Cluster, input: Records, extraArgs: string[]): P
 export async function runSortBench (): Promise<Record<string, number>> {
   const input = records(BYTES)
   const mb = statSync(input.path).size / 1e6
-  const bareMBps = await bareStreamMBps()
+  const bareMBps = await bareStreamMBps(BARE_BYTES)
   const packed = await sortOnce(input, [])
   const plain = await sortOnce(input, ['--no-compress'])
   const rate = (bytes: number, run: SortRun): number => bytes / 1e6 / (run.shuffleBusyMs / 1000)

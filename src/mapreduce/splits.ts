@@ -2,6 +2,8 @@ import { closeSync, openSync, readSync } from 'node:fs'
 import { access, constants, stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { InputError } from '../util/errors.js'
+import type { FileIdentity } from '../util/file-identity.js'
+import { identityOf } from '../util/same-file.js'
 import type { SplitInfo } from './job-api.js'
 
 /** Hadoop's default block is 128 MiB; a Node map task holds its split as a string, so ours is smaller. */
@@ -17,21 +19,23 @@ export interface InputSplit extends SplitInfo {
   /** Absolute path to read. `document` stays as the user wrote it. */
   readonly path: string
   readonly length: number
+  /** The file as it was when the job was planned: a worker on this host reads it in place only while it still is. */
+  readonly identity?: FileIdentity
 }
 
 /** Checks every input before anything runs: a job that would fail on its last file should fail now. */
-export async function checkInputs (inputs: readonly string[], cwd: string): Promise<Array<{ document: string, path: string, size: number }>> {
+export async function checkInputs (inputs: readonly string[], cwd: string): Promise<Array<{ document: string, path: string, size: number, identity: FileIdentity }>> {
   if (inputs.length === 0) throw new InputError('no input given (use --input <paths...>)')
   const out = []
   for (const document of inputs) {
     const path = resolve(cwd, document)
-    let size: number
+    let identity: FileIdentity
     try {
-      const st = await stat(path)
+      const st = await stat(path, { bigint: true })
       if (st.isDirectory()) throw new InputError(`input ${document} is a directory (give the files in it, e.g. ${document}/*)`)
       if (!st.isFile()) throw new InputError(`input ${document} is not a regular file`)
       await access(path, constants.R_OK)
-      size = st.size
+      identity = identityOf(st)
     } catch (err) {
       if (err instanceof InputError) throw err
       const code = (err as NodeJS.ErrnoException).code
@@ -39,7 +43,7 @@ export async function checkInputs (inputs: readonly string[], cwd: string): Prom
       if (code === 'EACCES' || code === 'EPERM') throw new InputError(`input ${document} is not readable (permission denied)`)
       throw new InputError(`input ${document} cannot be read: ${code ?? String(err)}`)
     }
-    out.push({ document, path, size })
+    out.push({ document, path, size: identity.size, identity })
   }
   return out
 }
@@ -56,7 +60,7 @@ export async function planSplits (inputs: readonly string[], opts: { cwd: string
   const splits: InputSplit[] = []
   for (const f of files) {
     const pieces = f.size > splitSize ? cutAtLines(f.path, f.size, splitSize) : [{ offset: 0, length: f.size, firstLine: 1 }]
-    for (const p of pieces) splits.push({ document: f.document, path: f.path, index: splits.length, ...p })
+    for (const p of pieces) splits.push({ document: f.document, path: f.path, index: splits.length, identity: f.identity, ...p })
   }
   return splits
 }

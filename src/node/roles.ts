@@ -19,6 +19,8 @@ export interface RolesConfig {
   sandbox?: boolean
   /** false: no streaming commands run here (`join --no-exec`). */
   exec?: boolean
+  /** false: fetch every split from its submitter (`join --no-local-reads`). */
+  localReads?: boolean
   /** A job whose submitter stops polling for this long is aborted. */
   submitterTimeoutMs?: number
   /** Free disk (MiB) an attempt needs beyond its input. */
@@ -94,7 +96,7 @@ export async function startRoles (node: MeshNode, config: RolesConfig): Promise<
 
   let worker: WorkerService | undefined
   if (config.worker) {
-    const w = worker = await lifecycle.start('worker', new WorkerService({ self: node.peerId, network: node.libp2p, rpc, dataDir: node.dataDir.path, coordinator: leader, logger }, { slots: config.slots, version: config.version, taskMemoryMb: config.taskMemoryMb, sandbox: config.sandbox, exec: config.exec, minFreeDiskBytes: config.minFreeDiskMb === undefined ? undefined : config.minFreeDiskMb * 2 ** 20, onAttempt: config.onAttempt, submitters: node.submitters, onSealRefusal: config.onSealRefusal }))
+    const w = worker = await lifecycle.start('worker', new WorkerService({ self: node.peerId, network: node.libp2p, rpc, dataDir: node.dataDir.path, coordinator: leader, logger }, { slots: config.slots, version: config.version, taskMemoryMb: config.taskMemoryMb, sandbox: config.sandbox, exec: config.exec, localReads: config.localReads, minFreeDiskBytes: config.minFreeDiskMb === undefined ? undefined : config.minFreeDiskMb * 2 ** 20, onAttempt: config.onAttempt, submitters: node.submitters, onSealRefusal: config.onSealRefusal }))
     node.setTaskInfo(() => w.getStats())
     await lifecycle.start('running count', runningCountReporter(node, w))
     await lifecycle.start('log retention', logRetention(historyStore, w))

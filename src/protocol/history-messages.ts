@@ -65,7 +65,9 @@ export const JobCountersSchema = z.object({
   reduceRecordsOut: Count,
   reduceBytesOut: Count,
   shuffleRawBytes: Count,
-  shuffleBytes: Count
+  shuffleBytes: Count,
+  /** Input bytes the submitter sent to workers; records from before this counter read 0. */
+  inputFetchedBytes: Count.default(0)
 })
 export type JobCounters = z.output<typeof JobCountersSchema>
 

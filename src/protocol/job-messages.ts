@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { JobOptionsSchema } from '../mapreduce/job-options.js'
 import { StreamingJobSchema } from '../mapreduce/streaming-job.js'
+import { FileIdentitySchema } from '../util/file-identity.js'
 import { pickDeclared } from '../util/pick-declared.js'
 import { protocolId } from './ids.js'
 
@@ -26,17 +27,23 @@ export const JOB_PROTOCOLS = {
   replicate: protocolId('job/replicate'),
   /** coordinator → worker: the job ended; drop its intermediate files */
   end: protocolId('job/end'),
-  /** worker → submitter (bulk): the job's bundled code, or a streaming job's `--file`, by hash */
-  fetchCode: protocolId('job/fetch-code'),
+  /**
+   * worker → submitter (bulk): the job's bundled code, or a streaming job's `--file`, by hash. Every bulk protocol
+   * is at 2.0.0 or later since its trailer lost the SHA-256 (protocol/bulk.ts): a 1.0.0 reader would refuse it.
+   */
+  fetchCode: protocolId('job/fetch-code', '2.0.0'),
   /** worker → submitter (bulk): a split's bytes */
-  fetchSplit: protocolId('job/fetch-split'),
+  fetchSplit: protocolId('job/fetch-split', '2.0.0'),
+  /** worker → submitter: may this split be read in place? (the same host, the same file: docs/jobs.md) */
+  localRead: protocolId('job/local-read'),
   /**
    * reducer → mapper (bulk): one partition of one map output. 2.0.0: runs are compressed blocks
    * (mapreduce/run-blocks.ts); a 1.0.0 mapper's plain runs would be misread, so the two refuse each other.
+   * 3.0.0: the trailer without SHA-256.
    */
-  fetchRun: protocolId('job/fetch-run', '2.0.0'),
+  fetchRun: protocolId('job/fetch-run', '3.0.0'),
   /** reducer → submitter (bulk upload): a finished part file */
-  commit: protocolId('job/commit'),
+  commit: protocolId('job/commit', '2.0.0'),
   /** anyone → coordinator: end this job now (`mrp2p cancel`) */
   cancel: protocolId('job/cancel')
 } as const
@@ -210,7 +217,9 @@ export const TaskCountersSchema = z.object({
   bytesOut: Count.optional(),
   /** A reduce's inputs pulled from other nodes: bytes before compression, and as sent. */
   shuffleRawBytes: Count.optional(),
-  shuffleBytes: Count.optional()
+  shuffleBytes: Count.optional(),
+  /** A map's split as fetched from the submitter: 0 when read in place (`--shared`, or on the submitter's host). */
+  inputFetchedBytes: Count.optional()
 })
 export type TaskCounters = z.output<typeof TaskCountersSchema>
 
@@ -257,6 +266,16 @@ export const EndRequest = z.object({ jobId: JobId, epoch: Epoch, task: z.object(
 
 export const FetchCodeRequest = z.object({ hash: CodeHash })
 export const FetchSplitRequest = z.object({ jobId: JobId, index: Index })
+/**
+ * `probe`: a file the worker just wrote, readable by its own user only; the submitter answers with its content.
+ * Only a process on the worker's host, running as the worker's user, can read it: a remote peer cannot.
+ */
+export const LocalReadRequest = z.object({ jobId: JobId, index: Index, probe: Text(4096) })
+export const LocalReadResponse = z.union([
+  /** `file`: the split's file as it was when the job was planned. */
+  z.object({ ok: z.literal(true), nonce: z.string().regex(/^[0-9a-f]{64}$/), path: Text(4096), file: FileIdentitySchema }),
+  z.object({ ok: z.literal(false), reason: Text(500) })
+])
 export const FetchRunRequest = z.object({ jobId: JobId, mapIndex: Index, partition: Index })
 /** First frame of every bulk answer; the bytes follow when ok. */
 export const BulkResponseHeader = z.union([

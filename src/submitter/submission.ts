@@ -11,10 +11,11 @@ import { handleBulk, type BulkHandlerRegistration } from '../protocol/bulk-rpc.j
 import { queryInfo } from '../protocol/info.js'
 import { isHandshakeRefusal, swarmKeyMismatch } from '../protocol/errors.js'
 import {
-  CommitRequest, FetchCodeRequest, FetchSplitRequest, JOB_PROTOCOLS, StatusResponse, SubmitResponse, type JobProgress, type JobSpec, type UnsealedJobSpec
+  CommitRequest, FetchCodeRequest, FetchSplitRequest, JOB_PROTOCOLS, LocalReadRequest, StatusResponse, SubmitResponse, type JobProgress, type JobSpec, type UnsealedJobSpec
 } from '../protocol/job-messages.js'
 import { sealJob } from '../protocol/job-seal.js'
-import { request, type HandlerRegistrar, type StreamOpener } from '../protocol/reqresp.js'
+import { readProbe } from '../protocol/local-read-probe.js'
+import { handleRequests, request, type HandlerRegistrar, type StreamOpener } from '../protocol/reqresp.js'
 import { errorMessage, UserCodeError, UserFacingError } from '../util/errors.js'
 import type { Logger } from '../util/logger.js'
 import { withPeerId } from '../util/peer-addr.js'
@@ -120,6 +121,11 @@ export class Submission implements Startable {
 
   constructor (private readonly c: SubmissionComponents, private readonly plan: SubmissionPlan) {}
 
+  /** Input bytes sent to workers so far (a split read in place sends none). */
+  get inputBytesSent (): number {
+    return this.bytesOut
+  }
+
   private spec (): JobSpec {
     if (this.sealed === undefined) throw new Error('Submission: start() first')
     return this.sealed
@@ -180,6 +186,18 @@ export class Submission implements Startable {
         await writeJsonFrame(ctx.stream, { ok: true, bytes: split.length }, ctx)
         await sendFileRange(ctx.stream, split.path, split.offset, split.length, ctx)
         this.bytesOut += split.length
+      }
+    }))
+    this.handlers.push(await handleRequests(network, {
+      protocol: JOB_PROTOCOLS.localRead,
+      requestSchema: LocalReadRequest,
+      log,
+      handle: (req) => {
+        const split = req.jobId === plan.jobId ? plan.splits[req.index] : undefined
+        if (split?.identity === undefined) return { ok: false, reason: 'no such split' }
+        const nonce = readProbe(req.probe)
+        if (nonce === undefined) return { ok: false, reason: 'probe not readable here: another host or another user' }
+        return { ok: true, nonce, path: split.path, file: split.identity }
       }
     }))
     this.handlers.push(await handleBulk(network, {

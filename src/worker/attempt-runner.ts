@@ -11,6 +11,7 @@ import type { CodeCache } from './code-cache.js'
 import { checkFreeDisk } from './disk-reserve.js'
 import type { EarlyShuffle } from './early-shuffle.js'
 import type { IntermediateStore } from './intermediate-store.js'
+import type { LocalInputs } from './local-input.js'
 import { FetchError, type ShuffleClient } from './shuffle-client.js'
 import type { SubmitterClient } from './submitter-client.js'
 import { TaskAbortedError, type TaskOutcome, type TaskPool } from './task-pool.js'
@@ -38,6 +39,8 @@ export interface AttemptRunnerParts {
   pool: TaskPool
   code: CodeCache
   submitter: SubmitterClient
+  /** Splits read in place when the submitter shares this host (short-circuit reads). */
+  local: LocalInputs
   shuffle: ShuffleClient
   /** The shuffle of a reduce dispatched before every map was done. */
   early: EarlyShuffle
@@ -103,10 +106,11 @@ export class AttemptRunner {
 
   private async runMap (order: WorkOrder, task: MapAssignment, codeFile: string, work: string, signal: AbortSignal, output: AttemptLogWriter, streaming: StreamingTask | undefined): Promise<AttemptOutcome> {
     const { job } = order
-    const { store, pool, submitter } = this.parts
-    const shared = task.split.path
-    const splitFile = shared ?? join(work, 'split')
-    if (shared === undefined) await submitter.fetchSplit(job, task, splitFile, signal)
+    const { store, pool, submitter, local } = this.parts
+    // `--shared`: every node reads the named path. Otherwise in place when the submitter is on this host, else fetched.
+    const inPlace = task.split.path ?? await local.inPlace(job, task, signal)
+    const splitFile = inPlace ?? join(work, 'split')
+    if (inPlace === undefined) await submitter.fetchSplit(job, task, splitFile, signal)
     const outputPaths = store.runPaths(work, job.reduces)
     const out = await pool.run({
       kind: 'map',
@@ -114,8 +118,8 @@ export class AttemptRunner {
       jobName: job.jobName,
       split: { document: task.split.document, index: task.split.index, offset: task.split.offset, firstLine: task.split.firstLine },
       splitFile,
-      splitOffset: shared === undefined ? undefined : task.split.offset,
-      splitLength: shared === undefined ? undefined : task.split.length,
+      splitOffset: inPlace === undefined ? undefined : task.split.offset,
+      splitLength: inPlace === undefined ? undefined : task.split.length,
       reduces: job.reduces,
       params: job.params,
       outputPaths,
@@ -129,7 +133,7 @@ export class AttemptRunner {
     const partitionBytes = partitions.map((p) => p.bytes)
     const partitionRawBytes = partitions.map((p) => p.rawBytes)
     store.commitMapOutput(work, { jobId: job.jobId, mapIndex: task.index, attempt: attemptLabel({ epoch: order.epoch, attempt: task.attempt }), partitionBytes, partitionRawBytes })
-    const counters = { recordsIn: out.map?.lines, bytesIn: task.split.length, recordsOut: out.map?.emitted, bytesOut: partitionRawBytes.reduce((n, b) => n + b, 0) }
+    const counters = { recordsIn: out.map?.lines, bytesIn: task.split.length, recordsOut: out.map?.emitted, bytesOut: partitionRawBytes.reduce((n, b) => n + b, 0), inputFetchedBytes: inPlace === undefined ? task.split.length : 0 }
     return { ok: true, partitionBytes, counters }
   }
 

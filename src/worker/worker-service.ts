@@ -21,6 +21,7 @@ import { ReportSender } from './report-sender.js'
 import { ShuffleClient, type ShuffleStats } from './shuffle-client.js'
 import { ShuffleServer } from './shuffle-server.js'
 import { SubmitterClient } from './submitter-client.js'
+import { LocalInputs } from './local-input.js'
 import { TaskPool } from './task-pool.js'
 import type { WorkerServiceComponents } from './worker-components.js'
 
@@ -46,6 +47,8 @@ export interface WorkerServiceInit {
   submitters?: ReadonlySet<string>
   /** Told of every order refused for its job's seal (the node's metrics). */
   onSealRefusal?: (kind: SealRefusalKind) => void
+  /** false: never read a split in place on the submitter's host (`join --no-local-reads`); default true. */
+  localReads?: boolean
 }
 
 /** What this worker holds and does, as `status` shows it (InfoTasks), with its shuffle counters always there. */
@@ -69,6 +72,7 @@ export class WorkerService implements Startable {
   private readonly replicas: ReplicaIntake
   private readonly registration: RegisterLoop
   private readonly logServer: LogServer
+  private readonly local: LocalInputs
   private readonly lifecycle: Lifecycle
   /** What the job's code wrote in each attempt run here (`mrp2p logs`). */
   readonly logs: AttemptLogs
@@ -93,12 +97,14 @@ export class WorkerService implements Startable {
     this.reports = new ReportSender(c.rpc, c.coordinator, log)
     this.logs = new AttemptLogs(join(c.dataDir, 'logs'), log)
     this.logServer = new LogServer(c.rpc, this.logs)
+    this.local = new LocalInputs(c.network, log, init.localReads !== false)
     const attempts = new AttemptRunner({
       logs: this.logs,
       store: this.store,
       pool: this.pool,
       code: new CodeCache(c.dataDir),
       submitter: new SubmitterClient(c.network, log),
+      local: this.local,
       shuffle: this.shuffleClient,
       early: new EarlyShuffle({ shuffle: this.shuffleClient, rpc: c.rpc, coordinator: c.coordinator, log }),
       log,
@@ -147,7 +153,11 @@ export class WorkerService implements Startable {
    * serving map output, then the task threads: each part stops even if one before it fails to, and every handler goes.
    */
   async stop (): Promise<void> {
-    await this.lifecycle.stop()
+    try {
+      await this.lifecycle.stop()
+    } finally {
+      this.local.stop()
+    }
   }
 
   /** A new coordinator may not know us yet: register again on the next round. */

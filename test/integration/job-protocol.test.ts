@@ -1,7 +1,7 @@
 import '../../src/util/polyfills.js'
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, utimesSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import type { Libp2p } from '@libp2p/interface'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { CoordinatorService } from '../../src/coordinator/coordinator-service.js'
@@ -90,6 +90,41 @@ describe('Register / DoJob / fetch / commit over libp2p (one process)', () => {
     expect(new Set(maps.map((d) => d.peer)).size).toBe(2)
     expect(maps.length).toBe(splits.length)
     expect(events.some((e) => e.type === 'coordinator')).toBe(true)
+    // Submitter and workers share this host and user: every split was read in place, none sent.
+    expect(submission.inputBytesSent).toBe(0)
+  })
+
+  it('a file changed after submit is fetched from the submitter instead of read in place; the others are still read in place', async () => {
+    const books = join(dir, 'books')
+    mkdirSync(books)
+    for (const b of BOOKS) copyFileSync(join(REFERENCE_CWD, b), join(books, basename(b)))
+    const names = BOOKS.map((b) => basename(b))
+    const splits = await planSplits(names, { cwd: books, splitSize: 200_000 })
+    // Same bytes, a new modification time: no longer provably the file the job was planned on.
+    const touched = join(books, names[1])
+    const later = new Date(Date.now() + 60_000)
+    utimesSync(touched, later, later)
+    const outDir = join(dir, 'out-changed')
+    const parts = new PartCollector(OutputDir.prepare(outDir), 2)
+    const submitter = await createClientLibp2p({ version: 'test', listen: ['/ip4/127.0.0.1/tcp/0'] })
+    await submitter.start()
+    let sent: number
+    try {
+      for (const n of nodes.slice(0, 3)) await n.peerStore.merge(submitter.peerId, { multiaddrs: submitter.getMultiaddrs() })
+      const submission = new Submission(
+        { self: submitter.peerId.toString(), addrs: submitter.getMultiaddrs().map((a) => a.toString()), network: submitter, bootstrap: nodes[0].getMultiaddrs(), log, identity: await testIdentity() },
+        { jobId: newJobId('wc'), jobName: 'wc', code: await bundleJob('wc'), splits, reduces: 2, params: {}, maxAttempts: 2, parts }
+      )
+      await submission.start()
+      await submission.run({ coordinatorTimeoutMs: 10_000 })
+      await submission.stop()
+      sent = submission.inputBytesSent
+    } finally {
+      await submitter.stop()
+    }
+    parts.publish()
+    expect(sortedOutput(outDir).equals(readFileSync(join(SHARED_DATA, 'expected', 'wc.txt')))).toBe(true)
+    expect(sent).toBe(statSync(touched).size)
   })
 
   it('with --intermediate-replicas 2, every map output is copied to the other worker before its map counts as done', async () => {

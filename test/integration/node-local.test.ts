@@ -120,7 +120,7 @@ describe('options', () => {
     expect(o.swarmKey).toBeUndefined()
     expect(resolveElectionOptions({}, blank)).toEqual({})
     expect(resolveLimitOptions({}, { MRP2P_MAX_JOBS: ' ', MRP2P_MIN_FREE_DISK: '' })).toEqual({ maxJobs: 16, minFreeDiskMb: 64, historyJobs: 1000, historyDays: 30 })
-    expect(resolveTaskOptions({}, { MRP2P_TASK_MEMORY_MB: '', MRP2P_SANDBOX: '', MRP2P_NO_EXEC: ' ' })).toEqual({ sandbox: false, taskMemoryMb: 1024, exec: true })
+    expect(resolveTaskOptions({}, { MRP2P_TASK_MEMORY_MB: '', MRP2P_SANDBOX: '', MRP2P_NO_EXEC: ' ', MRP2P_LOCAL_READS: '' })).toEqual({ sandbox: false, taskMemoryMb: 1024, exec: true, localReads: true })
   })
 
   it('LAN discovery: on with no --bootstrap and a listen address off loopback, else off; flags and MRP2P_MDNS win', () => {
@@ -158,6 +158,13 @@ describe('options', () => {
     expect(loopbackWarning(local.listen, local.bootstrap, local.announce)).toBeUndefined()
     expect(loopbackWarning(['/ip4/0.0.0.0/tcp/1'], remote.bootstrap, undefined)).toBeUndefined()
     expect(loopbackWarning(remote.listen, remote.bootstrap, ['/ip4/203.0.113.7/tcp/4001'])).toBeUndefined()
+  })
+
+  it('--no-local-reads and MRP2P_LOCAL_READS=0 each turn reading inputs in place off', () => {
+    expect(resolveTaskOptions({}, {}).localReads).toBe(true)
+    expect(resolveTaskOptions({ localReads: false }, {}).localReads).toBe(false)
+    expect(resolveTaskOptions({}, { MRP2P_LOCAL_READS: '0' }).localReads).toBe(false)
+    expect(resolveTaskOptions({}, { MRP2P_LOCAL_READS: '1' }).localReads).toBe(true)
   })
 
   it('--no-exec and MRP2P_NO_EXEC=1 each turn streaming commands off', () => {

@@ -17,7 +17,11 @@ export interface LabNode {
   printed: string[]
 }
 
-/** What a node in the lab starts with: none of the harness's variables, and it stops if the test process dies. */
+/**
+ * What a node in the lab starts with: none of the harness's variables, and it stops if the test process dies.
+ * Each namespace stands for a host of its own, but they share one file system: with local reads off, a submitter's
+ * inputs cross the lab's network (and its NATs and relays) as they would between hosts.
+ */
 export function labNodeEnv (): NodeJS.ProcessEnv {
   return {
     ...process.env,
@@ -27,6 +31,7 @@ export function labNodeEnv (): NodeJS.ProcessEnv {
     MRP2P_MDNS: '',
     MRP2P_SWARM_KEY: '',
     MRP2P_PARENT_PID: String(process.pid),
+    MRP2P_LOCAL_READS: '0',
     ...TEST_ELECTION_ENV
   }
 }

@@ -21,9 +21,18 @@ export interface RunningCli {
   readonly result: Promise<CliResult>
 }
 
+export interface CliOptions {
+  cwd?: string
+  env?: NodeJS.ProcessEnv
+  timeoutMs?: number
+  /** A command the CLI runs under, e.g. bubblewrap's argv up to its `--`. */
+  wrapper?: string[]
+}
+
 /** Starts the compiled CLI as a real process, the way a person would. */
-export function startCli (args: string[], opts: { cwd?: string, env?: NodeJS.ProcessEnv, timeoutMs?: number } = {}): RunningCli {
-  const child = spawn(process.execPath, [CLI, ...args], {
+export function startCli (args: string[], opts: CliOptions = {}): RunningCli {
+  const argv = [...(opts.wrapper ?? []), process.execPath, CLI, ...args]
+  const child = spawn(argv[0], argv.slice(1), {
     cwd: opts.cwd ?? REPO_ROOT,
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe']
@@ -44,6 +53,6 @@ export function startCli (args: string[], opts: { cwd?: string, env?: NodeJS.Pro
 }
 
 /** Runs the compiled CLI to its end. */
-export async function runCli (args: string[], opts: { cwd?: string, env?: NodeJS.ProcessEnv, timeoutMs?: number } = {}): Promise<CliResult> {
+export async function runCli (args: string[], opts: CliOptions = {}): Promise<CliResult> {
   return await startCli(args, opts).result
 }

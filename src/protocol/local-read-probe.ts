@@ -1,0 +1,53 @@
+import { randomBytes } from 'node:crypto'
+import { closeSync, constants, fstatSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { basename, dirname, isAbsolute, join } from 'node:path'
+
+/**
+ * The proof that a worker and a job's submitter share a host and a user (docs/jobs.md, "Inputs read in place").
+ * The worker writes a random nonce into a file only its own user can read, in the host's temp folder, and asks
+ * the submitter for its content. A peer on another host cannot read it; nor can a local process of another
+ * user, which might name a file it may not read itself. Only files named like a probe are ever read for a peer.
+ */
+const PROBE_DIR_PREFIX = 'mrp2p-probe-'
+const PROBE_FILE = 'nonce'
+const PROBE_DIR = new RegExp(`^${PROBE_DIR_PREFIX}[A-Za-z0-9]{6}$`)
+const NONCE = /^[0-9a-f]{64}$/
+
+export interface Probe {
+  path: string
+  nonce: string
+  /** Deletes the probe's folder. */
+  remove: () => void
+}
+
+/** A new probe under the temp folder: a folder of mode 0700 holding the nonce in a file of mode 0600. */
+export function writeProbe (root = tmpdir()): Probe {
+  const dir = mkdtempSync(join(root, PROBE_DIR_PREFIX))
+  const nonce = randomBytes(32).toString('hex')
+  const path = join(dir, PROBE_FILE)
+  writeFileSync(path, nonce, { mode: 0o600, flag: 'wx' })
+  return { path, nonce, remove: () => { rmSync(dir, { recursive: true, force: true }) } }
+}
+
+/** The nonce in the probe at `path`, or undefined: not a probe's name, not readable here, or not a nonce. */
+export function readProbe (path: string): string | undefined {
+  if (!isAbsolute(path) || basename(path) !== PROBE_FILE || !PROBE_DIR.test(basename(dirname(path)))) return undefined
+  let fd: number
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
+  } catch {
+    return undefined
+  }
+  try {
+    if (!fstatSync(fd).isFile()) return undefined
+    const buf = Buffer.alloc(65)
+    const n = readSync(fd, buf, 0, buf.length, 0)
+    const text = buf.subarray(0, n).toString('latin1')
+    return NONCE.test(text) ? text : undefined
+  } catch {
+    return undefined
+  } finally {
+    closeSync(fd)
+  }
+}

@@ -1,0 +1,71 @@
+import '../../src/util/polyfills.js'
+import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startCluster, type Cluster } from '../../src/harness/cluster.js'
+import { waitFor } from '../../src/harness/wait-for.js'
+import { JobRecordSchema, type JobRecord } from '../../src/protocol/history-messages.js'
+import { TEST_ELECTION_ENV, waitForAgreement } from '../support/cluster-views.js'
+import { sortedOutput } from '../support/output.js'
+import { BOOKS, REFERENCE_CWD, runCli, type CliOptions } from '../support/run-cli.js'
+
+/*
+ * Short-circuit reads (issue #18): a submitter on the nodes' host, as their user, has its inputs read in place and
+ * sends none; one that cannot read the workers' probe (here: bubblewrap gives it its own empty folder where the
+ * nodes keep theirs, as another host would have) sends every byte, though the input file it names is the very
+ * same file. A file changed after submit is the integration test's (job-protocol.test.ts). One 2-node mesh.
+ */
+
+let cluster: Cluster
+let scratch: string
+/** The nodes' temp folder, where their probes live. */
+let nodeTmp: string
+
+beforeAll(async () => {
+  scratch = mkdtempSync(join(tmpdir(), 'mrp2p-local-reads-'))
+  nodeTmp = join(scratch, 'node-tmp')
+  mkdirSync(nodeTmp)
+  cluster = await startCluster({ nodes: 2, env: { ...TEST_ELECTION_ENV, MRP2P_LOG_LEVEL: 'warn', TMPDIR: nodeTmp } })
+  await waitForAgreement(cluster, [0, 1], 30_000)
+}, 60_000)
+
+afterAll(async () => {
+  await cluster?.stop()
+})
+
+async function wc (out: string, opts: CliOptions = {}): Promise<string> {
+  const r = await runCli(['submit', 'wc', '--input', ...BOOKS, '--reduces', '2', '--split-size', '300000', '--output', out, '--bootstrap', cluster.nodes[0].addr, '-q'], { cwd: REFERENCE_CWD, timeoutMs: 120_000, env: { MRP2P_LOG_LEVEL: 'warn' }, ...opts })
+  if (r.code !== 0) throw new Error(`submit failed (${String(r.code)}): ${r.stderr}`)
+  expect(sortedOutput(out).equals(readFileSync(join(REFERENCE_CWD, 'wc.txt')))).toBe(true)
+  const m = /^job (\S+) submitted to /m.exec(r.stdout)
+  if (m === null) throw new Error(`no job id in ${JSON.stringify(r.stdout)}`)
+  return m[1]
+}
+
+async function record (id: string): Promise<{ json: JobRecord, text: string }> {
+  const json = await waitFor(async () => {
+    const r = await runCli(['job', id, '--json', '--bootstrap', cluster.nodes[1].addr], { timeoutMs: 30_000 })
+    if (r.code !== 0) return undefined
+    const rec = JobRecordSchema.parse(JSON.parse(r.stdout))
+    return rec.state === 'succeeded' ? rec : undefined
+  }, { timeoutMs: 15_000, intervalMs: 200, description: `job ${id} recorded as succeeded` })
+  const text = await runCli(['job', id, '--bootstrap', cluster.nodes[1].addr], { timeoutMs: 30_000 })
+  return { json, text: text.stdout }
+}
+
+describe('inputs read in place on the submitter\'s host', () => {
+  it('a submitter on this host sends no input byte: every split is read where it lies', async () => {
+    const { json, text } = await record(await wc(join(scratch, 'here')))
+    expect(json.counters.mapBytesIn).toBe(json.inputs.bytes)
+    expect(json.counters.inputFetchedBytes).toBe(0)
+    expect(text).toMatch(/^input +[\d.]+ (KiB|MiB|GiB) read in place, 0 B sent by the submitter$/m)
+  })
+
+  it('a submitter that cannot read the workers\' probe sends every byte, though its files are the same', async () => {
+    const wrapper = ['bwrap', '--dev-bind', '/', '/', '--tmpfs', nodeTmp, '--']
+    const { json, text } = await record(await wc(join(scratch, 'elsewhere'), { wrapper }))
+    expect(json.counters.inputFetchedBytes).toBe(json.inputs.bytes)
+    expect(text).toMatch(/^input +0 B read in place, [\d.]+ (KiB|MiB|GiB) sent by the submitter$/m)
+  })
+})
