@@ -6,11 +6,13 @@ import { spawnSync } from 'node:child_process'
 import { readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { lineChart } from './chart.js'
-import { BENCH_DIR, corpus, SHARED_DATA } from './corpus.js'
+import { BENCH_DIR, corpus, REPO_ROOT, SHARED_DATA } from './corpus.js'
 import { median, timeEngine, timeMawk } from './engine-bench.js'
 import { CLI, formedMesh, jobSeconds } from './jobs-bench.js'
 
 const LATENCY_RUNS = 10
+/** The CLI from its compiled modules, not the bundle bin/mrp2p.js picks for `submit`. */
+const MODULES_CLI = join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js')
 
 /**
  * `npm run bench scaling -- --nodes 1,2,4,8,16 --slots 1` (or SCALING_NODES, SCALING_SLOTS): the node counts, and
@@ -69,23 +71,27 @@ export async function runScalingBench (args: string[] = []): Promise<Record<stri
 export async function runLatencyBench (): Promise<Record<string, number>> {
   const books = readdirSync(SHARED_DATA).filter((f) => /^pg-.*\.txt$/.test(f)).map((f) => join(SHARED_DATA, f))
   const output = join(BENCH_DIR, 'latency-out')
-  const wall = (args: string[]): number => {
+  const wall = (entry: string, args: string[]): number => {
     rmSync(output, { recursive: true, force: true })
     const t = performance.now()
-    const r = spawnSync(process.execPath, [CLI, ...args, '--output', output, '-q'], { encoding: 'utf8' })
+    const r = spawnSync(process.execPath, [entry, ...args, '--output', output, '-q'], { encoding: 'utf8' })
     if (r.status !== 0) throw new Error(`${args[0]} failed: ${r.stderr}`)
     return (performance.now() - t) / 1000
   }
   const runWall: number[] = []
-  for (let i = 0; i < 3; i++) runWall.push(wall(['run', 'wc', '--input', ...books]))
+  for (let i = 0; i < 3; i++) runWall.push(wall(CLI, ['run', 'wc', '--input', ...books]))
   const cluster = await formedMesh(3)
   const submitWall: number[] = []
+  const modulesWall: number[] = []
   const submitJob: number[] = []
   try {
     for (let i = 0; i < LATENCY_RUNS; i++) {
-      submitWall.push(wall(['submit', 'wc', '--input', ...books, '--reduces', '3', '--bootstrap', cluster.nodes[i % 3].addr]))
+      const args = ['submit', 'wc', '--input', ...books, '--reduces', '3', '--bootstrap', cluster.nodes[i % 3].addr]
+      // As a user runs it (bin/mrp2p.js: the bundled client), and from the compiled modules (the baseline), alternating.
+      submitWall.push(wall(CLI, args))
+      modulesWall.push(wall(MODULES_CLI, args))
       rmSync(output, { recursive: true, force: true })
-      submitJob.push(jobSeconds(process.execPath, [CLI, 'submit', 'wc', '--input', ...books, '--reduces', '3', '--output', output, '--bootstrap', cluster.nodes[i % 3].addr]))
+      submitJob.push(jobSeconds(process.execPath, [CLI, ...args, '--output', output]))
     }
   } finally {
     await cluster.stop()
@@ -95,7 +101,9 @@ export async function runLatencyBench (): Promise<Record<string, number>> {
     runs: LATENCY_RUNS,
     runWallMedianS: median(runWall),
     submitWallMedianS: median(submitWall),
+    submitModulesWallMedianS: median(modulesWall),
     submitJobMedianS: median(submitJob),
+    ratioBundledVsModules: median(submitWall) / median(modulesWall),
     submitWallVsRun: median(submitWall) / median(runWall)
   }
 }
