@@ -115,6 +115,17 @@ function checkSorted (dir: string, want: Records): void {
   }
 }
 
+/** Seconds of `LC_ALL=C sort -S 512M --parallel=2` of the records into a file, as a user would sort them instead. */
+function timeGnuSort (input: string): number {
+  const out = join(BENCH_DIR, 'gnu-sort-out.txt')
+  const t0 = performance.now()
+  const r = spawnSync('sort', ['-S', '512M', '--parallel=2', '-o', out, input], { env: { ...process.env, LC_ALL: 'C' }, stdio: 'ignore' })
+  const seconds = (performance.now() - t0) / 1000
+  rmSync(out, { force: true })
+  if (r.status !== 0) throw new Error('sort bench: GNU sort failed')
+  return seconds
+}
+
 /** The peak resident set of a node process so far (VmHWM), in MiB. */
 export function peakRssMiB (pid: number): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
@@ -190,6 +201,7 @@ export async function runSortBench (): Promise<Record<string, number>> {
   const input = records(BYTES)
   const mb = statSync(input.path).size / 1e6
   const bareMBps = await bareStreamMBps(BARE_BYTES)
+  const gnuSeconds = timeGnuSort(input.path)
   const packed = await sortOnce(input, [])
   const plain = await sortOnce(input, ['--no-compress'])
   const rate = (bytes: number, run: SortRun): number => bytes / 1e6 / (run.shuffleBusyMs / 1000)
@@ -198,6 +210,9 @@ export async function runSortBench (): Promise<Record<string, number>> {
     records: input.lines,
     sortSeconds: packed.seconds,
     sortMBps: mb / packed.seconds,
+    // What a user would run instead on the same two cores (issue #18: at least 1.0, as fast as GNU sort).
+    gnuSortSeconds: gnuSeconds,
+    ratioSortVsGnuSort: gnuSeconds / packed.seconds,
     // Every record passes the reduce phase once (no combiner): fetch, merge, reduce, write and commit together.
     reducePhaseSeconds: packed.reduceSeconds,
     reducePhaseMBps: mb / packed.reduceSeconds,
