@@ -33,11 +33,21 @@ export default defineJob({
     return { cuts: JSON.stringify(cuts) }
   },
   map (_document, contents, emit) {
-    for (const line of contents.split('\n')) {
-      if (line === '') continue
-      const space = line.indexOf(' ')
-      if (space < 0) emit(line, '')
-      else emit(line.slice(0, space), line.slice(space + 1))
+    // Line by line in place: split('\n') would hold an array of every line of the split at once. The next space is
+    // looked for once and kept, so that lines without one do not each scan on to a later line's.
+    let space = -1
+    for (let start = 0; start < contents.length;) {
+      let end = contents.indexOf('\n', start)
+      if (end < 0) end = contents.length
+      if (space < start) {
+        space = contents.indexOf(' ', start)
+        if (space < 0) space = contents.length
+      }
+      if (end > start) {
+        if (space >= end) emit(contents.slice(start, end), '')
+        else emit(contents.slice(start, space), contents.slice(space + 1, end))
+      }
+      start = end + 1
     }
   },
   partition (key, reduces, ctx) {
