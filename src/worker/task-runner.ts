@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import type { Logger } from '../util/logger.js'
 import { parseRunnerMessage, type TaskRequest, type ThreadReply } from './thread-messages.js'
+import { TASK_YOUNG_GENERATION_MB } from './task-defaults.js'
 
 /**
  * Why a runner ended in the middle of a task. The pool turns each into the
@@ -63,7 +64,7 @@ export class ThreadRunner implements TaskRunner {
   }
 
   constructor (memoryMb: number, log: Logger) {
-    this.worker = new Worker(compiledEntry('task-thread'), { resourceLimits: { maxOldGenerationSizeMb: memoryMb } })
+    this.worker = new Worker(compiledEntry('task-thread'), { resourceLimits: { maxOldGenerationSizeMb: memoryMb, maxYoungGenerationSizeMb: TASK_YOUNG_GENERATION_MB } })
     this.worker.unref()
     this.worker.on('message', (raw: unknown) => {
       const msg = parseRunnerMessage(raw)

@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path'
 import type { Logger } from '../util/logger.js'
 import { compiledEntry, type RunnerListener, type RunnerLoss, type TaskRunner } from './task-runner.js'
 import { parseRunnerMessage, type TaskAccess, type TaskRequest } from './thread-messages.js'
+import { TASK_YOUNG_GENERATION_MB } from './task-defaults.js'
 
 /** Node 20 and 21 call the permission model experimental; from 22 on the flag is `--permission`. */
 export function permissionFlag (nodeVersion = process.versions.node): string {
@@ -24,7 +25,8 @@ const KEPT_ENV = /^(TZ|LANG|LANGUAGE|LC_[A-Z]+)$/
  * so those are refused. The heap cap replaces a thread's resourceLimits.
  */
 export function sandboxArgs (access: TaskAccess, memoryMb: number): string[] {
-  const args = [permissionFlag(), `--max-old-space-size=${memoryMb}`]
+  // Three semi-spaces make the young generation, as in a task thread's resourceLimits.
+  const args = [permissionFlag(), `--max-old-space-size=${memoryMb}`, `--max-semi-space-size=${Math.max(1, Math.round(TASK_YOUNG_GENERATION_MB / 3))}`]
   // Every sandboxed start would print "Permission is an experimental feature" into the node's log.
   if (process.allowedNodeEnvironmentFlags.has('--disable-warning')) args.push('--disable-warning=ExperimentalWarning')
   for (const path of [...ENGINE_DIRS, ...access.read]) args.push(`--allow-fs-read=${resolve(path)}`)
