@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import type { Cluster } from '../src/harness/cluster.js'
 import { BENCH_DIR, corpus } from './corpus.js'
 import { timeCoreutils, timeMawk } from './engine-bench.js'
-import { formedMesh, medianWcSeconds, medianWcWallSeconds } from './jobs-bench.js'
+import { formedMesh, medianWc } from './jobs-bench.js'
 
 /**
  * wc on a 1 GiB corpus through 2 local nodes against `tr | mawk` and `tr | sort | uniq -c` on the same file in
@@ -25,8 +25,8 @@ export async function runGibBench (): Promise<Record<string, number>> {
       await cluster.stop()
     }
   }
-  const { defaultWall, shared } = await onMesh({}, (c) => ({ defaultWall: medianWcWallSeconds(c, input, out), shared: medianWcSeconds(c, input, out, ['--shared']) }))
-  const fetchedWall = await onMesh({ MRP2P_LOCAL_READS: '0' }, (c) => medianWcWallSeconds(c, input, out))
+  const { defaultWall, shared } = await onMesh({}, (c) => ({ defaultWall: medianWc(c, input, out).wallSeconds, shared: medianWc(c, input, out, ['--shared']).jobSeconds }))
+  const fetchedWall = await onMesh({ MRP2P_LOCAL_READS: '0' }, (c) => medianWc(c, input, out).wallSeconds)
   const nodes2DefaultMBps = mb / defaultWall
   const nodes2SharedMBps = mb / shared
   const nodes2FetchedMBps = mb / fetchedWall

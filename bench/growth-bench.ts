@@ -1,8 +1,7 @@
-import { spawnSync } from 'node:child_process'
 import { rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { BENCH_DIR, corpus } from './corpus.js'
-import { CLI, formedMesh } from './jobs-bench.js'
+import { CLI, formedMesh, jobSeconds } from './jobs-bench.js'
 import { peakRssMiB, records, sortOnce } from './sort-bench.js'
 
 /** Input sizes, MiB (`GROWTH_BENCH_MIB=256,1024` for a shorter run). */
@@ -20,8 +19,9 @@ export async function runGrowthBench (): Promise<Record<string, number>> {
     const rss: number[] = []
     for (const mib of SIZES_MIB) {
       const bytes = mib * 2 ** 20
-      const run = job === 'wc' ? await wcOnce(await corpus(bytes)) : await sortOnce(records(bytes), [])
-      const inputBytes = job === 'wc' ? statSync(await corpus(bytes)).size : statSync(records(bytes).path).size
+      const input = job === 'wc' ? await corpus(bytes) : records(bytes)
+      const run = typeof input === 'string' ? await wcOnce(input) : await sortOnce(input, [])
+      const inputBytes = statSync(typeof input === 'string' ? input : input.path).size
       out[`${job}${mib}MiBSeconds`] = run.seconds
       out[`${job}${mib}MiBPeakRssMiB`] = run.peakRssMiB
       perGiB.push(run.seconds / (inputBytes / 2 ** 30))
@@ -40,11 +40,9 @@ async function wcOnce (input: string): Promise<{ seconds: number, peakRssMiB: nu
   const output = join(BENCH_DIR, 'growth-out')
   try {
     rmSync(output, { recursive: true, force: true })
-    const r = spawnSync(process.execPath, [CLI, 'submit', 'wc', '--input', input, '--reduces', '2', '--output', output, '--bootstrap', cluster.nodes[0].addr], { encoding: 'utf8', maxBuffer: 64 * 2 ** 20 })
-    const m = / in ([\d.]+) s /.exec(r.stdout)
-    if (r.status !== 0 || m === null) throw new Error(`growth bench: wc failed: ${r.stderr.slice(-2000)}`)
+    const seconds = jobSeconds(process.execPath, [CLI, 'submit', 'wc', '--input', input, '--reduces', '2', '--output', output, '--bootstrap', cluster.nodes[0].addr])
     const rss = cluster.nodes.flatMap((n) => n.process.pid === undefined ? [] : [peakRssMiB(n.process.pid)])
-    return { seconds: Number(m[1]), peakRssMiB: Math.max(...rss) }
+    return { seconds, peakRssMiB: Math.max(...rss) }
   } finally {
     rmSync(output, { recursive: true, force: true })
     await cluster.stop()

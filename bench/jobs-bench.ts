@@ -41,33 +41,26 @@ export function jobSeconds (cmd: string, args: string[]): number {
 }
 
 /**
- * Seconds of `submit wc` over `input` through `cluster`, the median of three jobs: one job is a few seconds, and
- * one slow start of a task thread moves it by a tenth. `extra`: more submit flags (`--shared`).
+ * `submit wc` over `input` through `cluster`, three jobs: the median of the job's own seconds (one job is a few
+ * seconds, and one slow start of a task thread moves it by a tenth), and of the command's wall clock, exec to exit,
+ * as a user waits for it (Node's start, loading, libp2p, the job, the commit). `extra`: more submit flags (`--shared`).
  */
-export function medianWcSeconds (cluster: Cluster, input: string, output: string, extra: string[] = []): number {
-  const times: number[] = []
-  for (let round = 0; round < ROUNDS; round++) {
-    rmSync(output, { recursive: true, force: true })
-    times.push(jobSeconds(process.execPath, [CLI, 'submit', 'wc', '--input', input, '--reduces', '2', '--output', output, '--bootstrap', cluster.nodes[0].addr, ...extra]))
-  }
-  rmSync(output, { recursive: true, force: true })
-  return median(times)
-}
-
-/**
- * Wall-clock seconds of `submit wc` over `input` through `cluster`, exec to exit as a user waits for it (Node's
- * start, bundling, libp2p, the job, the commit), the median of three.
- */
-export function medianWcWallSeconds (cluster: Cluster, input: string, output: string, extra: string[] = []): number {
-  const times: number[] = []
+export function medianWc (cluster: Cluster, input: string, output: string, extra: string[] = []): { jobSeconds: number, wallSeconds: number } {
+  const job: number[] = []
+  const wall: number[] = []
   for (let round = 0; round < ROUNDS; round++) {
     rmSync(output, { recursive: true, force: true })
     const t0 = performance.now()
-    jobSeconds(process.execPath, [CLI, 'submit', 'wc', '--input', input, '--reduces', '2', '--output', output, '--bootstrap', cluster.nodes[0].addr, ...extra])
-    times.push((performance.now() - t0) / 1000)
+    job.push(jobSeconds(process.execPath, [CLI, 'submit', 'wc', '--input', input, '--reduces', '2', '--output', output, '--bootstrap', cluster.nodes[0].addr, ...extra]))
+    wall.push((performance.now() - t0) / 1000)
   }
   rmSync(output, { recursive: true, force: true })
-  return median(times)
+  return { jobSeconds: median(job), wallSeconds: median(wall) }
+}
+
+/** The median job seconds of {@link medianWc}. */
+export function medianWcSeconds (cluster: Cluster, input: string, output: string, extra: string[] = []): number {
+  return medianWc(cluster, input, output, extra).jobSeconds
 }
 
 /** wc on ≥ 256 MiB through a local mesh of 1, 2 and 4 nodes (median of three jobs each), against `mrp2p run` and the shell pipelines, in one run. */

@@ -5,32 +5,18 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Stream } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createClientLibp2p } from '../../src/node/client-libp2p.js'
+import { describe, expect, it } from 'vitest'
 import { BULK_CHUNK, FrameReader, receiveToFile, sendFileRange, TransferIncompleteError, writeFrame, writeJsonFrame } from '../../src/protocol/bulk.js'
+import { useClientPair } from '../support/client-pair.js'
 
 /*
  * A bulk transfer into a file over real libp2p (TCP, noise, yamux): a frame arrives in several noise messages and is
  * written as those pieces (one writev); a transfer counts only with an empty frame and a trailer that counts what
  * came. Anything less leaves no file, not even its temporary name.
  */
-type Node = Awaited<ReturnType<typeof createClientLibp2p>>
-let server: Node
-let client: Node
+const pair = useClientPair()
 let n = 0
 const dir = mkdtempSync(join(tmpdir(), 'mrp2p-bulk-'))
-
-beforeAll(async () => {
-  server = await createClientLibp2p({ version: 'test', listen: ['/ip4/127.0.0.1/tcp/0'] })
-  client = await createClientLibp2p({ version: 'test' })
-  await server.start()
-  await client.start()
-})
-
-afterAll(async () => {
-  await client?.stop()
-  await server?.stop()
-})
 
 /** Receives what `send` writes into a new file with receiveToFile(maxBytes); resolves to the file, or rejects. */
 async function transfer (maxBytes: number, send: (stream: Stream) => Promise<void>): Promise<{ path: string, result: Promise<number> }> {
@@ -38,12 +24,12 @@ async function transfer (maxBytes: number, send: (stream: Stream) => Promise<voi
   const path = join(dir, `received-${n}`)
   let result: Promise<number> | undefined
   const handled = new Promise<void>((resolve) => {
-    void server.handle(protocol, (stream: Stream) => {
+    void pair.server().handle(protocol, (stream: Stream) => {
       result = receiveToFile(new FrameReader(stream), path, maxBytes)
       resolve()
     })
   })
-  const stream = await client.dialProtocol(multiaddr(server.getMultiaddrs()[0].toString()), protocol)
+  const stream = await pair.client().dialProtocol(multiaddr(pair.server().getMultiaddrs()[0].toString()), protocol)
   await send(stream)
   await stream.close().catch(() => {})
   await handled

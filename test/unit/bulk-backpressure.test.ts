@@ -2,9 +2,9 @@ import '../../src/util/polyfills.js'
 import { createHash } from 'node:crypto'
 import type { Stream } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createClientLibp2p } from '../../src/node/client-libp2p.js'
+import { describe, expect, it } from 'vitest'
 import { FrameReader, sendBytes } from '../../src/protocol/bulk.js'
+import { useClientPair } from '../support/client-pair.js'
 
 /**
  * A reader slower than its sender: FrameReader pauses the stream past its high-water mark and resumes it once it
@@ -15,21 +15,7 @@ import { FrameReader, sendBytes } from '../../src/protocol/bulk.js'
 const PROTOCOL = '/mrp2p-test/slow-reader/1.0.0'
 const BYTES = 40 * 1024 * 1024
 
-type Node = Awaited<ReturnType<typeof createClientLibp2p>>
-let server: Node
-let client: Node
-
-beforeAll(async () => {
-  server = await createClientLibp2p({ version: 'test', listen: ['/ip4/127.0.0.1/tcp/0'] })
-  client = await createClientLibp2p({ version: 'test' })
-  await server.start()
-  await client.start()
-})
-
-afterAll(async () => {
-  await client?.stop()
-  await server?.stop()
-})
+const pair = useClientPair()
 
 describe('bulk transfer to a slow reader', () => {
   it('the reader pauses and resumes the stream, and every byte arrives in order: no reset', async () => {
@@ -37,7 +23,7 @@ describe('bulk transfer to a slow reader', () => {
     for (let i = 0; i < BYTES; i += 4) data.writeUInt32LE(Math.imul(i, 2654435761) >>> 0, i)
     let pauses = 0
     const received = new Promise<{ bytes: number, sha: string }>((resolve, reject) => {
-      void server.handle(PROTOCOL, (stream: Stream) => {
+      void pair.server().handle(PROTOCOL, (stream: Stream) => {
         const pause = stream.pause.bind(stream)
         stream.pause = () => { pauses++; pause() }
         const reader = new FrameReader(stream)
@@ -56,7 +42,7 @@ describe('bulk transfer to a slow reader', () => {
         })().catch(reject)
       })
     })
-    const stream = await client.dialProtocol(multiaddr(server.getMultiaddrs()[0].toString()), PROTOCOL)
+    const stream = await pair.client().dialProtocol(multiaddr(pair.server().getMultiaddrs()[0].toString()), PROTOCOL)
     const sent = await sendBytes(stream, data).catch(async (err: unknown) => {
       throw new Error(`sender: ${String(err)}; reader: ${await received.then(() => 'finished', (e: unknown) => String(e))}`)
     })
