@@ -22,9 +22,13 @@ const FIXTURE = join(REPO_ROOT, 'test', 'fixtures', 'jobs', 'churn.ts')
 const NODES = 6
 const NUMBERS = 20_000
 const REDUCES = '5'
-/** About 20 maps of 250 ms each over 5 workers of 1 slot: a map phase of seconds, long enough to lose nodes in. */
+/**
+ * About 20 maps of 500 ms each over 5 workers of 1 slot: a map phase of seconds, long enough to lose nodes in. At
+ * 250 ms a round took 3.3 s once `submit` started faster (the bundled CLI), and one CI run's job ended before the
+ * killer's second kill (due at 3 s).
+ */
 const SPLIT_SIZE = '6000'
-const MAP_MS = '250'
+const MAP_MS = '500'
 const KILL_EVERY_MS = 1_500
 const MIN_LIFE_MS = 1_500
 const MIN_UP = 3
