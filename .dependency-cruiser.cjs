@@ -5,7 +5,7 @@
  * The pure state machines (election's rules, the scheduler) import neither libp2p nor node's I/O modules,
  * so they run unchanged under the seeded simulations.
  */
-const LAYERS = ['cli', 'harness', 'submitter', 'dashboard', 'node', 'history', 'coordinator', 'worker', 'election', 'protocol', 'mapreduce', 'util']
+const LAYERS = ['cli', 'harness', 'submitter', 'dashboard', 'node', 'history', 'coordinator', 'worker', 'dataset', 'election', 'protocol', 'mapreduce', 'util']
 
 const layerRules = LAYERS.slice(1).map((layer, i) => {
   const above = LAYERS.slice(0, i + 1)

@@ -1,6 +1,7 @@
 import type { Command } from 'commander'
 import { registerCancelCommand } from './cancel.js'
 import { registerClusterCommand } from './cluster.js'
+import { registerDatasetCommands } from './datasets.js'
 import { registerDemoCommand } from './demo.js'
 import { registerJobCommand } from './job.js'
 import { registerJobsCommand } from './jobs.js'
@@ -25,6 +26,7 @@ export function registerCommands (program: Command): void {
   registerJobCommand(program)
   registerLogsCommand(program)
   registerCancelCommand(program)
+  registerDatasetCommands(program)
   registerClusterCommand(program)
   registerKeygenCommand(program)
 }

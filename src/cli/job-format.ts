@@ -91,7 +91,7 @@ export function formatJob (r: JobRecord, now: number): string {
   lines.push(`coordinator ${r.coordinator} (epoch ${r.epoch})`)
   const c = r.counters
   lines.push(`map         ${c.mapRecordsIn} records, ${formatBytes(c.mapBytesIn)} in; ${c.mapRecordsOut} records, ${formatBytes(c.mapBytesOut)} out`)
-  lines.push(`input       ${formatBytes(Math.max(0, c.mapBytesIn - c.inputFetchedBytes))} read in place, ${formatBytes(c.inputFetchedBytes)} sent by the submitter`)
+  lines.push(`input       ${formatBytes(Math.max(0, c.mapBytesIn - c.inputFetchedBytes - c.blockFetchedBytes))} read in place, ${formatBytes(c.inputFetchedBytes)} sent by the submitter${c.blockFetchedBytes > 0 ? `, ${formatBytes(c.blockFetchedBytes)} of blocks pulled from other nodes` : ''}`)
   lines.push(`shuffle     ${formatBytes(c.shuffleRawBytes)} raw, ${formatBytes(c.shuffleBytes)} sent`)
   lines.push(`reduce      ${c.reduceRecordsIn} records in; ${c.reduceRecordsOut} records, ${formatBytes(c.reduceBytesOut)} out`)
   if (r.failure !== undefined) lines.push(`failure     ${r.failure.task}: ${r.failure.message}`)

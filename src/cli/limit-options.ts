@@ -1,7 +1,7 @@
 import { DEFAULT_MAX_JOBS } from '../coordinator/coordinator-defaults.js'
 import { DEFAULT_HISTORY_DAYS, DEFAULT_HISTORY_JOBS } from '../history/history-store.js'
 import { flagOrEnv, type Env } from '../util/env.js'
-import { parseIntArg } from './arg-parsers.js'
+import { byteSize, parseIntArg } from './arg-parsers.js'
 import { DEFAULT_MIN_FREE_DISK_BYTES } from '../worker/disk-reserve.js'
 
 /**
@@ -13,6 +13,7 @@ export interface LimitFlags {
   maxJobs?: string
   historyJobs?: string
   historyDays?: string
+  storeMax?: string
 }
 
 export interface LimitOptions {
@@ -24,6 +25,8 @@ export interface LimitOptions {
   historyJobs: number
   /** Days an ended job's record is kept. */
   historyDays: number
+  /** Bytes of dataset blocks this node keeps at most; undefined: what the disk has. */
+  storeMaxBytes?: number
 }
 
 /** What `join` uses when neither flag nor variable is set: the coordinator's and the worker's own defaults. */
@@ -33,6 +36,7 @@ export const LIMIT_FLAG_HELP = {
   minFreeDisk: `free disk (MiB) a task needs under the data dir beyond its input, or it fails with that reason (env MRP2P_MIN_FREE_DISK; default ${DEFAULT_LIMITS.minFreeDiskMb})`,
   maxJobs: `jobs this node holds at once as coordinator; later submits are refused (env MRP2P_MAX_JOBS; default ${DEFAULT_LIMITS.maxJobs})`,
   historyJobs: `job records this node keeps; the oldest go first (env MRP2P_HISTORY_JOBS; default ${DEFAULT_LIMITS.historyJobs})`,
+  storeMax: 'bytes of dataset blocks this node keeps at most, e.g. 10GiB; a put that cannot fit is refused before anything is listed (env MRP2P_STORE_MAX; default: the free disk less 256 MiB)',
   historyDays: `days an ended job's record is kept (env MRP2P_HISTORY_DAYS; default ${DEFAULT_LIMITS.historyDays})`
 }
 
@@ -42,10 +46,12 @@ export function resolveLimitOptions (flags: LimitFlags, env: Env = process.env):
     const given = flagOrEnv(flag, flagName, env, envName)
     return given === undefined ? fallback : parseIntArg(given.raw, given.source, min, max)
   }
+  const storeMax = flagOrEnv(flags.storeMax, '--store-max', env, 'MRP2P_STORE_MAX')
   return {
     minFreeDiskMb: pick(flags.minFreeDisk, '--min-free-disk', 'MRP2P_MIN_FREE_DISK', DEFAULT_LIMITS.minFreeDiskMb, 0, 1_048_576),
     maxJobs: pick(flags.maxJobs, '--max-jobs', 'MRP2P_MAX_JOBS', DEFAULT_LIMITS.maxJobs, 1, 10_000),
     historyJobs: pick(flags.historyJobs, '--history-jobs', 'MRP2P_HISTORY_JOBS', DEFAULT_LIMITS.historyJobs, 1, 1_000_000),
-    historyDays: pick(flags.historyDays, '--history-days', 'MRP2P_HISTORY_DAYS', DEFAULT_LIMITS.historyDays, 1, 36_500)
+    historyDays: pick(flags.historyDays, '--history-days', 'MRP2P_HISTORY_DAYS', DEFAULT_LIMITS.historyDays, 1, 36_500),
+    storeMaxBytes: storeMax === undefined ? undefined : byteSize(storeMax.source)(storeMax.raw)
   }
 }

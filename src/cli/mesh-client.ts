@@ -63,6 +63,8 @@ export async function resolveMeshTargets (command: string, flags: { bootstrap?: 
 export interface MeshClient {
   /** The node that answered, as dialled. */
   target: Multiaddr
+  /** The client's libp2p, for bulk streams (datasets' blocks). */
+  opener: StreamOpener
   call: <S extends z.ZodType>(protocol: string, body: unknown, schema: S, to?: Multiaddr[]) => Promise<z.output<S>>
 }
 
@@ -85,6 +87,7 @@ export async function withMeshClient<T> (command: string, flags: MeshClientFlags
       try {
         return await fn({
           target,
+          opener: node,
           call: async (protocol, body, schema, to) => {
             try {
               const answer = await client.call(protocol, body, schema, to)

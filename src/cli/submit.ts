@@ -35,11 +35,11 @@ export function registerSubmitCommand (program: Command): void {
     .command('submit')
     .description('run a job on the mesh: any node may be named, the job goes to the current coordinator')
     .argument('[job]', 'built-in job (wc, indexer, grep, sort) or path to a .ts/.js module; or a streaming job: --mapper and --reducer')
-    .requiredOption('-i, --input <paths...>', 'input files; map receives each path exactly as given')
+    .requiredOption('-i, --input <paths...>', 'input files (map receives each path exactly as given), or mesh:NAME[/FILE] for a dataset in the mesh (mrp2p put)')
     .option('-b, --bootstrap <multiaddr...>', 'a node of the mesh, ending in /p2p/<PeerId> (env MRP2P_BOOTSTRAP)')
     .option('--mdns', MDNS_CLIENT_HELP)
     .option('-r, --reduces <R>', 'number of reduce partitions', positiveInt('--reduces'), 1)
-    .option('-o, --output <dir>', 'output folder (must be empty or absent)', 'mr-out')
+    .option('-o, --output <dir>', 'output folder (must be empty or absent), or mesh:NAME to store the output as a new dataset in the mesh', 'mr-out')
     .option('--split-size <bytes>', 'cut larger files at line ends into splits of about this size', byteSize('--split-size'), DEFAULT_SUBMIT_SPLIT_SIZE)
     .option('-p, --param <key=value>', 'job parameter (repeatable)', collectParam, {})
     .option('--timeout <seconds>', 'give up when no coordinator is found for this long', positiveInt('--timeout'), 30)
@@ -86,7 +86,7 @@ export function registerSubmitCommand (program: Command): void {
         log: createLogger('submit')
       }))
       if (flags.quiet !== true) {
-        console.log(`${result.jobName}: ${result.maps} maps, ${result.reduces} reduces, ${(result.inputBytes / 1e6).toFixed(1)} MB in ${result.seconds.toFixed(2)} s → ${flags.output}/`)
+        console.log(`${result.jobName}: ${result.maps} maps, ${result.reduces} reduces, ${(result.inputBytes / 1e6).toFixed(1)} MB in ${result.seconds.toFixed(2)} s → ${flags.output.startsWith('mesh:') ? `dataset ${flags.output.slice(5)}` : `${flags.output}/`}`)
       }
     })
 }

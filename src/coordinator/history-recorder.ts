@@ -12,7 +12,7 @@ export function firstLine (message: string): string {
 }
 
 const ZERO_COUNTERS: JobCounters = {
-  mapRecordsIn: 0, mapBytesIn: 0, mapRecordsOut: 0, mapBytesOut: 0, reduceRecordsIn: 0, reduceRecordsOut: 0, reduceBytesOut: 0, shuffleRawBytes: 0, shuffleBytes: 0, inputFetchedBytes: 0
+  mapRecordsIn: 0, mapBytesIn: 0, mapRecordsOut: 0, mapBytesOut: 0, reduceRecordsIn: 0, reduceRecordsOut: 0, reduceBytesOut: 0, shuffleRawBytes: 0, shuffleBytes: 0, inputFetchedBytes: 0, blockFetchedBytes: 0
 }
 
 interface Recording {
@@ -290,6 +290,7 @@ function addCounters (c: JobCounters, kind: TaskKind, t: TaskCounters | undefine
     c.mapRecordsOut += t.recordsOut ?? 0
     c.mapBytesOut += t.bytesOut ?? 0
     c.inputFetchedBytes += t.inputFetchedBytes ?? 0
+    c.blockFetchedBytes += t.blockFetchedBytes ?? 0
   } else {
     c.reduceRecordsIn += t.recordsIn ?? 0
     c.reduceRecordsOut += t.recordsOut ?? 0

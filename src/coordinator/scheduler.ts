@@ -702,8 +702,14 @@ export class Scheduler {
     // A map whose output was lost goes first where this job has run the fewest maps: under churn, work poured
     // into the nodes that took the most is work lost again when they leave (ties: the longest registered).
     const spread = this.config.spreadReruns && kind === 'map' && task.attempts.some((a) => a.state === 'done') ? task.job.mapAttemptsOn : undefined
+    // A map over a block of a dataset goes where the block is, when such a node has a free slot (locality).
+    const hosts = kind === 'map' ? task.job.spec.splits[task.ref.index]?.block?.hosts : undefined
     const better = (a: Worker | undefined, b: Worker): Worker => {
       if (a === undefined) return b
+      if (hosts !== undefined) {
+        const d = Number(hosts.includes(b.peer)) - Number(hosts.includes(a.peer))
+        if (d !== 0) return d < 0 ? a : b
+      }
       if (spread !== undefined) {
         const d = (spread.get(a.peer) ?? 0) - (spread.get(b.peer) ?? 0)
         if (d !== 0) return d < 0 ? a : b

@@ -60,6 +60,11 @@ export interface Job {
    * partitioner's cut points from the data (TeraSort's sampler).
    */
   sample?: (lines: string[], ctx: JobContext) => Record<string, string>
+  /**
+   * Optional: write only what `reduce` returns, one output line per key, without the key (Hadoop's NullWritable
+   * key). For a job whose reduce builds the whole line, or several lines (the `top` example).
+   */
+  valuesOnly?: boolean
 }
 
 /** Identity at run time; gives a job module its types. */

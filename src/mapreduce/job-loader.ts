@@ -22,7 +22,7 @@ function packageRoot (): string {
 }
 
 const ROOT = packageRoot()
-export const BUILTIN_JOBS = ['wc', 'indexer', 'grep', 'sort'] as const
+export const BUILTIN_JOBS = ['wc', 'indexer', 'grep', 'sort', 'top'] as const
 
 /** A job ready to run: its code travels between nodes as one ESM file named by its hash. */
 export interface LoadedJob {

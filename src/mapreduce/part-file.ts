@@ -3,10 +3,11 @@ import { ChunkedFileWriter } from './chunked-file-writer.js'
 /** Output part file: `key value\n` lines, the format MIT 6.824's mrsequential writes. */
 export class PartWriter {
   lines = 0
-  private constructor (private readonly out: ChunkedFileWriter) {}
+  private constructor (private readonly out: ChunkedFileWriter, private readonly keys: boolean) {}
 
-  static create (path: string): PartWriter {
-    return new PartWriter(new ChunkedFileWriter(path))
+  /** `keys: false`: lines are the values alone (a job's `valuesOnly`). */
+  static create (path: string, keys = true): PartWriter {
+    return new PartWriter(new ChunkedFileWriter(path), keys)
   }
 
   /** Bytes written so far (all of them once closed). */
@@ -15,10 +16,12 @@ export class PartWriter {
   }
 
   add (key: string, value: string): void {
-    const buf = this.out.reserve(Buffer.byteLength(key) + Buffer.byteLength(value) + 2)
+    const buf = this.out.reserve((this.keys ? Buffer.byteLength(key) + 1 : 0) + Buffer.byteLength(value) + 1)
     let p = this.out.pos
-    p += buf.write(key, p, 'utf8')
-    buf[p++] = 0x20
+    if (this.keys) {
+      p += buf.write(key, p, 'utf8')
+      buf[p++] = 0x20
+    }
     p += buf.write(value, p, 'utf8')
     buf[p++] = 0x0a
     this.out.pos = p

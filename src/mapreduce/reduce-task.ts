@@ -24,7 +24,7 @@ export function runReduceTask (input: ReduceTaskInput): ReduceTaskResult {
   const { job, jobName } = input
   const ctx: ReduceContext = { params: input.params, reduces: input.reduces, partition: input.partition }
   const readers: RunReader[] = []
-  const writer = PartWriter.create(input.outputPath)
+  const writer = PartWriter.create(input.outputPath, job.valuesOnly !== true)
   let valuesIn = 0
   try {
     for (const path of input.inputs) readers.push(RunReader.open(path))

@@ -6,7 +6,7 @@ import { userStack } from './user-code.js'
 /** Lines handed to a job's `sample` hook: enough for stable quantiles, small enough to read in a moment. */
 export const SAMPLE_LINES = 10_000
 /** Bytes read from the start of each split to find its share of the sample. */
-const SAMPLE_BYTES_PER_SPLIT = 1 << 20
+export const SAMPLE_BYTES_PER_SPLIT = 1 << 20
 
 /**
  * Runs the job's `sample` hook, if it has one, over lines taken evenly from

@@ -21,6 +21,8 @@ export interface InputSplit extends SplitInfo {
   readonly length: number
   /** The file as it was when the job was planned: a worker on this host reads it in place only while it still is. */
   readonly identity?: FileIdentity
+  /** A block of a dataset in the mesh (`mesh:NAME`): `path` is then empty, and workers read the block from the mesh. */
+  readonly block?: { readonly cid: string, readonly hosts: readonly string[] }
 }
 
 /** Checks every input before anything runs: a job that would fail on its last file should fail now. */

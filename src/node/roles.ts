@@ -4,6 +4,9 @@ import { CoordinatorService } from '../coordinator/coordinator-service.js'
 import { HistoryService } from '../history/history-service.js'
 import { HistoryStore } from '../history/history-store.js'
 import { Rpc } from '../protocol/rpc.js'
+import { BlockStore } from '../dataset/block-store.js'
+import { Catalog } from '../dataset/catalog.js'
+import { DatasetService } from '../dataset/dataset-service.js'
 import { Lifecycle } from '../util/lifecycle.js'
 import type { SealRefusalKind } from '../worker/order-seal-check.js'
 import { WorkerService, type AttemptObservation, type CoordinatorRef, type WorkerStats } from '../worker/worker-service.js'
@@ -29,6 +32,11 @@ export interface RolesConfig {
   maxJobs?: number
   /** Job records this node keeps (`--history-jobs`). */
   historyJobs?: number
+  /** Bytes of dataset blocks kept here at most (`--store-max`). */
+  storeMaxBytes?: number
+  /** How often the catalog and the blocks' replicas are checked, ms (tests shorten them). */
+  datasetSyncMs?: number
+  datasetRepairMs?: number
   /** Days an ended job's record is kept (`--history-days`). */
   historyDays?: number
   /** How often the history is compared with a random member's, ms. */
@@ -45,6 +53,7 @@ export interface Roles {
   coordinator: CoordinatorService
   history: HistoryService
   historyStore: HistoryStore
+  datasets: DatasetService
   worker: WorkerService | undefined
   workerStats: () => WorkerStats | undefined
   stop: () => Promise<void>
@@ -80,6 +89,21 @@ export async function startRoles (node: MeshNode, config: RolesConfig): Promise<
     log: historyLog
   }, { syncMs: config.historySyncMs }))
 
+  const datasetLog = logger.forComponent('datasets')
+  const blocks = config.worker ? await lifecycle.start('block store', new BlockStore({ dir: join(node.dataDir.path, 'blocks'), maxBytes: config.storeMaxBytes, log: datasetLog })) : undefined
+  const catalog = new Catalog(join(node.dataDir.path, 'datasets.json'), datasetLog)
+  catalog.load()
+  const datasets = await lifecycle.start('datasets', new DatasetService({
+    self: node.peerId,
+    rpc,
+    network: node.libp2p,
+    store: blocks,
+    catalog,
+    lease: () => (node.isCoordinator() ? node.view().epoch : undefined),
+    members: () => node.view().members.filter((m) => m.liveness === 'alive').map((m) => ({ peer: m.peer, worker: m.info.worker })),
+    log: datasetLog
+  }, { syncMs: config.datasetSyncMs, repairMs: config.datasetRepairMs }))
+
   const coordinator = new CoordinatorService({
     self: node.peerId,
     rpc,
@@ -96,7 +120,7 @@ export async function startRoles (node: MeshNode, config: RolesConfig): Promise<
 
   let worker: WorkerService | undefined
   if (config.worker) {
-    const w = worker = await lifecycle.start('worker', new WorkerService({ self: node.peerId, network: node.libp2p, rpc, dataDir: node.dataDir.path, coordinator: leader, logger }, { slots: config.slots, version: config.version, taskMemoryMb: config.taskMemoryMb, sandbox: config.sandbox, exec: config.exec, localReads: config.localReads, minFreeDiskBytes: config.minFreeDiskMb === undefined ? undefined : config.minFreeDiskMb * 2 ** 20, onAttempt: config.onAttempt, submitters: node.submitters, onSealRefusal: config.onSealRefusal }))
+    const w = worker = await lifecycle.start('worker', new WorkerService({ self: node.peerId, network: node.libp2p, rpc, dataDir: node.dataDir.path, coordinator: leader, logger, blocks: datasets }, { slots: config.slots, version: config.version, taskMemoryMb: config.taskMemoryMb, sandbox: config.sandbox, exec: config.exec, localReads: config.localReads, minFreeDiskBytes: config.minFreeDiskMb === undefined ? undefined : config.minFreeDiskMb * 2 ** 20, onAttempt: config.onAttempt, submitters: node.submitters, onSealRefusal: config.onSealRefusal }))
     node.setTaskInfo(() => w.getStats())
     await lifecycle.start('running count', runningCountReporter(node, w))
     await lifecycle.start('log retention', logRetention(historyStore, w))
@@ -107,6 +131,7 @@ export async function startRoles (node: MeshNode, config: RolesConfig): Promise<
     coordinator,
     history,
     historyStore,
+    datasets,
     worker,
     workerStats: () => worker?.getStats(),
     stop: async () => { await lifecycle.stop() }

@@ -194,7 +194,8 @@ async function sendTrailer (stream: Stream, bytes: number, options: AbortOptions
   return trailer
 }
 
-async function receive (reader: FrameReader, sink: (chunk: Uint8ArrayList) => void, maxBytes: number, options: AbortOptions): Promise<number> {
+/** Receives a transfer's frames into `sink` and checks its trailer; the count of bytes received. */
+export async function receiveFrames (reader: FrameReader, sink: (chunk: Uint8ArrayList) => void, maxBytes: number, options: AbortOptions = {}): Promise<number> {
   let got = 0
   for (;;) {
     const frame = await reader.nextList(options)
@@ -221,7 +222,7 @@ export async function receiveToFile (reader: FrameReader, path: string, maxBytes
   const fd = openSync(tmp, 'w')
   let ok = false
   try {
-    const n = await receive(reader, (chunk) => { writeAllSync(fd, [...chunk]) }, maxBytes, options)
+    const n = await receiveFrames(reader, (chunk) => { writeAllSync(fd, [...chunk]) }, maxBytes, options)
     ok = true
     return n
   } finally {
@@ -233,12 +234,12 @@ export async function receiveToFile (reader: FrameReader, path: string, maxBytes
 
 export async function receiveBytes (reader: FrameReader, maxBytes: number, options: AbortOptions = {}): Promise<Uint8Array> {
   const parts: Uint8Array[] = []
-  await receive(reader, (chunk) => { parts.push(chunk.subarray()) }, maxBytes, options)
+  await receiveFrames(reader, (chunk) => { parts.push(chunk.subarray()) }, maxBytes, options)
   return Buffer.concat(parts)
 }
 
 /** One writev for a frame's pieces; a short write (a full disk) is finished piece by piece, or throws. */
-function writeAllSync (fd: number, pieces: Uint8Array[]): void {
+export function writeAllSync (fd: number, pieces: Uint8Array[]): void {
   let written = writevSync(fd, pieces)
   for (const p of pieces) {
     if (written >= p.byteLength) {

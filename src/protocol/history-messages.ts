@@ -67,7 +67,9 @@ export const JobCountersSchema = z.object({
   shuffleRawBytes: Count,
   shuffleBytes: Count,
   /** Input bytes the submitter sent to workers; records from before this counter read 0. */
-  inputFetchedBytes: Count.default(0)
+  inputFetchedBytes: Count.default(0),
+  /** Of the maps' input, bytes of dataset blocks pulled from another node (the rest was read where it lay). */
+  blockFetchedBytes: Count.default(0)
 })
 export type JobCounters = z.output<typeof JobCountersSchema>
 

@@ -3,6 +3,7 @@ import { JobOptionsSchema } from '../mapreduce/job-options.js'
 import { StreamingJobSchema } from '../mapreduce/streaming-job.js'
 import { FileIdentitySchema } from '../util/file-identity.js'
 import { pickDeclared } from '../util/pick-declared.js'
+import { BlockRefSchema, CidText, DatasetName } from './dataset-messages.js'
 import { protocolId } from './ids.js'
 
 /**
@@ -44,6 +45,8 @@ export const JOB_PROTOCOLS = {
   fetchRun: protocolId('job/fetch-run', '3.0.0'),
   /** reducer → submitter (bulk upload): a finished part file */
   commit: protocolId('job/commit', '2.0.0'),
+  /** reducer → submitter: a finished part stored as blocks in the mesh (`--output mesh:NAME`): their list */
+  commitBlocks: protocolId('job/commit-blocks'),
   /** anyone → coordinator: end this job now (`mrp2p cancel`) */
   cancel: protocolId('job/cancel')
 } as const
@@ -63,7 +66,19 @@ const Params = z.record(Text(256), Text(64 * 1024)).refine((p) => Object.keys(p)
 const Multiaddrs = z.array(Text(512)).max(32)
 
 /** One map task's input, as the submitter planned it. `path` is set for a `--shared` input: every node reads the split there, in place, instead of fetching it. */
-export const SplitDescriptorSchema = z.object({ document: Text(4096), index: Index, offset: Count, length: Count, firstLine: z.number().int().min(1), path: Text(4096).optional() })
+/**
+ * `block`: a block of a dataset in the mesh (`--input mesh:NAME`): the map reads it from the block store, in place on a
+ * node that holds it; `hosts` are the nodes that held it when the job was planned, the scheduler's first choice.
+ */
+export const SplitDescriptorSchema = z.object({
+  document: Text(4096),
+  index: Index,
+  offset: Count,
+  length: Count,
+  firstLine: z.number().int().min(1),
+  path: Text(4096).optional(),
+  block: z.object({ cid: CidText, hosts: z.array(PeerIdText).max(16) }).optional()
+})
 export type SplitDescriptor = z.output<typeof SplitDescriptorSchema>
 
 export const TaskKindSchema = z.enum(['map', 'reduce'])
@@ -106,6 +121,11 @@ export const UnsealedJobSpecSchema = z.object({
   maxAttempts: z.number().int().min(1).max(100),
   /** What the job's `sample` hook wrote on the submitter (its last 64 KiB): `mrp2p logs` shows it. */
   sampleLog: Text(64 * 1024).optional(),
+  /**
+   * `--output mesh:NAME`: reducers store their parts as blocks of dataset NAME (`replicas` copies, cut at line ends
+   * past `blockSize`) and commit the blocks' list; the name is bound once every part is in.
+   */
+  meshOutput: z.object({ name: DatasetName, replicas: z.number().int().min(1).max(16), blockSize: z.number().int().min(1).max(2 ** 31) }).optional(),
   /** A streaming job's commands (docs/streaming.md); `codeHash` is then streamingCodeHash of them. */
   streaming: StreamingJobSchema.optional(),
   // The job's options are the engine's schema (mapreduce/job-options.ts), carried as they are.
@@ -219,7 +239,9 @@ export const TaskCountersSchema = z.object({
   shuffleRawBytes: Count.optional(),
   shuffleBytes: Count.optional(),
   /** A map's split as fetched from the submitter: 0 when read in place (`--shared`, or on the submitter's host). */
-  inputFetchedBytes: Count.optional()
+  inputFetchedBytes: Count.optional(),
+  /** A map's block of a dataset pulled from another node: 0 when the block was held where the map ran. */
+  blockFetchedBytes: Count.optional()
 })
 export type TaskCounters = z.output<typeof TaskCountersSchema>
 
@@ -284,6 +306,8 @@ export const BulkResponseHeader = z.union([
   z.object({ ok: z.literal(false), error: Text(4000) })
 ])
 export const CommitRequest = z.object({ jobId: JobId, partition: Index, epoch: Epoch, attempt: Attempt, bytes: Count })
+/** A part stored in the mesh: its size and its blocks in order (`--output mesh:NAME`). */
+export const CommitBlocksRequest = z.object({ jobId: JobId, partition: Index, epoch: Epoch, attempt: Attempt, size: Count, blocks: z.array(BlockRefSchema).max(1_000_000) })
 export const CommitResponse = z.object({ accepted: z.boolean(), reason: Text(500).optional() })
 
 /** `seal`: who asks, signed over the job id (docs/security.md): a coordinator with `--submitters` checks it. */

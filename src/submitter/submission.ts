@@ -11,7 +11,7 @@ import { handleBulk, type BulkHandlerRegistration } from '../protocol/bulk-rpc.j
 import { queryInfo } from '../protocol/info.js'
 import { isHandshakeRefusal, swarmKeyMismatch } from '../protocol/errors.js'
 import {
-  CommitRequest, FetchCodeRequest, FetchSplitRequest, JOB_PROTOCOLS, LocalReadRequest, StatusResponse, SubmitResponse, type JobProgress, type JobSpec, type UnsealedJobSpec
+  CommitBlocksRequest, CommitRequest, type CommitResponse, FetchCodeRequest, FetchSplitRequest, JOB_PROTOCOLS, LocalReadRequest, StatusResponse, SubmitResponse, type JobProgress, type JobSpec, type UnsealedJobSpec
 } from '../protocol/job-messages.js'
 import { sealJob } from '../protocol/job-seal.js'
 import { readProbe } from '../protocol/local-read-probe.js'
@@ -20,7 +20,8 @@ import { errorMessage, UserCodeError, UserFacingError } from '../util/errors.js'
 import type { Logger } from '../util/logger.js'
 import { withPeerId } from '../util/peer-addr.js'
 import { sleep } from '../util/sleep.js'
-import type { PartCollector } from './part-collector.js'
+import { MeshPartCollector } from './mesh-part-collector.js'
+import { PartCollector } from './part-collector.js'
 
 export class NoCoordinatorError extends UserFacingError {
   static readonly NAME = 'NoCoordinatorError'
@@ -84,7 +85,8 @@ export interface SubmissionPlan extends JobOptions {
   reduces: number
   params: Record<string, string>
   maxAttempts: number
-  parts: PartCollector
+  /** Where parts go: files into the output folder, or (`--output mesh:NAME`) the lists of their blocks. */
+  parts: PartCollector | MeshPartCollector
   /** Inputs are readable at the same path on every node: workers read them in place. */
   shared?: boolean
   /** What the job's `sample` hook wrote here. */
@@ -138,13 +140,14 @@ export class Submission implements Startable {
       jobId: p.jobId,
       jobName: p.jobName,
       codeHash: p.code.hash,
-      splits: p.splits.map((s) => ({ document: s.document, index: s.index, offset: s.offset, length: s.length, firstLine: s.firstLine, path: p.shared ? s.path : undefined })),
+      splits: p.splits.map((s) => ({ document: s.document, index: s.index, offset: s.offset, length: s.length, firstLine: s.firstLine, path: p.shared && s.block === undefined ? s.path : undefined, block: s.block === undefined ? undefined : { cid: s.block.cid, hosts: [...s.block.hosts] } })),
       reduces: p.reduces,
       params: p.params,
       submitter: { peer: this.c.self, addrs: this.c.addrs },
       maxAttempts: p.maxAttempts,
       sampleLog: p.sampleLog,
-      streaming: p.streaming
+      streaming: p.streaming,
+      meshOutput: p.parts instanceof MeshPartCollector ? { name: p.parts.name, ...p.parts.layout } : undefined
     }
   }
 
@@ -179,7 +182,8 @@ export class Submission implements Startable {
       log,
       handle: async (req, ctx) => {
         const split = req.jobId === plan.jobId ? plan.splits[req.index] : undefined
-        if (split === undefined) {
+        // A block of a dataset is read from the mesh, never from here.
+        if (split === undefined || split.block !== undefined) {
           await writeJsonFrame(ctx.stream, { ok: false, error: 'no such split' }, ctx)
           return
         }
@@ -194,7 +198,7 @@ export class Submission implements Startable {
       log,
       handle: (req) => {
         const split = req.jobId === plan.jobId ? plan.splits[req.index] : undefined
-        if (split?.identity === undefined) return { ok: false, reason: 'no such split' }
+        if (split?.identity === undefined || split.block !== undefined) return { ok: false, reason: 'no such split' }
         const nonce = readProbe(req.probe)
         if (nonce === undefined) return { ok: false, reason: 'probe not readable here: another host or another user' }
         return { ok: true, nonce, path: split.path, file: split.identity }
@@ -205,21 +209,37 @@ export class Submission implements Startable {
       requestSchema: CommitRequest,
       log,
       handle: async (req, ctx) => {
-        if (req.jobId !== plan.jobId || req.partition >= plan.reduces) throw new Error('commit for an unknown job or partition')
-        const path = plan.parts.incomingPath(req.partition)
+        const parts = plan.parts
+        if (req.jobId !== plan.jobId || req.partition >= plan.reduces || !(parts instanceof PartCollector)) throw new Error('commit for an unknown job or partition')
+        const path = parts.incomingPath(req.partition)
         try {
           await receiveToFile(ctx.reader, path, req.bytes, ctx)
         } catch (err) {
           rmSync(path, { force: true })
           throw err
         }
-        const accepted = plan.parts.offer(req.partition, path)
+        const accepted = parts.offer(req.partition, path)
         if (accepted) {
           this.bytesIn += req.bytes
           this.c.log.info({ partition: req.partition, bytes: req.bytes, epoch: req.epoch, from: ctx.remotePeer.toString() }, 'part committed')
           if (plan.parts.complete) this.wake?.()
         }
         await writeJsonFrame(ctx.stream, accepted ? { accepted } : { accepted, reason: 'already committed' }, ctx)
+      }
+    }))
+    this.handlers.push(await handleRequests(network, {
+      protocol: JOB_PROTOCOLS.commitBlocks,
+      requestSchema: CommitBlocksRequest,
+      log,
+      maxFrameBytes: 64 * 2 ** 20,
+      handle: (req, ctx): z.input<typeof CommitResponse> => {
+        const parts = plan.parts
+        if (req.jobId !== plan.jobId || req.partition >= plan.reduces || !(parts instanceof MeshPartCollector)) return { accepted: false, reason: 'commit for an unknown job or partition' }
+        const accepted = parts.offer(req.partition, { size: req.size, blocks: req.blocks })
+        if (!accepted) return { accepted, reason: 'already committed' }
+        this.c.log.info({ partition: req.partition, bytes: req.size, blocks: req.blocks.length, epoch: req.epoch, from: ctx.remotePeer.toString() }, 'part committed (blocks in the mesh)')
+        if (parts.complete) this.wake?.()
+        return { accepted }
       }
     }))
   }

@@ -5,7 +5,15 @@ import { bundleJob, importJob } from '../mapreduce/job-loader.js'
 import { jobOptionsOf, type JobOptions } from '../mapreduce/job-options.js'
 import { OutputDir } from '../mapreduce/output-dir.js'
 import { sampledParams } from '../mapreduce/sample.js'
-import { planSplits } from '../mapreduce/splits.js'
+import { DEFAULT_SUBMIT_SPLIT_SIZE, planSplits, type InputSplit } from '../mapreduce/splits.js'
+import { SAMPLE_BYTES_PER_SPLIT } from '../mapreduce/sample.js'
+import type { Job } from '../mapreduce/job-api.js'
+import { bindManifest, checkNameFree, DatasetError, meshViewOf, parseDatasetRef, type MeshView } from '../dataset/dataset-client.js'
+import { isMeshRef, MESH_PREFIX, planMeshSplits, samplePrefixes } from './mesh-inputs.js'
+import { MeshPartCollector } from './mesh-part-collector.js'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { streamingCodeHash, type StreamingJob } from '../mapreduce/streaming-job.js'
 import { createClientLibp2p } from '../node/client-libp2p.js'
 import { relaySlotsFor } from '../node/relay-limits.js'
@@ -78,6 +86,32 @@ function captureSampleOutput (): { stop: () => void, text: () => string | undefi
   }
 }
 
+/**
+ * The job's params with what its sample hook adds (the sort's cut points), from the first MiB of each split; a
+ * block of a dataset is sampled by fetching that prefix from a holder. What the hook writes is the job's log.
+ */
+async function sampleParams (job: Job, jobName: string, splits: readonly InputSplit[], options: SubmitJobOptions, mesh: MeshView | undefined): Promise<{ params: Record<string, string>, log: string | undefined }> {
+  if (job.sample === undefined) return { params: { ...options.params }, log: undefined }
+  let dir: string | undefined
+  try {
+    let sampled = splits
+    if (mesh !== undefined && splits.some((s) => s.block !== undefined)) {
+      dir = mkdtempSync(join(tmpdir(), 'mrp2p-sample-'))
+      sampled = await samplePrefixes(mesh, splits, SAMPLE_BYTES_PER_SPLIT, dir, options.signal)
+    }
+    const sample = captureSampleOutput()
+    let params: Record<string, string>
+    try {
+      params = sampledParams(job, jobName, sampled, options.reduces, options.params)
+    } finally {
+      sample.stop()
+    }
+    return { params, log: sample.text() }
+  } finally {
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
+  }
+}
+
 /** A streaming job's code is the commands its spec carries: only their hash, which workers check the spec by. */
 function streamingBundle (name: string, streaming: StreamingJob): { name: string, code?: string, hash: string } {
   return { name, hash: streamingCodeHash(streaming) }
@@ -94,32 +128,51 @@ export async function submitJob (options: SubmitJobOptions): Promise<SubmitJobRe
   const streaming = options.streaming
   const bundle: { name: string, code?: string, hash: string } = streaming === undefined ? await bundleJob(options.job, options.cwd) : streamingBundle(options.job, streaming.streaming)
   const loaded = bundle.code === undefined ? undefined : await importJob({ ...bundle, code: bundle.code })
-  const splits = await planSplits(options.input, { cwd: options.cwd ?? process.cwd(), splitSize: options.splitSize })
-  // What the sample hook writes is the job's log (shown by `mrp2p logs`), not this terminal's output.
-  const sample = captureSampleOutput()
-  let params: Record<string, string>
-  try {
-    params = loaded === undefined ? { ...options.params } : sampledParams(loaded.job, bundle.name, splits, options.reduces, options.params)
-  } finally {
-    sample.stop()
-  }
-  const files = streaming?.streaming.files.map((f, i) => ({ hash: f.hash, bytes: f.bytes, path: streaming.files[i].path }))
-  const inputBytes = splits.reduce((n, s) => n + s.length, 0)
-  const output = OutputDir.prepare(options.output)
+  const meshInputs = options.input.filter(isMeshRef)
+  const localInputs = options.input.filter((i) => !isMeshRef(i))
+  const splits = localInputs.length === 0 ? [] : await planSplits(localInputs, { cwd: options.cwd ?? process.cwd(), splitSize: options.splitSize })
 
   // Off loopback, workers on other networks may have to reach this submitter through a relay.
   const relaySlots = relaySlotsFor(false, options.listen, [])
   const node = await createClientLibp2p({ version: MRP2P_VERSION, listen: options.listen, swarmKey: options.swarmKey, relaySlots })
+  let params: Record<string, string>
+  let sampleLog: string | undefined
+  let output: OutputDir | undefined
+  let parts: PartCollector | MeshPartCollector
+  let mesh: MeshView | undefined
+  try {
+    // Datasets in the mesh are planned from the catalog and the holders' answers: the client starts first.
+    const meshOutput = isMeshRef(options.output) ? parseDatasetRef(options.output.slice(MESH_PREFIX.length)) : undefined
+    if (meshOutput?.file !== undefined) throw new DatasetError(`--output ${options.output}: a job's output is a whole dataset, mesh:NAME`)
+    if (meshInputs.length > 0 || meshOutput !== undefined) {
+      await node.start()
+      mesh = await meshViewOf(node, options.bootstrap, options.signal)
+    }
+    if (mesh !== undefined) splits.push(...await planMeshSplits(mesh, meshInputs, splits.length, options.signal))
+    if (splits.length === 0) throw new DatasetError('the inputs hold no bytes: every file named is empty')
+    ;({ params, log: sampleLog } = loaded === undefined ? { params: { ...options.params }, log: undefined } : await sampleParams(loaded.job, bundle.name, splits, options, mesh))
+    if (meshOutput !== undefined && mesh !== undefined) {
+      await checkNameFree(mesh, meshOutput.name, options.signal)
+      parts = new MeshPartCollector(meshOutput.name, options.reduces, { replicas: Math.max(1, Math.min(2, mesh.storing.length)), blockSize: DEFAULT_SUBMIT_SPLIT_SIZE })
+    } else {
+      output = OutputDir.prepare(options.output)
+      parts = new PartCollector(output, options.reduces)
+    }
+  } catch (err) {
+    await Promise.resolve(node.stop()).catch(() => {})
+    throw err
+  }
+  const files = streaming?.streaming.files.map((f, i) => ({ hash: f.hash, bytes: f.bytes, path: streaming.files[i].path }))
+  const inputBytes = splits.reduce((n, s) => n + s.length, 0)
   const jobId = newJobId(bundle.name)
   options.onEvent?.({ type: 'planned', jobId, jobName: bundle.name, maps: splits.length, inputBytes })
   const started = performance.now()
   try {
     await node.start()
     if (relaySlots > 0) await holdRelaySlot(node, options.bootstrap, options.log, { signal: options.signal })
-    const parts = new PartCollector(output, options.reduces)
     const submission = new Submission(
       { self: node.peerId.toString(), addrs: node.getMultiaddrs().map((a) => a.toString()), network: node, bootstrap: options.bootstrap, log: options.log, keyed: options.swarmKey !== undefined, identity: options.identity ?? await generateKeyPair('Ed25519') },
-      { jobId, jobName: bundle.name, code: bundle, streaming: streaming?.streaming, files, splits, reduces: options.reduces, params, maxAttempts: options.maxAttempts, parts, shared: options.shared, sampleLog: sample.text(), ...jobOptionsOf(options) }
+      { jobId, jobName: bundle.name, code: bundle, streaming: streaming?.streaming, files, splits, reduces: options.reduces, params, maxAttempts: options.maxAttempts, parts, shared: options.shared, sampleLog, ...jobOptionsOf(options) }
     )
     await submission.start()
     try {
@@ -127,10 +180,11 @@ export async function submitJob (options: SubmitJobOptions): Promise<SubmitJobRe
     } finally {
       await submission.stop()
     }
-    parts.publish()
+    if (parts instanceof PartCollector) parts.publish()
+    else if (mesh !== undefined) await bindManifest(mesh, parts.name, parts.manifest(), options.signal)
     return { jobId, jobName: bundle.name, maps: splits.length, reduces: options.reduces, inputBytes, seconds: (performance.now() - started) / 1000 }
   } catch (err) {
-    output.abort()
+    output?.abort()
     // Whatever broke once the abort came (a closed stream, a cancelled wait) is its consequence, not its cause.
     throw options.signal?.aborted === true ? options.signal.reason : err
   } finally {

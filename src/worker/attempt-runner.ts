@@ -16,6 +16,7 @@ import { FetchError, type ShuffleClient } from './shuffle-client.js'
 import type { SubmitterClient } from './submitter-client.js'
 import { TaskAbortedError, type TaskOutcome, type TaskPool } from './task-pool.js'
 import type { StreamingTask } from './thread-messages.js'
+import type { BlockSource } from './worker-components.js'
 
 /**
  * Why an attempt failed, as the scheduler counts it: running out of disk (checked up front, or ENOSPC while
@@ -41,6 +42,8 @@ export interface AttemptRunnerParts {
   submitter: SubmitterClient
   /** Splits read in place when the submitter shares this host (short-circuit reads). */
   local: LocalInputs
+  /** Blocks of datasets in the mesh (maps over `mesh:` inputs). */
+  blocks: BlockSource | undefined
   shuffle: ShuffleClient
   /** The shuffle of a reduce dispatched before every map was done. */
   early: EarlyShuffle
@@ -106,11 +109,9 @@ export class AttemptRunner {
 
   private async runMap (order: WorkOrder, task: MapAssignment, codeFile: string, work: string, signal: AbortSignal, output: AttemptLogWriter, streaming: StreamingTask | undefined): Promise<AttemptOutcome> {
     const { job } = order
-    const { store, pool, submitter, local } = this.parts
-    // `--shared`: every node reads the named path. Otherwise in place when the submitter is on this host, else fetched.
-    const inPlace = task.split.path ?? await local.inPlace(job, task, signal)
-    const splitFile = inPlace ?? join(work, 'split')
-    if (inPlace === undefined) await submitter.fetchSplit(job, task, splitFile, signal)
+    const { store, pool } = this.parts
+    const input = await this.mapInput(order, task, work, signal)
+    const { inPlace, splitFile } = input
     const outputPaths = store.runPaths(work, job.reduces)
     const out = await pool.run({
       kind: 'map',
@@ -118,7 +119,7 @@ export class AttemptRunner {
       jobName: job.jobName,
       split: { document: task.split.document, index: task.split.index, offset: task.split.offset, firstLine: task.split.firstLine },
       splitFile,
-      splitOffset: inPlace === undefined ? undefined : task.split.offset,
+      splitOffset: inPlace === undefined ? undefined : input.offset,
       splitLength: inPlace === undefined ? undefined : task.split.length,
       reduces: job.reduces,
       params: job.params,
@@ -133,8 +134,28 @@ export class AttemptRunner {
     const partitionBytes = partitions.map((p) => p.bytes)
     const partitionRawBytes = partitions.map((p) => p.rawBytes)
     store.commitMapOutput(work, { jobId: job.jobId, mapIndex: task.index, attempt: attemptLabel({ epoch: order.epoch, attempt: task.attempt }), partitionBytes, partitionRawBytes })
-    const counters = { recordsIn: out.map?.lines, bytesIn: task.split.length, recordsOut: out.map?.emitted, bytesOut: partitionRawBytes.reduce((n, b) => n + b, 0), inputFetchedBytes: inPlace === undefined ? task.split.length : 0 }
+    const counters = { recordsIn: out.map?.lines, bytesIn: task.split.length, recordsOut: out.map?.emitted, bytesOut: partitionRawBytes.reduce((n, b) => n + b, 0), inputFetchedBytes: input.fromSubmitter, blockFetchedBytes: input.fromPeers }
     return { ok: true, partitionBytes, counters }
+  }
+
+  /**
+   * Where a map reads its split: a block of a dataset from this node's store (or pulled from a holder); a `--shared`
+   * path; the submitter's file in place on its host; else fetched from the submitter. With the bytes each source sent.
+   */
+  private async mapInput (order: WorkOrder, task: MapAssignment, work: string, signal: AbortSignal): Promise<{ inPlace: string | undefined, splitFile: string, offset: number, fromSubmitter: number, fromPeers: number }> {
+    const { job } = order
+    const { submitter, local, blocks } = this.parts
+    const block = task.split.block
+    if (block !== undefined) {
+      if (blocks === undefined) throw new Error('this node cannot read datasets in the mesh')
+      const got = await blocks.openBlock({ cid: block.cid, bytes: task.split.length, hosts: block.hosts }, join(work, 'split'), signal)
+      return { inPlace: got.path, splitFile: got.path, offset: 0, fromSubmitter: 0, fromPeers: got.fetchedFrom === undefined ? 0 : task.split.length }
+    }
+    // `--shared`: every node reads the named path. Otherwise in place when the submitter is on this host, else fetched.
+    const inPlace = task.split.path ?? await local.inPlace(job, task, signal)
+    const splitFile = inPlace ?? join(work, 'split')
+    if (inPlace === undefined) await submitter.fetchSplit(job, task, splitFile, signal)
+    return { inPlace, splitFile, offset: task.split.offset, fromSubmitter: inPlace === undefined ? task.split.length : 0, fromPeers: 0 }
   }
 
   private async runReduce (order: WorkOrder, task: ReduceAssignment, codeFile: string, work: string, signal: AbortSignal, output: AttemptLogWriter, streaming: StreamingTask | undefined, dispatcher: string): Promise<AttemptOutcome> {
@@ -150,7 +171,13 @@ export class AttemptRunner {
     const access = { read: [codeFile, work, join(store.root, job.jobId)], write: [work] }
     const out = await pool.run({ kind: 'reduce', codeFile, jobName: job.jobName, partition: task.index, reduces: job.reduces, params: job.params, inputs, outputPath: part, access, streaming }, { signal, timeoutMs: job.taskTimeoutMs, onOutput: output.append })
     if (!out.ok) return taskFailure(out)
-    await submitter.commitPart(job, task, order.epoch, part, out.reduce?.bytes ?? 0, signal)
+    const bytes = out.reduce?.bytes ?? 0
+    if (job.meshOutput === undefined) await submitter.commitPart(job, task, order.epoch, part, bytes, signal)
+    else {
+      if (this.parts.blocks === undefined) throw new Error('this node cannot store datasets in the mesh')
+      const blocks = await this.parts.blocks.storeFile(part, bytes, job.meshOutput, signal)
+      await submitter.commitBlocks(job, task, order.epoch, { size: bytes, blocks }, signal)
+    }
     const counters = { recordsIn: out.reduce?.values, recordsOut: out.reduce?.keys, bytesOut: out.reduce?.bytes, shuffleBytes: fetched.bytes, shuffleRawBytes: fetched.rawBytes }
     return { ok: true, counters }
   }

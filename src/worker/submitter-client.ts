@@ -2,9 +2,10 @@ import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { receiveBytes, receiveToFile, sendFileRange } from '../protocol/bulk.js'
 import { withBulkStream } from '../protocol/bulk-rpc.js'
 import {
-  BulkResponseHeader, CommitResponse, JOB_PROTOCOLS, type CommitRequest, type FetchCodeRequest, type FetchSplitRequest, type JobRef
+  BulkResponseHeader, CommitResponse, JOB_PROTOCOLS, type CommitBlocksRequest, type CommitRequest, type FetchCodeRequest, type FetchSplitRequest, type JobRef
 } from '../protocol/job-messages.js'
-import type { StreamOpener } from '../protocol/reqresp.js'
+import { request, type StreamOpener } from '../protocol/reqresp.js'
+import type { BlockRef } from '../protocol/dataset-messages.js'
 import type { Logger } from '../util/logger.js'
 import type { z } from 'zod'
 import type { MapAssignment, ReduceAssignment } from './attempt.js'
@@ -42,6 +43,13 @@ export class SubmitterClient {
       if (head.bytes !== task.split.length) throw new Error(`submitter sent ${head.bytes} bytes for a split of ${task.split.length}`)
       await receiveToFile(reader, file, head.bytes, { signal })
     })
+  }
+
+  /** Tells the submitter where a reduce's part stored in the mesh is; it keeps the first commit of each partition. */
+  async commitBlocks (job: JobRef, task: ReduceAssignment, epoch: number, part: { size: number, blocks: BlockRef[] }, signal: AbortSignal): Promise<void> {
+    const body: z.output<typeof CommitBlocksRequest> = { jobId: job.jobId, partition: task.index, epoch, attempt: task.attempt, ...part }
+    const answer = await request(this.network, submitterAddrs(job), JOB_PROTOCOLS.commitBlocks, body, CommitResponse, { signal, maxFrameBytes: 64 * 2 ** 20 })
+    if (!answer.accepted) this.log.info({ job: job.jobId, partition: task.index, reason: answer.reason }, 'submitter kept another commit of this part')
   }
 
   /** Uploads a reduce's part; the submitter keeps the first complete commit of each partition. */

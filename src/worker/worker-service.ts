@@ -105,6 +105,7 @@ export class WorkerService implements Startable {
       code: new CodeCache(c.dataDir),
       submitter: new SubmitterClient(c.network, log),
       local: this.local,
+      blocks: c.blocks,
       shuffle: this.shuffleClient,
       early: new EarlyShuffle({ shuffle: this.shuffleClient, rpc: c.rpc, coordinator: c.coordinator, log }),
       log,

@@ -147,6 +147,7 @@ function renderJob (): void {
     <h3>Counters</h3><table id="counters"><tbody>
       <tr><td>map input</td><td>${c.mapRecordsIn} records</td><td>${bytes(c.mapBytesIn)}</td></tr>
       <tr><td>input sent by the submitter</td><td></td><td>${bytes(c.inputFetchedBytes)}</td></tr>
+      <tr><td>dataset blocks pulled from other nodes</td><td></td><td>${bytes(c.blockFetchedBytes)}</td></tr>
       <tr><td>map output</td><td>${c.mapRecordsOut} records</td><td>${bytes(c.mapBytesOut)}</td></tr>
       <tr><td>shuffle</td><td>${bytes(c.shuffleRawBytes)} raw</td><td>${bytes(c.shuffleBytes)} sent</td></tr>
       <tr><td>reduce</td><td>${c.reduceRecordsIn} in, ${c.reduceRecordsOut} out</td><td>${bytes(c.reduceBytesOut)}</td></tr></tbody></table>
