@@ -5,7 +5,7 @@
 // without `npm run build`), run from the compiled modules.
 import { readFileSync, statSync } from 'node:fs'
 
-const CLIENT_COMMANDS = new Set(['submit', 'status', 'jobs', 'job', 'logs', 'cancel', 'keygen', 'put', 'ls', 'cat', 'get', 'rm', 'fsck'])
+const CLIENT_COMMANDS = new Set(['submit', 'status', 'jobs', 'job', 'logs', 'cancel', 'keygen', 'put', 'ls', 'cat', 'get', 'rm', 'fsck', 'wait'])
 
 function currentBundle () {
   try {

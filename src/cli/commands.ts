@@ -11,6 +11,7 @@ import { registerLogsCommand } from './logs.js'
 import { registerRunCommand } from './run.js'
 import { registerStatusCommand } from './status.js'
 import { registerSubmitCommand } from './submit.js'
+import { registerWaitCommand } from './wait.js'
 
 /**
  * Every sub-command lives in its own file and exports one `register…` function;
@@ -27,6 +28,7 @@ export function registerCommands (program: Command): void {
   registerLogsCommand(program)
   registerCancelCommand(program)
   registerDatasetCommands(program)
+  registerWaitCommand(program)
   registerClusterCommand(program)
   registerKeygenCommand(program)
 }

@@ -23,6 +23,7 @@ interface SubmitFlags extends JobOptionFlags, StreamingFlags {
   timeout: number
   maxAttempts: number
   shared?: boolean
+  detach?: boolean
   listen?: string
   quiet?: boolean
   swarmKey?: string
@@ -47,6 +48,7 @@ export function registerSubmitCommand (program: Command): void {
   addStreamingFlags(addJobOptionFlags(command, 'submit'))
     .option('--shared', 'the inputs are readable at the same path on every node (a shared or copied folder): workers read them in place instead of fetching them from this submitter')
     .option('--listen <multiaddr>', `where workers reach this submitter (env MRP2P_LISTEN; default ${DEFAULT_LISTEN})`)
+    .option('--detach', 'return once the coordinator has the job (every input and the output must be mesh:NAME); mrp2p wait ID waits for it')
     .option('-q, --quiet', 'no progress, only the job id and errors')
     .option('--swarm-key <file>', 'the key of a private mesh (env MRP2P_SWARM_KEY)')
     .option('--identity <file>', 'the submitter identity that signs the job (mrp2p keygen --identity; env MRP2P_IDENTITY); default: a fresh one, which a node with --submitters refuses')
@@ -83,9 +85,12 @@ export function registerSubmitCommand (program: Command): void {
         maxAttempts: flags.maxAttempts,
         ...jobOptions,
         shared: flags.shared,
+        detach: flags.detach,
         log: createLogger('submit')
       }))
-      if (flags.quiet !== true) {
+      if (flags.detach === true) {
+        if (flags.quiet !== true) console.log(`${result.jobName}: ${result.maps} maps, ${result.reduces} reduces, detached: mrp2p wait ${jobId} waits for it, mrp2p job ${jobId} shows it`)
+      } else if (flags.quiet !== true) {
         console.log(`${result.jobName}: ${result.maps} maps, ${result.reduces} reduces, ${(result.inputBytes / 1e6).toFixed(1)} MB in ${result.seconds.toFixed(2)} s → ${flags.output.startsWith('mesh:') ? `dataset ${flags.output.slice(5)}` : `${flags.output}/`}`)
       }
     })

@@ -4,8 +4,10 @@ import type { JobRecord } from '../protocol/history-messages.js'
 import {
   CancelRequest, type CancelResponse, DoJobResponse, EndRequest, JOB_PROTOCOLS, jobRefOf, OkResponse, RegisterRequest, RegisterResponse, ReportRequest, StatusRequest,
   ReplicateResponse, SourcesRequest, type SourcesResponse, StatusResponse, SubmitRequest, SubmitResponse,
-  type JobFailure, type JobRef, type Report
+  type JobFailure, type JobRef, type Report, type StoredPart
 } from '../protocol/job-messages.js'
+import type { Manifest } from '../protocol/dataset-messages.js'
+import { partFileName } from '../mapreduce/output-dir.js'
 import { checkCancelSeal, checkSealedSpec } from '../protocol/job-seal.js'
 import type { RegisteredHandler } from '../protocol/reqresp.js'
 import type { Rpc } from '../protocol/rpc.js'
@@ -37,6 +39,18 @@ export interface CoordinatorServiceComponents {
   log: Logger
   /** Where the job records go (the history service), and the record this node holds of a job a new epoch takes over. */
   history?: JobHistorySink
+  /** Datasets in the mesh, for detached jobs (`submit --detach`): their specs and outputs. */
+  detached?: DetachedJobStore
+}
+
+/** What the coordinator needs of the mesh's datasets to run a job whose submitter is gone. */
+export interface DetachedJobStore {
+  /** Binds a detached job's output now (this node holds the lease): undefined, or why it cannot. */
+  bindOutput: (name: string, manifest: Manifest) => string | undefined
+  /** Stores a sealed spec in the mesh, for the coordinators after this one. */
+  storeSpec: (spec: JobSpec, signal: AbortSignal) => Promise<{ cid: string, bytes: number }>
+  /** A spec stored so (checked against its CID, then against the spec schema). */
+  fetchSpec: (spec: { cid: string, bytes: number }, signal: AbortSignal) => Promise<JobSpec>
 }
 
 /** The coordinator's door to the job history: what it knows of a job, and where its records go. */
@@ -87,6 +101,8 @@ interface HeldJob {
   endedAt?: number
   /** Aborted because its submitter fell silent; a submitter that turns out alive (it was cut off) brings it back. */
   submitterLost?: boolean
+  /** A detached job's parts stored so far, by partition (from reports, and from the record a new epoch resumes). */
+  parts?: Map<number, StoredPart>
 }
 
 export interface CoordinatorEvents {
@@ -114,6 +130,9 @@ export class CoordinatorService implements Startable {
   private recorder: HistoryRecorder | undefined
   private lastPublish = 0
   private lastOrphanCheck = 0
+  private lastResumeCheck = 0
+  /** Detached jobs whose spec is being fetched from the mesh. */
+  private readonly resuming = new Set<string>()
   /** A submitter re-sends its job within a poll or two of finding the new coordinator: this is long past that. */
   private readonly orphanAfterMs: number
   /** The deaths the last scheduler of this node saw: the next one starts from them (the churn rule's window). */
@@ -257,6 +276,7 @@ export class CoordinatorService implements Startable {
     if (refusal === undefined && this.init.submitters !== undefined && !this.init.submitters.has(signer)) refusal = `identity ${signer} is not allowed to submit to this mesh`
     // Another spec under a job id in use would keep that job alive by its polls: the id is taken.
     if (refusal === undefined && held !== undefined && held.submitterLost !== true && held.spec.seal.signature !== spec.seal.signature) refusal = `job id ${spec.jobId} is taken by another job`
+    if (refusal === undefined && spec.detached !== undefined && (spec.meshOutput === undefined || this.c.detached === undefined || spec.splits.some((s) => s.block === undefined && s.length > 0))) refusal = 'a detached job reads and writes only datasets in the mesh'
     if (refusal !== undefined || sealed.tree === undefined) {
       this.log.warn({ job: spec.jobId, signer, submitter: spec.submitter.peer, reason: refusal }, 'job refused')
       return { epoch: this.epoch, refused: refusal }
@@ -280,10 +300,14 @@ export class CoordinatorService implements Startable {
         return { epoch: this.epoch, refused: `the coordinator already holds ${open} of at most ${maxJobs} jobs (its --max-jobs); submit again when one has finished` }
       }
     }
-    for (const partition of committed) this.feed({ type: 'reduce-committed', jobId: spec.jobId, partition, now })
+    const stored = spec.detached === undefined ? [] : [...(this.c.history?.held(spec.jobId)?.detached?.parts ?? []).map((p) => p.partition)]
+    for (const partition of [...committed, ...stored]) this.feed({ type: 'reduce-committed', jobId: spec.jobId, partition, now })
     if (known === undefined) {
-      this.jobs.set(spec.jobId, { spec, ref: jobRefOf(spec), splits: sealed.tree, lastPoll: now, progress: undefined, outcome: undefined })
-      this.recorder?.begin(spec, Date.now(), this.c.history?.held(spec.jobId), restarted)
+      const prior = this.c.history?.held(spec.jobId)
+      const parts = spec.detached === undefined ? undefined : new Map((prior?.detached?.parts ?? []).map(({ partition, ...part }) => [partition, part]))
+      this.jobs.set(spec.jobId, { spec, ref: jobRefOf(spec), splits: sealed.tree, lastPoll: now, progress: undefined, outcome: undefined, parts })
+      this.recorder?.begin(spec, Date.now(), prior, restarted)
+      if (spec.detached !== undefined && prior?.detached?.spec === undefined) this.storeDetachedSpec(spec)
       this.log.info({ job: spec.jobId, name: spec.jobName, maps: spec.splits.length, reduces: spec.reduces, submitter: spec.submitter.peer }, 'job submitted')
     } else {
       known.lastPoll = now
@@ -362,6 +386,12 @@ export class CoordinatorService implements Startable {
       bytes: r.kind === 'map' ? r.partitionBytes?.reduce((n, b) => n + b, 0) : r.counters?.bytesOut,
       error: r.error?.message
     })
+    const job = this.jobs.get(r.jobId)
+    // Before task-done: the last part's report ends the job, and its output is bound from these.
+    if (r.ok && r.kind === 'reduce' && r.part !== undefined && job?.parts !== undefined && !job.parts.has(r.index)) {
+      job.parts.set(r.index, r.part)
+      this.recorder?.partStored(r.jobId, r.index, r.part, Date.now())
+    }
     if (r.ok) this.feed({ type: 'task-done', ref, attempt: r.attempt, peer: from, partitionBytes: r.partitionBytes, now })
     else this.feed({ type: 'task-failed', ref, attempt: r.attempt, peer: from, cause: r.cause ?? 'worker', error: r.error ?? { message: 'unknown failure' }, fetch: r.fetch, now })
     return { ok: true }
@@ -426,7 +456,7 @@ export class CoordinatorService implements Startable {
       }
     }
     for (const [jobId, job] of this.jobs) {
-      if (job.outcome === undefined && now - job.lastPoll > this.submitterTimeoutMs) {
+      if (job.outcome === undefined && job.spec.detached === undefined && now - job.lastPoll > this.submitterTimeoutMs) {
         this.log.warn({ job: jobId, submitter: job.spec.submitter.peer }, 'submitter gone; aborting its job')
         this.held.delete(jobId)
         const error = { message: 'the submitter went away', task: 'job' }
@@ -443,7 +473,79 @@ export class CoordinatorService implements Startable {
     this.releaseHeld(now)
     this.feed({ type: 'tick', now })
     this.publishHistory(false)
+    this.resumeDetached(now)
     this.endOrphans(now)
+  }
+
+  /**
+   * Detached jobs the records say run, that this coordinator does not hold: their submitter will not send them
+   * again, so the coordinator fetches each one's spec from the mesh and takes it as submitted, with the parts the
+   * record says are stored.
+   */
+  private resumeDetached (now: number): void {
+    const sink = this.c.history
+    const store = this.c.detached
+    if (sink === undefined || store === undefined || !this.inventoriesIn(now) || now - this.lastResumeCheck < 1_000) return
+    this.lastResumeCheck = now
+    const epoch = this.epoch
+    for (const r of sink.running()) {
+      const spec = r.detached?.spec
+      if (spec === undefined || this.jobs.has(r.jobId) || this.held.has(r.jobId) || this.resuming.has(r.jobId)) continue
+      this.resuming.add(r.jobId)
+      store.fetchSpec(spec, this.lifetime.signal).then((sealed) => {
+        if (this.scheduler === undefined || this.epoch !== epoch || this.c.lease() !== epoch || this.jobs.has(r.jobId)) return
+        if (sealed.jobId !== r.jobId) throw new Error(`the spec stored for job ${r.jobId} is job ${sealed.jobId}'s`)
+        const answer = this.onSubmit(sealed, [])
+        if (answer.refused !== undefined) throw new Error(answer.refused)
+        this.log.info({ job: r.jobId, parts: r.detached?.parts.length ?? 0 }, 'detached job resumed from its record')
+      }).catch((err: unknown) => {
+        this.log.warn({ job: r.jobId, err: errorMessage(err) }, 'cannot resume a detached job yet')
+      }).finally(() => { this.resuming.delete(r.jobId) })
+    }
+  }
+
+  /** Puts a detached job's sealed spec in the mesh and its place in the record; retried by the next coordinator if this fails. */
+  private storeDetachedSpec (spec: JobSpec): void {
+    const store = this.c.detached
+    if (store === undefined) return
+    store.storeSpec(spec, this.lifetime.signal).then((where) => {
+      this.recorder?.specStored(spec.jobId, where, Date.now())
+      this.publishHistory(true)
+    }).catch((err: unknown) => {
+      this.log.warn({ job: spec.jobId, err: errorMessage(err) }, 'cannot store a detached job\'s spec in the mesh: it is lost if this coordinator is')
+    })
+  }
+
+  /**
+   * A detached job's reduces are all done: its output is bound now, from the parts they stored, before the job
+   * counts as succeeded. False when the name could not be bound (taken meanwhile): the job fails with that reason.
+   */
+  private bindDetachedOutput (jobId: string): boolean {
+    const job = this.jobs.get(jobId)
+    const name = job?.spec.meshOutput?.name
+    if (job?.parts === undefined || name === undefined || this.c.detached === undefined) return true
+    const files = []
+    for (let r = 0; r < job.spec.reduces; r++) {
+      const part = job.parts.get(r)
+      if (part === undefined) return this.failDetached(job, `part ${r} was never stored`)
+      files.push({ path: partFileName(r), size: part.size, blocks: part.blocks })
+    }
+    const layout = job.spec.meshOutput as NonNullable<JobSpec['meshOutput']>
+    const problem = this.c.detached.bindOutput(name, { files, replicas: layout.replicas, blockSize: layout.blockSize })
+    if (problem === undefined) {
+      this.log.info({ job: jobId, dataset: name }, 'detached job\'s output bound')
+      return true
+    }
+    return this.failDetached(job, `cannot bind the output: ${problem}`)
+  }
+
+  private failDetached (job: HeldJob, message: string): false {
+    const error = { message, task: 'job' }
+    this.log.warn({ job: job.spec.jobId, err: message }, 'detached job failed')
+    job.outcome = { state: 'failed', error }
+    this.recorder?.cancelled(job.spec.jobId, Date.now(), error, 'failed')
+    this.publishHistory(true)
+    return false
   }
 
   /**
@@ -455,7 +557,8 @@ export class CoordinatorService implements Startable {
     const sink = this.c.history
     if (sink === undefined || now - this.actingSince < this.orphanAfterMs || now - this.lastOrphanCheck < 5_000) return
     this.lastOrphanCheck = now
-    const orphans = sink.running().filter((r) => !this.jobs.has(r.jobId) && !this.held.has(r.jobId))
+    // A detached job whose spec is in the mesh is resumed (resumeDetached), not lost.
+    const orphans = sink.running().filter((r) => !this.jobs.has(r.jobId) && !this.held.has(r.jobId) && r.detached?.spec === undefined)
     if (orphans.length === 0) return
     this.log.warn({ jobs: orphans.map((r) => r.jobId) }, 'jobs no submitter came back for: ended as lost')
     sink.publish(orphans.map((r) => orphanedRecord(r, this.c.self, this.epoch, Date.now())))
@@ -474,6 +577,7 @@ export class CoordinatorService implements Startable {
   }
 
   private apply (effect: SchedulerEffect): void {
+    if (effect.type === 'job-succeeded' && !this.bindDetachedOutput(effect.jobId)) return
     this.events.onEffect?.(effect)
     this.recorder?.effect(effect, Date.now())
     switch (effect.type) {

@@ -2,6 +2,7 @@ import type {
   AttemptOutcomeName, AttemptRecord, JobCounters, JobRecord, JobState, TaskCounters, TaskRecord
 } from '../protocol/history-messages.js'
 import { MAX_RECORDED_ATTEMPTS } from '../protocol/history-messages.js'
+import type { StoredPart } from '../protocol/job-messages.js'
 import { NO_COUNTS, sumCounts, withCounts, type ProgressCounts } from './progress-counts.js'
 import type { JobFailure, JobSpec, SchedulerEffect, TaskKind, TaskRef } from './scheduler-types.js'
 
@@ -95,7 +96,8 @@ export class HistoryRecorder {
           tasks: [],
           attemptsOmitted: 0,
           sampleLog: spec.sampleLog,
-          streaming: spec.streaming
+          streaming: spec.streaming,
+          detached: spec.detached !== undefined && spec.meshOutput !== undefined ? { output: spec.meshOutput.name, parts: [] } : undefined
         }
     const tasks = new Map<string, TaskRecord>()
     const counted = new Set<string>()
@@ -217,6 +219,23 @@ export class HistoryRecorder {
   /** The job was cancelled: by a user, or because its submitter went away. */
   cancelled (jobId: string, now: number, failure: JobFailure, state: Extract<JobState, 'cancelled' | 'failed'>): void {
     this.finish(jobId, state, now, failure)
+  }
+
+  /** A detached job's sealed spec is in the mesh: a later coordinator resumes the job from it. */
+  specStored (jobId: string, spec: { cid: string, bytes: number }, now: number): void {
+    const rec = this.jobs.get(jobId)
+    if (rec?.record.detached === undefined) return
+    rec.record.detached.spec = spec
+    this.touch(rec, now)
+  }
+
+  /** A detached job's reduce stored its part in the mesh: kept in the record, so a later coordinator need not run it again. */
+  partStored (jobId: string, partition: number, part: StoredPart, now: number): void {
+    const rec = this.jobs.get(jobId)
+    const detached = rec?.record.detached
+    if (rec === undefined || detached === undefined || detached.parts.some((p) => p.partition === partition)) return
+    detached.parts.push({ partition, ...part })
+    this.touch(rec, now)
   }
 
   /** Forget a job (it left the coordinator's memory). */

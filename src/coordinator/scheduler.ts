@@ -596,6 +596,7 @@ export class Scheduler {
         if (kind === 'reduce' && job.mapsDone < this.slowStartMaps(job)) continue
         const queue = job.idle[kind]
         const tasks = tasksOf(job, kind)
+        if (kind === 'map') free.map -= this.dispatchLocal(job, pool, free.map, now)
         let i = 0
         while (i < queue.size && free[kind] > 0) {
           const task = tasks[queue.at(i)]
@@ -608,6 +609,37 @@ export class Scheduler {
       }
     }
     if (backups && free.map + free.reduce > 0) this.launchBackups(now, free)
+  }
+
+  /**
+   * Maps over blocks of a dataset first go where their block is (Hadoop's data-local maps): each queued map whose
+   * split names holders gets a free slot on one of them, if one has a slot. The maps with the fewest free holders
+   * choose first, so that one whose block is on a single node is not crowded out there by one that had a choice.
+   * What is left goes anywhere after, and pulls its block. How many were dispatched.
+   */
+  private dispatchLocal (job: JobState, pool: Worker[], free: number, now: number): number {
+    const queue = job.idle.map
+    const tasks = tasksOf(job, 'map')
+    const open = (w: Worker): boolean => runningOf(w, 'map') < w.slots && w.restUntil <= now
+    const candidates: Array<{ task: Task, hosts: Worker[] }> = []
+    for (let i = 0; i < Math.min(queue.size, LOCALITY_SCAN); i++) {
+      const task = tasks[queue.at(i)]
+      const names = job.spec.splits[task.ref.index]?.block?.hosts
+      if (names === undefined || names.length === 0) continue
+      const hosts = pool.filter((w) => names.includes(w.peer))
+      if (hosts.some(open)) candidates.push({ task, hosts })
+    }
+    candidates.sort((a, b) => a.hosts.filter(open).length - b.hosts.filter(open).length)
+    let sent = 0
+    for (const { task, hosts } of candidates) {
+      if (sent === free) break
+      const w = this.pick(hosts, task, undefined, true, now)
+      if (w === undefined) continue
+      queue.delete(task.ref.index)
+      this.dispatch(task, w, now, false)
+      sent++
+    }
+    return sent
   }
 
   /** How many of the job's maps must be done before its reduces are dispatched. */
@@ -778,6 +810,9 @@ export class Scheduler {
     this.dirty.clear()
   }
 }
+
+/** Queued maps looked at for a local slot per scheduling round: enough for any free slot, bounded for huge jobs. */
+const LOCALITY_SCAN = 2_000
 
 /** Lower running/slots of that kind first (so a 4-slot worker takes more than a 1-slot one), then earlier registration. */
 function lessLoaded (a: Worker | undefined, b: Worker, kind: TaskKind): Worker {

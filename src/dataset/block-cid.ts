@@ -39,6 +39,9 @@ export function manifestCid (manifest: Manifest): string {
   return cidText(createHash('sha256').update(canonicalJson(manifest)).digest(), JSON_CODEC)
 }
 
+/** The block of no bytes: no node stores it, every node has it (an empty file's split). */
+export const EMPTY_BLOCK_CID = blockCid(new Uint8Array(0))
+
 /** The SHA-256 a block named `cid` must hash to. */
 export function blockDigest (cid: string): Uint8Array {
   let parsed: CID

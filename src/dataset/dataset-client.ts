@@ -11,6 +11,9 @@ import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { errorMessage, UserFacingError } from '../util/errors.js'
 import { sleep } from '../util/sleep.js'
 import { cutBlocks } from './cut-blocks.js'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { getBlock, putBlock, type PeerRef } from './block-client.js'
 import { placeBlocks, rankPeers } from './placement.js'
 
@@ -185,6 +188,35 @@ export async function datasetEntry (mesh: MeshView, name: string, signal?: Abort
   const e = res.entries[0]
   if (e?.manifest === undefined) throw new DatasetError(`no dataset ${name} in this mesh (mrp2p ls lists them)`)
   return { ...e, manifest: e.manifest }
+}
+
+/**
+ * One block of `bytes` named `cid` onto `replicas` storing nodes, the first in its rank order that take it (a
+ * detached job's code): the nodes it is on.
+ */
+export async function putBytes (mesh: MeshView, cid: string, bytes: Uint8Array, replicas: number, signal?: AbortSignal): Promise<string[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'mrp2p-put-'))
+  try {
+    const file = join(dir, 'block')
+    writeFileSync(file, bytes)
+    const refs = new Map(mesh.storing.map((m) => [m.peer, m.ref]))
+    const on: string[] = []
+    const reasons: string[] = []
+    for (const peer of rankPeers(cid, [...refs.keys()])) {
+      if (on.length === replicas) break
+      try {
+        await putBlock(mesh.opener, refs.get(peer) as PeerRef, { cid, bytes: bytes.byteLength }, { path: file, offset: 0 }, signal ?? new AbortController().signal)
+        on.push(peer)
+      } catch (err) {
+        if (signal?.aborted === true) throw err
+        reasons.push(`${peer}: ${errorMessage(err)}`)
+      }
+    }
+    if (on.length === 0) throw new DatasetError(`no node of the mesh took block ${cid}: ${reasons.join('; ') || 'no node stores blocks'}`)
+    return on
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
 }
 
 /** Refuses, in one line, a name that is bound now: a job's `--output mesh:NAME` must name a new dataset. */

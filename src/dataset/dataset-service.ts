@@ -1,4 +1,6 @@
-import { closeSync, openSync, readSync } from 'node:fs'
+import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type { Startable } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { z } from 'zod'
@@ -6,15 +8,15 @@ import { receiveFrames, sendFileRange, writeJsonFrame } from '../protocol/bulk.j
 import { handleBulk, type BulkHandlerContext, type BulkHandlerRegistration } from '../protocol/bulk-rpc.js'
 import {
   BindRequest, BlocksRequest, BlocksResponse, CATALOG_MAX_FRAME_BYTES, CatalogRequest, DATASET_PROTOCOLS, GetBlockRequest,
-  PushRequest, PushResponse, PutBlockRequest, CatalogResponse, type BindResponse, type BlockRef, type BlockState, type CatalogEntry, type PutBlockResponse
+  PushRequest, PushResponse, PutBlockRequest, CatalogResponse, type BindResponse, type BlockRef, type BlockState, type Manifest, type CatalogEntry, type PutBlockResponse
 } from '../protocol/dataset-messages.js'
-import type { BulkResponseHeader } from '../protocol/job-messages.js'
+import { JobSpecSchema, type BulkResponseHeader, type JobSpec } from '../protocol/job-messages.js'
 import type { HandlerRegistrar, RegisteredHandler, StreamOpener } from '../protocol/reqresp.js'
 import type { Rpc } from '../protocol/rpc.js'
 import { errorMessage } from '../util/errors.js'
 import type { Logger } from '../util/logger.js'
 import { sleep } from '../util/sleep.js'
-import { CorruptBlockError, manifestCid } from './block-cid.js'
+import { CorruptBlockError, EMPTY_BLOCK_CID, manifestCid } from './block-cid.js'
 import { fetchBlockToFile, putBlock } from './block-client.js'
 import type { BlockStore } from './block-store.js'
 import { cutBlocks } from './cut-blocks.js'
@@ -32,6 +34,8 @@ export interface DatasetServiceComponents {
   lease: () => number | undefined
   /** The members alive now, this node excluded, and whether each stores blocks (runs a worker). */
   members: () => Array<{ peer: string, worker: boolean }>
+  /** Blocks no dataset lists that must be kept (at 2 copies) all the same: running detached jobs' specs and code. */
+  pinned?: () => Iterable<string>
   log: Logger
 }
 
@@ -118,6 +122,10 @@ export class DatasetService implements Startable {
    */
   async openBlock (block: { cid: string, bytes: number, hosts?: readonly string[] }, file: string, signal: AbortSignal): Promise<{ path: string, fetchedFrom?: string }> {
     const { store, network, self } = this.c
+    if (block.bytes === 0 && block.cid === EMPTY_BLOCK_CID) {
+      writeFileSync(file, '')
+      return { path: file }
+    }
     if (store?.has(block.cid) === true) {
       try {
         return { path: await store.verified(block.cid) }
@@ -246,13 +254,22 @@ export class DatasetService implements Startable {
   }
 
   private async onBind (req: z.output<typeof BindRequest>): Promise<z.input<typeof BindResponse>> {
-    const { catalog, log } = this.c
+    const bound = this.bindNow(req)
+    if ('error' in bound) return { ok: false, error: bound.error, notCoordinator: bound.notCoordinator }
+    await this.c.catalog.flushed()
+    // Every member hears of it before the client is told: an `ls` on any node that answers then lists it.
+    await this.push(bound.entry)
+    return { ok: true, entry: bound.entry }
+  }
+
+  /** The coordinator's binding of a name, checked and versioned, in this node's catalog at once. */
+  private bindNow (req: z.output<typeof BindRequest>): { entry: CatalogEntry } | { error: string, notCoordinator?: true } {
+    const { catalog } = this.c
     const epoch = this.c.lease()
-    if (epoch === undefined) return { ok: false, error: 'this node is not the coordinator', notCoordinator: true }
-    const held = catalog.get(req.name)
-    const bound = held?.manifest !== undefined
-    if (req.manifest === undefined && !bound) return { ok: false, error: `no dataset ${req.name} in this mesh` }
-    if (req.manifest !== undefined && bound && req.replace !== true) return { ok: false, error: `dataset ${req.name} exists (put --replace to replace it)` }
+    if (epoch === undefined) return { error: 'this node is not the coordinator', notCoordinator: true }
+    const bound = catalog.get(req.name)?.manifest !== undefined
+    if (req.manifest === undefined && !bound) return { error: `no dataset ${req.name} in this mesh` }
+    if (req.manifest !== undefined && bound && req.replace !== true) return { error: `dataset ${req.name} exists (put --replace to replace it)` }
     const entry: CatalogEntry = {
       name: req.name,
       version: catalog.nextVersion(epoch),
@@ -260,16 +277,52 @@ export class DatasetService implements Startable {
       ...(req.manifest === undefined ? {} : { manifest: req.manifest, manifestCid: manifestCid(req.manifest) })
     }
     catalog.merge([entry])
-    await catalog.flushed()
-    // Every member hears of it before the client is told: an `ls` on any node that answers then lists it.
+    return { entry }
+  }
+
+  private async push (entry: CatalogEntry): Promise<void> {
     await Promise.all(this.c.members().map(async (m) => {
       try {
         await this.c.rpc.call(m.peer, DATASET_PROTOCOLS.push, { entries: [entry] }, PushResponse, { ...CALL, signal: AbortSignal.timeout(5_000) })
       } catch (err) {
-        log.debug({ peer: m.peer, err: errorMessage(err) }, 'catalog push failed; the member catches up by sync')
+        this.c.log.debug({ peer: m.peer, err: errorMessage(err) }, 'catalog push failed; the member catches up by sync')
       }
     }))
-    return { ok: true, entry }
+  }
+
+  // ── detached jobs (the coordinator's DetachedJobStore) ───────────────
+
+  /** Binds a detached job's output, as this node's lease allows; undefined, or why not. Members hear of it by push and sync. */
+  bindOutput (name: string, manifest: Manifest): string | undefined {
+    const bound = this.bindNow({ name, manifest })
+    if ('error' in bound) return bound.error
+    void this.push(bound.entry)
+    return undefined
+  }
+
+  /** A sealed spec into the mesh, as one block (JSON has no line end to cut at), kept twice where the mesh can. */
+  async storeSpec (spec: JobSpec, signal: AbortSignal): Promise<{ cid: string, bytes: number }> {
+    const dir = mkdtempSync(join(tmpdir(), 'mrp2p-spec-'))
+    try {
+      const file = join(dir, 'spec.json')
+      const bytes = Buffer.from(JSON.stringify(spec))
+      writeFileSync(file, bytes)
+      const replicas = Math.max(1, Math.min(2, this.storingPeers().length))
+      const [block] = await this.storeFile(file, bytes.byteLength, { blockSize: Math.max(1, bytes.byteLength), replicas }, signal)
+      return { cid: block.cid, bytes: block.bytes }
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }
+
+  async fetchSpec (where: { cid: string, bytes: number }, signal: AbortSignal): Promise<JobSpec> {
+    const dir = mkdtempSync(join(tmpdir(), 'mrp2p-spec-'))
+    try {
+      const got = await this.openBlock({ cid: where.cid, bytes: where.bytes }, join(dir, 'spec.json'), signal)
+      return JobSpecSchema.parse(JSON.parse(readFileSync(got.path, 'utf8')))
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   }
 
   // ── upkeep ───────────────────────────────────────────────────────────
@@ -378,6 +431,7 @@ export class DatasetService implements Startable {
         }
       }
     }
+    for (const cid of this.c.pinned?.() ?? []) if (!wanted.has(cid)) wanted.set(cid, { bytes: 0, replicas: 2 })
     const peers = this.storingPeers()
     if (this.synced) this.dropOrphans(wanted)
     const plan = new Map<string, string[]>()

@@ -7,6 +7,8 @@ import { Rpc } from '../protocol/rpc.js'
 import { BlockStore } from '../dataset/block-store.js'
 import { Catalog } from '../dataset/catalog.js'
 import { DatasetService } from '../dataset/dataset-service.js'
+import { blockCidOfDigest } from '../dataset/block-cid.js'
+import type { JobRecord } from '../protocol/history-messages.js'
 import { Lifecycle } from '../util/lifecycle.js'
 import type { SealRefusalKind } from '../worker/order-seal-check.js'
 import { WorkerService, type AttemptObservation, type CoordinatorRef, type WorkerStats } from '../worker/worker-service.js'
@@ -101,6 +103,7 @@ export async function startRoles (node: MeshNode, config: RolesConfig): Promise<
     catalog,
     lease: () => (node.isCoordinator() ? node.view().epoch : undefined),
     members: () => node.view().members.filter((m) => m.liveness === 'alive').map((m) => ({ peer: m.peer, worker: m.info.worker })),
+    pinned: () => detachedJobBlocks(historyStore.running()),
     log: datasetLog
   }, { syncMs: config.datasetSyncMs, repairMs: config.datasetRepairMs }))
 
@@ -114,7 +117,8 @@ export async function startRoles (node: MeshNode, config: RolesConfig): Promise<
       ...node.view().members.filter((m) => m.liveness === 'alive' && m.info.worker).map((m) => m.peer)
     ],
     log: logger.forComponent('coordinator'),
-    history: { held: (jobId) => historyStore.get(jobId), running: () => historyStore.running(), publish: (records) => { history.publish(records) } }
+    history: { held: (jobId) => historyStore.get(jobId), running: () => historyStore.running(), publish: (records) => { history.publish(records) } },
+    detached: datasets
   }, { submitterTimeoutMs: config.submitterTimeoutMs, maxJobs: config.maxJobs, submitters: node.submitters })
   await lifecycle.start('coordinator', coordinator)
 
@@ -165,4 +169,15 @@ function runningCountReporter (node: MeshNode, worker: WorkerService): Startable
     },
     stop: () => { clearInterval(timer) }
   }
+}
+
+/** The blocks a running detached job needs from the mesh besides its input: its stored spec, and its code. */
+function detachedJobBlocks (running: readonly JobRecord[]): string[] {
+  const out: string[] = []
+  for (const r of running) {
+    if (r.detached === undefined) continue
+    if (r.detached.spec !== undefined) out.push(r.detached.spec.cid)
+    if (r.codeHash !== undefined && r.streaming === undefined) out.push(blockCidOfDigest(Buffer.from(r.codeHash, 'hex')))
+  }
+  return out
 }

@@ -2,7 +2,8 @@ import { z } from 'zod'
 import { JobOptionsSchema } from '../mapreduce/job-options.js'
 import { StreamingJobSchema } from '../mapreduce/streaming-job.js'
 import { protocolId } from './ids.js'
-import { JOB_ID_PATTERN, JobFailureSchema, JobStateSchema, PeerIdText, ProgressSchema, TaskKindSchema } from './job-messages.js'
+import { CidText, DatasetName } from './dataset-messages.js'
+import { JOB_ID_PATTERN, JobFailureSchema, StoredPartSchema, JobStateSchema, PeerIdText, ProgressSchema, TaskKindSchema } from './job-messages.js'
 
 export { JobStateSchema, TaskCountersSchema, type JobState, type TaskCounters } from './job-messages.js'
 
@@ -109,7 +110,16 @@ export const JobRecordSchema = z.object({
   /** What the job's `sample` hook wrote, on the submitter. */
   sampleLog: z.string().max(64 * 1024).optional(),
   /** A streaming job's commands, files and `--cmdenv` (docs/streaming.md). */
-  streaming: StreamingJobSchema.optional()
+  streaming: StreamingJobSchema.optional(),
+  /**
+   * A detached job (`submit --detach`): its output dataset, where its sealed spec is in the mesh (once stored), and
+   * the parts committed so far. A new coordinator resumes the job from this, with no submitter to send it again.
+   */
+  detached: z.object({
+    output: DatasetName,
+    spec: z.object({ cid: CidText, bytes: Count }).optional(),
+    parts: z.array(StoredPartSchema.extend({ partition: Index })).max(100_000)
+  }).optional()
 })
 export type JobRecord = z.output<typeof JobRecordSchema>
 

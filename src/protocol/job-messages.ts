@@ -126,6 +126,12 @@ export const UnsealedJobSpecSchema = z.object({
    * past `blockSize`) and commit the blocks' list; the name is bound once every part is in.
    */
   meshOutput: z.object({ name: DatasetName, replicas: z.number().int().min(1).max(16), blockSize: z.number().int().min(1).max(2 ** 31) }).optional(),
+  /**
+   * `submit --detach`: the job needs its submitter for nothing once the coordinator has it. Its inputs and output are
+   * datasets; its bundled code is a block in the mesh (`code`, absent for a streaming job), reducers report their
+   * parts' blocks to the coordinator, which binds the output and stores this spec in the mesh for its successors.
+   */
+  detached: z.object({ code: z.object({ cid: CidText, bytes: Count }).optional() }).optional(),
   /** A streaming job's commands (docs/streaming.md); `codeHash` is then streamingCodeHash of them. */
   streaming: StreamingJobSchema.optional(),
   // The job's options are the engine's schema (mapreduce/job-options.ts), carried as they are.
@@ -245,6 +251,10 @@ export const TaskCountersSchema = z.object({
 })
 export type TaskCounters = z.output<typeof TaskCountersSchema>
 
+/** A reduce's part stored in the mesh: its size and its blocks in order (`--output mesh:NAME`). */
+export const StoredPartSchema = z.object({ size: Count, blocks: z.array(BlockRefSchema).max(1_000_000) })
+export type StoredPart = z.output<typeof StoredPartSchema>
+
 export const ReportRequest = z.object({
   epoch: Epoch,
   jobId: JobId,
@@ -258,7 +268,9 @@ export const ReportRequest = z.object({
   error: TaskErrorSchema.optional(),
   fetch: z.object({ mapIndex: Index, peer: PeerIdText }).optional(),
   /** What a successful attempt read and wrote (the job's counters in its history record). */
-  counters: TaskCountersSchema.optional()
+  counters: TaskCountersSchema.optional(),
+  /** A reduce of a detached job: its part, stored as blocks in the mesh (the coordinator collects them). */
+  part: StoredPartSchema.optional()
 })
 /** A worker's word that an attempt ended. */
 export type Report = z.output<typeof ReportRequest>
@@ -306,8 +318,7 @@ export const BulkResponseHeader = z.union([
   z.object({ ok: z.literal(false), error: Text(4000) })
 ])
 export const CommitRequest = z.object({ jobId: JobId, partition: Index, epoch: Epoch, attempt: Attempt, bytes: Count })
-/** A part stored in the mesh: its size and its blocks in order (`--output mesh:NAME`). */
-export const CommitBlocksRequest = z.object({ jobId: JobId, partition: Index, epoch: Epoch, attempt: Attempt, size: Count, blocks: z.array(BlockRefSchema).max(1_000_000) })
+export const CommitBlocksRequest = z.object({ jobId: JobId, partition: Index, epoch: Epoch, attempt: Attempt, ...StoredPartSchema.shape })
 export const CommitResponse = z.object({ accepted: z.boolean(), reason: Text(500).optional() })
 
 /** `seal`: who asks, signed over the job id (docs/security.md): a coordinator with `--submitters` checks it. */

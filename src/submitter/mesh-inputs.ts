@@ -1,5 +1,6 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { EMPTY_BLOCK_CID } from '../dataset/block-cid.js'
 import { getBlockPrefix } from '../dataset/block-client.js'
 import { datasetEntry, datasetHealth, DatasetError, parseDatasetRef, selectFiles, type MeshView } from '../dataset/dataset-client.js'
 import type { InputSplit } from '../mapreduce/splits.js'
@@ -30,6 +31,8 @@ export async function planMeshSplits (mesh: MeshView, inputs: readonly string[],
     const health = await datasetHealth(mesh, { ...entry, manifest: { ...entry.manifest, files } }, false, signal)
     const holders = new Map(health.blocks.map((b) => [b.block.cid, b.holders]))
     for (const f of files) {
+      // An empty file is one empty split, as a local input is: map still sees its document.
+      if (f.blocks.length === 0) splits.push({ document: f.path, path: '', index: firstIndex + splits.length, offset: 0, length: 0, firstLine: 1, block: { cid: EMPTY_BLOCK_CID, hosts: [] } })
       for (const b of f.blocks) {
         const hosts = holders.get(b.cid) ?? []
         if (hosts.length === 0) throw new DatasetError(`input ${input}: block ${b.cid} of ${f.path} is on no live node (mrp2p fsck ${name} tells more)`)
@@ -49,7 +52,7 @@ export async function samplePrefixes (mesh: MeshView, splits: readonly InputSpli
   const s = signal ?? new AbortController().signal
   const out: InputSplit[] = []
   for (const split of splits) {
-    if (split.block === undefined) {
+    if (split.block === undefined || split.length === 0) {
       out.push(split)
       continue
     }

@@ -91,6 +91,8 @@ export interface SubmissionPlan extends JobOptions {
   shared?: boolean
   /** What the job's `sample` hook wrote here. */
   sampleLog?: string
+  /** `--detach`: where the job's code is in the mesh; `run` returns once a coordinator has the job. */
+  detached?: { code?: { cid: string, bytes: number } }
 }
 
 export interface SubmissionOptions {
@@ -147,7 +149,8 @@ export class Submission implements Startable {
       maxAttempts: p.maxAttempts,
       sampleLog: p.sampleLog,
       streaming: p.streaming,
-      meshOutput: p.parts instanceof MeshPartCollector ? { name: p.parts.name, ...p.parts.layout } : undefined
+      meshOutput: p.parts instanceof MeshPartCollector ? { name: p.parts.name, ...p.parts.layout } : undefined,
+      detached: p.detached
     }
   }
 
@@ -274,6 +277,8 @@ export class Submission implements Startable {
         epoch = submitted.epoch
         this.coordinatorPeer = found.peer
         opts.onEvent?.({ type: 'coordinator', peer: found.peer, epoch, previous })
+        // Detached: the coordinator holds the job, and needs nothing more from here.
+        if (this.plan.detached !== undefined) return
       }
       // Measured: sleeping the whole poll after the last commit added 0–250 ms to every job (up to a quarter of a 1 s job).
       // The poll ends early for the last part or the caller's abort. (An AbortSignal.any per poll on the long-lived

@@ -8,7 +8,8 @@ import { sampledParams } from '../mapreduce/sample.js'
 import { DEFAULT_SUBMIT_SPLIT_SIZE, planSplits, type InputSplit } from '../mapreduce/splits.js'
 import { SAMPLE_BYTES_PER_SPLIT } from '../mapreduce/sample.js'
 import type { Job } from '../mapreduce/job-api.js'
-import { bindManifest, checkNameFree, DatasetError, meshViewOf, parseDatasetRef, type MeshView } from '../dataset/dataset-client.js'
+import { bindManifest, checkNameFree, DatasetError, meshViewOf, parseDatasetRef, putBytes, type MeshView } from '../dataset/dataset-client.js'
+import { blockCidOfDigest } from '../dataset/block-cid.js'
 import { isMeshRef, MESH_PREFIX, planMeshSplits, samplePrefixes } from './mesh-inputs.js'
 import { MeshPartCollector } from './mesh-part-collector.js'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -51,6 +52,8 @@ export interface SubmitJobOptions extends JobOptions {
   maxAttempts: number
   /** The inputs are readable at the same path on every node: workers read them in place. */
   shared?: boolean
+  /** Return once the coordinator has the job: every input and the output must be datasets in the mesh. */
+  detach?: boolean
   /** Relative inputs and job paths are resolved here; default: the process's working directory. */
   cwd?: string
   /** The key of a private mesh. */
@@ -112,6 +115,24 @@ async function sampleParams (job: Job, jobName: string, splits: readonly InputSp
   }
 }
 
+/** `--detach` only when nothing of the job stays here: its inputs, its output and its files are all in the mesh. */
+function checkDetachable (options: SubmitJobOptions): void {
+  const local = options.input.find((i) => !isMeshRef(i))
+  const why = 'a detached job has no submitter to serve or collect anything'
+  if (local !== undefined) throw new DatasetError(`--detach needs every input in the mesh (mesh:NAME): ${local} is a local file, and ${why} (mrp2p put it first)`)
+  if (!isMeshRef(options.output)) throw new DatasetError(`--detach needs the output in the mesh (--output mesh:NAME), not the folder ${options.output}: ${why}`)
+  if ((options.streaming?.files.length ?? 0) > 0) throw new DatasetError(`--detach does not take a streaming job's --file yet: ${why}`)
+}
+
+/** A detached job's bundled code goes into the mesh as a block named by its hash: workers fetch it there. */
+async function storeCode (mesh: MeshView, bundle: { code?: string, hash: string }, signal?: AbortSignal): Promise<{ code?: { cid: string, bytes: number } }> {
+  if (bundle.code === undefined) return {}
+  const bytes = Buffer.from(bundle.code)
+  const cid = blockCidOfDigest(Buffer.from(bundle.hash, 'hex'))
+  await putBytes(mesh, cid, bytes, Math.max(1, Math.min(2, mesh.storing.length)), signal)
+  return { code: { cid, bytes: bytes.byteLength } }
+}
+
 /** A streaming job's code is the commands its spec carries: only their hash, which workers check the spec by. */
 function streamingBundle (name: string, streaming: StreamingJob): { name: string, code?: string, hash: string } {
   return { name, hash: streamingCodeHash(streaming) }
@@ -130,6 +151,7 @@ export async function submitJob (options: SubmitJobOptions): Promise<SubmitJobRe
   const loaded = bundle.code === undefined ? undefined : await importJob({ ...bundle, code: bundle.code })
   const meshInputs = options.input.filter(isMeshRef)
   const localInputs = options.input.filter((i) => !isMeshRef(i))
+  if (options.detach === true) checkDetachable(options)
   const splits = localInputs.length === 0 ? [] : await planSplits(localInputs, { cwd: options.cwd ?? process.cwd(), splitSize: options.splitSize })
 
   // Off loopback, workers on other networks may have to reach this submitter through a relay.
@@ -140,6 +162,7 @@ export async function submitJob (options: SubmitJobOptions): Promise<SubmitJobRe
   let output: OutputDir | undefined
   let parts: PartCollector | MeshPartCollector
   let mesh: MeshView | undefined
+  let detached: { code?: { cid: string, bytes: number } } | undefined
   try {
     // Datasets in the mesh are planned from the catalog and the holders' answers: the client starts first.
     const meshOutput = isMeshRef(options.output) ? parseDatasetRef(options.output.slice(MESH_PREFIX.length)) : undefined
@@ -151,6 +174,7 @@ export async function submitJob (options: SubmitJobOptions): Promise<SubmitJobRe
     if (mesh !== undefined) splits.push(...await planMeshSplits(mesh, meshInputs, splits.length, options.signal))
     if (splits.length === 0) throw new DatasetError('the inputs hold no bytes: every file named is empty')
     ;({ params, log: sampleLog } = loaded === undefined ? { params: { ...options.params }, log: undefined } : await sampleParams(loaded.job, bundle.name, splits, options, mesh))
+    if (options.detach === true && mesh !== undefined) detached = await storeCode(mesh, bundle, options.signal)
     if (meshOutput !== undefined && mesh !== undefined) {
       await checkNameFree(mesh, meshOutput.name, options.signal)
       parts = new MeshPartCollector(meshOutput.name, options.reduces, { replicas: Math.max(1, Math.min(2, mesh.storing.length)), blockSize: DEFAULT_SUBMIT_SPLIT_SIZE })
@@ -172,7 +196,7 @@ export async function submitJob (options: SubmitJobOptions): Promise<SubmitJobRe
     if (relaySlots > 0) await holdRelaySlot(node, options.bootstrap, options.log, { signal: options.signal })
     const submission = new Submission(
       { self: node.peerId.toString(), addrs: node.getMultiaddrs().map((a) => a.toString()), network: node, bootstrap: options.bootstrap, log: options.log, keyed: options.swarmKey !== undefined, identity: options.identity ?? await generateKeyPair('Ed25519') },
-      { jobId, jobName: bundle.name, code: bundle, streaming: streaming?.streaming, files, splits, reduces: options.reduces, params, maxAttempts: options.maxAttempts, parts, shared: options.shared, sampleLog, ...jobOptionsOf(options) }
+      { jobId, jobName: bundle.name, code: bundle, streaming: streaming?.streaming, files, splits, reduces: options.reduces, params, maxAttempts: options.maxAttempts, parts, shared: options.shared, sampleLog, detached, ...jobOptionsOf(options) }
     )
     await submission.start()
     try {
@@ -181,7 +205,7 @@ export async function submitJob (options: SubmitJobOptions): Promise<SubmitJobRe
       await submission.stop()
     }
     if (parts instanceof PartCollector) parts.publish()
-    else if (mesh !== undefined) await bindManifest(mesh, parts.name, parts.manifest(), options.signal)
+    else if (mesh !== undefined && detached === undefined) await bindManifest(mesh, parts.name, parts.manifest(), options.signal)
     return { jobId, jobName: bundle.name, maps: splits.length, reduces: options.reduces, inputBytes, seconds: (performance.now() - started) / 1000 }
   } catch (err) {
     output?.abort()

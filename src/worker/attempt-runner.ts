@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { prepareCommandFolder } from '../mapreduce/command-folder.js'
 import { jobOptionsOf } from '../mapreduce/job-options.js'
@@ -76,7 +77,7 @@ export class AttemptRunner {
         return { ok: false, cause: 'user', error: { message: 'the streaming job\'s commands do not match its code hash' } }
       }
       const streaming = job.streaming === undefined ? undefined : await this.streamingTask(job, work, signal)
-      const codeFile = streaming === undefined ? await code.get(job.codeHash, async () => await submitter.fetchCode(job, signal)) : ''
+      const codeFile = streaming === undefined ? await code.get(job.codeHash, async () => await this.fetchCode(job, work, signal)) : ''
       return task.kind === 'map'
         ? await this.runMap(order, task, codeFile, work, signal, output, streaming)
         : await this.runReduce(order, task, codeFile, work, signal, output, streaming, dispatcher)
@@ -91,6 +92,15 @@ export class AttemptRunner {
       store.removeWorkDir(work)
       await output.close()
     }
+  }
+
+  /** The job's bundled code: from its submitter, or, for a detached job, from the mesh (checked there against its CID, here against its hash). */
+  private async fetchCode (job: JobRef, work: string, signal: AbortSignal): Promise<Uint8Array> {
+    const code = job.detached?.code
+    if (code === undefined) return await this.parts.submitter.fetchCode(job, signal)
+    if (this.parts.blocks === undefined) throw new Error('this node cannot read blocks of the mesh')
+    const got = await this.parts.blocks.openBlock({ cid: code.cid, bytes: code.bytes }, join(work, 'code'), signal)
+    return readFileSync(got.path)
   }
 
   /** A streaming job's task: its files fetched once per node (checked by hash) and copied into the commands' folder. */
@@ -172,13 +182,16 @@ export class AttemptRunner {
     const out = await pool.run({ kind: 'reduce', codeFile, jobName: job.jobName, partition: task.index, reduces: job.reduces, params: job.params, inputs, outputPath: part, access, streaming }, { signal, timeoutMs: job.taskTimeoutMs, onOutput: output.append })
     if (!out.ok) return taskFailure(out)
     const bytes = out.reduce?.bytes ?? 0
-    if (job.meshOutput === undefined) await submitter.commitPart(job, task, order.epoch, part, bytes, signal)
-    else {
-      if (this.parts.blocks === undefined) throw new Error('this node cannot store datasets in the mesh')
-      const blocks = await this.parts.blocks.storeFile(part, bytes, job.meshOutput, signal)
-      await submitter.commitBlocks(job, task, order.epoch, { size: bytes, blocks }, signal)
-    }
     const counters = { recordsIn: out.reduce?.values, recordsOut: out.reduce?.keys, bytesOut: out.reduce?.bytes, shuffleBytes: fetched.bytes, shuffleRawBytes: fetched.rawBytes }
+    if (job.meshOutput === undefined) {
+      await submitter.commitPart(job, task, order.epoch, part, bytes, signal)
+      return { ok: true, counters }
+    }
+    if (this.parts.blocks === undefined) throw new Error('this node cannot store datasets in the mesh')
+    const stored = { size: bytes, blocks: await this.parts.blocks.storeFile(part, bytes, job.meshOutput, signal) }
+    // A detached job has no submitter: the part's blocks go to the coordinator with the report.
+    if (job.detached !== undefined) return { ok: true, counters, part: stored }
+    await submitter.commitBlocks(job, task, order.epoch, stored, signal)
     return { ok: true, counters }
   }
 }

@@ -37,7 +37,7 @@ describe('the bundled client', () => {
     utimesSync(modules, past, past)
     const run = (...args: string[]): string => execFileSync(process.execPath, [join(root, 'bin', 'mrp2p.js'), ...args], { encoding: 'utf8' })
     try {
-      for (const cmd of ['submit', 'status', 'jobs', 'job', 'logs', 'cancel', 'keygen', 'put', 'ls', 'cat', 'get', 'rm', 'fsck']) expect(run(cmd), cmd).toBe('bundle')
+      for (const cmd of ['submit', 'status', 'jobs', 'job', 'logs', 'cancel', 'keygen', 'put', 'ls', 'cat', 'get', 'rm', 'fsck', 'wait']) expect(run(cmd), cmd).toBe('bundle')
       for (const cmd of ['join', 'run', 'cluster', 'demo', '--version', '--help']) expect(run(cmd), cmd).toBe('modules')
       // A compiled file changed after the bundle was made (tsc without npm run build): the modules, not stale code.
       const later = new Date(Date.now() + 60_000)

@@ -173,6 +173,29 @@ describe('phases', () => {
     expect(dispatches(h.submit(job))[0].task).toEqual({ kind: 'map', jobId: 'j', index: 0, attempt: 1, split: job.splits[0] })
   })
 
+  it('a map over a block of a dataset goes to a node that holds the block when one has a free slot; the rest go anywhere', () => {
+    const h = new Harness()
+    for (const p of ['A', 'B', 'D']) h.up(p)
+    const job = spec('j', 4, 1)
+    const cid = 'bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy'
+    job.splits = job.splits.map((s, i) => ({ ...s, block: { cid, hosts: i === 3 ? [] : [['D'], ['B'], ['D', 'A']][i] } }))
+    // In queue order without locality, map 0 would go to A (the least loaded, first registered).
+    expect(where(h.submit(job)).sort()).toEqual(['A:map2#1', 'B:map1#1', 'D:map0#1'])
+    const first = dispatches(h.log)
+    // Map 3 names no holder: it takes the first free slot.
+    expect(where(h.done(first.find((d) => d.task.index === 1) as Dispatch))).toEqual(['B:map3#1'])
+  })
+
+  it('the map whose block has fewer free holders chooses first: both maps run where their blocks are', () => {
+    const h = new Harness()
+    for (const p of ['A', 'B']) h.up(p)
+    const job = spec('j', 2, 1)
+    const cid = 'bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy'
+    // In queue order, map 0 (on A and B) would take A, the first registered, and leave map 1 (only on A) to pull its block.
+    job.splits = job.splits.map((s, i) => ({ ...s, block: { cid, hosts: [['B', 'A'], ['A']][i] } }))
+    expect(where(h.submit(job)).sort()).toEqual(['A:map1#1', 'B:map0#1'])
+  })
+
   it('a job with no splits goes straight to its reduces, with no sources', () => {
     const h = new Harness()
     h.up('A')
