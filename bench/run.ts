@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { BENCH_DIR } from './corpus.js'
 import { runChurnSimBench } from './churn-sim-bench.js'
 import { runDashboardBench } from './dashboard-bench.js'
+import { runDatasetsBench } from './datasets-bench.js'
 import { runEngineBench } from './engine-bench.js'
 import { runFailoverBench } from './failover-bench.js'
 import { runGibBench } from './gib-bench.js'
@@ -38,7 +39,8 @@ const suites: Record<string, Suite> = {
   streaming: runStreamingBench,
   'churn-sim': runChurnSimBench,
   'many-failures': runManyFailuresBench,
-  nat: runNatBench
+  nat: runNatBench,
+  datasets: runDatasetsBench
 }
 
 // Suite names, then options (words from the first that starts with --) for the suites that take any.

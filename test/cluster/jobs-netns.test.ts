@@ -87,4 +87,22 @@ describe(`a job across ${NODES} network namespaces`, () => {
       expect(info.connections).toEqual(expect.arrayContaining(ids.filter(id => id !== n.peerId)))
     }
   })
+
+  it('a dataset put from outside the namespaces, wc over it into a dataset, and get of that: the reference output, every block over the bridge', async () => {
+    const l = labOf()
+    const run = async (args: string[], cwd = rootOf()): Promise<string> => {
+      const r = await l.run(undefined, [process.execPath, CLI, ...args, '--bootstrap', nodes[1].addr], { cwd, env: { ...process.env, MRP2P_BOOTSTRAP: '', MRP2P_LISTEN: '' }, timeoutMs: 60_000 })
+      expect(r.code, `${args[0]}: ${r.stderr.slice(-3000)}`).toBe(0)
+      return r.stdout
+    }
+    const books = readdirSync(SHARED_DATA).filter(f => /^pg-.*\.txt$/.test(f)).sort()
+    await run(['put', ...books, '--name', 'books', '--block-size', '300k'], SHARED_DATA)
+    await run(['submit', 'wc', '--input', 'mesh:books', '--reduces', '3', '--output', 'mesh:counts', '--listen', `/ip4/${l.hostAddr}/tcp/0`, '--timeout', '30'])
+    const out = join(rootOf(), 'counts')
+    await run(['get', 'counts', out])
+    const sorted = spawnSync('sh', ['-c', 'cat part-* | LC_ALL=C sort | grep .'], { cwd: out, maxBuffer: 256 * 1024 * 1024 })
+    expect(sorted.stdout.equals(readFileSync(join(SHARED_DATA, 'expected', 'wc.txt')))).toBe(true)
+    const fsck = JSON.parse(await run(['fsck', '--json'])) as Array<{ name: string, underReplicated: number, missing: number, corrupt: number }>
+    expect(fsck.map((h) => [h.name, h.underReplicated + h.missing + h.corrupt])).toEqual([['books', 0], ['counts', 0]])
+  })
 })

@@ -1,0 +1,108 @@
+import { spawnSync } from 'node:child_process'
+import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import type { Cluster } from '../src/harness/cluster.js'
+import { waitFor } from '../src/harness/wait-for.js'
+import { JobRecordSchema } from '../src/protocol/history-messages.js'
+import { bareStreamMBps } from './bare-stream.js'
+import { BENCH_DIR, corpus } from './corpus.js'
+import { timeMawk } from './engine-bench.js'
+import { CLI, ELECTION_ENV, formedMesh, medianWc } from './jobs-bench.js'
+
+/** `mrp2p …` through the compiled CLI, to its end; its stdout. */
+function mrp2p (cluster: Cluster, args: string[], via = 0): string {
+  const r = spawnSync(process.execPath, [CLI, ...args, '--bootstrap', cluster.nodes[via].addr], { encoding: 'utf8', maxBuffer: 64 * 2 ** 20 })
+  if (r.status !== 0) throw new Error(`mrp2p ${args.join(' ')} failed: ${r.stderr}`)
+  return r.stdout
+}
+
+function seconds (fn: () => unknown): number {
+  const t0 = performance.now()
+  fn()
+  return (performance.now() - t0) / 1000
+}
+
+interface Listed { name: string, underReplicated: number, missing: number }
+
+async function coordinatorOf (cluster: Cluster): Promise<number> {
+  return await waitFor(async () => {
+    for (const [i, info] of await cluster.sample()) if (info.isCoordinator) return i
+    return undefined
+  }, { timeoutMs: 30_000, intervalMs: 100, description: 'a coordinator' })
+}
+
+/**
+ * Datasets in the mesh (issue #15), each figure against its baseline in the same run, on the 1 GiB corpus:
+ * - `put` with 2 replicas into 3 local nodes, per replica written, against one bare libp2p stream;
+ * - how long the mesh takes to copy again what a dead holder held (from its SIGKILL: detection included);
+ * - wc over the dataset through 2 nodes against `tr | mawk` on the same bytes (the job's time, and `submit`'s wall clock);
+ * - wc over the dataset through 3 nodes with a holder SIGKILLed a third of the way in, against the same job undisturbed.
+ */
+export async function runDatasetsBench (): Promise<Record<string, number>> {
+  const input = await corpus(2 ** 30)
+  const mb = statSync(input).size / 1e6
+  const out: Record<string, number> = { corpusMB: mb }
+  out.bareStreamMBps = await bareStreamMBps(2 ** 30)
+  out.mawkMBps = mb / timeMawk(input)
+
+  const three = await formedMesh(3)
+  try {
+    const putSeconds = seconds(() => mrp2p(three, ['put', input, '--name', 'bench', '--replicas', '2']))
+    out.putSeconds = putSeconds
+    out.putPerReplicaMBps = 2 * mb / putSeconds
+    out.putPerReplicaVsBareStream = out.putPerReplicaMBps / out.bareStreamMBps
+
+    // Undisturbed, then the same job with a holder killed a third of the way in.
+    const outDir = join(BENCH_DIR, 'datasets-out')
+    const steady = medianWc(three, 'mesh:bench', outDir).jobSeconds
+    out.wc3NodesSeconds = steady
+    const reference = join(BENCH_DIR, 'datasets-reference')
+    rmSync(reference, { recursive: true, force: true })
+    mrp2p(three, ['submit', 'wc', '--input', 'mesh:bench', '--reduces', '2', '--output', reference, '-q'])
+    const coordinator = await coordinatorOf(three)
+    const victim = [0, 1, 2].find((i) => i !== coordinator) as number
+    rmSync(outDir, { recursive: true, force: true })
+    const t0 = performance.now()
+    const killer = setTimeout(() => { three.nodes[victim].process.signal('SIGKILL') }, steady * 1000 / 3)
+    const r = spawnSync(process.execPath, [CLI, 'submit', 'wc', '--input', 'mesh:bench', '--reduces', '2', '--output', outDir, '--bootstrap', three.nodes[coordinator].addr], { encoding: 'utf8' })
+    clearTimeout(killer)
+    if (r.status !== 0) throw new Error(`wc with a holder killed failed: ${r.stderr}`)
+    out.wc3NodesHolderKilledSeconds = (performance.now() - t0) / 1000
+    out.holderKilledVsUndisturbed = out.wc3NodesHolderKilledSeconds / steady
+    const id = /^job (\S+) submitted/m.exec(r.stdout)?.[1] ?? ''
+    const record = JobRecordSchema.parse(JSON.parse(mrp2p(three, ['job', id, '--json'], coordinator)))
+    out.holderKilledSubmitterBytes = record.counters.inputFetchedBytes
+    const parts = (dir: string): Buffer[] => readdirSync(dir).filter((f) => f.startsWith('part-')).sort().map((f) => readFileSync(join(dir, f)))
+    const got = parts(outDir)
+    const want = parts(reference)
+    out.holderKilledOutputExact = Number(got.length === want.length && got.every((b, i) => b.equals(want[i])))
+
+    // The dead holder's blocks are copied again by the survivors: time from its death to every block at 2 copies.
+    await three.restart(victim)
+    const healthy = (): boolean => (JSON.parse(mrp2p(three, ['ls', '--json'], coordinator)) as Listed[]).every((d) => d.underReplicated === 0 && d.missing === 0)
+    await waitFor(healthy, { timeoutMs: 120_000, intervalMs: 500, description: 'bench healthy after the restart' })
+    const other = [0, 1, 2].find((i) => i !== coordinator && i !== victim) as number
+    const d0 = performance.now()
+    three.nodes[other].process.signal('SIGKILL')
+    await three.nodes[other].process.waitExit()
+    await waitFor(() => (JSON.parse(mrp2p(three, ['ls', '--json'], coordinator)) as Listed[]).every((d) => d.underReplicated === 0 && d.missing === 0) ? true : undefined, { timeoutMs: 300_000, intervalMs: 200, description: 'every block at 2 copies again' })
+    out.reReplicateSeconds = (performance.now() - d0) / 1000
+    // Of which the failure detector's share: a member is declared dead this long after its last heartbeat.
+    out.reReplicateDeadAfterSeconds = Number(ELECTION_ENV.MRP2P_DEAD_AFTER_MS) / 1000
+  } finally {
+    await three.stop()
+  }
+
+  const two = await formedMesh(2)
+  try {
+    mrp2p(two, ['put', input, '--name', 'bench', '--replicas', '2'])
+    const { jobSeconds, wallSeconds } = medianWc(two, 'mesh:bench', join(BENCH_DIR, 'datasets-out'))
+    out.wc2NodesMBps = mb / jobSeconds
+    out.wc2NodesVsMawk = out.wc2NodesMBps / out.mawkMBps
+    out.wc2NodesWallMBps = mb / wallSeconds
+    out.wc2NodesWallVsMawk = out.wc2NodesWallMBps / out.mawkMBps
+  } finally {
+    await two.stop()
+  }
+  return out
+}
