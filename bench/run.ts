@@ -6,6 +6,7 @@ import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { BENCH_DIR } from './corpus.js'
 import { runChurnSimBench } from './churn-sim-bench.js'
+import { runBlockExchangeBench } from './block-exchange-bench.js'
 import { runDashboardBench } from './dashboard-bench.js'
 import { runDatasetsBench } from './datasets-bench.js'
 import { runEngineBench } from './engine-bench.js'
@@ -40,7 +41,8 @@ const suites: Record<string, Suite> = {
   'churn-sim': runChurnSimBench,
   'many-failures': runManyFailuresBench,
   nat: runNatBench,
-  datasets: runDatasetsBench
+  datasets: runDatasetsBench,
+  'block-exchange': runBlockExchangeBench
 }
 
 // Suite names, then options (words from the first that starts with --) for the suites that take any.
