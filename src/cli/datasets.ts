@@ -147,6 +147,11 @@ export function registerDatasetCommands (program: Command): void {
     .argument('<name>', 'NAME or NAME/FILE'))
     .action(async (raw: string, flags: MeshClientFlags) => {
       const { name, file } = parseDatasetRef(raw)
+      // A reader that has had enough (`| head`) closes the pipe: that ends `cat` quietly, as it ends cat(1).
+      process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+        if (err.code === 'EPIPE') process.exit(0)
+        throw err
+      })
       await withMeshClient('cat', flags, async (client) => {
         const mesh = await meshView(client)
         const entry = await datasetEntry(mesh, name)
@@ -239,7 +244,7 @@ export function registerDatasetCommands (program: Command): void {
     })
 }
 
-/** Writes to stdout, waiting for it to drain; a closed pipe (`| head`) ends the command quietly. */
+/** Writes to stdout, waiting for it to drain. */
 async function writeOut (bytes: Uint8Array): Promise<void> {
   if (bytes.byteLength === 0) return
   if (process.stdout.write(bytes)) return

@@ -89,6 +89,7 @@ export function formatJob (r: JobRecord, now: number): string {
   const outputs = mapOutputsText(r.progress)
   if (outputs !== undefined) lines.push(`map outputs ${outputs}`)
   lines.push(`coordinator ${r.coordinator} (epoch ${r.epoch})`)
+  if (r.detached !== undefined) lines.push(`detached    output dataset ${r.detached.output}; ${r.detached.parts.length} of ${r.reduces} parts stored${r.detached.spec === undefined ? '; its spec not yet in the mesh' : ''}`)
   const c = r.counters
   lines.push(`map         ${c.mapRecordsIn} records, ${formatBytes(c.mapBytesIn)} in; ${c.mapRecordsOut} records, ${formatBytes(c.mapBytesOut)} out`)
   lines.push(`input       ${formatBytes(Math.max(0, c.mapBytesIn - c.inputFetchedBytes - c.blockFetchedBytes))} read in place, ${formatBytes(c.inputFetchedBytes)} sent by the submitter${c.blockFetchedBytes > 0 ? `, ${formatBytes(c.blockFetchedBytes)} of blocks pulled from other nodes` : ''}`)

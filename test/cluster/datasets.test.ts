@@ -291,6 +291,7 @@ describe('datasets in the mesh', () => {
       const waited = await cli(['wait', id], { via: 2 })
       expect(waited.code).toBe(0)
       expect(waited.stdout).toMatch(new RegExp(`^job ${id} succeeded in [\\d.]+ s → dataset detach-out\n$`))
+      expect(await ok(['job', id], { via: 2 })).toMatch(new RegExp(`^detached +output dataset detach-out; ${R} of ${R} parts stored$`, 'm'))
       const got = join(scratch, 'got-detach')
       await ok(['get', 'detach-out', got], { via: 3 })
       expectParts(got, wcReference)
