@@ -8,6 +8,7 @@ import {
   type DatasetHealth, type MeshView, type PutFile
 } from '../dataset/dataset-client.js'
 import { byteSize, parseIntArg } from './arg-parsers.js'
+import { resolveIdentity } from './identity-options.js'
 import { addMeshClientOptions, withMeshClient, type MeshClient, type MeshClientFlags } from './mesh-client.js'
 
 /** What a client needs of the mesh for datasets, from the asked node's view of its members. */
@@ -62,7 +63,9 @@ function healthText (h: DatasetHealth): string {
   return 'healthy'
 }
 
-interface PutFlags extends MeshClientFlags { name: string, replicas?: string, blockSize?: number, replace?: boolean }
+interface PutFlags extends MeshClientFlags { name: string, replicas?: string, blockSize?: number, replace?: boolean, identity?: string }
+
+const IDENTITY_HELP = 'the identity to ask as (mrp2p keygen --identity; env MRP2P_IDENTITY): a mesh with --submitters changes datasets only for those it lists'
 
 /** `mrp2p put`, `ls`, `cat`, `get`, `rm`, `fsck`: datasets in the mesh (docs/datasets.md). */
 export function registerDatasetCommands (program: Command): void {
@@ -73,12 +76,14 @@ export function registerDatasetCommands (program: Command): void {
     .requiredOption('--name <name>', 'the dataset\'s name (jobs read it as --input mesh:NAME)')
     .option('--replicas <n>', 'copies of each block, on distinct nodes (default: 2, or 1 in a 1-node mesh)')
     .option('--block-size <bytes>', `block size, e.g. 32MiB; blocks end at a line end at or past it (default ${DEFAULT_SUBMIT_SPLIT_SIZE / 2 ** 20} MiB)`, byteSize('--block-size'))
-    .option('--replace', 'replace a dataset of that name (default: refuse)'))
+    .option('--replace', 'replace a dataset of that name (default: refuse)')
+    .option('--identity <file>', IDENTITY_HELP))
     .action(async (paths: string[], flags: PutFlags) => {
       const { name } = parseDatasetRef(flags.name)
       if (flags.name.includes('/')) throw new DatasetError(`--name takes a dataset name, without /: got ${flags.name}`)
       const files = filesToPut(paths)
       const replicasAsked = flags.replicas === undefined ? undefined : parseIntArg(flags.replicas, '--replicas', 1, 16)
+      const identity = resolveIdentity(flags.identity)
       const started = performance.now()
       const result = await withMeshClient('put', flags, async (client) => {
         const mesh = await meshView(client)
@@ -91,6 +96,7 @@ export function registerDatasetCommands (program: Command): void {
             replicas,
             blockSize: flags.blockSize ?? DEFAULT_SUBMIT_SPLIT_SIZE,
             replace: flags.replace === true,
+            identity,
             onProgress: (p) => {
               if (bar === undefined) return
               if (p.sentBytes === 0) bar.start(Math.ceil(p.totalBytes / 2 ** 20), 0)
@@ -209,12 +215,14 @@ export function registerDatasetCommands (program: Command): void {
   addMeshClientOptions(program
     .command('rm')
     .description('remove a dataset: its name goes at once, and every node deletes the blocks no other dataset uses')
-    .argument('<name>', 'the dataset'))
-    .action(async (raw: string, flags: MeshClientFlags) => {
+    .argument('<name>', 'the dataset')
+    .option('--identity <file>', IDENTITY_HELP))
+    .action(async (raw: string, flags: MeshClientFlags & { identity?: string }) => {
       const { name, file } = parseDatasetRef(raw)
       if (file !== undefined) throw new DatasetError(`rm removes whole datasets: give ${name}, not ${raw}`)
+      const identity = resolveIdentity(flags.identity)
       await withMeshClient('rm', flags, async (client) => {
-        await removeDataset(await meshView(client), name)
+        await removeDataset(await meshView(client), name, undefined, identity)
       })
       process.stdout.write(flags.json === true ? `${JSON.stringify({ removed: name })}\n` : `removed ${name}\n`)
     })

@@ -11,6 +11,10 @@ import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { errorMessage, UserFacingError } from '../util/errors.js'
 import { sleep } from '../util/sleep.js'
 import { cutBlocks } from './cut-blocks.js'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { PrivateKey } from '@libp2p/interface'
+import { sealBind } from '../protocol/job-seal.js'
+import { manifestCid } from './block-cid.js'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -97,6 +101,8 @@ export interface PutOptions {
   onProgress?: (p: PutProgress) => void
   /** Transfers in flight at once. */
   concurrency?: number
+  /** Who asks (`--identity`): a mesh with `--submitters` binds only for those it lists. Default: a fresh identity. */
+  identity?: PrivateKey
 }
 
 export interface PutResult { entry: CatalogEntry, sentBytes: number, skippedBytes: number }
@@ -146,22 +152,24 @@ export async function putDataset (mesh: MeshView, opts: PutOptions): Promise<Put
     }
   }
   await Promise.all(Array.from({ length: Math.min(opts.concurrency ?? 4, Math.max(1, sends.length)) }, worker))
-  const entry = await bind(mesh, { name: opts.name, manifest, replace: opts.replace }, signal)
+  const entry = await bind(mesh, { name: opts.name, manifest, replace: opts.replace }, signal, opts.identity)
   return { entry, sentBytes, skippedBytes }
 }
 
 /** `mrp2p rm`: removes the name; every node deletes the blocks no other dataset uses. */
-export async function removeDataset (mesh: MeshView, name: string, signal?: AbortSignal): Promise<CatalogEntry> {
-  return await bind(mesh, { name }, signal ?? new AbortController().signal)
+export async function removeDataset (mesh: MeshView, name: string, signal?: AbortSignal, identity?: PrivateKey): Promise<CatalogEntry> {
+  return await bind(mesh, { name }, signal ?? new AbortController().signal, identity)
 }
 
 /** Binds `name` to a manifest whose blocks are already stored (a job's output), refusing a name that is bound. */
-export async function bindManifest (mesh: MeshView, name: string, manifest: Manifest, signal?: AbortSignal): Promise<CatalogEntry> {
-  return await bind(mesh, { name, manifest }, signal ?? new AbortController().signal)
+export async function bindManifest (mesh: MeshView, name: string, manifest: Manifest, signal?: AbortSignal, identity?: PrivateKey): Promise<CatalogEntry> {
+  return await bind(mesh, { name, manifest }, signal ?? new AbortController().signal, identity)
 }
 
 /** Asks the coordinator to bind (or remove) a name; waits out an election (up to 30 s) rather than fail in one. */
-async function bind (mesh: MeshView, req: { name: string, manifest?: Manifest, replace?: boolean }, signal: AbortSignal): Promise<CatalogEntry> {
+async function bind (mesh: MeshView, unsigned: { name: string, manifest?: Manifest, replace?: boolean }, signal: AbortSignal, identity?: PrivateKey): Promise<CatalogEntry> {
+  const seal = await sealBind(unsigned.name, unsigned.manifest === undefined ? undefined : manifestCid(unsigned.manifest), identity ?? await generateKeyPair('Ed25519'))
+  const req = { ...unsigned, seal }
   const deadline = performance.now() + 30_000
   let last = 'no coordinator elected'
   while (performance.now() < deadline) {

@@ -16,6 +16,7 @@ import type { Rpc } from '../protocol/rpc.js'
 import { errorMessage } from '../util/errors.js'
 import type { Logger } from '../util/logger.js'
 import { sleep } from '../util/sleep.js'
+import { checkBindSeal } from '../protocol/job-seal.js'
 import { CorruptBlockError, EMPTY_BLOCK_CID, manifestCid } from './block-cid.js'
 import { fetchBlockToFile, putBlock } from './block-client.js'
 import type { BlockStore } from './block-store.js'
@@ -34,6 +35,8 @@ export interface DatasetServiceComponents {
   lease: () => number | undefined
   /** The members alive now, this node excluded, and whether each stores blocks (runs a worker). */
   members: () => Array<{ peer: string, worker: boolean }>
+  /** Set: only these identities may bind or remove names here (`join --submitters`); undefined: any member or client. */
+  submitters?: ReadonlySet<string>
   /** Blocks no dataset lists that must be kept (at 2 copies) all the same: running detached jobs' specs and code. */
   pinned?: () => Iterable<string>
   log: Logger
@@ -254,6 +257,12 @@ export class DatasetService implements Startable {
   }
 
   private async onBind (req: z.output<typeof BindRequest>): Promise<z.input<typeof BindResponse>> {
+    const allowed = this.c.submitters
+    if (allowed !== undefined && this.c.lease() !== undefined) {
+      const cid = req.manifest === undefined ? undefined : manifestCid(req.manifest)
+      if (req.seal === undefined || !checkBindSeal(req.name, cid, req.seal)) return { ok: false, error: 'this mesh takes dataset changes only from the identities its --submitters lists: give put or rm --identity FILE' }
+      if (!allowed.has(req.seal.signer)) return { ok: false, error: `identity ${req.seal.signer} is not allowed to change datasets in this mesh` }
+    }
     const bound = this.bindNow(req)
     if ('error' in bound) return { ok: false, error: bound.error, notCoordinator: bound.notCoordinator }
     await this.c.catalog.flushed()

@@ -104,6 +104,7 @@ export async function startRoles (node: MeshNode, config: RolesConfig): Promise<
     lease: () => (node.isCoordinator() ? node.view().epoch : undefined),
     members: () => node.view().members.filter((m) => m.liveness === 'alive').map((m) => ({ peer: m.peer, worker: m.info.worker })),
     pinned: () => detachedJobBlocks(historyStore.running()),
+    submitters: node.submitters,
     log: datasetLog
   }, { syncMs: config.datasetSyncMs, repairMs: config.datasetRepairMs }))
 

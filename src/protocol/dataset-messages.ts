@@ -76,8 +76,16 @@ export const BlocksResponse = z.object({ states: z.array(BlockStateSchema).max(2
 export const CatalogRequest = z.object({ name: DatasetName.optional() })
 export const CatalogResponse = z.object({ entries: z.array(CatalogEntrySchema).max(100_000) })
 
-/** No manifest: remove the name. `replace`: bind even if the name is bound now. */
-export const BindRequest = z.object({ name: DatasetName, manifest: ManifestSchema.optional(), replace: z.boolean().optional() })
+/**
+ * No manifest: remove the name. `replace`: bind even if the name is bound now. `seal`: who asks, signed over the name
+ * and the manifest's CID (protocol/job-seal.ts); a coordinator with `--submitters` binds only for those it lists.
+ */
+export const BindRequest = z.object({
+  name: DatasetName,
+  manifest: ManifestSchema.optional(),
+  replace: z.boolean().optional(),
+  seal: z.object({ signer: z.string().min(8).max(128).regex(/^[1-9A-HJ-NP-Za-km-z]+$/), signature: z.string().regex(/^[A-Za-z0-9+/]{86}==$/) }).optional()
+})
 export const BindResponse = z.union([
   z.object({ ok: z.literal(true), entry: CatalogEntrySchema }),
   /** `notCoordinator`: ask the coordinator instead; otherwise the request itself was refused. */

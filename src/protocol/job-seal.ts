@@ -16,6 +16,7 @@ import { SignedJobSchema, UnsealedJobSpecSchema, type JobRef, type JobSeal, type
 
 const JOB_DOMAIN = 'mrp2p job seal v1\n'
 const CANCEL_DOMAIN = 'mrp2p cancel v1\n'
+const BIND_DOMAIN = 'mrp2p dataset bind v1\n'
 
 /** The tree whose root the seal signs: one leaf per split, in map order. */
 export function splitsTree (splits: readonly SplitDescriptor[]): MerkleTree {
@@ -69,6 +70,21 @@ export async function sealCancel (jobId: string, key: PrivateKey): Promise<{ sig
 
 export function checkCancelSeal (jobId: string, seal: { signer: string, signature: string }): boolean {
   return verifySignature(seal.signer, Buffer.from(CANCEL_DOMAIN + jobId), seal.signature)
+}
+
+/** What a `put` or `rm` signs: the name, and the manifest it binds (none: a removal). */
+function bindBytes (name: string, manifestCid: string | undefined): Uint8Array {
+  return Buffer.from(`${BIND_DOMAIN}${name}\n${manifestCid ?? '-'}`)
+}
+
+/** A request to bind `name` to the manifest `manifestCid` (undefined: to remove it), signed by `key`. */
+export async function sealBind (name: string, manifestCid: string | undefined, key: PrivateKey): Promise<{ signer: string, signature: string }> {
+  const signature = await key.sign(bindBytes(name, manifestCid))
+  return { signer: signerOf(key), signature: Buffer.from(signature).toString('base64') }
+}
+
+export function checkBindSeal (name: string, manifestCid: string | undefined, seal: { signer: string, signature: string }): boolean {
+  return verifySignature(seal.signer, bindBytes(name, manifestCid), seal.signature)
 }
 
 function signerOf (key: PrivateKey): string {

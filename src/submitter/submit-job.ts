@@ -205,7 +205,7 @@ export async function submitJob (options: SubmitJobOptions): Promise<SubmitJobRe
       await submission.stop()
     }
     if (parts instanceof PartCollector) parts.publish()
-    else if (mesh !== undefined && detached === undefined) await bindManifest(mesh, parts.name, parts.manifest(), options.signal)
+    else if (mesh !== undefined && detached === undefined) await bindManifest(mesh, parts.name, parts.manifest(), options.signal, options.identity)
     return { jobId, jobName: bundle.name, maps: splits.length, reduces: options.reduces, inputBytes, seconds: (performance.now() - started) / 1000 }
   } catch (err) {
     output?.abort()

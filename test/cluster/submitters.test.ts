@@ -135,6 +135,23 @@ describe('a mesh whose nodes allow one submitter', () => {
     expect(ended.code).toBe(1)
     expect(ended.stderr).toMatch(new RegExp(`cancelled \\(cancelled by ${alice}\\)`))
   }, 180_000)
+
+  it('changes datasets only for an allowed identity: put and rm by others are refused with one line', async () => {
+    const c = cluster as Cluster
+    const dataset = ['--bootstrap', c.nodes[0].addr]
+    const put = async (name: string, identity: string[]): Promise<Awaited<ReturnType<typeof runCli>>> => await runCli(['put', BOOKS[0], '--name', name, ...identity, ...dataset], { cwd: REFERENCE_CWD, timeoutMs: 60_000 })
+    expect((await put('alices', ['--identity', ALICE])).code).toBe(0)
+    const byBob = await put('bobs', ['--identity', BOB])
+    expect(byBob.code).toBe(1)
+    expect(byBob.stderr).toBe(`mrp2p: identity ${bob} is not allowed to change datasets in this mesh\n`)
+    const anonymous = await runCli(['rm', 'alices', ...dataset])
+    expect(anonymous.code).toBe(1)
+    expect(anonymous.stderr).toMatch(/^mrp2p: identity 12D3KooW\w+ is not allowed to change datasets in this mesh\n$/)
+    const listed = await runCli(['ls', '--json', ...dataset])
+    expect((JSON.parse(listed.stdout) as Array<{ name: string }>).map((d) => d.name)).toEqual(['alices'])
+    const byAlice = await runCli(['rm', 'alices', '--identity', ALICE, ...dataset])
+    expect(byAlice.stdout).toBe('removed alices\n')
+  }, 120_000)
 })
 
 describe('a member that becomes coordinator and orders jobs no allowed identity signed', () => {
