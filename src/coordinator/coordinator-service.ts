@@ -300,10 +300,10 @@ export class CoordinatorService implements Startable {
         return { epoch: this.epoch, refused: `the coordinator already holds ${open} of at most ${maxJobs} jobs (its --max-jobs); submit again when one has finished` }
       }
     }
-    const stored = spec.detached === undefined ? [] : [...(this.c.history?.held(spec.jobId)?.detached?.parts ?? []).map((p) => p.partition)]
+    const prior = this.c.history?.held(spec.jobId)
+    const stored = spec.detached === undefined ? [] : (prior?.detached?.parts ?? []).map((p) => p.partition)
     for (const partition of [...committed, ...stored]) this.feed({ type: 'reduce-committed', jobId: spec.jobId, partition, now })
     if (known === undefined) {
-      const prior = this.c.history?.held(spec.jobId)
       const parts = spec.detached === undefined ? undefined : new Map((prior?.detached?.parts ?? []).map(({ partition, ...part }) => [partition, part]))
       this.jobs.set(spec.jobId, { spec, ref: jobRefOf(spec), splits: sealed.tree, lastPoll: now, progress: undefined, outcome: undefined, parts })
       this.recorder?.begin(spec, Date.now(), prior, restarted)

@@ -621,15 +621,16 @@ export class Scheduler {
     const queue = job.idle.map
     const tasks = tasksOf(job, 'map')
     const open = (w: Worker): boolean => runningOf(w, 'map') < w.slots && w.restUntil <= now
-    const candidates: Array<{ task: Task, hosts: Worker[] }> = []
+    const candidates: Array<{ task: Task, hosts: Worker[], open: number }> = []
     for (let i = 0; i < Math.min(queue.size, LOCALITY_SCAN); i++) {
       const task = tasks[queue.at(i)]
       const names = job.spec.splits[task.ref.index]?.block?.hosts
       if (names === undefined || names.length === 0) continue
       const hosts = pool.filter((w) => names.includes(w.peer))
-      if (hosts.some(open)) candidates.push({ task, hosts })
+      const openHosts = hosts.filter(open).length
+      if (openHosts > 0) candidates.push({ task, hosts, open: openHosts })
     }
-    candidates.sort((a, b) => a.hosts.filter(open).length - b.hosts.filter(open).length)
+    candidates.sort((a, b) => a.open - b.open)
     let sent = 0
     for (const { task, hosts } of candidates) {
       if (sent === free) break

@@ -2,7 +2,7 @@ import { closeSync, openSync, renameSync, rmSync } from 'node:fs'
 import type { PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { z } from 'zod'
-import { receiveFrames, sendFileRange, writeAllSync } from '../protocol/bulk.js'
+import { receiveFrames, sendBytes, sendFileRange, writeAllSync } from '../protocol/bulk.js'
 import { withBulkStream } from '../protocol/bulk-rpc.js'
 import { DATASET_PROTOCOLS, PutBlockResponse, type GetBlockRequest, type PutBlockRequest } from '../protocol/dataset-messages.js'
 import { BulkResponseHeader } from '../protocol/job-messages.js'
@@ -18,11 +18,15 @@ export class BlockTransferError extends Error {
   override readonly name = BlockTransferError.NAME
 }
 
-/** Sends `bytes` bytes of `path` from `offset` as block `cid`; resolves once the holder has checked and kept it. */
-export async function putBlock (opener: StreamOpener, to: PeerRef, block: { cid: string, bytes: number }, source: { path: string, offset: number }, signal: AbortSignal): Promise<void> {
+/**
+ * Sends block `cid`, `bytes` bytes of `path` from `offset` (or bytes in hand); resolves once the holder has checked
+ * and kept it.
+ */
+export async function putBlock (opener: StreamOpener, to: PeerRef, block: { cid: string, bytes: number }, source: { path: string, offset: number } | Uint8Array, signal: AbortSignal): Promise<void> {
   const header: z.output<typeof PutBlockRequest> = { cid: block.cid, bytes: block.bytes }
   await withBulkStream(opener, to, DATASET_PROTOCOLS.putBlock, header, { signal }, async ({ stream, reader }) => {
-    await sendFileRange(stream, source.path, source.offset, block.bytes, { signal })
+    if (source instanceof Uint8Array) await sendBytes(stream, source, { signal })
+    else await sendFileRange(stream, source.path, source.offset, block.bytes, { signal })
     const answer = await reader.json(PutBlockResponse, { signal })
     if (!answer.ok) throw new BlockTransferError(`holder refused block ${block.cid}: ${answer.error}`)
   })
@@ -59,28 +63,61 @@ export async function getBlockPrefix (opener: StreamOpener, from: PeerRef, cid: 
 }
 
 /**
+ * `attempt` on each holder in turn until one succeeds: that holder and its answer. When none does, throws what
+ * `fail` makes of their reasons (`peer: why; …`, empty when there was no holder); an abort is thrown as it is.
+ */
+export async function fromFirstHolder<T> (holders: Iterable<{ peer: string, ref: PeerRef }>, signal: AbortSignal, attempt: (ref: PeerRef) => Promise<T>, fail: (reasons: string) => Error): Promise<{ peer: string, value: T }> {
+  const reasons: string[] = []
+  for (const h of holders) {
+    signal.throwIfAborted()
+    try {
+      return { peer: h.peer, value: await attempt(h.ref) }
+    } catch (err) {
+      if (signal.aborted) throw err
+      reasons.push(`${h.peer}: ${errorMessage(err)}`)
+    }
+  }
+  throw fail(reasons.join('; '))
+}
+
+/**
+ * Puts a block on the first `replicas` of `peers` (in the order given, a rank order) that take it: the peers it is
+ * on, and why the others refused. Fewer than `replicas` when too few took it; the caller says what that means.
+ */
+export async function putOnFirst (peers: readonly string[], replicas: number, signal: AbortSignal, put: (peer: string) => Promise<void>): Promise<{ on: string[], reasons: string }> {
+  const on: string[] = []
+  const reasons: string[] = []
+  for (const peer of peers) {
+    if (on.length === replicas) break
+    signal.throwIfAborted()
+    try {
+      await put(peer)
+      on.push(peer)
+    } catch (err) {
+      if (signal.aborted) throw err
+      reasons.push(`${peer}: ${errorMessage(err)}`)
+    }
+  }
+  return { on, reasons: reasons.join('; ') }
+}
+
+/**
  * Block `cid` into `path` from the first of `holders` that has it intact (the file appears only whole and
  * verified); which one sent it. Throws with every holder's reason when none could.
  */
 export async function fetchBlockToFile (opener: StreamOpener, holders: ReadonlyArray<{ peer: string, ref: PeerRef }>, block: { cid: string, bytes: number }, path: string, signal: AbortSignal): Promise<string> {
-  const reasons: string[] = []
-  for (const h of holders) {
-    signal.throwIfAborted()
-    const tmp = `${path}.partial`
+  const tmp = `${path}.partial`
+  const got = await fromFirstHolder(holders, signal, async (ref) => {
     const fd = openSync(tmp, 'w')
     let ok = false
     try {
-      await getBlock(opener, h.ref, block, (pieces) => { writeAllSync(fd, pieces) }, signal)
+      await getBlock(opener, ref, block, (pieces) => { writeAllSync(fd, pieces) }, signal)
       ok = true
-    } catch (err) {
-      if (signal.aborted) throw err
-      reasons.push(`${h.peer}: ${errorMessage(err)}`)
     } finally {
       closeSync(fd)
       if (ok) renameSync(tmp, path)
       else rmSync(tmp, { force: true })
     }
-    if (ok) return h.peer
-  }
-  throw new BlockTransferError(`no holder could send block ${block.cid}${reasons.length === 0 ? ' (none known)' : `: ${reasons.join('; ')}`}`)
+  }, (reasons) => new BlockTransferError(`no holder could send block ${block.cid}${reasons === '' ? ' (none known)' : `: ${reasons}`}`))
+  return got.peer
 }

@@ -15,10 +15,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import { sealBind } from '../protocol/job-seal.js'
 import { manifestCid } from './block-cid.js'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { getBlock, putBlock, type PeerRef } from './block-client.js'
+import { fromFirstHolder, getBlock, putBlock, putOnFirst, type PeerRef } from './block-client.js'
 import { placeBlocks, rankPeers } from './placement.js'
 
 /** A dataset operation a person asked for that cannot be done: one line says why (exit 1). */
@@ -39,10 +36,12 @@ export interface MeshView {
   coordinator: () => Promise<PeerRef | undefined>
 }
 
-/**
- * The mesh as the first of `targets` that answers sees it: its live workers store blocks (itself too, when it is one).
- * `addrsOf` turns a member's advertised addresses into ones to dial.
- */
+/** A member's advertised addresses, each ending in its /p2p part: ones to dial. */
+function dialable (m: { peerId: string, addrs: string[] }): Multiaddr[] {
+  return m.addrs.map((a) => multiaddr(withPeerId(a, m.peerId)))
+}
+
+/** The mesh as the first of `targets` that answers sees it: its live workers store blocks (itself too, when it is one). */
 export async function meshViewOf (opener: StreamOpener, targets: readonly Multiaddr[], signal?: AbortSignal): Promise<MeshView> {
   const reasons: string[] = []
   for (const target of targets) {
@@ -53,14 +52,14 @@ export async function meshViewOf (opener: StreamOpener, targets: readonly Multia
         target,
         storing: [
           ...(info.worker ? [{ peer: info.peerId, ref: target }] : []),
-          ...info.members.filter((m) => m.liveness === 'alive' && m.worker).map((m) => ({ peer: m.peerId, ref: m.addrs.map((a) => multiaddr(withPeerId(a, m.peerId))) }))
+          ...info.members.filter((m) => m.liveness === 'alive' && m.worker).map((m) => ({ peer: m.peerId, ref: dialable(m) }))
         ],
         coordinator: async () => {
           const now = await request(opener, target, INFO_PROTOCOL, {}, InfoResponse, { signal })
           if (now.coordinator === null) return undefined
           if (now.coordinator === now.peerId) return target
           const m = now.members.find((x) => x.peerId === now.coordinator)
-          return m === undefined ? undefined : m.addrs.map((a) => multiaddr(withPeerId(a, m.peerId)))
+          return m === undefined ? undefined : dialable(m)
         }
       }
     } catch (err) {
@@ -115,8 +114,7 @@ export interface PutResult { entry: CatalogEntry, sentBytes: number, skippedByte
  */
 export async function putDataset (mesh: MeshView, opts: PutOptions): Promise<PutResult> {
   // Refused before a byte is read or sent; the coordinator checks again when it binds (two puts may race).
-  const bound = (await call(mesh, mesh.target, DATASET_PROTOCOLS.catalog, { name: opts.name }, CatalogResponse, opts.signal)).entries[0]
-  if (bound?.manifest !== undefined && !opts.replace) throw new DatasetError(`dataset ${opts.name} exists (put --replace to replace it)`)
+  if (await boundEntry(mesh, opts.name, opts.signal) !== undefined && !opts.replace) throw new DatasetError(`dataset ${opts.name} exists (put --replace to replace it)`)
   const manifest: Manifest = { files: opts.files.map((f) => ({ path: f.recorded, size: f.size, blocks: cutBlocks(f.path, f.size, opts.blockSize) })), replicas: opts.replicas, blockSize: opts.blockSize }
   const blocks = uniqueBlocks(manifest, opts.files)
   const cids = blocks.map((b) => b.block.cid)
@@ -192,10 +190,15 @@ async function bind (mesh: MeshView, unsigned: { name: string, manifest?: Manife
 
 /** The catalog entry of `name` as the target node holds it; throws a one-line error when no such dataset is bound. */
 export async function datasetEntry (mesh: MeshView, name: string, signal?: AbortSignal): Promise<CatalogEntry & { manifest: Manifest }> {
-  const res = await call(mesh, mesh.target, DATASET_PROTOCOLS.catalog, { name }, CatalogResponse, signal)
-  const e = res.entries[0]
-  if (e?.manifest === undefined) throw new DatasetError(`no dataset ${name} in this mesh (mrp2p ls lists them)`)
-  return { ...e, manifest: e.manifest }
+  const e = await boundEntry(mesh, name, signal)
+  if (e === undefined) throw new DatasetError(`no dataset ${name} in this mesh (mrp2p ls lists them)`)
+  return e
+}
+
+/** `name`'s entry as the target node holds it, when the name is bound (not removed, not unknown). */
+async function boundEntry (mesh: MeshView, name: string, signal?: AbortSignal): Promise<(CatalogEntry & { manifest: Manifest }) | undefined> {
+  const e = (await call(mesh, mesh.target, DATASET_PROTOCOLS.catalog, { name }, CatalogResponse, signal)).entries[0]
+  return e?.manifest === undefined ? undefined : { ...e, manifest: e.manifest }
 }
 
 /**
@@ -203,34 +206,18 @@ export async function datasetEntry (mesh: MeshView, name: string, signal?: Abort
  * detached job's code): the nodes it is on.
  */
 export async function putBytes (mesh: MeshView, cid: string, bytes: Uint8Array, replicas: number, signal?: AbortSignal): Promise<string[]> {
-  const dir = mkdtempSync(join(tmpdir(), 'mrp2p-put-'))
-  try {
-    const file = join(dir, 'block')
-    writeFileSync(file, bytes)
-    const refs = new Map(mesh.storing.map((m) => [m.peer, m.ref]))
-    const on: string[] = []
-    const reasons: string[] = []
-    for (const peer of rankPeers(cid, [...refs.keys()])) {
-      if (on.length === replicas) break
-      try {
-        await putBlock(mesh.opener, refs.get(peer) as PeerRef, { cid, bytes: bytes.byteLength }, { path: file, offset: 0 }, signal ?? new AbortController().signal)
-        on.push(peer)
-      } catch (err) {
-        if (signal?.aborted === true) throw err
-        reasons.push(`${peer}: ${errorMessage(err)}`)
-      }
-    }
-    if (on.length === 0) throw new DatasetError(`no node of the mesh took block ${cid}: ${reasons.join('; ') || 'no node stores blocks'}`)
-    return on
-  } finally {
-    rmSync(dir, { recursive: true, force: true })
-  }
+  const s = signal ?? new AbortController().signal
+  const refs = new Map(mesh.storing.map((m) => [m.peer, m.ref]))
+  const { on, reasons } = await putOnFirst(rankPeers(cid, [...refs.keys()]), replicas, s, async (peer) => {
+    await putBlock(mesh.opener, refs.get(peer) as PeerRef, { cid, bytes: bytes.byteLength }, bytes, s)
+  })
+  if (on.length === 0) throw new DatasetError(`no node of the mesh took block ${cid}: ${reasons || 'no node stores blocks'}`)
+  return on
 }
 
 /** Refuses, in one line, a name that is bound now: a job's `--output mesh:NAME` must name a new dataset. */
 export async function checkNameFree (mesh: MeshView, name: string, signal?: AbortSignal): Promise<void> {
-  const res = await call(mesh, mesh.target, DATASET_PROTOCOLS.catalog, { name }, CatalogResponse, signal)
-  if (res.entries[0]?.manifest !== undefined) throw new DatasetError(`dataset ${name} exists: give the job's output a new name, or mrp2p rm ${name} first`)
+  if (await boundEntry(mesh, name, signal) !== undefined) throw new DatasetError(`dataset ${name} exists: give the job's output a new name, or mrp2p rm ${name} first`)
 }
 
 /** Every bound dataset, by name. */
@@ -256,21 +243,14 @@ export async function readFiles (mesh: MeshView, files: readonly ManifestFile[],
   const refs = new Map(mesh.storing.map((m) => [m.peer, m.ref]))
   for (const file of files) {
     for (const block of file.blocks) {
-      const reasons: string[] = []
-      let got: Uint8Array | undefined
-      for (const peer of rankPeers(block.cid, [...refs.keys()])) {
+      const holders = rankPeers(block.cid, [...refs.keys()]).map((peer) => ({ peer, ref: refs.get(peer) as PeerRef }))
+      const got = await fromFirstHolder(holders, s, async (ref) => {
+        // The pieces are the received messages themselves: kept as they are, joined once.
         const parts: Uint8Array[] = []
-        try {
-          await getBlock(mesh.opener, refs.get(peer) as PeerRef, block, (pieces) => { for (const p of pieces) parts.push(Uint8Array.from(p)) }, s)
-          got = Buffer.concat(parts)
-          break
-        } catch (err) {
-          if (s.aborted) throw err
-          reasons.push(`${peer}: ${errorMessage(err)}`)
-        }
-      }
-      if (got === undefined) throw new DatasetError(`block ${block.cid} of ${file.path} is on no live node (${reasons.join('; ') || 'no storing node'}): mrp2p fsck tells more`)
-      await sink(file, got)
+        await getBlock(mesh.opener, ref, block, (pieces) => { parts.push(...pieces) }, s)
+        return Buffer.concat(parts)
+      }, (reasons) => new DatasetError(`block ${block.cid} of ${file.path} is on no live node (${reasons || 'no storing node'}): mrp2p fsck tells more`))
+      await sink(file, got.value)
     }
     if (file.blocks.length === 0) await sink(file, new Uint8Array(0))
   }

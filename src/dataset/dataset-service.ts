@@ -18,7 +18,7 @@ import type { Logger } from '../util/logger.js'
 import { sleep } from '../util/sleep.js'
 import { checkBindSeal } from '../protocol/job-seal.js'
 import { CorruptBlockError, EMPTY_BLOCK_CID, manifestCid } from './block-cid.js'
-import { fetchBlockToFile, putBlock } from './block-client.js'
+import { fetchBlockToFile, putBlock, putOnFirst } from './block-client.js'
 import type { BlockStore } from './block-store.js'
 import { cutBlocks } from './cut-blocks.js'
 import type { Catalog } from './catalog.js'
@@ -154,21 +154,11 @@ export class DatasetService implements Startable {
     for (const b of blocks) {
       const peers = this.storingPeers()
       if (peers.length < layout.replicas) throw new Error(`cannot store the part as ${layout.replicas} replicas: ${peers.length} node${peers.length === 1 ? '' : 's'} store blocks`)
-      let stored = 0
-      const reasons: string[] = []
-      for (const peer of rankPeers(b.cid, peers)) {
-        if (stored === layout.replicas) break
-        signal.throwIfAborted()
-        try {
-          if (peer === self && store !== undefined) storeLocally(store, b, path)
-          else await putBlock(network, peerIdFromString(peer), b, { path, offset: b.offset }, signal)
-          stored++
-        } catch (err) {
-          if (signal.aborted) throw err
-          reasons.push(`${peer}: ${errorMessage(err)}`)
-        }
-      }
-      if (stored < layout.replicas) throw new Error(`block ${b.cid} of the part is on ${stored} of ${layout.replicas} nodes: ${reasons.join('; ')}`)
+      const { on, reasons } = await putOnFirst(rankPeers(b.cid, peers), layout.replicas, signal, async (peer) => {
+        if (peer === self && store !== undefined) storeLocally(store, b, path)
+        else await putBlock(network, peerIdFromString(peer), b, { path, offset: b.offset }, signal)
+      })
+      if (on.length < layout.replicas) throw new Error(`block ${b.cid} of the part is on ${on.length} of ${layout.replicas} nodes: ${reasons}`)
       log.debug({ cid: b.cid, bytes: b.bytes }, 'part block stored')
     }
     return blocks

@@ -1,10 +1,9 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { EMPTY_BLOCK_CID } from '../dataset/block-cid.js'
-import { getBlockPrefix } from '../dataset/block-client.js'
+import { fromFirstHolder, getBlockPrefix } from '../dataset/block-client.js'
 import { datasetEntry, datasetHealth, DatasetError, parseDatasetRef, selectFiles, type MeshView } from '../dataset/dataset-client.js'
 import type { InputSplit } from '../mapreduce/splits.js'
-import { errorMessage } from '../util/errors.js'
 
 /** An input or output that names a dataset in the mesh: `mesh:NAME` (or an input's `mesh:NAME/FILE`). */
 export const MESH_PREFIX = 'mesh:'
@@ -56,22 +55,12 @@ export async function samplePrefixes (mesh: MeshView, splits: readonly InputSpli
       out.push(split)
       continue
     }
-    const want = Math.min(bytes, split.length)
-    let got: Uint8Array | undefined
-    const reasons: string[] = []
-    for (const peer of split.block.hosts) {
-      const ref = refs.get(peer)
-      if (ref === undefined) continue
-      try {
-        got = await getBlockPrefix(mesh.opener, ref, split.block.cid, want, s)
-        break
-      } catch (err) {
-        reasons.push(`${peer}: ${errorMessage(err)}`)
-      }
-    }
-    if (got === undefined) throw new DatasetError(`cannot sample block ${split.block.cid} of ${split.document}: ${reasons.join('; ') || 'no holder reachable'}`)
+    const { cid } = split.block
+    const holders = split.block.hosts.flatMap((peer) => { const ref = refs.get(peer); return ref === undefined ? [] : [{ peer, ref }] })
+    const got = await fromFirstHolder(holders, s, async (ref) => await getBlockPrefix(mesh.opener, ref, cid, Math.min(bytes, split.length), s),
+      (reasons) => new DatasetError(`cannot sample block ${cid} of ${split.document}: ${reasons || 'no holder reachable'}`))
     const path = join(dir, `sample-${split.index}`)
-    writeFileSync(path, got)
+    writeFileSync(path, got.value)
     // The split's length stays: the sample reads at most `bytes` of it, and drops a line the prefix cut.
     out.push({ ...split, path, offset: 0, block: undefined })
   }
