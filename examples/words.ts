@@ -1,112 +1,95 @@
 // Words as MIT 6.824 Lab 1 defines them: maximal runs of Unicode letters
 // (\p{L}, Go's unicode.IsLetter), case-sensitive. Shared by wc and indexer.
 //
-// Why not `/\p{L}+/gu` and a Map: on the Gutenberg corpus that loop spends
-// its time making one string per occurrence and hashing it twice (get, set).
-// This scanner hashes each word's UTF-16 units as it reads them (FNV-1a) and
-// looks the word up in an open-addressing table by comparing it in place, so
-// a string is made once per distinct word: 2× the regex loop (measured in
-// docs/mapreduce.md), which is most of wc's time.
+// Why WebAssembly (words.wat): counting words is most of wc's time. The
+// obvious `/\p{L}+/gu` and a Map makes and hashes a string per occurrence; a
+// hand-tuned JavaScript scanner that hashed in place was 2× that, and still
+// 60 % of `mrp2p run wc` (about 5 ns a character and 40 ns a word on the
+// bench machine). The module scans the text's UTF-8 bytes and counts in its
+// own table, so a string is made once per distinct word, here, at the end.
+// Measured in docs/performance.md. `npm run build:wasm` regenerates
+// words-wasm.ts from words.wat.
+import { WORDS_WASM_BASE64 } from './words-wasm.js'
 
-/** 1 where a UTF-16 unit is a BMP letter. Surrogate pairs are decided one at a time (rare in text). */
-const BMP_LETTER = new Uint8Array(65536)
-{
-  const letter = /^\p{L}$/u
-  for (let c = 0; c < 65536; c++) {
-    if (c < 0xd800 || c > 0xdfff) BMP_LETTER[c] = letter.test(String.fromCharCode(c)) ? 1 : 0
-  }
+/** The part of the WebAssembly JS API used here: Node has it, but ES2023's lib and @types/node 20 do not declare it. */
+interface WebAssemblyApi {
+  Module: new (bytes: Uint8Array) => object
+  Instance: new (module: object, imports: { env: { memory: WasmMemory, astral_letter: (cp: number) => number } }) => { exports: unknown }
+  Memory: new (descriptor: { initial: number }) => WasmMemory
 }
+interface WasmMemory {
+  readonly buffer: ArrayBuffer
+  grow: (pages: number) => number
+}
+const wasm = (globalThis as unknown as { WebAssembly: WebAssemblyApi }).WebAssembly
+
+/** What words.wat exports. */
+interface WordsExports {
+  count: (start: number, end: number, heap: number) => number
+  table: () => number
+  capacity: () => number
+}
+
+const PAGE_BYTES = 65536
+/** One bit per BMP code point, at address 0 of the module's memory. */
+const LETTER_BITS_BYTES = 0x10000 / 8
+/** Where the text starts: after the bits and the ASCII table that count() makes. */
+const TEXT_START = LETTER_BITS_BYTES + 128
+const SLOT_BYTES = 16
+
+/** Bit `c` set where BMP code point `c` is a letter, as this runtime's `\p{L}` says. */
+function letterBits (): Uint8Array {
+  const bits = new Uint8Array(LETTER_BITS_BYTES)
+  const units = new Uint16Array(0x10000)
+  // Surrogates alone are not letters; a space stands in for them.
+  for (let c = 0; c < 0x10000; c++) units[c] = c >= 0xd800 && c <= 0xdfff ? 0x20 : c
+  const bmp = new TextDecoder('utf-16le').decode(units)
+  for (const run of bmp.matchAll(/\p{L}+/gu)) {
+    for (let c = run.index; c < run.index + run[0].length; c++) bits[c >> 3] |= 1 << (c & 7)
+  }
+  return bits
+}
+
 const ASTRAL_LETTER = /^\p{L}$/u
+const astralLetter = (cp: number): number => ASTRAL_LETTER.test(String.fromCodePoint(cp)) ? 1 : 0
 
-/** How many UTF-16 units the letter at `i` takes (high surrogate `c` there), 0 if it is not a letter. */
-function astralLetter (text: string, i: number): number {
-  const low = text.charCodeAt(i + 1)
-  return low >= 0xdc00 && low <= 0xdfff && ASTRAL_LETTER.test(text.slice(i, i + 2)) ? 2 : 0
-}
+const LETTER_BITS = letterBits()
+const WORDS_MODULE = new wasm.Module(Uint8Array.from(atob(WORDS_WASM_BASE64), (c) => c.charCodeAt(0)))
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
 
-const FNV_OFFSET = 0x811c9dc5 | 0
-const FNV_PRIME = 16777619
+const pagesFor = (bytes: number): number => Math.ceil(bytes / PAGE_BYTES)
 
-/** Counts of distinct words, in an open-addressing table keyed by the word's units in place. */
-class WordTable {
-  private keys: Array<string | undefined> = new Array<string | undefined>(1 << 12).fill(undefined)
-  private hashes = new Int32Array(1 << 12)
-  private counts = new Float64Array(1 << 12)
-  private size = 0
-
-  add (text: string, start: number, end: number, hash: number): void {
-    const mask = this.keys.length - 1
-    const len = end - start
-    let p = hash & mask
-    for (let k = this.keys[p]; k !== undefined; k = this.keys[p]) {
-      if (this.hashes[p] === hash && k.length === len && sameUnits(k, text, start, len)) {
-        this.counts[p]++
-        return
-      }
-      p = (p + 1) & mask
-    }
-    this.keys[p] = text.slice(start, end)
-    this.hashes[p] = hash
-    this.counts[p] = 1
-    if (++this.size * 2 > this.keys.length) this.grow()
-  }
-
-  toMap (): Map<string, number> {
-    const out = new Map<string, number>()
-    for (let p = 0; p < this.keys.length; p++) {
-      const k = this.keys[p]
-      if (k !== undefined) out.set(k, this.counts[p])
-    }
-    return out
-  }
-
-  private grow (): void {
-    const { keys, hashes, counts } = this
-    const cap = keys.length * 2
-    this.keys = new Array<string | undefined>(cap).fill(undefined)
-    this.hashes = new Int32Array(cap)
-    this.counts = new Float64Array(cap)
-    const mask = cap - 1
-    for (let i = 0; i < keys.length; i++) {
-      if (keys[i] === undefined) continue
-      let p = hashes[i] & mask
-      while (this.keys[p] !== undefined) p = (p + 1) & mask
-      this.keys[p] = keys[i]
-      this.hashes[p] = hashes[i]
-      this.counts[p] = counts[i]
-    }
-  }
-}
-
-function sameUnits (key: string, text: string, start: number, len: number): boolean {
-  for (let j = 0; j < len; j++) if (key.charCodeAt(j) !== text.charCodeAt(start + j)) return false
-  return true
-}
-
-/** Each distinct word of `text` and how many times it occurs. */
+/**
+ * Each distinct word of `text` and how many times it occurs.
+ *
+ * Each call gets its own memory, sized to the text, which is garbage once the
+ * counts are read: a task thread keeps nothing between splits.
+ */
 export function countWords (text: string): Map<string, number> {
-  const table = new WordTable()
-  const n = text.length
-  let i = 0
-  while (i < n) {
-    let c = text.charCodeAt(i)
-    let units = c < 0xd800 || c > 0xdbff ? BMP_LETTER[c] : astralLetter(text, i)
-    if (units === 0) {
-      i++
-      continue
-    }
-    const start = i
-    let hash = FNV_OFFSET
-    while (units !== 0) {
-      // Both units of a pair go into the hash, so that astral letters sharing a high surrogate spread out.
-      hash = Math.imul(hash ^ c, FNV_PRIME)
-      if (units === 2) hash = Math.imul(hash ^ text.charCodeAt(i + 1), FNV_PRIME)
-      i += units
-      if (i >= n) break
-      c = text.charCodeAt(i)
-      units = c < 0xd800 || c > 0xdbff ? BMP_LETTER[c] : astralLetter(text, i)
-    }
-    table.add(text, start, i, hash)
+  const start = TEXT_START
+  // One byte per UTF-16 unit fits ASCII; wider text gets the rest below.
+  const memory = new wasm.Memory({ initial: pagesFor(start + text.length + 16) })
+  new Uint8Array(memory.buffer).set(LETTER_BITS, 0)
+  const first = encoder.encodeInto(text, new Uint8Array(memory.buffer, start, text.length))
+  let written = first.written
+  if (first.read < text.length) {
+    const rest = text.length - first.read
+    memory.grow(Math.max(0, pagesFor(start + written + rest * 3) - memory.buffer.byteLength / PAGE_BYTES))
+    written += encoder.encodeInto(text.slice(first.read), new Uint8Array(memory.buffer, start + written, rest * 3)).written
   }
-  return table.toMap()
+  const end = start + written
+  const words = new wasm.Instance(WORDS_MODULE, { env: { memory, astral_letter: astralLetter } }).exports as unknown as WordsExports
+  words.count(start, end, Math.ceil(end / 16) * 16)
+  // The count may have grown the memory: views are taken only now.
+  const bytes = new Uint8Array(memory.buffer)
+  const capacity = words.capacity()
+  const slots = new Uint32Array(memory.buffer, words.table(), capacity * (SLOT_BYTES + 4) / 4)
+  const counts = new Map<string, number>()
+  for (let s = 0; s < capacity; s++) {
+    const at = slots[s * 4 + 2]
+    const len = slots[s * 4 + 3]
+    if (len !== 0) counts.set(decoder.decode(bytes.subarray(at, at + len)), slots[capacity * 4 + s])
+  }
+  return counts
 }
