@@ -40,6 +40,7 @@ export function registerJoinCommand (program: Command): void {
     .option('--history-jobs <n>', LIMIT_FLAG_HELP.historyJobs)
     .option('--history-days <days>', LIMIT_FLAG_HELP.historyDays)
     .option('--store-max <size>', LIMIT_FLAG_HELP.storeMax)
+    .option('--repair-after <seconds>', LIMIT_FLAG_HELP.repairAfter)
     .option('--http <host:port>', HTTP_FLAG_HELP.http)
     .option('--http-token <file>', HTTP_FLAG_HELP.httpToken)
     .option('--swarm-key <file>', 'the private mesh\'s key (made by `mrp2p keygen`); without the same key no peer can connect (env MRP2P_SWARM_KEY)')

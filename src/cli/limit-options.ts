@@ -3,6 +3,7 @@ import { DEFAULT_HISTORY_DAYS, DEFAULT_HISTORY_JOBS } from '../history/history-s
 import { flagOrEnv, type Env } from '../util/env.js'
 import { byteSize, parseIntArg } from './arg-parsers.js'
 import { DEFAULT_MIN_FREE_DISK_BYTES } from '../worker/disk-reserve.js'
+import { DEFAULT_REPAIR_AFTER_MS } from '../dataset/departure-grace.js'
 
 /**
  * A node's resource limits (docs/security.md): what a member, buggy or
@@ -14,6 +15,7 @@ export interface LimitFlags {
   historyJobs?: string
   historyDays?: string
   storeMax?: string
+  repairAfter?: string
 }
 
 export interface LimitOptions {
@@ -27,16 +29,19 @@ export interface LimitOptions {
   historyDays: number
   /** Bytes of dataset blocks this node keeps at most; undefined: what the disk has. */
   storeMaxBytes?: number
+  /** How long a storing member that left still counts for its blocks before they are copied elsewhere, ms. */
+  datasetRepairAfterMs: number
 }
 
 /** What `join` uses when neither flag nor variable is set: the coordinator's and the worker's own defaults. */
-export const DEFAULT_LIMITS: LimitOptions = { minFreeDiskMb: DEFAULT_MIN_FREE_DISK_BYTES / 2 ** 20, maxJobs: DEFAULT_MAX_JOBS, historyJobs: DEFAULT_HISTORY_JOBS, historyDays: DEFAULT_HISTORY_DAYS }
+export const DEFAULT_LIMITS: LimitOptions = { minFreeDiskMb: DEFAULT_MIN_FREE_DISK_BYTES / 2 ** 20, maxJobs: DEFAULT_MAX_JOBS, historyJobs: DEFAULT_HISTORY_JOBS, historyDays: DEFAULT_HISTORY_DAYS, datasetRepairAfterMs: DEFAULT_REPAIR_AFTER_MS }
 
 export const LIMIT_FLAG_HELP = {
   minFreeDisk: `free disk (MiB) a task needs under the data dir beyond its input, or it fails with that reason (env MRP2P_MIN_FREE_DISK; default ${DEFAULT_LIMITS.minFreeDiskMb})`,
   maxJobs: `jobs this node holds at once as coordinator; later submits are refused (env MRP2P_MAX_JOBS; default ${DEFAULT_LIMITS.maxJobs})`,
   historyJobs: `job records this node keeps; the oldest go first (env MRP2P_HISTORY_JOBS; default ${DEFAULT_LIMITS.historyJobs})`,
   storeMax: 'bytes of dataset blocks this node keeps at most, e.g. 10GiB; a put that cannot fit is refused before anything is listed (env MRP2P_STORE_MAX; default: the free disk less 256 MiB)',
+  repairAfter: `seconds a node that stores blocks may be gone before the others copy its blocks elsewhere; one back in time costs no copies (env MRP2P_REPAIR_AFTER; default ${DEFAULT_REPAIR_AFTER_MS / 1000})`,
   historyDays: `days an ended job's record is kept (env MRP2P_HISTORY_DAYS; default ${DEFAULT_LIMITS.historyDays})`
 }
 
@@ -52,6 +57,7 @@ export function resolveLimitOptions (flags: LimitFlags, env: Env = process.env):
     maxJobs: pick(flags.maxJobs, '--max-jobs', 'MRP2P_MAX_JOBS', DEFAULT_LIMITS.maxJobs, 1, 10_000),
     historyJobs: pick(flags.historyJobs, '--history-jobs', 'MRP2P_HISTORY_JOBS', DEFAULT_LIMITS.historyJobs, 1, 1_000_000),
     historyDays: pick(flags.historyDays, '--history-days', 'MRP2P_HISTORY_DAYS', DEFAULT_LIMITS.historyDays, 1, 36_500),
+    datasetRepairAfterMs: 1000 * pick(flags.repairAfter, '--repair-after', 'MRP2P_REPAIR_AFTER', DEFAULT_LIMITS.datasetRepairAfterMs / 1000, 0, 86_400),
     storeMaxBytes: storeMax === undefined ? undefined : byteSize(storeMax.source)(storeMax.raw)
   }
 }

@@ -22,6 +22,7 @@ import { fetchBlockToFile, putBlock, putOnFirst } from './block-client.js'
 import type { BlockStore } from './block-store.js'
 import { cutBlocks } from './cut-blocks.js'
 import type { Catalog } from './catalog.js'
+import { DEFAULT_REPAIR_AFTER_MS, DepartureGrace } from './departure-grace.js'
 import { rankPeers } from './placement.js'
 
 export interface DatasetServiceComponents {
@@ -47,6 +48,8 @@ export interface DatasetServiceInit {
   syncMs?: number
   /** How often held blocks are checked against their replica counts (and at once when the members change), ms. */
   repairMs?: number
+  /** How long a storing member that left still counts for its blocks before they are copied elsewhere, ms (default {@link DEFAULT_REPAIR_AFTER_MS}). */
+  repairAfterMs?: number
   /** How old a block no dataset uses must be before it is deleted, ms (default {@link ORPHAN_GRACE_MS}). */
   orphanGraceMs?: number
 }
@@ -391,15 +394,19 @@ export class DatasetService implements Startable {
   private async repairLoop (): Promise<void> {
     const signal = this.lifetime.signal
     const repairMs = this.init.repairMs ?? 5_000
+    const grace = new DepartureGrace(this.init.repairAfterMs ?? DEFAULT_REPAIR_AFTER_MS)
     let lastMembers = ''
     let lastPass = 0
     while (!signal.aborted) {
-      const members = this.storingPeers().sort().join(',')
+      const alive = this.storingPeers()
+      // A departure's grace running out changes this list too, and so starts a pass.
+      const ranked = grace.rankable(alive, performance.now())
+      const members = [...ranked].sort().join(',')
       if (members !== lastMembers || performance.now() - lastPass >= repairMs) {
         lastMembers = members
         lastPass = performance.now()
         try {
-          await this.repairPass(signal)
+          await this.repairPass(ranked, new Set(alive), signal)
         } catch (err) {
           if (signal.aborted) return
           this.c.log.warn({ err: errorMessage(err) }, 'repair pass failed')
@@ -415,9 +422,10 @@ export class DatasetService implements Startable {
   /**
    * For every block held here: are the nodes that rank first for it holding it? Each holder asks; the best-ranked
    * node that holds a block copies it to the ranked nodes that lack it, so a block lost with a node comes back
-   * from one survivor, not from all of them.
+   * from one survivor, not from all of them. `peers` are the members blocks are ranked over (the alive ones and
+   * those still in their grace); only the `alive` are asked and copied to.
    */
-  private async repairPass (signal: AbortSignal): Promise<void> {
+  private async repairPass (peers: readonly string[], alive: ReadonlySet<string>, signal: AbortSignal): Promise<void> {
     const { store, catalog, self, rpc, network, log } = this.c
     if (store === undefined) return
     this.repairs.passes++
@@ -431,7 +439,6 @@ export class DatasetService implements Startable {
       }
     }
     for (const cid of this.c.pinned?.() ?? []) if (!wanted.has(cid)) wanted.set(cid, { bytes: 0, replicas: 2 })
-    const peers = this.storingPeers()
     if (this.synced) this.dropOrphans(wanted)
     const plan = new Map<string, string[]>()
     const asks = new Map<string, string[]>()
@@ -440,7 +447,8 @@ export class DatasetService implements Startable {
       if (want === undefined) continue
       const targets = rankPeers(cid, peers).slice(0, want.replicas)
       plan.set(cid, targets)
-      for (const t of targets) if (t !== self) asks.set(t, [...(asks.get(t) ?? []), cid])
+      // A member in its grace is not asked: it holds nothing until it returns, and it gets no copy meanwhile.
+      for (const t of targets) if (t !== self && alive.has(t)) asks.set(t, [...(asks.get(t) ?? []), cid])
     }
     const holds = new Map<string, Set<string>>()
     await Promise.all([...asks].map(async ([peer, cids]) => {

@@ -39,6 +39,8 @@ export interface RolesConfig {
   /** How often the catalog and the blocks' replicas are checked, ms (tests shorten them). */
   datasetSyncMs?: number
   datasetRepairMs?: number
+  /** How long a storing member that left still counts for its blocks (`--repair-after`), ms. */
+  datasetRepairAfterMs?: number
   /** Days an ended job's record is kept (`--history-days`). */
   historyDays?: number
   /** How often the history is compared with a random member's, ms. */
@@ -106,7 +108,7 @@ export async function startRoles (node: MeshNode, config: RolesConfig): Promise<
     pinned: () => detachedJobBlocks(historyStore.running()),
     submitters: node.submitters,
     log: datasetLog
-  }, { syncMs: config.datasetSyncMs, repairMs: config.datasetRepairMs }))
+  }, { syncMs: config.datasetSyncMs, repairMs: config.datasetRepairMs, repairAfterMs: config.datasetRepairAfterMs }))
 
   const coordinator = new CoordinatorService({
     self: node.peerId,

@@ -47,7 +47,7 @@ beforeAll(async () => {
   }
   await seq(['wc', '--output', wcReference])
   await seq([TIMING, '--param', 'ms=0', '--param', `log=${scratch}`, '--output', timingReference])
-  cluster = await startCluster({ nodes: NODES, env: { ...TEST_ELECTION_ENV, MRP2P_LOG_LEVEL: 'warn' }, args: () => ['--store-max', '16MiB'] })
+  cluster = await startCluster({ nodes: NODES, env: { ...TEST_ELECTION_ENV, MRP2P_LOG_LEVEL: 'warn' }, args: () => ['--store-max', '16MiB', '--repair-after', '1'] })
   await waitForAgreement(cluster, cluster.nodes.map((n) => n.index), 30_000)
 }, 120_000)
 

@@ -119,7 +119,10 @@ describe('options', () => {
     expect(o.listen).toEqual(['/ip4/127.0.0.1/tcp/0'])
     expect(o.swarmKey).toBeUndefined()
     expect(resolveElectionOptions({}, blank)).toEqual({})
-    expect(resolveLimitOptions({}, { MRP2P_MAX_JOBS: ' ', MRP2P_MIN_FREE_DISK: '' })).toEqual({ maxJobs: 16, minFreeDiskMb: 64, historyJobs: 1000, historyDays: 30 })
+    expect(resolveLimitOptions({}, { MRP2P_MAX_JOBS: ' ', MRP2P_MIN_FREE_DISK: '', MRP2P_REPAIR_AFTER: '' })).toEqual({ maxJobs: 16, minFreeDiskMb: 64, historyJobs: 1000, historyDays: 30, datasetRepairAfterMs: 30_000 })
+    expect(resolveLimitOptions({ repairAfter: '0' }, { MRP2P_REPAIR_AFTER: '5' }).datasetRepairAfterMs).toBe(0)
+    expect(resolveLimitOptions({}, { MRP2P_REPAIR_AFTER: '5' }).datasetRepairAfterMs).toBe(5_000)
+    expect(() => resolveLimitOptions({ repairAfter: '-1' }, {})).toThrow(/--repair-after/)
     expect(resolveTaskOptions({}, { MRP2P_TASK_MEMORY_MB: '', MRP2P_SANDBOX: '', MRP2P_NO_EXEC: ' ', MRP2P_LOCAL_READS: '' })).toEqual({ sandbox: false, taskMemoryMb: 1024, exec: true, localReads: true })
   })
 
