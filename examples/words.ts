@@ -35,15 +35,17 @@ const PAGE_BYTES = 65536
 const LETTER_BITS_BYTES = 0x10000 / 8
 /** Where the text starts: after the bits and the ASCII table that count() makes. */
 const TEXT_START = LETTER_BITS_BYTES + 128
+/** A table slot (the word's first 8 bytes, where it is, its length); the table's counts follow its slots, 4 bytes each. */
 const SLOT_BYTES = 16
 
 /** Bit `c` set where BMP code point `c` is a letter, as this runtime's `\p{L}` says. */
 function letterBits (): Uint8Array {
   const bits = new Uint8Array(LETTER_BITS_BYTES)
-  const units = new Uint16Array(0x10000)
-  // Surrogates alone are not letters; a space stands in for them.
-  for (let c = 0; c < 0x10000; c++) units[c] = c >= 0xd800 && c <= 0xdfff ? 0x20 : c
-  const bmp = new TextDecoder('utf-16le').decode(units)
+  // Every BMP unit once, so that a match's index is its code point. Surrogates alone are not letters; a space stands in for them.
+  const units: number[] = []
+  for (let c = 0; c < 0x10000; c++) units.push(c >= 0xd800 && c <= 0xdfff ? 0x20 : c)
+  let bmp = ''
+  for (let c = 0; c < 0x10000; c += 8192) bmp += String.fromCharCode(...units.slice(c, c + 8192))
   for (const run of bmp.matchAll(/\p{L}+/gu)) {
     for (let c = run.index; c < run.index + run[0].length; c++) bits[c >> 3] |= 1 << (c & 7)
   }

@@ -55,6 +55,13 @@ describe('countWords (examples/words.ts)', () => {
     }), { numRuns: 300 })
   })
 
+  it('takes every BMP code point for a letter exactly when \\p{L} does', () => {
+    const all: string[] = []
+    for (let c = 0; c < 0x10000; c++) if (c < 0xd800 || c > 0xdfff) all.push(String.fromCharCode(c))
+    const text = all.join(' ')
+    expect(sorted(countWords(text))).toEqual(sorted(byRegex(text)))
+  })
+
   it('assumes what this runtime says: the ASCII letters are A-Z and a-z, nothing else', () => {
     // words.wat tests ASCII letters arithmetically, 64 bytes at a time.
     const ascii = Array.from({ length: 128 }, (_, c) => String.fromCharCode(c)).filter((ch) => /\p{L}/u.test(ch)).join('')
