@@ -25,7 +25,8 @@ const wasm = (globalThis as unknown as { WebAssembly: WebAssemblyApi }).WebAssem
 
 /** What words.wat exports. */
 interface WordsExports {
-  count: (start: number, end: number, heap: number) => number
+  begin: (heap: number) => void
+  scan: (start: number, end: number) => number
   table: () => number
   capacity: () => number
 }
@@ -33,8 +34,10 @@ interface WordsExports {
 const PAGE_BYTES = 65536
 /** One bit per BMP code point, at address 0 of the module's memory. */
 const LETTER_BITS_BYTES = 0x10000 / 8
-/** Where the text starts: after the bits and the ASCII table that count() makes. */
-const TEXT_START = LETTER_BITS_BYTES + 128
+/** Where the buffer for the text starts: after the bits and the ASCII table that begin() makes. */
+const BUFFER_START = LETTER_BITS_BYTES + 128
+/** UTF-16 units of text per scan; up to 3 bytes each in UTF-8, so the buffer is 768 KiB. */
+const PIECE_UNITS = 1 << 18
 /** A table slot (the word's first 8 bytes, where it is, its length); the table's counts follow its slots, 4 bytes each. */
 const SLOT_BYTES = 16
 
@@ -62,28 +65,57 @@ const decoder = new TextDecoder()
 
 const pagesFor = (bytes: number): number => Math.ceil(bytes / PAGE_BYTES)
 
+const isLetterUnit = (c: number): boolean => (LETTER_BITS[c >> 3] >> (c & 7) & 1) === 1
+
 /**
- * Each distinct word of `text` and how many times it occurs.
- *
- * Each call gets its own memory, sized to the text, which is garbage once the
+ * Where to end a piece of `text` that starts at `from` and may reach `to`: before a unit that is neither a
+ * letter nor half of a surrogate pair, so that no word (and no pair) is cut. -1 when there is none.
+ */
+function cutBefore (text: string, from: number, to: number): number {
+  for (let i = to; i > from; i--) {
+    const c = text.charCodeAt(i)
+    if ((c < 0xd800 || c > 0xdfff) && !isLetterUnit(c)) return i
+  }
+  return -1
+}
+
+/** Each distinct word of `text` and how many times it occurs. */
+export function countWords (text: string): Map<string, number> {
+  return countWordsInPieces(text, PIECE_UNITS)
+}
+
+/**
+ * {@link countWords}, sending the text through the module `pieceUnits` UTF-16 units at a time (tests use small
+ * pieces). The module's memory holds one piece and the distinct words, not the whole text, and is garbage once the
  * counts are read: a task thread keeps nothing between splits.
  */
-export function countWords (text: string): Map<string, number> {
-  const start = TEXT_START
-  // One byte per UTF-16 unit fits ASCII; wider text gets the rest below.
-  const memory = new wasm.Memory({ initial: pagesFor(start + text.length + 16) })
+export function countWordsInPieces (text: string, pieceUnits: number): Map<string, number> {
+  const bufferBytes = pieceUnits * 3
+  const heap = Math.ceil((BUFFER_START + bufferBytes + 16) / 16) * 16
+  const memory = new wasm.Memory({ initial: pagesFor(heap + 4096 * (SLOT_BYTES + 4) + 16) })
   new Uint8Array(memory.buffer).set(LETTER_BITS, 0)
-  const first = encoder.encodeInto(text, new Uint8Array(memory.buffer, start, text.length))
-  let written = first.written
-  if (first.read < text.length) {
-    const rest = text.length - first.read
-    memory.grow(Math.max(0, pagesFor(start + written + rest * 3) - memory.buffer.byteLength / PAGE_BYTES))
-    written += encoder.encodeInto(text.slice(first.read), new Uint8Array(memory.buffer, start + written, rest * 3)).written
-  }
-  const end = start + written
   const words = new wasm.Instance(WORDS_MODULE, { env: { memory, astral_letter: astralLetter } }).exports as unknown as WordsExports
-  words.count(start, end, Math.ceil(end / 16) * 16)
-  // The count may have grown the memory: views are taken only now.
+  words.begin(heap)
+  // Runs of letters longer than a piece (no place to cut): counted on their own, added at the end.
+  const apart: Array<Map<string, number>> = []
+  for (let from = 0; from < text.length;) {
+    let to = Math.min(text.length, from + pieceUnits)
+    if (to < text.length) {
+      const cut = cutBefore(text, from, to)
+      if (cut < 0) {
+        let end = to
+        while (end < text.length && cutBefore(text, end - 1, end) < 0) end++
+        apart.push(countWordsInPieces(text.slice(from, end), end - from))
+        from = end
+        continue
+      }
+      to = cut
+    }
+    // The memory may have grown since the last piece: a fresh view each time.
+    const { written } = encoder.encodeInto(text.slice(from, to), new Uint8Array(memory.buffer, BUFFER_START, bufferBytes))
+    words.scan(BUFFER_START, BUFFER_START + written)
+    from = to
+  }
   const bytes = new Uint8Array(memory.buffer)
   const capacity = words.capacity()
   const slots = new Uint32Array(memory.buffer, words.table(), capacity * (SLOT_BYTES + 4) / 4)
@@ -93,5 +125,6 @@ export function countWords (text: string): Map<string, number> {
     const len = slots[s * 4 + 3]
     if (len !== 0) counts.set(decoder.decode(bytes.subarray(at, at + len)), slots[capacity * 4 + s])
   }
+  for (const part of apart) for (const [w, n] of part) counts.set(w, (counts.get(w) ?? 0) + n)
   return counts
 }

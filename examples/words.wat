@@ -8,11 +8,13 @@
 ;; Memory (imported, laid out by words.ts):
 ;;   [0, 0x2000)         one bit per BMP code point, set for letters (\p{L})
 ;;   [0x2000, 0x2080)    a byte per ASCII character, 1 for letters (made by count)
-;;   [start, end)        the text, UTF-8
-;;   [heap, ...)         hash tables, bump-allocated; a grown table leaves the old one behind
+;;   [buffer, +size)     a piece of the text, UTF-8, cut between words by words.ts
+;;   [heap, ...)         hash tables and a copy of each distinct word, bump-allocated;
+;;                       a grown table leaves the old one behind
 ;; A table of cap slots is cap 16-byte slots, then cap 4-byte counts. A slot:
-;; the word's first 8 bytes (zero-padded), the address of its first
-;; occurrence in the text, its length in bytes (0: empty).
+;; the word's first 8 bytes (zero-padded), the address of its copy, its
+;; length in bytes (0: empty). The text goes through the buffer a piece at a
+;; time, so the memory holds the distinct words, not the whole text.
 ;;
 ;; A letter is a valid UTF-8 sequence whose code point has its bit set, or,
 ;; past the BMP (rare in text), that the imported astral_letter accepts. An
@@ -86,20 +88,15 @@
 
   ;; A zeroed table of $cap slots (a power of 2) at the top of the heap.
   (func $new_table (param $cap i32)
-    (local $bytes i32) (local $need i32) (local $have i32)
+    (local $bytes i32)
     (local.set $bytes (i32.mul (local.get $cap) (i32.const 20)))
-    (local.set $need (i32.add (global.get $top) (local.get $bytes)))
-    (local.set $have (i32.shl (memory.size) (i32.const 16)))
-    (if (i32.gt_u (i32.add (local.get $need) (i32.const 16)) (local.get $have))
-      (then
-        (if (i32.lt_s
-              (memory.grow (i32.shr_u (i32.add (i32.sub (i32.add (local.get $need) (i32.const 16)) (local.get $have)) (i32.const 0xffff)) (i32.const 16)))
-              (i32.const 0))
-          (then unreachable))))
+    ;; 16-aligned: the words kept before it have any length
+    (global.set $top (i32.and (i32.add (global.get $top) (i32.const 15)) (i32.const -16)))
+    (call $reserve (local.get $bytes))
     (memory.fill (global.get $top) (i32.const 0) (local.get $bytes))
     (global.set $table (global.get $top))
     (global.set $mask (i32.sub (local.get $cap) (i32.const 1)))
-    (global.set $top (local.get $need)))
+    (global.set $top (i32.add (global.get $top) (local.get $bytes))))
 
   ;; The first 8 bytes of the word at $at, zero past its $len.
   (func $prefix (param $at i32) (param $len i32) (result i64)
@@ -174,6 +171,27 @@
         (br $one)))
     (i32.const 1))
 
+  ;; Room for $bytes more at the top of the heap, and 16 readable bytes past them.
+  (func $reserve (param $bytes i32)
+    (local $need i32) (local $have i32)
+    (local.set $need (i32.add (i32.add (global.get $top) (local.get $bytes)) (i32.const 16)))
+    (local.set $have (i32.shl (memory.size) (i32.const 16)))
+    (if (i32.gt_u (local.get $need) (local.get $have))
+      (then
+        (if (i32.lt_s
+              (memory.grow (i32.shr_u (i32.add (i32.sub (local.get $need) (local.get $have)) (i32.const 0xffff)) (i32.const 16)))
+              (i32.const 0))
+          (then unreachable)))))
+
+  ;; A copy of a new word's bytes on the heap, where the table points: the text's buffer is reused.
+  (func $keep (param $at i32) (param $len i32) (result i32)
+    (local $copy i32)
+    (call $reserve (local.get $len))
+    (local.set $copy (global.get $top))
+    (memory.copy (local.get $copy) (local.get $at) (local.get $len))
+    (global.set $top (i32.add (local.get $copy) (local.get $len)))
+    (local.get $copy))
+
   ;; One more occurrence of the word at $at, $len bytes.
   (func $add (param $at i32) (param $len i32)
     (local $prefix i64) (local $p i32) (local $slot i32) (local $slen i32) (local $count i32)
@@ -185,7 +203,7 @@
       (if (i32.eqz (local.get $slen))
         (then
           (i64.store (local.get $slot) (local.get $prefix))
-          (i32.store offset=8 (local.get $slot) (local.get $at))
+          (i32.store offset=8 (local.get $slot) (call $keep (local.get $at) (local.get $len)))
           (i32.store offset=12 (local.get $slot) (local.get $len))
           (i32.store
             (i32.add (i32.add (global.get $table) (i32.shl (i32.add (global.get $mask) (i32.const 1)) (i32.const 4))) (i32.shl (local.get $p) (i32.const 2)))
@@ -218,9 +236,9 @@
 
   ;; Counts the words of the text in [$start, $end); the table starts at $heap (16-aligned), with 8
   ;; readable bytes past $end. Returns the number of distinct words.
-  (func (export "count") (param $start i32) (param $end i32) (param $heap i32) (result i32)
-    (local $i i32) (local $k i32) (local $b i32) (local $w i32) (local $j i32) (local $limit i32)
-    (local $m i64) (local $e i64)
+  ;; An empty table at $heap (16-aligned), for the text scan() is given next.
+  (func (export "begin") (param $heap i32)
+    (local $i i32)
     ;; A byte per ASCII character after the bits: one load in the scalar loop.
     (loop $ascii
       (i32.store8 offset=0x2000 (local.get $i) (call $is_letter (local.get $i)))
@@ -228,7 +246,13 @@
       (br_if $ascii (i32.lt_u (local.get $i) (i32.const 0x80))))
     (global.set $top (local.get $heap))
     (global.set $size (i32.const 0))
-    (call $new_table (i32.const 4096))
+    (call $new_table (i32.const 4096)))
+
+  ;; Counts the words of the text in [$start, $end), which holds whole words (the caller cuts between them),
+  ;; with 8 readable bytes past $end. Returns the number of distinct words so far.
+  (func (export "scan") (param $start i32) (param $end i32) (result i32)
+    (local $i i32) (local $k i32) (local $b i32) (local $w i32) (local $j i32) (local $limit i32)
+    (local $m i64) (local $e i64)
     ;; $w: where the word being read began, -1 between words
     (local.set $w (i32.const -1))
     (local.set $i (local.get $start))

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { countWords } from '../../examples/words.js'
+import { countWords, countWordsInPieces } from '../../examples/words.js'
 // @ts-expect-error: a build script in plain JavaScript, with no types
 import { wordsWasmSource } from '../../scripts/build-words-wasm.mjs'
 
@@ -39,6 +39,13 @@ describe('countWords (examples/words.ts)', () => {
     const counts = countWords(text)
     expect(counts.size).toBe(100_000)
     expect(sorted(counts)).toEqual(sorted(byRegex(text)))
+  })
+
+  it('equals the regex when the text goes through in small pieces: cut between words, and runs of letters longer than a piece', () => {
+    fc.assert(fc.property(fc.array(fc.oneof(pieces, fc.string({ unit: 'binary', maxLength: 8 }), fc.constantFrom('abcdefghijklmnopqrstuvwxyz', '𝒜𝒜𝒜𝒜𝒜𝒜')), { maxLength: 120 }), fc.integer({ min: 1, max: 40 }), (parts, pieceUnits) => {
+      const text = parts.join('')
+      expect(sorted(countWordsInPieces(text, pieceUnits))).toEqual(sorted(byRegex(text)))
+    }), { numRuns: 1_000 })
   })
 
   it('equals the regex on long texts: 64-byte ASCII runs, words past 8 bytes sharing a prefix, non-ASCII now and then', () => {
