@@ -7,7 +7,7 @@
 ;;
 ;; Memory (imported, laid out by words.ts):
 ;;   [0, 0x2000)         one bit per BMP code point, set for letters (\p{L})
-;;   [0x2000, 0x2080)    a byte per ASCII character, 1 for letters (made by count)
+;;   [0x2000, 0x2080)    a byte per ASCII character, 1 for letters (made by begin)
 ;;   [buffer, +size)     a piece of the text, UTF-8, cut between words by words.ts
 ;;   [heap, ...)         hash tables and a copy of each distinct word, bump-allocated;
 ;;                       a grown table leaves the old one behind
@@ -17,9 +17,9 @@
 ;; time, so the memory holds the distinct words, not the whole text.
 ;;
 ;; A letter is a valid UTF-8 sequence whose code point has its bit set, or,
-;; past the BMP (rare in text), that the imported astral_letter accepts. An
-;; invalid byte is a non-letter on its own, which is what the WHATWG decoder's
-;; U+FFFD makes of it: a lead byte never belongs to an earlier bad sequence.
+;; past the BMP (rare in text), that the imported astral_letter accepts. The
+;; text comes from TextEncoder, so it is valid UTF-8; were it not, an invalid
+;; byte would be a non-letter on its own, as the WHATWG decoder's U+FFFD is.
 ;; In ASCII the letters are A-Z and a-z only (the unit test checks the bits
 ;; agree), which is what the SIMD test computes.
 (module
