@@ -90,7 +90,8 @@ export function countWords (text: string): Map<string, number> {
  * counts are read: a task thread keeps nothing between splits.
  */
 export function countWordsInPieces (text: string, pieceUnits: number): Map<string, number> {
-  const bufferBytes = pieceUnits * 3
+  // No piece is longer than the text: a short text gets a short buffer.
+  const bufferBytes = Math.min(pieceUnits, text.length) * 3
   const heap = Math.ceil((BUFFER_START + bufferBytes + 16) / 16) * 16
   const memory = new wasm.Memory({ initial: pagesFor(heap + 4096 * (SLOT_BYTES + 4) + 16) })
   new Uint8Array(memory.buffer).set(LETTER_BITS, 0)
