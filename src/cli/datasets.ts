@@ -99,8 +99,8 @@ export function registerDatasetCommands (program: Command): void {
             identity,
             onProgress: (p) => {
               if (bar === undefined) return
-              if (p.sentBytes === 0) bar.start(Math.ceil(p.totalBytes / 2 ** 20), 0)
-              else bar.update(Math.floor(p.sentBytes / 2 ** 20))
+              if (p.doneBytes === 0) bar.start(Math.ceil(p.totalBytes / 2 ** 20), 0)
+              else bar.update(Math.floor(p.doneBytes / 2 ** 20))
             }
           })
         } finally {

@@ -1,10 +1,13 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statfsSync, statSync } from 'node:fs'
+import { closeSync, fsync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statfsSync, statSync } from 'node:fs'
 import { open } from 'node:fs/promises'
 import { join } from 'node:path'
+import { promisify } from 'node:util'
 import type { Startable } from '@libp2p/interface'
 import { writeAllSync } from '../protocol/bulk.js'
 import type { Logger } from '../util/logger.js'
 import { BlockHasher, blockDigest, CorruptBlockError } from './block-cid.js'
+
+const fsyncAsync = promisify(fsync)
 
 /** The store would pass its `--store-max` (or the disk would fill) with this block. */
 export class StoreFullError extends Error {
@@ -25,7 +28,8 @@ export interface BlockStoreInit {
 /** A block being received: pieces are written and hashed as they come; `commit` makes it visible only if it is what its CID names. */
 export interface BlockWrite {
   write: (pieces: Uint8Array[]) => void
-  commit: () => void
+  /** Checks the bytes against the CID and makes the block durable and held (the flush runs off the event loop). */
+  commit: () => Promise<void>
   abort: () => void
 }
 
@@ -133,11 +137,11 @@ export class BlockStore implements Startable {
         if (written > bytes) throw new CorruptBlockError(`block ${cid} is longer than its announced ${bytes} bytes`)
         writeAllSync(fd, pieces)
       },
-      commit: () => {
+      commit: async () => {
         try {
           if (written !== bytes) throw new CorruptBlockError(`block ${cid}: ${written} of ${bytes} bytes received`)
           hasher.check()
-          fsyncSync(fd)
+          await fsyncAsync(fd)
           finish()
           const path = this.pathOf(cid)
           mkdirSync(join(this.init.dir, cid.slice(-2)), { recursive: true })

@@ -14,8 +14,15 @@ export class FileChangedError extends Error {
  * (so no line is cut in two, as splits are), and each is hashed as it is read.
  */
 export function cutBlocks (path: string, size: number, blockSize: number, readBytes = 4 * 2 ** 20): BlockRef[] {
-  const blocks: BlockRef[] = []
-  if (size === 0) return blocks
+  return [...blockCuts(path, size, blockSize, readBytes)].flat()
+}
+
+/**
+ * {@link cutBlocks} a read at a time: each step reads up to `readBytes` and yields the blocks it finished (often
+ * none), so that a caller can let other work run between steps and act on a block as soon as it is cut.
+ */
+export function * blockCuts (path: string, size: number, blockSize: number, readBytes = 4 * 2 ** 20): Generator<BlockRef[], void, undefined> {
+  if (size === 0) return
   const fd = openSync(path, 'r')
   try {
     const buf = Buffer.allocUnsafe(readBytes)
@@ -29,6 +36,7 @@ export function cutBlocks (path: string, size: number, blockSize: number, readBy
       for (let i = buf.indexOf(0x0a, from); i !== -1 && i < to; i = buf.indexOf(0x0a, i + 1)) line++
     }
     while (base < size) {
+      const done: BlockRef[] = []
       const n = readSync(fd, buf, 0, Math.min(buf.length, size - base), base)
       if (n === 0) throw new FileChangedError(`${path} shrank while it was being cut into blocks`)
       let i = 0
@@ -42,7 +50,7 @@ export function cutBlocks (path: string, size: number, blockSize: number, readBy
         take(i, nl + 1)
         const end = base + nl + 1
         if (end < size) {
-          blocks.push({ cid: blockCidOfDigest(hash.digest()), bytes: end - start, offset: start, firstLine: startLine })
+          done.push({ cid: blockCidOfDigest(hash.digest()), bytes: end - start, offset: start, firstLine: startLine })
           hash = createHash('sha256')
           start = end
           startLine = line
@@ -50,10 +58,10 @@ export function cutBlocks (path: string, size: number, blockSize: number, readBy
         i = nl + 1
       }
       base += n
+      if (base === size) done.push({ cid: blockCidOfDigest(hash.digest()), bytes: size - start, offset: start, firstLine: startLine })
+      yield done
     }
-    blocks.push({ cid: blockCidOfDigest(hash.digest()), bytes: size - start, offset: start, firstLine: startLine })
   } finally {
     closeSync(fd)
   }
-  return blocks
 }

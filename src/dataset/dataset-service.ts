@@ -158,7 +158,7 @@ export class DatasetService implements Startable {
       const peers = this.storingPeers()
       if (peers.length < layout.replicas) throw new Error(`cannot store the part as ${layout.replicas} replicas: ${peers.length} node${peers.length === 1 ? '' : 's'} store blocks`)
       const { on, reasons } = await putOnFirst(rankPeers(b.cid, peers), layout.replicas, signal, async (peer) => {
-        if (peer === self && store !== undefined) storeLocally(store, b, path)
+        if (peer === self && store !== undefined) await storeLocally(store, b, path)
         else await putBlock(network, peerIdFromString(peer), b, { path, offset: b.offset }, signal)
       })
       if (on.length < layout.replicas) throw new Error(`block ${b.cid} of the part is on ${on.length} of ${layout.replicas} nodes: ${reasons}`)
@@ -193,7 +193,7 @@ export class DatasetService implements Startable {
     }
     try {
       await receiveFrames(ctx.reader, (frame) => { write.write([...frame]) }, req.bytes, { signal: ctx.signal })
-      write.commit()
+      await write.commit()
     } catch (err) {
       write.abort()
       if (err instanceof CorruptBlockError) {
@@ -491,7 +491,7 @@ export class DatasetService implements Startable {
 }
 
 /** A block of a local file into this node's own store, through the same check as one received. */
-function storeLocally (store: BlockStore, block: BlockRef, path: string): void {
+async function storeLocally (store: BlockStore, block: BlockRef, path: string): Promise<void> {
   if (store.has(block.cid)) return
   const write = store.begin(block.cid, block.bytes)
   const fd = openSync(path, 'r')
@@ -504,7 +504,7 @@ function storeLocally (store: BlockStore, block: BlockRef, path: string): void {
       write.write([buf.subarray(0, n)])
       done += n
     }
-    write.commit()
+    await write.commit()
   } catch (err) {
     write.abort()
     throw err

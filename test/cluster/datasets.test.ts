@@ -198,6 +198,18 @@ describe('datasets in the mesh', () => {
     expect(r.stderr).toMatch(/^mrp2p: cannot put toobig: block b\w+ \(\d+ bytes\) fits on [01] nodes?, not 2: the dataset needs \d+ bytes with its replicas and the nodes have \d+ free\n$/)
     expect(JSON.parse(await ok(['ls', '--json']))).toEqual([])
     expect(blocksOnDisk().size).toBe(before)
+
+    // 18 MiB: more than any one node has room for, so the put places every block before it sends one.
+    const spread = join(scratch, 'spread.txt')
+    writeFileSync(spread, Array.from({ length: 1_800_000 }, (_, i) => String(i).padStart(9, '0')).join('\n') + '\n')
+    await ok(['put', spread, '--name', 'spread', '--block-size', '4MiB'])
+    const health = await fsck('spread')
+    expect(health).toMatchObject({ underReplicated: 0, missing: 0, corrupt: 0 })
+    const got = join(scratch, 'got-spread')
+    await ok(['get', 'spread', got], { via: 2 })
+    expect(readdirSync(got)).toEqual(['spread.txt'])
+    expect(readFileSync(join(got, 'spread.txt')).equals(readFileSync(spread))).toBe(true)
+    await ok(['rm', 'spread'])
   }, 60_000)
 
   it('wc over a dataset reads each block where it lies (no byte from the submitter), writes a dataset, and top over that equals sort -k2 -nr | head', async () => {

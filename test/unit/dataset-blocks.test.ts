@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest'
 import { blockCid, CorruptBlockError, manifestCid } from '../../src/dataset/block-cid.js'
 import { BlockStore, StoreFullError } from '../../src/dataset/block-store.js'
 import { Catalog } from '../../src/dataset/catalog.js'
-import { cutBlocks } from '../../src/dataset/cut-blocks.js'
+import { blockCuts, cutBlocks } from '../../src/dataset/cut-blocks.js'
 import { placeBlocks, rankPeers } from '../../src/dataset/placement.js'
 import { planSplits } from '../../src/mapreduce/splits.js'
 import type { CatalogEntry, Manifest } from '../../src/protocol/dataset-messages.js'
@@ -28,6 +28,18 @@ describe('blocks of a put', () => {
       const splits = await planSplits([name], { cwd: dir, splitSize: blockSize })
       expect(blocks.map((b) => ({ offset: b.offset, length: b.bytes, firstLine: b.firstLine }))).toEqual(splits.map((s) => ({ offset: s.offset, length: s.length, firstLine: s.firstLine })))
       for (const b of blocks) expect(b.cid).toBe(blockCid(bytes.subarray(b.offset, b.offset + b.bytes)))
+      // A put sends each block as soon as it is cut: a step yields exactly the blocks whose last byte it read.
+      let read = 0
+      const stepped: typeof blocks = []
+      for (const done of blockCuts(path, bytes.byteLength, blockSize, readBytes)) {
+        const before = read
+        read = Math.min(bytes.byteLength, read + readBytes)
+        for (const b of done) expect(b.offset + b.bytes).toBeGreaterThan(before)
+        for (const b of done) expect(b.offset + b.bytes).toBeLessThanOrEqual(read)
+        stepped.push(...done)
+      }
+      expect(read).toBe(bytes.byteLength)
+      expect(stepped).toEqual(blocks)
     }), { numRuns: 300 })
   })
 
@@ -86,25 +98,25 @@ describe('the block store', () => {
     return s
   }
 
-  it('keeps a block only whole and matching its CID; a corrupt one is refused and leaves nothing', () => {
+  it('keeps a block only whole and matching its CID; a corrupt one is refused and leaves nothing', async () => {
     const s = store()
     const data = Buffer.from('hello blocks\n')
     const cid = blockCid(data)
     const w = s.begin(cid, data.byteLength)
     w.write([data.subarray(0, 5)])
     w.write([data.subarray(5)])
-    w.commit()
+    await w.commit()
     expect(s.has(cid)).toBe(true)
     expect(readFileSync(s.pathOf(cid))).toEqual(data)
 
     const other = blockCid(Buffer.from('other'))
     const bad = s.begin(other, 5)
     bad.write([Buffer.from('OTHER')])
-    expect(() => { bad.commit() }).toThrow(CorruptBlockError)
+    await expect(bad.commit()).rejects.toThrow(CorruptBlockError)
     expect(s.has(other)).toBe(false)
     const short = s.begin(other, 5)
     short.write([Buffer.from('oth')])
-    expect(() => { short.commit() }).toThrow(/3 of 5 bytes/)
+    await expect(short.commit()).rejects.toThrow(/3 of 5 bytes/)
     expect(s.list()).toEqual([cid])
   })
 
@@ -114,7 +126,7 @@ describe('the block store', () => {
     const cid = blockCid(data)
     const w = s.begin(cid, data.byteLength)
     w.write([data])
-    w.commit()
+    await w.commit()
     await expect(s.verified(cid)).resolves.toBe(s.pathOf(cid))
     const flipped = Buffer.from(data)
     flipped[1234] = 0x79
@@ -123,13 +135,13 @@ describe('the block store', () => {
     expect(s.has(cid)).toBe(false)
   })
 
-  it('counts its blocks again after a restart, and refuses what would pass --store-max', () => {
+  it('counts its blocks again after a restart, and refuses what would pass --store-max', async () => {
     const sub = `store-${n++}`
     const s = store(100, sub)
     const a = Buffer.from('a'.repeat(60))
     const w = s.begin(blockCid(a), 60)
     w.write([a])
-    w.commit()
+    await w.commit()
     expect(s.free()).toBe(40)
     expect(() => s.begin(blockCid(Buffer.from('b'.repeat(41))), 41)).toThrow(StoreFullError)
     const again = store(100, sub)
