@@ -52,7 +52,7 @@ export async function runDatasetsBench (): Promise<Record<string, number>> {
   const three = await formedMesh(3)
   try {
     // Three puts of the same bytes into one mesh, each once the last is removed from every disk. The first into a
-    // fresh mesh is reported apart too: it costs its nodes some 5 CPU-seconds more than the next ones (docs/datasets.md).
+    // fresh mesh is reported apart too: it costs its nodes several CPU-seconds more than the next ones (docs/datasets.md).
     const puts: number[] = []
     for (let i = 0; i < 3; i++) {
       if (i > 0) {

@@ -133,6 +133,8 @@ export class CoordinatorService implements Startable {
   private lastResumeCheck = 0
   /** Detached jobs whose spec is being fetched from the mesh. */
   private readonly resuming = new Set<string>()
+  /** Detached jobs whose spec is being stored in the mesh now, by id: a submit sent again waits on the same store. */
+  private readonly specStores = new Map<string, Promise<{ cid: string, bytes: number }>>()
   /** A submitter re-sends its job within a poll or two of finding the new coordinator: this is long past that. */
   private readonly orphanAfterMs: number
   /** The deaths the last scheduler of this node saw: the next one starts from them (the churn rule's window). */
@@ -167,7 +169,7 @@ export class CoordinatorService implements Startable {
     this.stopped = false
     this.lifetime = new AbortController()
     this.handlers = [
-      await rpc.serve(JOB_PROTOCOLS.submit, SubmitRequest, (req) => this.onSubmit(req.job, req.committed ?? [])),
+      await rpc.serve(JOB_PROTOCOLS.submit, SubmitRequest, (req) => this.onSubmitRequest(req.job, req.committed ?? [])),
       await rpc.serve(JOB_PROTOCOLS.status, StatusRequest, (req) => this.onStatus(req.jobId)),
       await rpc.serve(JOB_PROTOCOLS.register, RegisterRequest, (req, from) => this.onRegister(req, from)),
       await rpc.serve(JOB_PROTOCOLS.report, ReportRequest, (req, from) => this.onReport(req, from)),
@@ -266,17 +268,54 @@ export class CoordinatorService implements Startable {
     for (const effect of scheduler.handle(event)) this.apply(effect)
   }
 
+  /**
+   * A submit. A detached job is taken only once its sealed spec is stored in the mesh, and its record says where:
+   * its submitter leaves as soon as it is answered, so a coordinator that died between the answer and the store
+   * would lose the job for good. A spec that cannot be stored refuses the job, in one line the submitter shows.
+   */
+  private onSubmitRequest (spec: JobSpec, committed: number[]): z.input<typeof SubmitResponse> | Promise<z.input<typeof SubmitResponse>> {
+    const store = this.c.detached
+    if (spec.detached === undefined || store === undefined || this.jobs.has(spec.jobId) || this.c.history?.held(spec.jobId)?.detached?.spec !== undefined) return this.onSubmit(spec, committed)
+    this.acting()
+    // Nothing of a job refused is stored: onSubmit refuses it (and says why in the log).
+    if (this.refusalOf(spec, checkSealedSpec(spec)) !== undefined) return this.onSubmit(spec, committed)
+    let storing = this.specStores.get(spec.jobId)
+    if (storing === undefined) {
+      storing = store.storeSpec(spec, this.lifetime.signal).finally(() => { this.specStores.delete(spec.jobId) })
+      this.specStores.set(spec.jobId, storing)
+    }
+    return storing.then((where) => {
+      // The lease may have passed on meanwhile: onSubmit checks again.
+      const answer = this.onSubmit(spec, committed)
+      if (answer.refused === undefined) {
+        this.recorder?.specStored(spec.jobId, where, Date.now())
+        this.publishHistory(true)
+      }
+      return answer
+    }, (err: unknown) => {
+      if (this.lifetime.signal.aborted) throw err
+      this.log.warn({ job: spec.jobId, err: errorMessage(err) }, 'detached job refused: its spec cannot be stored in the mesh')
+      return { epoch: this.epoch, refused: `its spec cannot be stored in the mesh, where a later coordinator would find it: ${errorMessage(err)}` }
+    })
+  }
+
+  /** Why a job may not be taken (its seal, its signer, its id, what a detached job may read), or undefined. */
+  private refusalOf (spec: JobSpec, sealed: ReturnType<typeof checkSealedSpec>): string | undefined {
+    const held = this.jobs.get(spec.jobId)
+    if (sealed.problem !== undefined) return sealed.problem
+    if (this.init.submitters !== undefined && !this.init.submitters.has(spec.seal.signer)) return `identity ${spec.seal.signer} is not allowed to submit to this mesh`
+    // Another spec under a job id in use would keep that job alive by its polls: the id is taken.
+    if (held !== undefined && held.submitterLost !== true && held.spec.seal.signature !== spec.seal.signature) return `job id ${spec.jobId} is taken by another job`
+    if (spec.detached !== undefined && (spec.meshOutput === undefined || this.c.detached === undefined || spec.splits.some((s) => s.block === undefined && s.length > 0))) return 'a detached job reads and writes only datasets in the mesh'
+    return undefined
+  }
+
   private onSubmit (spec: JobSpec, committed: number[]): z.input<typeof SubmitResponse> {
     this.acting()
     // Checked at every submit, a re-sent one too (the same bytes: Ed25519 signatures are deterministic).
     const sealed = checkSealedSpec(spec)
     const signer = spec.seal.signer
-    const held = this.jobs.get(spec.jobId)
-    let refusal = sealed.problem
-    if (refusal === undefined && this.init.submitters !== undefined && !this.init.submitters.has(signer)) refusal = `identity ${signer} is not allowed to submit to this mesh`
-    // Another spec under a job id in use would keep that job alive by its polls: the id is taken.
-    if (refusal === undefined && held !== undefined && held.submitterLost !== true && held.spec.seal.signature !== spec.seal.signature) refusal = `job id ${spec.jobId} is taken by another job`
-    if (refusal === undefined && spec.detached !== undefined && (spec.meshOutput === undefined || this.c.detached === undefined || spec.splits.some((s) => s.block === undefined && s.length > 0))) refusal = 'a detached job reads and writes only datasets in the mesh'
+    const refusal = this.refusalOf(spec, sealed)
     if (refusal !== undefined || sealed.tree === undefined) {
       this.log.warn({ job: spec.jobId, signer, submitter: spec.submitter.peer, reason: refusal }, 'job refused')
       return { epoch: this.epoch, refused: refusal }
@@ -307,7 +346,6 @@ export class CoordinatorService implements Startable {
       const parts = spec.detached === undefined ? undefined : new Map((prior?.detached?.parts ?? []).map(({ partition, ...part }) => [partition, part]))
       this.jobs.set(spec.jobId, { spec, ref: jobRefOf(spec), splits: sealed.tree, lastPoll: now, progress: undefined, outcome: undefined, parts })
       this.recorder?.begin(spec, Date.now(), prior, restarted)
-      if (spec.detached !== undefined && prior?.detached?.spec === undefined) this.storeDetachedSpec(spec)
       this.log.info({ job: spec.jobId, name: spec.jobName, maps: spec.splits.length, reduces: spec.reduces, submitter: spec.submitter.peer }, 'job submitted')
     } else {
       known.lastPoll = now
@@ -502,18 +540,6 @@ export class CoordinatorService implements Startable {
         this.log.warn({ job: r.jobId, err: errorMessage(err) }, 'cannot resume a detached job yet')
       }).finally(() => { this.resuming.delete(r.jobId) })
     }
-  }
-
-  /** Puts a detached job's sealed spec in the mesh and its place in the record; retried by the next coordinator if this fails. */
-  private storeDetachedSpec (spec: JobSpec): void {
-    const store = this.c.detached
-    if (store === undefined) return
-    store.storeSpec(spec, this.lifetime.signal).then((where) => {
-      this.recorder?.specStored(spec.jobId, where, Date.now())
-      this.publishHistory(true)
-    }).catch((err: unknown) => {
-      this.log.warn({ job: spec.jobId, err: errorMessage(err) }, 'cannot store a detached job\'s spec in the mesh: it is lost if this coordinator is')
-    })
   }
 
   /**

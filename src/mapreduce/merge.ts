@@ -1,3 +1,4 @@
+import { IndexHeap } from './index-heap.js'
 import { compareKeys } from './key-order.js'
 import type { RecordSource } from './run-file.js'
 
@@ -6,65 +7,31 @@ import type { RecordSource } from './run-file.js'
  * (then in each source's own order), so the values a reducer sees do not depend
  * on which worker ran which map, only on the map task numbers.
  */
-export class KWayMerge {
-  private readonly heap: number[] = []
+export class KWayMerge extends IndexHeap {
   key = ''
   value = ''
 
   constructor (private readonly sources: RecordSource[]) {
+    super()
     for (let i = 0; i < sources.length; i++) {
       if (sources[i].next()) this.push(i)
     }
   }
 
-  private less (a: number, b: number): boolean {
+  protected less (a: number, b: number): boolean {
     const c = compareKeys(this.sources[a].key, this.sources[b].key)
     return c < 0 || (c === 0 && a < b)
   }
 
-  private push (i: number): void {
-    const h = this.heap
-    let pos = h.length
-    h.push(i)
-    while (pos > 0) {
-      const parent = (pos - 1) >> 1
-      if (!this.less(h[pos], h[parent])) break;
-      [h[pos], h[parent]] = [h[parent], h[pos]]
-      pos = parent
-    }
-  }
-
-  private siftDown (): void {
-    const h = this.heap
-    let pos = 0
-    for (;;) {
-      const l = 2 * pos + 1
-      if (l >= h.length) return
-      const r = l + 1
-      const m = r < h.length && this.less(h[r], h[l]) ? r : l
-      if (!this.less(h[m], h[pos])) return;
-      [h[pos], h[m]] = [h[m], h[pos]]
-      pos = m
-    }
-  }
-
   /** Advances to the next record in merged order; false at the end. */
   next (): boolean {
-    const h = this.heap
-    if (h.length === 0) return false
-    const top = h[0]
+    const top = this.peek()
+    if (top === undefined) return false
     const src = this.sources[top]
     this.key = src.key
     this.value = src.value
-    if (src.next()) {
-      this.siftDown()
-    } else {
-      const last = h.pop() as number
-      if (h.length > 0) {
-        h[0] = last
-        this.siftDown()
-      }
-    }
+    if (src.next()) this.siftTop()
+    else this.pop()
     return true
   }
 }

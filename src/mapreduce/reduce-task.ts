@@ -1,5 +1,6 @@
 import type { Job, ReduceContext } from './job-api.js'
 import { forEachGroup, KWayMerge } from './merge.js'
+import { MERGE_FAN_IN, mergeDown, removeRuns } from './merge-passes.js'
 import { PartWriter } from './part-file.js'
 import { RunReader } from './run-file.js'
 import { userCodeError } from './user-code.js'
@@ -14,6 +15,8 @@ export interface ReduceTaskInput {
   inputs: readonly string[]
   /** The part file to create (the caller commits it by rename). */
   outputPath: string
+  /** The most runs one merge reads (default MERGE_FAN_IN); more are merged down first, beside the part file. */
+  mergeFanIn?: number
 }
 
 /** `values`: the records read (one per key and map output that had it, after the mappers' combine). */
@@ -23,27 +26,32 @@ export interface ReduceTaskResult { keys: number, bytes: number, values: number 
 export function runReduceTask (input: ReduceTaskInput): ReduceTaskResult {
   const { job, jobName } = input
   const ctx: ReduceContext = { params: input.params, reduces: input.reduces, partition: input.partition }
+  const runs = mergeDown(input.inputs, (i) => `${input.outputPath}.merge-${i}`, input.mergeFanIn ?? MERGE_FAN_IN)
   const readers: RunReader[] = []
-  const writer = PartWriter.create(input.outputPath, job.valuesOnly !== true)
-  let valuesIn = 0
   try {
-    for (const path of input.inputs) readers.push(RunReader.open(path))
-    forEachGroup(new KWayMerge(readers), (key, values) => {
-      valuesIn += values.length
-      let out: unknown
-      try {
-        out = job.reduce(key, values, ctx)
-      } catch (err) {
-        throw userCodeError(jobName, `reduce failed on key ${JSON.stringify(key)}`, err)
-      }
-      if (typeof out !== 'string') {
-        throw userCodeError(jobName, `reduce returned ${typeof out} for key ${JSON.stringify(key)}`, new TypeError('reduce must return a string'))
-      }
-      writer.add(key, out)
-    })
+    const writer = PartWriter.create(input.outputPath, job.valuesOnly !== true)
+    let valuesIn = 0
+    try {
+      for (const path of runs.paths) readers.push(RunReader.open(path))
+      forEachGroup(new KWayMerge(readers), (key, values) => {
+        valuesIn += values.length
+        let out: unknown
+        try {
+          out = job.reduce(key, values, ctx)
+        } catch (err) {
+          throw userCodeError(jobName, `reduce failed on key ${JSON.stringify(key)}`, err)
+        }
+        if (typeof out !== 'string') {
+          throw userCodeError(jobName, `reduce returned ${typeof out} for key ${JSON.stringify(key)}`, new TypeError('reduce must return a string'))
+        }
+        writer.add(key, out)
+      })
+    } finally {
+      writer.close()
+    }
+    return { keys: writer.lines, bytes: writer.bytes, values: valuesIn }
   } finally {
     for (const r of readers) r.close()
-    writer.close()
+    removeRuns(runs.temporary)
   }
-  return { keys: writer.lines, bytes: writer.bytes, values: valuesIn }
 }

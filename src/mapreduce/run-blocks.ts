@@ -93,7 +93,8 @@ export class BlockWriter extends ChunkedFileWriter {
 /** Reads a run's blocks in order, each as its raw bytes. */
 export class BlockReader {
   private readonly header = Buffer.alloc(BLOCK_HEADER)
-  private stored = Buffer.allocUnsafe(RUN_BLOCK)
+  // Grown to the largest stored block read: a compressed block is a fraction of RUN_BLOCK, and a reduce holds one reader per map.
+  private stored = Buffer.alloc(0)
   private offset = 0
 
   constructor (private readonly fd: number, private readonly path: string) {}

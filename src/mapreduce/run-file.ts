@@ -41,6 +41,13 @@ export class RunWriter {
     this.records++
   }
 
+  /** A record as a reader found it (`RunReader.nextRecord`): its bytes, copied as they are. */
+  addRecord (buf: Buffer, start: number, end: number): void {
+    const into = this.out.reserve(end - start)
+    this.out.pos += buf.copy(into, this.out.pos, start, end)
+    this.records++
+  }
+
   close (): RunStats {
     const bytes = this.out.close()
     return { bytes, rawBytes: this.out.rawBytes, records: this.records }
@@ -59,8 +66,13 @@ export interface RecordSource {
 export class RunReader implements RecordSource {
   key = ''
   value = ''
-  private buf: Buffer = Buffer.alloc(0)
-  private start = 0
+  /** After {@link nextRecord}: the record is `buf[recordStart, recordEnd)`, its key `buf[keyStart, keyEnd)`; valid until the next call. */
+  buf: Buffer = Buffer.alloc(0)
+  recordStart = 0
+  keyStart = 0
+  keyEnd = 0
+  valueStart = 0
+  recordEnd = 0
 
   private constructor (private readonly blocks: BlockReader, private readonly path: string) {}
 
@@ -72,8 +84,8 @@ export class RunReader implements RecordSource {
     let n = 0
     let shift = 0
     for (;;) {
-      if (this.start >= this.buf.length) throw new CorruptRunError(`record cut at a block end in run file ${this.path}`)
-      const b = this.buf[this.start++]
+      if (this.recordEnd >= this.buf.length) throw new CorruptRunError(`record cut at a block end in run file ${this.path}`)
+      const b = this.buf[this.recordEnd++]
       n += (b & 0x7f) * 2 ** shift
       if (b < 0x80) return n
       shift += 7
@@ -81,22 +93,34 @@ export class RunReader implements RecordSource {
     }
   }
 
-  private text (n: number): string {
-    if (this.start + n > this.buf.length) throw new CorruptRunError(`record cut at a block end in run file ${this.path}`)
-    const s = this.buf.toString('utf8', this.start, this.start + n)
-    this.start += n
-    return s
+  private skip (n: number): number {
+    if (this.recordEnd + n > this.buf.length) throw new CorruptRunError(`record cut at a block end in run file ${this.path}`)
+    this.recordEnd += n
+    return this.recordEnd
   }
 
-  next (): boolean {
-    while (this.start >= this.buf.length) {
+  /** The next record's place in `buf`, without decoding it (a merge that copies records); false at the end. */
+  nextRecord (): boolean {
+    while (this.recordEnd >= this.buf.length) {
       const block = this.blocks.next()
       if (block === undefined) return false
       this.buf = block
-      this.start = 0
+      this.recordEnd = 0
     }
-    this.key = this.text(this.varint())
-    this.value = this.text(this.varint())
+    this.recordStart = this.recordEnd
+    const keyLength = this.varint()
+    this.keyStart = this.recordEnd
+    this.keyEnd = this.skip(keyLength)
+    const valueLength = this.varint()
+    this.valueStart = this.recordEnd
+    this.skip(valueLength)
+    return true
+  }
+
+  next (): boolean {
+    if (!this.nextRecord()) return false
+    this.key = this.buf.toString('utf8', this.keyStart, this.keyEnd)
+    this.value = this.buf.toString('utf8', this.valueStart, this.recordEnd)
     return true
   }
 

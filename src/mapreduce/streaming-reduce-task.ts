@@ -4,6 +4,7 @@ import type { ReduceTaskInput, ReduceTaskResult } from './reduce-task.js'
 import { runStreamingCommand } from './streaming-command.js'
 import type { StreamingTaskSetting } from './streaming-map-task.js'
 import { writeMergedRuns } from './streaming-records.js'
+import { MERGE_FAN_IN, mergeDown, removeRuns } from './merge-passes.js'
 
 export type StreamingReduceTaskInput = Omit<ReduceTaskInput, 'job'> & { setting: StreamingTaskSetting }
 
@@ -23,7 +24,14 @@ export async function runStreamingReduceTask (input: StreamingReduceTaskInput): 
     mapreduce_job_reduces: String(input.reduces),
     MRP2P_TASK: `reduce-${input.partition}`
   }
-  const fd = openSync(input.outputPath, 'wx')
+  const runs = mergeDown(input.inputs, (i) => `${input.outputPath}.merge-${i}`, input.mergeFanIn ?? MERGE_FAN_IN)
+  let fd: number
+  try {
+    fd = openSync(input.outputPath, 'wx')
+  } catch (err) {
+    removeRuns(runs.temporary)
+    throw err
+  }
   let bytes = 0
   let lines = 0
   let last = NEWLINE
@@ -31,7 +39,7 @@ export async function runStreamingReduceTask (input: StreamingReduceTaskInput): 
   try {
     await runStreamingCommand(
       { task: `reduce ${input.partition}`, role: 'reducer', command: setting.streaming.reducer, cwd: setting.cwd, env, launcher: setting.launcher, where: setting.where, onStderr: setting.onStderr },
-      async (stdin) => { values = await writeMergedRuns(input.inputs, stdin.write) },
+      async (stdin) => { values = await writeMergedRuns(runs.paths, stdin.write) },
       (chunk) => {
         writeAll(fd, chunk)
         bytes += chunk.length
@@ -46,6 +54,7 @@ export async function runStreamingReduceTask (input: StreamingReduceTaskInput): 
     }
   } finally {
     closeSync(fd)
+    removeRuns(runs.temporary)
   }
   return { keys: lines, bytes, values }
 }

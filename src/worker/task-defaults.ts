@@ -9,3 +9,9 @@ export const DEFAULT_TASK_MEMORY_MB = 1024
  * (47 s) and no smaller. wc's speed did not move (10.2–10.5 s a GiB either way). docs/performance.md.
  */
 export const TASK_YOUNG_GENERATION_MB = 8
+
+/**
+ * A task thread starts a full collection after a task that left at least this much heap (MiB): about one default
+ * split (32 MiB) decoded. Smaller tasks (the lab's books) leave less and pay nothing. See heap-collector.ts.
+ */
+export const TASK_COLLECT_AFTER_MB = 32

@@ -2,17 +2,20 @@
 // main thread, so a long map never delays heartbeats or the serving of data.
 // An exception nothing caught ends the thread; the pool sees it as `error`.
 import { parentPort } from 'node:worker_threads'
+import { heapCollector } from './heap-collector.js'
+import { TASK_COLLECT_AFTER_MB } from './task-defaults.js'
 import { createTaskRuntime, failure } from './task-runtime.js'
 import type { RunnerLog, TaskRequest, ThreadReply } from './thread-messages.js'
 
 const port = parentPort
 if (port === null) throw new Error('task-thread must run in a worker thread')
 const runtime = createTaskRuntime()
+const collect = heapCollector(TASK_COLLECT_AFTER_MB * 2 ** 20)
 
 port.on('message', (msg: TaskRequest) => {
   const output = (log: string, cut: number): void => { port.postMessage({ id: msg.id, log, cut } satisfies RunnerLog) }
   runtime.run(msg.task, output).then(
     (reply) => { port.postMessage({ id: msg.id, ...reply } satisfies ThreadReply) },
     (err: unknown) => { port.postMessage({ id: msg.id, ok: false, error: failure(err) } satisfies ThreadReply) }
-  )
+  ).finally(collect)
 })

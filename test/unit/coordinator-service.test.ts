@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { CoordinatorService } from '../../src/coordinator/coordinator-service.js'
+import { CoordinatorService, type CoordinatorServiceComponents } from '../../src/coordinator/coordinator-service.js'
+import { blockCid } from '../../src/dataset/block-cid.js'
+import type { JobRecord } from '../../src/protocol/history-messages.js'
 import type { JobSpec, SchedulerEffect } from '../../src/coordinator/scheduler-types.js'
 import { JOB_PROTOCOLS } from '../../src/protocol/job-messages.js'
 import type { Rpc } from '../../src/protocol/rpc.js'
@@ -53,11 +55,11 @@ describe('CoordinatorService: a new coordinator waits for the inventories', () =
   })
   const fakes: FakeRpc[] = []
 
-  async function start (rpc: FakeRpc, liveWorkers: string[], submitters?: ReadonlySet<string>): Promise<CoordinatorService> {
+  async function start (rpc: FakeRpc, liveWorkers: string[], submitters?: ReadonlySet<string>, more: Partial<CoordinatorServiceComponents> = {}): Promise<CoordinatorService> {
     fakes.push(rpc)
     const effects: SchedulerEffect[] = []
     service = new CoordinatorService(
-      { self: 'C', rpc: rpc as unknown as Rpc, lease: () => 5, liveness: () => 'alive', liveWorkers: () => liveWorkers, log: createLogger('test') },
+      { self: 'C', rpc: rpc as unknown as Rpc, lease: () => 5, liveness: () => 'alive', liveWorkers: () => liveWorkers, log: createLogger('test'), ...more },
       { inventoryGraceMs: 60_000, tickMs: 60_000, submitters },
       { onEffect: (e) => effects.push(e) }
     )
@@ -120,5 +122,54 @@ describe('CoordinatorService: a new coordinator waits for the inventories', () =
     expect(submit(allowed)).toEqual({ epoch: 5 })
     const impostor = await sealedSpec({ ...allowed, params: { n: '1' } })
     expect(submit(impostor)).toMatchObject({ refused: 'job id wc-000000000005 is taken by another job' })
+  })
+
+  it('answers a detached submit only once its spec is stored in the mesh and recorded, and refuses one whose spec cannot be stored', async () => {
+    const rpc = new FakeRpc()
+    const where = { cid: blockCid(Buffer.from('spec')), bytes: 4 }
+    const stores: Array<{ jobId: string, settle: (ok: boolean) => void }> = []
+    const published: JobRecord[] = []
+    await start(rpc, [], undefined, {
+      detached: {
+        bindOutput: () => undefined,
+        storeSpec: async (s) => await new Promise((resolve, reject) => { stores.push({ jobId: s.jobId, settle: (ok) => { if (ok) resolve(where); else reject(new Error('no storing node has room')) } }) }),
+        fetchSpec: async () => { throw new Error('not asked here') }
+      },
+      history: { held: () => undefined, running: () => [], publish: (records) => { published.push(...records) } }
+    })
+    const detachedSpec = async (jobId: string): Promise<JobSpec> => await sealedSpec({
+      ...(await spec(jobId, 1)),
+      splits: [{ document: 'doc-0.txt', index: 0, offset: 0, length: 100, firstLine: 1, block: { cid: blockCid(Buffer.from('block')), hosts: [] } }],
+      meshOutput: { name: 'out', replicas: 2, blockSize: 1024 },
+      detached: {}
+    })
+    const submit = (job: JobSpec): Promise<unknown> => Promise.resolve(rpc.handle(JOB_PROTOCOLS.submit, { job, committed: [] }, 'S'))
+    const settled = async (): Promise<void> => { for (let i = 0; i < 10; i++) await new Promise((resolve) => setImmediate(resolve)) }
+
+    const job = await detachedSpec('wc-000000000010')
+    let answered = 0
+    const first = submit(job).finally(() => { answered++ })
+    // Sent again (its submitter timed out and asks again): it waits on the same store.
+    const again = submit(job).finally(() => { answered++ })
+    await settled()
+    expect(answered).toBe(0)
+    expect(stores.map((s) => s.jobId)).toEqual([job.jobId])
+    expect(published).toEqual([])
+    stores[0].settle(true)
+    await expect(first).resolves.toEqual({ epoch: 5 })
+    await expect(again).resolves.toEqual({ epoch: 5 })
+    expect(published.filter((r) => r.jobId === job.jobId).at(-1)?.detached?.spec).toEqual(where)
+
+    const other = await detachedSpec('wc-000000000011')
+    const refused = submit(other)
+    await settled()
+    stores[1].settle(false)
+    await expect(refused).resolves.toEqual({ epoch: 5, refused: 'its spec cannot be stored in the mesh, where a later coordinator would find it: no storing node has room' })
+    // Nothing of it was taken: a later submit stores the spec again, and is answered once it is stored.
+    const retried = submit(other)
+    await settled()
+    expect(stores.map((s) => s.jobId)).toEqual([job.jobId, other.jobId, other.jobId])
+    stores[2].settle(true)
+    await expect(retried).resolves.toEqual({ epoch: 5 })
   })
 })

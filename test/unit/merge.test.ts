@@ -1,6 +1,12 @@
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { ArraySource, forEachGroup, KWayMerge } from '../../src/mapreduce/merge.js'
+import { mergeDown, removeRuns } from '../../src/mapreduce/merge-passes.js'
+import { runReduceTask } from '../../src/mapreduce/reduce-task.js'
+import { RunReader, RunWriter } from '../../src/mapreduce/run-file.js'
 
 const byBytes = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b))
 
@@ -34,5 +40,65 @@ describe('k-way merge', () => {
   it('keeps keys with spaces and non-ASCII keys apart and in byte order', () => {
     expect(groups([[['a b', '1'], ['é', '2']], [['a', '3'], ['a b', '4'], ['𝐀', '5']], [['\uff21', '6']]]))
       .toEqual([['a', ['3']], ['a b', ['1', '4']], ['é', ['2']], ['\uff21', ['6']], ['𝐀', ['5']]])
+  })
+})
+
+describe('merge passes (a bounded fan-in)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mrp2p-merge-passes-'))
+  let n = 0
+
+  function writeRun (records: Array<[string, string]>): string {
+    const path = join(dir, `run-${n++}`)
+    const w = RunWriter.create(path, { blockBytes: 64 })
+    for (const [k, v] of records) w.add(k, v)
+    w.close()
+    return path
+  }
+
+  function readMerged (paths: readonly string[]): Array<[string, string]> {
+    const readers = paths.map((p) => RunReader.open(p))
+    const out: Array<[string, string]> = []
+    try {
+      const m = new KWayMerge(readers)
+      while (m.next()) out.push([m.key, m.value])
+    } finally {
+      for (const r of readers) r.close()
+    }
+    return out
+  }
+
+  it('merge down to at most the fan-in and give the records of one merge of all, equal keys in run order', () => {
+    const key = fc.constantFrom('a', 'ab', 'b', 'c', 'é', 'z', '\uff21', '𝐀', '')
+    const run = fc.array(key, { maxLength: 12 }).map((keys) => [...keys].sort(byBytes))
+    fc.assert(fc.property(fc.array(run, { maxLength: 14 }), fc.integer({ min: 2, max: 5 }), (runs, fanIn) => {
+      const paths = runs.map((keys, r) => writeRun(keys.map((k, i): [string, string] => [k, `${r}.${i}`])))
+      const merged = mergeDown(paths, (i) => join(dir, `merged-${n}-${i}`), fanIn)
+      try {
+        expect(merged.paths.length).toBeLessThanOrEqual(fanIn)
+        expect(merged.temporary.length).toBe(paths.length <= fanIn ? 0 : Math.ceil((paths.length - fanIn) / (fanIn - 1)))
+        expect(readMerged(merged.paths)).toEqual(readMerged(paths))
+      } finally {
+        removeRuns(merged.temporary)
+        n++
+      }
+      for (const t of merged.temporary) expect(existsSync(t)).toBe(false)
+    }), { numRuns: 200 })
+  })
+
+  it('a reduce over more runs than its fan-in writes the same part, and leaves no run of its own behind', () => {
+    const job = { name: 'cat', map: () => {}, reduce: (_k: string, values: string[]) => values.join(',') }
+    const paths = Array.from({ length: 9 }, (_, r) => writeRun([['k', `${r}`], [`m${r % 3}`, `${r}`], ['z', `${r}`]]))
+    const reduce = (mergeFanIn: number | undefined, out: string): string => {
+      runReduceTask({ job, jobName: 'cat', partition: 0, reduces: 1, params: {}, inputs: paths, outputPath: join(dir, out), mergeFanIn })
+      return readFileSync(join(dir, out), 'utf8')
+    }
+    const once = reduce(undefined, 'part-once')
+    expect(once).toBe('k 0,1,2,3,4,5,6,7,8\nm0 0,3,6\nm1 1,4,7\nm2 2,5,8\nz 0,1,2,3,4,5,6,7,8\n')
+    expect(reduce(2, 'part-passes')).toBe(once)
+    expect(readdirSync(dir).filter((f) => f.includes('.merge-'))).toEqual([])
+  })
+
+  it('refuses a fan-in under 2', () => {
+    expect(() => mergeDown([], () => 'x', 1)).toThrow(RangeError)
   })
 })
