@@ -139,16 +139,21 @@ export async function putDataset (mesh: MeshView, opts: PutOptions): Promise<Put
   const manifest: Manifest = { files: opts.files.map((f) => ({ path: f.recorded, size: f.size, blocks: [] })), replicas: opts.replicas, blockSize: opts.blockSize }
   if (storing.every((s) => s.free >= size)) {
     const peers = storing.map((s) => s.peer)
-    for (const [i, f] of opts.files.entries()) {
-      for (const cut of blockCuts(f.path, f.size, opts.blockSize)) {
-        for (const b of cut) {
-          manifest.files[i].blocks.push(b)
-          sends.add(b, f, rankPeers(b.cid, peers).slice(0, opts.replicas))
+    try {
+      for (const [i, f] of opts.files.entries()) {
+        for (const cut of blockCuts(f.path, f.size, opts.blockSize)) {
+          for (const b of cut) {
+            manifest.files[i].blocks.push(b)
+            sends.add(b, f, rankPeers(b.cid, peers).slice(0, opts.replicas))
+          }
+          // Lets the copies in flight go on between reads.
+          await new Promise((resolve) => setImmediate(resolve))
+          sends.throwIfFailed()
         }
-        // Lets the copies in flight go on between reads.
-        await new Promise((resolve) => setImmediate(resolve))
-        sends.throwIfFailed()
       }
+    } catch (err) {
+      sends.abort(err instanceof Error ? err : new Error(String(err)))
+      throw err
     }
   } else {
     opts.files.forEach((f, i) => { manifest.files[i].blocks = cutBlocks(f.path, f.size, opts.blockSize) })

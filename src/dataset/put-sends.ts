@@ -48,6 +48,11 @@ export class PutSends {
     this.pump()
   }
 
+  /** Stops every copy: the put failed for `reason` (a file changed while it was cut, say). */
+  abort (reason: Error): void {
+    this.fail(reason)
+  }
+
   /** Throws the first failure, if a copy failed. */
   throwIfFailed (): void {
     if (this.failure !== undefined) throw this.failure

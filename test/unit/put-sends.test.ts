@@ -92,6 +92,19 @@ describe('the copies of a put', () => {
     expect(() => { sends.add(block(11), file, ['a']) }).toThrow('cid-0 to a: holder refused')
   })
 
+  it('stop when the put fails elsewhere (a file changed while it was cut)', async () => {
+    const mesh = fakeMesh()
+    const sends = new PutSends(mesh.deps, new AbortController().signal, (_c, err) => err as Error)
+    for (let i = 0; i < 5; i++) sends.add(block(i), file, ['a'])
+    await settle()
+    expect(mesh.inFlight()).toBe(3)
+    sends.abort(new Error('f.txt changed while it was being cut into blocks'))
+    await expect(sends.done()).rejects.toThrow('f.txt changed')
+    await settle()
+    expect(mesh.inFlight()).toBe(0)
+    expect(mesh.sent).toEqual([])
+  })
+
   it('stop when the put is cancelled', async () => {
     const mesh = fakeMesh()
     const cancel = new AbortController()
