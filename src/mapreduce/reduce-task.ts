@@ -1,6 +1,6 @@
 import type { Job, ReduceContext } from './job-api.js'
 import { forEachGroup, KWayMerge } from './merge.js'
-import { MERGE_FAN_IN, mergeDown, removeRuns } from './merge-passes.js'
+import { mergeDown, removeRuns } from './merge-passes.js'
 import { PartWriter } from './part-file.js'
 import { RunReader } from './run-file.js'
 import { userCodeError } from './user-code.js'
@@ -15,7 +15,7 @@ export interface ReduceTaskInput {
   inputs: readonly string[]
   /** The part file to create (the caller commits it by rename). */
   outputPath: string
-  /** The most runs one merge reads (default MERGE_FAN_IN); more are merged down first, beside the part file. */
+  /** The most runs one merge reads (default merge-passes.ts MERGE_FAN_IN); more are merged down first, beside the part file. */
   mergeFanIn?: number
 }
 
@@ -26,7 +26,7 @@ export interface ReduceTaskResult { keys: number, bytes: number, values: number 
 export function runReduceTask (input: ReduceTaskInput): ReduceTaskResult {
   const { job, jobName } = input
   const ctx: ReduceContext = { params: input.params, reduces: input.reduces, partition: input.partition }
-  const runs = mergeDown(input.inputs, (i) => `${input.outputPath}.merge-${i}`, input.mergeFanIn ?? MERGE_FAN_IN)
+  const runs = mergeDown(input.inputs, (i) => `${input.outputPath}.merge-${i}`, input.mergeFanIn)
   const readers: RunReader[] = []
   try {
     const writer = PartWriter.create(input.outputPath, job.valuesOnly !== true)

@@ -4,7 +4,7 @@ import type { ReduceTaskInput, ReduceTaskResult } from './reduce-task.js'
 import { runStreamingCommand } from './streaming-command.js'
 import type { StreamingTaskSetting } from './streaming-map-task.js'
 import { writeMergedRuns } from './streaming-records.js'
-import { MERGE_FAN_IN, mergeDown, removeRuns } from './merge-passes.js'
+import { mergeDown, removeRuns } from './merge-passes.js'
 
 export type StreamingReduceTaskInput = Omit<ReduceTaskInput, 'job'> & { setting: StreamingTaskSetting }
 
@@ -24,7 +24,7 @@ export async function runStreamingReduceTask (input: StreamingReduceTaskInput): 
     mapreduce_job_reduces: String(input.reduces),
     MRP2P_TASK: `reduce-${input.partition}`
   }
-  const runs = mergeDown(input.inputs, (i) => `${input.outputPath}.merge-${i}`, input.mergeFanIn ?? MERGE_FAN_IN)
+  const runs = mergeDown(input.inputs, (i) => `${input.outputPath}.merge-${i}`, input.mergeFanIn)
   let fd: number
   try {
     fd = openSync(input.outputPath, 'wx')
