@@ -1,8 +1,8 @@
-import { defaultPartition } from './fnv1a.js'
 import { needsByteOrderCompare, sortKeys } from './key-order.js'
 import type { Job, JobContext } from './job-api.js'
 import type { BlockWriterOptions } from './run-blocks.js'
 import { RunWriter, type RunStats } from './run-file.js'
+import { partitioner } from './partitioner.js'
 import { userCodeError } from './user-code.js'
 
 /** Values of one key are pre-reduced once this many pile up (when the job has a combiner). */
@@ -38,6 +38,7 @@ function expand (g: Group): string[] {
 export class MapOutputBuffer {
   private groups = new Map<string, Group>()
   private highCodeUnits = false
+  private readonly partitionOf: (key: string) => number
   /** Estimated bytes held; the map task spills when it passes the budget. */
   bytes = 0
 
@@ -47,10 +48,8 @@ export class MapOutputBuffer {
     private readonly ctx: JobContext,
     /** How its runs are written (and the task's spill merge writes its own). */
     readonly runOptions: BlockWriterOptions = {}
-  ) {}
-
-  get combines (): boolean {
-    return this.job.combine !== undefined
+  ) {
+    this.partitionOf = partitioner(job, jobName, ctx)
   }
 
   get size (): number {
@@ -99,27 +98,12 @@ export class MapOutputBuffer {
     return out
   }
 
-  partitionOf (key: string): number {
-    const reduces = this.ctx.reduces
-    if (this.job.partition === undefined) return defaultPartition(key, reduces)
-    let p: unknown
-    try {
-      p = this.job.partition(key, reduces, this.ctx)
-    } catch (err) {
-      throw userCodeError(this.jobName, `partition failed on key ${JSON.stringify(key)}`, err)
-    }
-    if (typeof p !== 'number' || !Number.isInteger(p) || p < 0 || p >= reduces) {
-      throw userCodeError(this.jobName, `partition returned ${String(p)} for key ${JSON.stringify(key)}`, new RangeError(`partition must return an integer in [0, ${reduces})`))
-    }
-    return p
-  }
-
   /** Writes one sorted run per partition to `paths` (created, must not exist) and empties the buffer. */
-  writeRuns (paths: readonly string[]): RunStats[] {
+  writeRuns (paths: readonly string[], options: BlockWriterOptions = this.runOptions): RunStats[] {
     const byPartition: string[][] = paths.map(() => [])
     for (const key of this.groups.keys()) byPartition[this.partitionOf(key)].push(key)
     const stats = paths.map((path, p) => {
-      const writer = RunWriter.create(path, this.runOptions)
+      const writer = RunWriter.create(path, options)
       for (const key of sortKeys(byPartition[p], this.highCodeUnits)) {
         let values = expand(this.groups.get(key) as Group)
         if (values.length > 1 && this.job.combine !== undefined) values = [this.combineValues(key, values)]

@@ -4,6 +4,9 @@ import type { Emit, Job, MapContext, SplitInfo } from './job-api.js'
 import { DEFAULT_MEMORY_BYTES } from './job-option-defaults.js'
 import type { JobOptions } from './job-options.js'
 import { MapOutputBuffer } from './map-output-buffer.js'
+import { MapOutputBytes } from './map-output-bytes.js'
+import { mergeRecords } from './merge-passes.js'
+import { partitioner } from './partitioner.js'
 import { forEachGroup, KWayMerge } from './merge.js'
 import { RunReader, RunWriter, type RunStats } from './run-file.js'
 import { userCodeError } from './user-code.js'
@@ -40,13 +43,16 @@ export async function runMapTask (input: MapTaskInput): Promise<MapTaskResult> {
   const { job, jobName, split, reduces } = input
   const budget = input.options?.memoryBytes ?? DEFAULT_MEMORY_BYTES
   const ctx: MapContext = { params: input.params, reduces, split }
-  const buffer = new MapOutputBuffer(job, jobName, ctx, { compress: input.options?.compress })
+  const runOptions = { compress: input.options?.compress }
+  // Values grouped by key are what a combiner needs; without one, records are kept as the bytes the runs hold.
+  const buffer = job.combine !== undefined ? new MapOutputBuffer(job, jobName, ctx, runOptions) : new MapOutputBytes(partitioner(job, jobName, ctx), runOptions)
   const spills: string[][] = []
   let emitted = 0
 
   const spill = (): void => {
     const paths = input.outputPaths.map((_, p) => join(input.spillDir, `spill-${split.index}-${spills.length}-${p}`))
-    buffer.writeRuns(paths)
+    // Read once, by this task, from this disk: compressing them only cost the time to compress and to inflate.
+    buffer.writeRuns(paths, { compress: false })
     spills.push(paths)
   }
 
@@ -71,7 +77,10 @@ export async function runMapTask (input: MapTaskInput): Promise<MapTaskResult> {
       return { partitions: buffer.writeRuns(input.outputPaths), lines: countLines(input.contents), emitted, spills: 0 }
     }
     if (buffer.size > 0) spill()
-    const partitions = input.outputPaths.map((path, p) => mergeSpills(spills.map((s) => s[p]), path, buffer))
+    const partitions = input.outputPaths.map((path, p) => {
+      const runs = spills.map((s) => s[p])
+      return buffer instanceof MapOutputBuffer ? combineSpills(runs, path, buffer) : mergeRecords(runs, path, runOptions)
+    })
     return { partitions, lines: countLines(input.contents), emitted, spills: spills.length }
   } finally {
     for (const paths of spills) for (const path of paths) rmSync(path, { force: true })
@@ -84,13 +93,14 @@ function countLines (text: string): number {
   return text.length > 0 && !text.endsWith('\n') ? n + 1 : n
 }
 
-function mergeSpills (paths: string[], out: string, buffer: MapOutputBuffer): RunStats {
+/** The spills merged into one run, and each key's values combined again. */
+function combineSpills (paths: string[], out: string, buffer: MapOutputBuffer): RunStats {
   const readers = paths.map((path) => RunReader.open(path))
   const writer = RunWriter.create(out, buffer.runOptions)
   let stats: RunStats | undefined
   try {
     forEachGroup(new KWayMerge(readers), (key, values) => {
-      if (values.length > 1 && buffer.combines) values = [buffer.combineValues(key, values)]
+      if (values.length > 1) values = [buffer.combineValues(key, values)]
       for (const v of values) writer.add(key, v)
     })
   } finally {

@@ -1,6 +1,7 @@
 import { rmSync } from 'node:fs'
 import { IndexHeap } from './index-heap.js'
-import { RunReader, RunWriter } from './run-file.js'
+import type { BlockWriterOptions } from './run-blocks.js'
+import { RunReader, RunWriter, type RunStats } from './run-file.js'
 
 /**
  * The most runs one merge reads at once. Each reader holds a block of its run (up to 256 KiB raw, and the stored
@@ -32,7 +33,7 @@ export function mergeDown (paths: readonly string[], scratch: (i: number) => str
       const spare = (runs.length - 1) % (fanIn - 1)
       const take = pass === 0 && spare !== 0 ? spare + 1 : fanIn
       const into = scratch(temporary.length)
-      mergeInto(runs.slice(0, take), into)
+      mergeRecords(runs.slice(0, take), into, { compress: false })
       temporary.push(into)
       runs.splice(0, take, into)
     }
@@ -52,16 +53,20 @@ export function removeRuns (paths: readonly string[]): void {
  * the runs are sorted in (key-order.ts), and equal keys go in run order, as KWayMerge has them. Decoding every
  * record into strings and encoding it again made the 4 GiB sort's extra pass cost 18 % of the job.
  */
-function mergeInto (paths: readonly string[], into: string): void {
+export function mergeRecords (paths: readonly string[], into: string, options: BlockWriterOptions): RunStats {
   const readers: RunReader[] = []
-  const writer = RunWriter.create(into, { compress: false })
+  const writer = RunWriter.create(into, options)
   try {
     for (const p of paths) readers.push(RunReader.open(p))
     new RecordCopy(readers).into(writer)
+  } catch (err) {
+    // The run is half written and the caller removes it; only its descriptor matters now.
+    try { writer.close() } catch {}
+    throw err
   } finally {
     for (const r of readers) r.close()
-    writer.close()
   }
+  return writer.close()
 }
 
 /** KWayMerge's order over records left as bytes. */

@@ -70,7 +70,9 @@ export const JobCountersSchema = z.object({
   /** Input bytes the submitter sent to workers; records from before this counter read 0. */
   inputFetchedBytes: Count.default(0),
   /** Of the maps' input, bytes of dataset blocks pulled from another node (the rest was read where it lay). */
-  blockFetchedBytes: Count.default(0)
+  blockFetchedBytes: Count.default(0),
+  /** Of the reduces' output, bytes streamed to the submitter (the rest it took in place, or went to the mesh). */
+  outputSentBytes: Count.default(0)
 })
 export type JobCounters = z.output<typeof JobCountersSchema>
 

@@ -45,6 +45,8 @@ export const JOB_PROTOCOLS = {
   fetchRun: protocolId('job/fetch-run', '3.0.0'),
   /** reducer → submitter (bulk upload): a finished part file */
   commit: protocolId('job/commit', '2.0.0'),
+  /** reducer → submitter: take a finished part from this path on your host (the same host and user: docs/jobs.md) */
+  localCommit: protocolId('job/local-commit'),
   /** reducer → submitter: a finished part stored as blocks in the mesh (`--output mesh:NAME`): their list */
   commitBlocks: protocolId('job/commit-blocks'),
   /** anyone → coordinator: end this job now (`mrp2p cancel`) */
@@ -116,7 +118,11 @@ export const UnsealedJobSpecSchema = z.object({
   /** R, at least 1. */
   reduces: Reduces,
   params: Params,
-  submitter: z.object({ peer: PeerIdText, addrs: Multiaddrs }),
+  /**
+   * `commitProbe`: where a reducer on the submitter's host, running as its user, reads the nonce that lets it
+   * commit a part in place (job/local-commit) instead of streaming it; none when the output is not a local folder.
+   */
+  submitter: z.object({ peer: PeerIdText, addrs: Multiaddrs, commitProbe: Text(4096).optional() }),
   /** Attempts per task that failed by the user's code; then the job fails. */
   maxAttempts: z.number().int().min(1).max(100),
   /** What the job's `sample` hook wrote on the submitter (its last 64 KiB): `mrp2p logs` shows it. */
@@ -247,7 +253,9 @@ export const TaskCountersSchema = z.object({
   /** A map's split as fetched from the submitter: 0 when read in place (`--shared`, or on the submitter's host). */
   inputFetchedBytes: Count.optional(),
   /** A map's block of a dataset pulled from another node: 0 when the block was held where the map ran. */
-  blockFetchedBytes: Count.optional()
+  blockFetchedBytes: Count.optional(),
+  /** A reduce's part as streamed to the submitter: 0 when the submitter took it in place (or it went to the mesh). */
+  outputSentBytes: Count.optional()
 })
 export type TaskCounters = z.output<typeof TaskCountersSchema>
 
@@ -318,6 +326,13 @@ export const BulkResponseHeader = z.union([
   z.object({ ok: z.literal(false), error: Text(4000) })
 ])
 export const CommitRequest = z.object({ jobId: JobId, partition: Index, epoch: Epoch, attempt: Attempt, bytes: Count })
+/**
+ * `nonce`: the content of the job's `submitter.commitProbe`, which only a process on the submitter's host, as its
+ * user, can read: the proof that `path` names the reducer's own file, not one a remote peer would have it copy.
+ */
+export const LocalCommitRequest = z.object({ jobId: JobId, partition: Index, epoch: Epoch, attempt: Attempt, bytes: Count, path: Text(4096), nonce: z.string().regex(/^[0-9a-f]{64}$/) })
+/** `inPlace: false`: the submitter did not take the file (another host, a file it cannot read as said): stream it. */
+export const LocalCommitResponse = z.object({ inPlace: z.boolean(), accepted: z.boolean(), reason: Text(500).optional() })
 export const CommitBlocksRequest = z.object({ jobId: JobId, partition: Index, epoch: Epoch, attempt: Attempt, ...StoredPartSchema.shape })
 export const CommitResponse = z.object({ accepted: z.boolean(), reason: Text(500).optional() })
 

@@ -1,4 +1,5 @@
-import { renameSync, rmSync } from 'node:fs'
+import { constants, linkSync, lstatSync, renameSync, rmSync, statSync } from 'node:fs'
+import { copyFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { OutputDir } from '../mapreduce/output-dir.js'
 
@@ -44,6 +45,32 @@ export class PartCollector {
     renameSync(receivedPath, this.output.tempPart(partition))
     this.committed.add(partition)
     return true
+  }
+
+  /**
+   * Keeps a part that a reducer on this host wrote at `path`, taken from where it lies: linked when the two folders
+   * share a file system, else copied by the kernel. No byte crosses a stream, is encrypted, or passes through this
+   * process. Throws, taking nothing, when `path` is not a regular file of `bytes` bytes (the reducer then streams it).
+   */
+  async takeInPlace (partition: number, path: string, bytes: number): Promise<boolean> {
+    if (this.committed.has(partition) || partition >= this.reduces) return false
+    const st = lstatSync(path, { throwIfNoEntry: false })
+    if (st === undefined || !st.isFile()) throw new Error(`${path} is not a regular file here`)
+    if (st.size !== bytes) throw new Error(`${path} holds ${st.size} bytes, not ${bytes}`)
+    const incoming = this.incomingPath(partition)
+    try {
+      try {
+        linkSync(path, incoming)
+      } catch {
+        await copyFile(path, incoming, constants.COPYFILE_EXCL)
+      }
+      const size = statSync(incoming).size
+      if (size !== bytes) throw new Error(`${path} changed while it was taken: ${size} bytes, not ${bytes}`)
+    } catch (err) {
+      rmSync(incoming, { force: true })
+      throw err
+    }
+    return this.offer(partition, incoming)
   }
 
   /** Renames every part into place and writes _SUCCESS. */

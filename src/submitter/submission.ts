@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto'
+import { randomBytes, timingSafeEqual } from 'node:crypto'
 import { rmSync } from 'node:fs'
 import type { PrivateKey, Startable } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -11,10 +11,10 @@ import { handleBulk, type BulkHandlerRegistration } from '../protocol/bulk-rpc.j
 import { queryInfo } from '../protocol/info.js'
 import { isHandshakeRefusal, swarmKeyMismatch } from '../protocol/errors.js'
 import {
-  CommitBlocksRequest, CommitRequest, type CommitResponse, FetchCodeRequest, FetchSplitRequest, JOB_PROTOCOLS, LocalReadRequest, StatusResponse, SubmitResponse, type JobProgress, type JobSpec, type UnsealedJobSpec
+  CommitBlocksRequest, CommitRequest, type CommitResponse, FetchCodeRequest, FetchSplitRequest, JOB_PROTOCOLS, LocalCommitRequest, type LocalCommitResponse, LocalReadRequest, StatusResponse, SubmitResponse, type JobProgress, type JobSpec, type UnsealedJobSpec
 } from '../protocol/job-messages.js'
 import { sealJob } from '../protocol/job-seal.js'
-import { readProbe } from '../protocol/local-read-probe.js'
+import { readProbe, writeProbe, type Probe } from '../protocol/local-read-probe.js'
 import { handleRequests, request, type HandlerRegistrar, type StreamOpener } from '../protocol/reqresp.js'
 import { errorMessage, UserCodeError, UserFacingError } from '../util/errors.js'
 import type { Logger } from '../util/logger.js'
@@ -120,6 +120,8 @@ export class Submission implements Startable {
   /** Wakes the poll loop when the last part lands, so that `run` does not sleep out a poll after the job is done. */
   private wake: (() => void) | undefined
   private readonly handlers: BulkHandlerRegistration[] = []
+  /** What a reducer on this host reads to commit its part in place (only when the output is a local folder). */
+  private commitProbe: Probe | undefined
   /** The spec as signed in start(): every coordinator gets these very bytes' meaning. */
   private sealed: JobSpec | undefined
 
@@ -128,6 +130,11 @@ export class Submission implements Startable {
   /** Input bytes sent to workers so far (a split read in place sends none). */
   get inputBytesSent (): number {
     return this.bytesOut
+  }
+
+  /** The job as signed in start(): what every coordinator and worker is given. */
+  get jobSpec (): JobSpec {
+    return this.spec()
   }
 
   private spec (): JobSpec {
@@ -145,7 +152,7 @@ export class Submission implements Startable {
       splits: p.splits.map((s) => ({ document: s.document, index: s.index, offset: s.offset, length: s.length, firstLine: s.firstLine, path: p.shared && s.block === undefined ? s.path : undefined, block: s.block === undefined ? undefined : { cid: s.block.cid, hosts: [...s.block.hosts] } })),
       reduces: p.reduces,
       params: p.params,
-      submitter: { peer: this.c.self, addrs: this.c.addrs },
+      submitter: { peer: this.c.self, addrs: this.c.addrs, commitProbe: this.commitProbe?.path },
       maxAttempts: p.maxAttempts,
       sampleLog: p.sampleLog,
       streaming: p.streaming,
@@ -158,6 +165,13 @@ export class Submission implements Startable {
   async start (): Promise<void> {
     const { network, log } = this.c
     const plan = this.plan
+    if (plan.parts instanceof PartCollector) {
+      try {
+        this.commitProbe = writeProbe()
+      } catch (err) {
+        log.warn({ err: errorMessage(err) }, 'cannot write the commit probe: every part will be streamed')
+      }
+    }
     this.sealed = await sealJob(this.unsealedSpec(), this.c.identity)
     const code = plan.code.code === undefined ? undefined : Buffer.from(plan.code.code)
     this.handlers.push(await handleBulk(network, {
@@ -231,6 +245,27 @@ export class Submission implements Startable {
       }
     }))
     this.handlers.push(await handleRequests(network, {
+      protocol: JOB_PROTOCOLS.localCommit,
+      requestSchema: LocalCommitRequest,
+      log,
+      handle: async (req, ctx): Promise<z.input<typeof LocalCommitResponse>> => {
+        const parts = plan.parts
+        if (req.jobId !== plan.jobId || req.partition >= plan.reduces || !(parts instanceof PartCollector)) return { inPlace: false, accepted: false, reason: 'commit for an unknown job or partition' }
+        const probe = this.commitProbe
+        if (probe === undefined || !timingSafeEqual(Buffer.from(req.nonce), Buffer.from(probe.nonce))) return { inPlace: false, accepted: false, reason: 'wrong nonce: not this host, or not this user' }
+        let accepted: boolean
+        try {
+          accepted = await parts.takeInPlace(req.partition, req.path, req.bytes)
+        } catch (err) {
+          return { inPlace: false, accepted: false, reason: errorMessage(err) }
+        }
+        if (!accepted) return { inPlace: true, accepted, reason: 'already committed' }
+        this.c.log.info({ partition: req.partition, bytes: req.bytes, epoch: req.epoch, from: ctx.remotePeer.toString() }, 'part committed in place')
+        if (parts.complete) this.wake?.()
+        return { inPlace: true, accepted }
+      }
+    }))
+    this.handlers.push(await handleRequests(network, {
       protocol: JOB_PROTOCOLS.commitBlocks,
       requestSchema: CommitBlocksRequest,
       log,
@@ -251,6 +286,8 @@ export class Submission implements Startable {
   async stop (): Promise<void> {
     const handlers = this.handlers.splice(0)
     await Promise.all(handlers.map(async (h) => { await h.unregister() }))
+    this.commitProbe?.remove()
+    this.commitProbe = undefined
   }
 
   /** Runs the job to the end: resolves when every part is committed, rejects when the job fails. */

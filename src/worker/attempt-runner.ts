@@ -184,8 +184,8 @@ export class AttemptRunner {
     const bytes = out.reduce?.bytes ?? 0
     const counters = { recordsIn: out.reduce?.values, recordsOut: out.reduce?.keys, bytesOut: out.reduce?.bytes, shuffleBytes: fetched.bytes, shuffleRawBytes: fetched.rawBytes }
     if (job.meshOutput === undefined) {
-      await submitter.commitPart(job, task, order.epoch, part, bytes, signal)
-      return { ok: true, counters }
+      const outputSentBytes = await submitter.commitPart(job, task, order.epoch, part, bytes, signal)
+      return { ok: true, counters: { ...counters, outputSentBytes } }
     }
     if (this.parts.blocks === undefined) throw new Error('this node cannot store datasets in the mesh')
     const stored = { size: bytes, blocks: await this.parts.blocks.storeFile(part, bytes, job.meshOutput, signal) }

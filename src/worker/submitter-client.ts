@@ -2,10 +2,12 @@ import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { receiveBytes, receiveToFile, sendFileRange } from '../protocol/bulk.js'
 import { withBulkStream } from '../protocol/bulk-rpc.js'
 import {
-  BulkResponseHeader, CommitResponse, JOB_PROTOCOLS, type CommitBlocksRequest, type CommitRequest, type FetchCodeRequest, type FetchSplitRequest, type JobRef
+  BulkResponseHeader, CommitResponse, JOB_PROTOCOLS, LocalCommitResponse, type CommitBlocksRequest, type CommitRequest, type FetchCodeRequest, type FetchSplitRequest, type JobRef, type LocalCommitRequest
 } from '../protocol/job-messages.js'
 import { request, type StreamOpener } from '../protocol/reqresp.js'
 import type { BlockRef } from '../protocol/dataset-messages.js'
+import { readProbe } from '../protocol/local-read-probe.js'
+import { errorMessage } from '../util/errors.js'
 import type { Logger } from '../util/logger.js'
 import type { z } from 'zod'
 import type { MapAssignment, ReduceAssignment } from './attempt.js'
@@ -19,7 +21,8 @@ function submitterAddrs (job: JobRef): Multiaddr[] {
  * bulk streams, dialled by the addresses the job carries (the submitter is no mesh member).
  */
 export class SubmitterClient {
-  constructor (private readonly network: StreamOpener, private readonly log: Logger) {}
+  /** `inPlace: false`: always stream parts, even to a submitter on this host (`--no-local-reads`). */
+  constructor (private readonly network: StreamOpener, private readonly log: Logger, private readonly inPlace = true) {}
 
   /**
    * The job's bundled code, or with `file` one of a streaming job's files (its size as the spec says, refused
@@ -52,8 +55,45 @@ export class SubmitterClient {
     if (!answer.accepted) this.log.info({ job: job.jobId, partition: task.index, reason: answer.reason }, 'submitter kept another commit of this part')
   }
 
-  /** Uploads a reduce's part; the submitter keeps the first complete commit of each partition. */
-  async commitPart (job: JobRef, task: ReduceAssignment, epoch: number, path: string, bytes: number, signal: AbortSignal): Promise<void> {
+  /**
+   * Hands a reduce's part to the submitter, which keeps the first complete commit of each partition: in place when
+   * the submitter is on this host as this node's user (it takes the file from `path`), else streamed. Returns the
+   * bytes streamed: 0 when taken in place.
+   */
+  async commitPart (job: JobRef, task: ReduceAssignment, epoch: number, path: string, bytes: number, signal: AbortSignal): Promise<number> {
+    if (await this.commitInPlace(job, task, epoch, path, bytes, signal)) return 0
+    await this.streamPart(job, task, epoch, path, bytes, signal)
+    return bytes
+  }
+
+  /**
+   * Short-circuit writes, the mirror of short-circuit reads: this node reads the submitter's probe (so it runs
+   * on the submitter's host, as its user) and names its part's path. False: stream it instead (another host, an
+   * older submitter, a file the submitter could not take).
+   */
+  private async commitInPlace (job: JobRef, task: ReduceAssignment, epoch: number, path: string, bytes: number, signal: AbortSignal): Promise<boolean> {
+    const probe = job.submitter.commitProbe
+    if (!this.inPlace || probe === undefined) return false
+    const nonce = readProbe(probe)
+    if (nonce === undefined) return false
+    const body: z.output<typeof LocalCommitRequest> = { jobId: job.jobId, partition: task.index, epoch, attempt: task.attempt, bytes, path, nonce }
+    let answer: z.output<typeof LocalCommitResponse>
+    try {
+      answer = await request(this.network, submitterAddrs(job), JOB_PROTOCOLS.localCommit, body, LocalCommitResponse, { signal })
+    } catch (err) {
+      signal.throwIfAborted()
+      this.log.debug({ job: job.jobId, partition: task.index, err: errorMessage(err) }, 'in-place commit failed: streaming the part')
+      return false
+    }
+    if (!answer.inPlace) {
+      this.log.info({ job: job.jobId, partition: task.index, reason: answer.reason }, 'submitter did not take the part in place: streaming it')
+      return false
+    }
+    if (!answer.accepted) this.log.info({ job: job.jobId, partition: task.index, reason: answer.reason }, 'submitter kept another commit of this part')
+    return true
+  }
+
+  private async streamPart (job: JobRef, task: ReduceAssignment, epoch: number, path: string, bytes: number, signal: AbortSignal): Promise<void> {
     await withBulkStream(this.network, submitterAddrs(job), JOB_PROTOCOLS.commit, { jobId: job.jobId, partition: task.index, epoch, attempt: task.attempt, bytes } satisfies z.output<typeof CommitRequest>, { signal }, async ({ stream, reader }) => {
       await sendFileRange(stream, path, 0, bytes, { signal })
       const answer = await reader.json(CommitResponse, { signal })

@@ -103,7 +103,7 @@ export class WorkerService implements Startable {
       store: this.store,
       pool: this.pool,
       code: new CodeCache(c.dataDir),
-      submitter: new SubmitterClient(c.network, log),
+      submitter: new SubmitterClient(c.network, log, init.localReads !== false),
       local: this.local,
       blocks: c.blocks,
       shuffle: this.shuffleClient,

@@ -11,10 +11,11 @@ import { sortedOutput } from '../support/output.js'
 import { BOOKS, REFERENCE_CWD, runCli, type CliOptions } from '../support/run-cli.js'
 
 /*
- * Short-circuit reads (issue #18): a submitter on the nodes' host, as their user, has its inputs read in place and
- * sends none; one that cannot read the workers' probe (here: bubblewrap gives it its own empty folder where the
- * nodes keep theirs, as another host would have) sends every byte, though the input file it names is the very
- * same file. A file changed after submit is the integration test's (job-protocol.test.ts). One 2-node mesh.
+ * Short-circuit reads and writes (issue #18): a submitter on the nodes' host, as their user, has its inputs read in
+ * place and its parts taken in place, and no byte of either crosses a stream. One that cannot read the workers'
+ * probe, and whose own probe they cannot read (here: bubblewrap gives it its own empty temp folder where the nodes
+ * keep theirs, as another host would have), sends every input byte and receives every part's, though the files
+ * are the very same. A file changed after submit is the integration test's (job-protocol.test.ts). One 2-node mesh.
  */
 
 let cluster: Cluster
@@ -54,18 +55,23 @@ async function record (id: string): Promise<{ json: JobRecord, text: string }> {
   return { json, text: text.stdout }
 }
 
-describe('inputs read in place on the submitter\'s host', () => {
-  it('a submitter on this host sends no input byte: every split is read where it lies', async () => {
+describe('inputs read and parts committed in place on the submitter\'s host', () => {
+  it('a submitter on this host sends no input byte and receives no part byte: splits are read, parts taken, where they lie', async () => {
     const { json, text } = await record(await wc(join(scratch, 'here')))
     expect(json.counters.mapBytesIn).toBe(json.inputs.bytes)
     expect(json.counters.inputFetchedBytes).toBe(0)
     expect(text).toMatch(/^input +[\d.]+ (KiB|MiB|GiB) read in place, 0 B sent by the submitter$/m)
+    expect(json.counters.reduceBytesOut).toBeGreaterThan(0)
+    expect(json.counters.outputSentBytes).toBe(0)
+    expect(text).toMatch(/^reduce .* out, 0 B of it sent to the submitter$/m)
   })
 
-  it('a submitter that cannot read the workers\' probe sends every byte, though its files are the same', async () => {
+  it('a submitter that cannot read the workers\' probe, nor they its, sends every input byte and receives every part, though the files are the same', async () => {
     const wrapper = ['bwrap', '--dev-bind', '/', '/', '--tmpfs', nodeTmp, '--']
-    const { json, text } = await record(await wc(join(scratch, 'elsewhere'), { wrapper }))
+    const { json, text } = await record(await wc(join(scratch, 'elsewhere'), { wrapper, env: { MRP2P_LOG_LEVEL: 'warn', TMPDIR: nodeTmp } }))
     expect(json.counters.inputFetchedBytes).toBe(json.inputs.bytes)
     expect(text).toMatch(/^input +0 B read in place, [\d.]+ (KiB|MiB|GiB) sent by the submitter$/m)
+    expect(json.counters.outputSentBytes).toBe(json.counters.reduceBytesOut)
+    expect(text).toMatch(/^reduce .* out, [\d.]+ (KiB|MiB|GiB) of it sent to the submitter$/m)
   })
 })

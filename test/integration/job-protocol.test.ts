@@ -1,9 +1,10 @@
 import '../../src/util/polyfills.js'
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, utimesSync } from 'node:fs'
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
 import type { Libp2p } from '@libp2p/interface'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { z } from 'zod'
 import { CoordinatorService } from '../../src/coordinator/coordinator-service.js'
 import type { SchedulerEffect } from '../../src/coordinator/scheduler-types.js'
 import { bundleJob } from '../../src/mapreduce/job-loader.js'
@@ -11,6 +12,8 @@ import { OutputDir } from '../../src/mapreduce/output-dir.js'
 import { planSplits } from '../../src/mapreduce/splits.js'
 import { createClientLibp2p } from '../../src/node/client-libp2p.js'
 import { serveInfo, type InfoResponse } from '../../src/protocol/info.js'
+import { JOB_PROTOCOLS, LocalCommitResponse, type LocalCommitRequest } from '../../src/protocol/job-messages.js'
+import { request } from '../../src/protocol/reqresp.js'
 import { Rpc } from '../../src/protocol/rpc.js'
 import { PartCollector } from '../../src/submitter/part-collector.js'
 import { newJobId, Submission, type SubmissionEvent } from '../../src/submitter/submission.js'
@@ -125,6 +128,48 @@ describe('Register / DoJob / fetch / commit over libp2p (one process)', () => {
     parts.publish()
     expect(sortedOutput(outDir).equals(readFileSync(join(SHARED_DATA, 'expected', 'wc.txt')))).toBe(true)
     expect(sent).toBe(statSync(touched).size)
+  })
+
+  it('a part is taken in place only for the nonce of the submitter\'s probe, and only as a regular file of the size said', async () => {
+    const parts = new PartCollector(OutputDir.prepare(join(dir, 'out-in-place')), 2)
+    const submitter = await createClientLibp2p({ version: 'test', listen: ['/ip4/127.0.0.1/tcp/0'] })
+    await submitter.start()
+    const submission = new Submission(
+      { self: submitter.peerId.toString(), addrs: submitter.getMultiaddrs().map((a) => a.toString()), network: submitter, bootstrap: nodes[0].getMultiaddrs(), log, identity: await testIdentity() },
+      { jobId: newJobId('wc'), jobName: 'wc', code: await bundleJob('wc'), splits: await planSplits(BOOKS.slice(0, 1), { cwd: REFERENCE_CWD, splitSize: 200_000 }), reduces: 2, params: {}, maxAttempts: 2, parts }
+    )
+    await submission.start()
+    try {
+      const spec = submission.jobSpec
+      const probe = spec.submitter.commitProbe
+      if (probe === undefined) throw new Error('no commit probe in the spec')
+      const nonce = readFileSync(probe, 'utf8')
+      const part = join(dir, 'a-part')
+      writeFileSync(part, 'a 1\nb 2\n')
+      const link = join(dir, 'a-link')
+      symlinkSync(part, link)
+      const commit = async (over: Partial<z.input<typeof LocalCommitRequest>>): Promise<z.output<typeof LocalCommitResponse>> =>
+        await request(nodes[1], submitter.getMultiaddrs(), JOB_PROTOCOLS.localCommit, { jobId: spec.jobId, partition: 0, epoch: 1, attempt: 1, bytes: 8, path: part, nonce, ...over }, LocalCommitResponse)
+      const incoming = (): string[] => readdirSync(parts.output.temporary).filter((f) => f.startsWith('incoming-'))
+
+      expect(await commit({ nonce: '0'.repeat(64) })).toMatchObject({ inPlace: false, accepted: false, reason: expect.stringMatching(/nonce/) })
+      expect(await commit({ path: link })).toMatchObject({ inPlace: false, reason: expect.stringMatching(/not a regular file/) })
+      expect(await commit({ bytes: 9 })).toMatchObject({ inPlace: false, reason: expect.stringMatching(/holds 8 bytes, not 9/) })
+      expect(await commit({ jobId: 'another-job' })).toMatchObject({ inPlace: false, accepted: false })
+      expect(incoming()).toEqual([])
+      expect(parts.has(0)).toBe(false)
+
+      expect(await commit({})).toEqual({ inPlace: true, accepted: true })
+      rmSync(part)
+      expect(readFileSync(parts.output.tempPart(0), 'utf8')).toBe('a 1\nb 2\n')
+      writeFileSync(part, 'c 3\nd 4\n')
+      expect(await commit({ attempt: 2 })).toMatchObject({ inPlace: true, accepted: false })
+      expect(readFileSync(parts.output.tempPart(0), 'utf8')).toBe('a 1\nb 2\n')
+      expect(incoming()).toEqual([])
+    } finally {
+      await submission.stop()
+      await submitter.stop()
+    }
   })
 
   it('with --intermediate-replicas 2, every map output is copied to the other worker before its map counts as done', async () => {
