@@ -171,28 +171,20 @@ export class MapOutputBytes {
     let order = new Uint32Array(n)
     for (let i = 0; i < n; i++) order[i] = i
     let spare = new Uint32Array(n)
+    const digits = new Int32Array(n)
     const counts = new Int32Array(Math.max(1 << DIGIT_BITS, partitions) + 1)
     for (let pass = 0; pass < 5; pass++) {
-      const digitOf = (i: number): number => {
-        switch (pass) {
-          case 0: return prefixes[2 * i + 1] & DIGIT_MASK
-          case 1: return prefixes[2 * i + 1] >>> DIGIT_BITS
-          case 2: return prefixes[2 * i] & DIGIT_MASK
-          case 3: return prefixes[2 * i] >>> DIGIT_BITS
-          default: return this.partitions[i]
-        }
+      if (pass === 4) digits.set(this.partitions.subarray(0, n))
+      else {
+        const half = pass < 2 ? 1 : 0
+        const shift = pass % 2 === 0 ? 0 : DIGIT_BITS
+        for (let i = 0; i < n; i++) digits[i] = (prefixes[2 * i + half] >>> shift) & DIGIT_MASK
       }
-      counts.fill(0)
-      for (let k = 0; k < n; k++) counts[digitOf(order[k]) + 1]++
-      if (n === 0 || counts[digitOf(order[0]) + 1] === n) continue
-      for (let d = 1; d < counts.length; d++) counts[d] += counts[d - 1]
-      for (let k = 0; k < n; k++) {
-        const i = order[k]
-        spare[counts[digitOf(i)]++] = i
+      if (countingPass(order, spare, digits, counts)) {
+        const t = order
+        order = spare
+        spare = t
       }
-      const t = order
-      order = spare
-      spare = t
     }
     return order
   }
@@ -207,4 +199,22 @@ export class MapOutputBytes {
     if (same) return
     records.sort((a, b) => data.compare(data, offsets[4 * b + 1], offsets[4 * b + 2], offsets[4 * a + 1], offsets[4 * a + 2]) || a - b)
   }
+}
+
+/**
+ * One stable pass: `order` by `digits[record]` into `into`. False, and nothing moved, when every record has the
+ * same digit.
+ */
+function countingPass (order: Uint32Array, into: Uint32Array, digits: Int32Array, counts: Int32Array): boolean {
+  const n = order.length
+  if (n === 0) return false
+  counts.fill(0)
+  for (let i = 0; i < n; i++) counts[digits[i] + 1]++
+  if (counts[digits[0] + 1] === n) return false
+  for (let d = 1; d < counts.length; d++) counts[d] += counts[d - 1]
+  for (let k = 0; k < n; k++) {
+    const i = order[k]
+    into[counts[digits[i]]++] = i
+  }
+  return true
 }

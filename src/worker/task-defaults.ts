@@ -15,3 +15,13 @@ export const TASK_YOUNG_GENERATION_MB = 8
  * split (32 MiB) decoded. Smaller tasks (the lab's books) leave less and pay nothing. See heap-collector.ts.
  */
 export const TASK_COLLECT_AFTER_MB = 32
+
+/**
+ * The nice value of a task thread (Linux; the node's own threads stay at 0). A node's main thread serves map
+ * output, pulls it, and sends heartbeats: when task threads filled every core, it waited its turn behind them, and
+ * a pull of map output ran at the pace of whatever CPU was left. At nice 10 a runnable main thread gets about nine
+ * times a task thread's share; when nothing else runs, the tasks get every core all the same. The 1 GiB sort, two
+ * runs each: the uncompressed shuffle at 0.29–0.36× a bare stream at nice 0, 0.52–0.59× at 5, 0.68–0.80× at 10,
+ * the job's time unchanged (docs/performance.md).
+ */
+export const TASK_NICE = 10

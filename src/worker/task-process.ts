@@ -4,6 +4,8 @@
 // process may read and write was fixed on its command line by task-sandbox.ts.
 import { resolve } from 'node:path'
 import { userStack } from '../mapreduce/user-code.js'
+import { TASK_NICE } from './task-defaults.js'
+import { lowerThreadPriority } from './task-priority.js'
 import { createTaskRuntime, failure } from './task-runtime.js'
 import type { RunnerCrash, RunnerLog, RunnerReady, TaskRequest, ThreadReply } from './thread-messages.js'
 
@@ -20,6 +22,8 @@ function explainDenied (err: unknown): void {
   err.message = `${err.message} (sandbox: permission ${String(permission ?? 'unknown')} denied${what}; a sandboxed task may read only its job's code and input, write only its work folder, and start no process or thread)`
 }
 
+// Its own process, but the same reason as a task thread: the node's main thread serves and pulls map output.
+lowerThreadPriority(TASK_NICE)
 const runtime = createTaskRuntime({ explainError: explainDenied })
 
 // Job code that throws from a timer, or leaves a promise rejected, ends this process: say why first.

@@ -3,12 +3,14 @@
 // An exception nothing caught ends the thread; the pool sees it as `error`.
 import { parentPort } from 'node:worker_threads'
 import { heapCollector } from './heap-collector.js'
-import { TASK_COLLECT_AFTER_MB } from './task-defaults.js'
+import { TASK_COLLECT_AFTER_MB, TASK_NICE } from './task-defaults.js'
+import { lowerThreadPriority } from './task-priority.js'
 import { createTaskRuntime, failure } from './task-runtime.js'
 import type { RunnerLog, TaskRequest, ThreadReply } from './thread-messages.js'
 
 const port = parentPort
 if (port === null) throw new Error('task-thread must run in a worker thread')
+lowerThreadPriority(TASK_NICE)
 const runtime = createTaskRuntime()
 const collect = heapCollector(TASK_COLLECT_AFTER_MB * 2 ** 20)
 
