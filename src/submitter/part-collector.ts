@@ -1,6 +1,6 @@
 import { constants, linkSync, lstatSync, renameSync, rmSync, statSync } from 'node:fs'
 import { copyFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { isAbsolute, join } from 'node:path'
 import type { OutputDir } from '../mapreduce/output-dir.js'
 
 /**
@@ -54,6 +54,7 @@ export class PartCollector {
    */
   async takeInPlace (partition: number, path: string, bytes: number): Promise<boolean> {
     if (this.committed.has(partition) || partition >= this.reduces) return false
+    if (!isAbsolute(path)) throw new Error(`${path} is not an absolute path`)
     const st = lstatSync(path, { throwIfNoEntry: false })
     if (st === undefined || !st.isFile()) throw new Error(`${path} is not a regular file here`)
     if (st.size !== bytes) throw new Error(`${path} holds ${st.size} bytes, not ${bytes}`)

@@ -1,3 +1,4 @@
+import { resolve } from 'node:path'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { receiveBytes, receiveToFile, sendFileRange } from '../protocol/bulk.js'
 import { withBulkStream } from '../protocol/bulk-rpc.js'
@@ -76,7 +77,8 @@ export class SubmitterClient {
     if (!this.inPlace || probe === undefined) return false
     const nonce = readProbe(probe)
     if (nonce === undefined) return false
-    const body: z.output<typeof LocalCommitRequest> = { jobId: job.jobId, partition: task.index, epoch, attempt: task.attempt, bytes, path, nonce }
+    // Absolute: the submitter's working folder is not this node's (`join --data-dir` may be relative).
+    const body: z.output<typeof LocalCommitRequest> = { jobId: job.jobId, partition: task.index, epoch, attempt: task.attempt, bytes, path: resolve(path), nonce }
     let answer: z.output<typeof LocalCommitResponse>
     try {
       answer = await request(this.network, submitterAddrs(job), JOB_PROTOCOLS.localCommit, body, LocalCommitResponse, { signal })

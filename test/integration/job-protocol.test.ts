@@ -155,6 +155,7 @@ describe('Register / DoJob / fetch / commit over libp2p (one process)', () => {
       expect(await commit({ nonce: '0'.repeat(64) })).toMatchObject({ inPlace: false, accepted: false, reason: expect.stringMatching(/nonce/) })
       expect(await commit({ path: link })).toMatchObject({ inPlace: false, reason: expect.stringMatching(/not a regular file/) })
       expect(await commit({ bytes: 9 })).toMatchObject({ inPlace: false, reason: expect.stringMatching(/holds 8 bytes, not 9/) })
+      expect(await commit({ path: 'a-part' })).toMatchObject({ inPlace: false, reason: expect.stringMatching(/not an absolute path/) })
       expect(await commit({ jobId: 'another-job' })).toMatchObject({ inPlace: false, accepted: false })
       expect(incoming()).toEqual([])
       expect(parts.has(0)).toBe(false)

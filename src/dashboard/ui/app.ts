@@ -150,7 +150,8 @@ function renderJob (): void {
       <tr><td>dataset blocks pulled from other nodes</td><td></td><td>${bytes(c.blockFetchedBytes)}</td></tr>
       <tr><td>map output</td><td>${c.mapRecordsOut} records</td><td>${bytes(c.mapBytesOut)}</td></tr>
       <tr><td>shuffle</td><td>${bytes(c.shuffleRawBytes)} raw</td><td>${bytes(c.shuffleBytes)} sent</td></tr>
-      <tr><td>reduce</td><td>${c.reduceRecordsIn} in, ${c.reduceRecordsOut} out</td><td>${bytes(c.reduceBytesOut)}</td></tr></tbody></table>
+      <tr><td>reduce</td><td>${c.reduceRecordsIn} in, ${c.reduceRecordsOut} out</td><td>${bytes(c.reduceBytesOut)}</td></tr>
+      <tr><td>output sent to the submitter</td><td></td><td>${bytes(c.outputSentBytes)}</td></tr></tbody></table>
     ${failed.length === 0 ? '' : `<h3>Failures</h3><table id="failures"><tbody>${failed.map(({ t, a }) => `<tr><td>${t.kind}-${t.index}</td><td>${a.epoch}.${a.attempt}</td><td class="mono">${short(a.node)}</td><td>${esc(a.error ?? '')}</td>
       <td><a target="_blank" href="${esc(logUrl(r, t.kind, t.index, a))}">log</a></td></tr>
       <tr><td colspan="5"><pre class="tail" data-log="${esc(logUrl(r, t.kind, t.index, a))}">…</pre></td></tr>`).join('')}</tbody></table>`}
