@@ -278,7 +278,8 @@ export class CoordinatorService implements Startable {
     if (spec.detached === undefined || store === undefined || this.jobs.has(spec.jobId) || this.c.history?.held(spec.jobId)?.detached?.spec !== undefined) return this.onSubmit(spec, committed)
     this.acting()
     // Nothing of a job refused is stored: onSubmit refuses it (and says why in the log).
-    if (this.refusalOf(spec, checkSealedSpec(spec)) !== undefined) return this.onSubmit(spec, committed)
+    const sealed = checkSealedSpec(spec)
+    if (this.refusalOf(spec, sealed) !== undefined) return this.onSubmit(spec, committed, sealed)
     let storing = this.specStores.get(spec.jobId)
     if (storing === undefined) {
       storing = store.storeSpec(spec, this.lifetime.signal).finally(() => { this.specStores.delete(spec.jobId) })
@@ -286,7 +287,7 @@ export class CoordinatorService implements Startable {
     }
     return storing.then((where) => {
       // The lease may have passed on meanwhile: onSubmit checks again.
-      const answer = this.onSubmit(spec, committed)
+      const answer = this.onSubmit(spec, committed, sealed)
       if (answer.refused === undefined) {
         this.recorder?.specStored(spec.jobId, where, Date.now())
         this.publishHistory(true)
@@ -310,10 +311,10 @@ export class CoordinatorService implements Startable {
     return undefined
   }
 
-  private onSubmit (spec: JobSpec, committed: number[]): z.input<typeof SubmitResponse> {
+  /** `sealed`: the spec's seal and splits as already checked (they depend on the spec alone). */
+  private onSubmit (spec: JobSpec, committed: number[], sealed = checkSealedSpec(spec)): z.input<typeof SubmitResponse> {
     this.acting()
     // Checked at every submit, a re-sent one too (the same bytes: Ed25519 signatures are deterministic).
-    const sealed = checkSealedSpec(spec)
     const signer = spec.seal.signer
     const refusal = this.refusalOf(spec, sealed)
     if (refusal !== undefined || sealed.tree === undefined) {
