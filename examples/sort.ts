@@ -6,6 +6,8 @@
 //   mrp2p submit sort --input records.txt --reduces 8 --output sorted
 //   cat sorted/part-* > sorted.txt        # sorted by key bytes (LC_ALL=C sort order)
 //
+// There is no reduce: every record comes out as it went in, a `key payload`
+// line, and the engine copies records as bytes instead of decoding them.
 // Records with equal keys keep all their lines; their order among themselves
 // follows the map order (input order), as the engine's merge is stable.
 import { compareKeys, defineJob } from 'mrp2p'
@@ -61,9 +63,5 @@ export default defineJob({
       else lo = mid + 1
     }
     return lo
-  },
-  reduce (key, values) {
-    // Output lines are `key value`: records with one key become one line each.
-    return values.join(`\n${key} `)
   }
 })

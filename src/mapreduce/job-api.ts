@@ -43,8 +43,15 @@ export interface ReduceContext extends JobContext {
 export interface Job {
   /** Called once per split with the document name and the split's text. */
   map: (document: string, contents: string, emit: Emit, ctx: MapContext) => void | Promise<void>
-  /** Called once per key, in key byte order, with every value emitted for it. Returns the output value. */
-  reduce: (key: string, values: string[], ctx: ReduceContext) => string
+  /**
+   * Called once per key, in key byte order, with every value emitted for it. Returns the output value.
+   *
+   * Optional: without it, every emitted record is written as it is, one `key value` line each (`value` alone with
+   * `valuesOnly`), in key byte order and, for equal keys, in emit order: Hadoop's identity reducer, Spark's
+   * `sortByKey`. The records are then copied as bytes, never decoded, which makes a sort's reduce several times
+   * faster. A job with a `combine` needs a `reduce`: how many values a combiner leaves depends on where spills fell.
+   */
+  reduce?: (key: string, values: string[], ctx: ReduceContext) => string
   /**
    * Optional map-side pre-reduction. It may be called any number of times on
    * any subset of a key's values, so it must be associative and its output must
@@ -62,7 +69,8 @@ export interface Job {
   sample?: (lines: string[], ctx: JobContext) => Record<string, string>
   /**
    * Optional: write only what `reduce` returns, one output line per key, without the key (Hadoop's NullWritable
-   * key). For a job whose reduce builds the whole line, or several lines (the `top` example).
+   * key). For a job whose reduce builds the whole line, or several lines (the `top` example). Without a `reduce`:
+   * each value alone, a line each.
    */
   valuesOnly?: boolean
 }

@@ -144,12 +144,12 @@ export async function importJob (bundle: { name: string, code: string, hash: str
     throw new JobLoadError(`job module ${bundle.name} failed to load: ${err instanceof Error ? err.message : String(err)}`)
   }
   const candidate = (typeof mod.default === 'object' && mod.default !== null ? mod.default : mod) as Record<string, unknown>
-  for (const fn of ['map', 'reduce'] as const) {
-    if (typeof candidate[fn] !== 'function') throw new JobLoadError(`job module ${bundle.name} does not export a ${fn} function`)
-  }
-  for (const fn of ['combine', 'partition', 'sample'] as const) {
+  if (typeof candidate.map !== 'function') throw new JobLoadError(`job module ${bundle.name} does not export a map function`)
+  for (const fn of ['reduce', 'combine', 'partition', 'sample'] as const) {
     if (candidate[fn] !== undefined && typeof candidate[fn] !== 'function') throw new JobLoadError(`job module ${bundle.name} exports ${fn}, but it is not a function`)
   }
+  // Without a reduce every value is written as it is, and how many a combiner leaves depends on where spills fell.
+  if (candidate.combine !== undefined && candidate.reduce === undefined) throw new JobLoadError(`job module ${bundle.name} exports combine but no reduce: a combiner's values need a reduce to fold them`)
   return { ...bundle, job: candidate as unknown as Job }
 }
 

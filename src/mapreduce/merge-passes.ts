@@ -1,6 +1,6 @@
 import { rmSync } from 'node:fs'
-import { IndexHeap } from './index-heap.js'
 import type { BlockWriterOptions } from './run-blocks.js'
+import { RecordMerge } from './record-merge.js'
 import { RunReader, RunWriter, type RunStats } from './run-file.js'
 
 /**
@@ -49,16 +49,15 @@ export function removeRuns (paths: readonly string[]): void {
 }
 
 /**
- * Merges runs into one, copying each record's bytes as they are: keys compare as UTF-8 bytes, which is the order
- * the runs are sorted in (key-order.ts), and equal keys go in run order, as KWayMerge has them. Decoding every
- * record into strings and encoding it again made the 4 GiB sort's extra pass cost 18 % of the job.
+ * Merges runs into one, copying each record's bytes as they are (record-merge.ts). Decoding every record into
+ * strings and encoding it again made the 4 GiB sort's extra pass cost 18 % of the job.
  */
 export function mergeRecords (paths: readonly string[], into: string, options: BlockWriterOptions): RunStats {
   const readers: RunReader[] = []
   const writer = RunWriter.create(into, options)
   try {
     for (const p of paths) readers.push(RunReader.open(p))
-    new RecordCopy(readers).into(writer)
+    new RecordMerge(readers).drain((r) => writer.addRecord(r.buf, r.recordStart, r.recordEnd))
   } catch (err) {
     // The run is half written and the caller removes it; only its descriptor matters now.
     try { writer.close() } catch {}
@@ -67,28 +66,4 @@ export function mergeRecords (paths: readonly string[], into: string, options: B
     for (const r of readers) r.close()
   }
   return writer.close()
-}
-
-/** KWayMerge's order over records left as bytes. */
-class RecordCopy extends IndexHeap {
-  constructor (private readonly readers: RunReader[]) {
-    super()
-    readers.forEach((r, i) => { if (r.nextRecord()) this.push(i) })
-  }
-
-  protected less (a: number, b: number): boolean {
-    const x = this.readers[a]
-    const y = this.readers[b]
-    const c = x.buf.compare(y.buf, y.keyStart, y.keyEnd, x.keyStart, x.keyEnd)
-    return c < 0 || (c === 0 && a < b)
-  }
-
-  into (writer: RunWriter): void {
-    for (let top = this.peek(); top !== undefined; top = this.peek()) {
-      const r = this.readers[top]
-      writer.addRecord(r.buf, r.recordStart, r.recordEnd)
-      if (r.nextRecord()) this.siftTop()
-      else this.pop()
-    }
-  }
 }

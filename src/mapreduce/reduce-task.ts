@@ -2,6 +2,7 @@ import type { Job, ReduceContext } from './job-api.js'
 import { forEachGroup, KWayMerge } from './merge.js'
 import { mergeDown, removeRuns } from './merge-passes.js'
 import { PartWriter } from './part-file.js'
+import { RecordMerge } from './record-merge.js'
 import { RunReader } from './run-file.js'
 import { userCodeError } from './user-code.js'
 
@@ -22,7 +23,7 @@ export interface ReduceTaskInput {
 /** `values`: the records read (one per key and map output that had it, after the mappers' combine). */
 export interface ReduceTaskResult { keys: number, bytes: number, values: number }
 
-/** One reduce task: k-way merge of the sorted runs → reduce once per key → part file. */
+/** One reduce task: k-way merge of the sorted runs → reduce once per key (or every record as it is) → part file. */
 export function runReduceTask (input: ReduceTaskInput): ReduceTaskResult {
   const { job, jobName } = input
   const ctx: ReduceContext = { params: input.params, reduces: input.reduces, partition: input.partition }
@@ -33,19 +34,26 @@ export function runReduceTask (input: ReduceTaskInput): ReduceTaskResult {
     let valuesIn = 0
     try {
       for (const path of runs.paths) readers.push(RunReader.open(path))
-      forEachGroup(new KWayMerge(readers), (key, values) => {
-        valuesIn += values.length
-        let out: unknown
-        try {
-          out = job.reduce(key, values, ctx)
-        } catch (err) {
-          throw userCodeError(jobName, `reduce failed on key ${JSON.stringify(key)}`, err)
-        }
-        if (typeof out !== 'string') {
-          throw userCodeError(jobName, `reduce returned ${typeof out} for key ${JSON.stringify(key)}`, new TypeError('reduce must return a string'))
-        }
-        writer.add(key, out)
-      })
+      const reduce = job.reduce
+      if (reduce === undefined) {
+        // Every record is its own line, in merged order: copied as bytes, never decoded (Hadoop's identity reducer).
+        new RecordMerge(readers).drain((r) => writer.addRecord(r.buf, r.keyStart, r.keyEnd, r.valueStart, r.recordEnd))
+        valuesIn = writer.lines
+      } else {
+        forEachGroup(new KWayMerge(readers), (key, values) => {
+          valuesIn += values.length
+          let out: unknown
+          try {
+            out = reduce.call(job, key, values, ctx)
+          } catch (err) {
+            throw userCodeError(jobName, `reduce failed on key ${JSON.stringify(key)}`, err)
+          }
+          if (typeof out !== 'string') {
+            throw userCodeError(jobName, `reduce returned ${typeof out} for key ${JSON.stringify(key)}`, new TypeError('reduce must return a string'))
+          }
+          writer.add(key, out)
+        })
+      }
     } finally {
       writer.close()
     }

@@ -149,7 +149,7 @@ describe('distributed jobs on a mesh of real processes', () => {
 describe('submit refuses bad input with one clear line and writes nothing', () => {
   const dir = mkdtempSync(join(tmpdir(), 'mrp2p-submit-bad-'))
   writeFileSync(join(dir, 'in.txt'), 'some words\n')
-  writeFileSync(join(dir, 'no-reduce.ts'), 'export const map = () => {}\n')
+  writeFileSync(join(dir, 'combine-no-reduce.ts'), 'export const map = () => {}\nexport const combine = () => "x"\n')
   writeFileSync(join(dir, 'broken.ts'), 'export const map = (\n')
   // A syntactically valid address of a node that does not exist: nothing listens there.
   const nowhere = '/ip4/127.0.0.1/tcp/9/p2p/12D3KooWQFwGmycWgsvqUikrPUkdRiTJgihm9cejC3eucpRpYHRD'
@@ -167,10 +167,10 @@ describe('submit refuses bad input with one clear line and writes nothing', () =
     expectRefused(await runCli(['submit', 'wc', '--input', 'in.txt', 'gone.txt', '--output', out, '--bootstrap', nowhere], { cwd: dir }), /input gone\.txt does not exist/, out)
   })
 
-  it('a job module that does not build, or lacks reduce', async () => {
+  it('a job module that does not build, or has a combiner and no reduce', async () => {
     const out = join(dir, 'out-module')
     expectRefused(await runCli(['submit', './broken.ts', '--input', 'in.txt', '--output', out, '--bootstrap', nowhere], { cwd: dir }), /job module \.\/broken\.ts does not build/, out)
-    expectRefused(await runCli(['submit', './no-reduce.ts', '--input', 'in.txt', '--output', out, '--bootstrap', nowhere], { cwd: dir }), /does not export a reduce function/, out)
+    expectRefused(await runCli(['submit', './combine-no-reduce.ts', '--input', 'in.txt', '--output', out, '--bootstrap', nowhere], { cwd: dir }), /exports combine but no reduce/, out)
   })
 
   it('an output folder that already holds files', async () => {

@@ -11,6 +11,7 @@ mkdirSync(join(dir, 'folder'))
 execFileSync('mkfifo', [join(dir, 'fifo')])
 writeFileSync(join(dir, 'syntax.ts'), 'export function map (\n')
 writeFileSync(join(dir, 'no-map.ts'), 'export const reduce = () => "x"\n')
+writeFileSync(join(dir, 'combine-no-reduce.ts'), 'export const map = () => {}\nexport const combine = () => "x"\n')
 writeFileSync(join(dir, 'imports-missing.ts'), 'import x from "./nowhere.js"\nexport const map = x\nexport const reduce = x\n')
 writeFileSync(join(dir, 'throws-at-load.ts'), 'throw new Error("top-level boom")\n')
 writeFileSync(join(dir, 'map-throws.ts'), [
@@ -89,6 +90,11 @@ describe('mrp2p run refuses bad input with one clear line', () => {
   it('job module without map', async () => {
     const o = out()
     expectOneLineError(await runCli(['run', './no-map.ts', '--input', 'in.txt', '-o', o], { cwd: dir }), 2, /job module no-map does not export a map function/, o)
+  })
+
+  it('job module with a combiner and no reduce', async () => {
+    const o = out()
+    expectOneLineError(await runCli(['run', './combine-no-reduce.ts', '--input', 'in.txt', '-o', o], { cwd: dir }), 2, /job module combine-no-reduce exports combine but no reduce/, o)
   })
 
   for (const bad of ['0', '-1', '1.5', 'three', '']) {

@@ -21,14 +21,16 @@ const linesJob: Job = {
   reduce: (_key, values) => values.join(',')
 }
 
-/** The whole job in memory, one map call per document: what the engine must reproduce. */
+/** The whole job in memory, one map call per document: what the engine must reproduce, line by line. */
 function naive (job: Job, docs: Array<{ name: string, text: string }>, reduces: number): string[] {
   const groups = new Map<string, string[]>()
   for (const d of docs) {
     const ctx = { params: {}, reduces, split: { document: d.name, index: 0, offset: 0, firstLine: 1 } }
     void job.map(d.name, d.text, (k, v) => { groups.set(k, [...(groups.get(k) ?? []), v]) }, ctx)
   }
-  return [...groups.keys()].sort(byBytes).map((k) => `${k} ${job.reduce(k, groups.get(k) as string[], { params: {}, reduces, partition: 0 })}`)
+  // Without a reduce, every value is its own line, in emit order (Hadoop's identity reducer).
+  const reduce = job.reduce ?? ((k: string, values: string[]): string => values.join(`\n${k} `))
+  return [...groups.keys()].sort(byBytes).flatMap((k) => `${k} ${reduce(k, groups.get(k) as string[], { params: {}, reduces, partition: 0 })}`.split('\n'))
 }
 
 const alphabet = fc.constantFrom('a', 'b', 'Z', ' ', ' ', '\n', '\n', 'é', 'ß', '日', '𝐀', '😀', '\uff21', '-', '1')
@@ -62,7 +64,8 @@ const params = fc.record({
 })
 
 describe('sequential engine against a naive in-memory run', () => {
-  for (const [name, getJob] of [['wc (with combiner)', () => wc], ['lines (order-sensitive values, keys with spaces)', () => linesJob]] as const) {
+  const linesAsThey: Job = { map: linesJob.map }
+  for (const [name, getJob] of [['wc (with combiner)', () => wc], ['lines (order-sensitive values, keys with spaces)', () => linesJob], ['lines with no reduce (records as they are)', () => linesAsThey]] as const) {
     it(`${name}: same lines for random documents, R, split sizes and spill budgets`, async () => {
       await fc.assert(fc.asyncProperty(params, async ({ texts, reduces, splitSize, memory }) => {
         const job = getJob()
@@ -74,6 +77,8 @@ describe('sequential engine against a naive in-memory run', () => {
           const keys = lines.map((l) => l.slice(0, l.lastIndexOf(' ')))
           expect([...keys].sort(byBytes)).toEqual(keys)
           if (job === wc) for (const k of keys) expect(defaultPartition(k, reduces)).toBe(r)
+          // Records as they are: the part is the naive run's lines of its partition, equal keys in emit order.
+          if (job === linesAsThey) expect(lines).toEqual(naive(job, docs, reduces).filter((l) => defaultPartition(l.slice(0, l.lastIndexOf(' ')), reduces) === r))
         })
       }), { numRuns: 60 })
     })

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import type { Job } from '../../src/mapreduce/job-api.js'
 import { ArraySource, forEachGroup, KWayMerge } from '../../src/mapreduce/merge.js'
 import { mergeDown, removeRuns } from '../../src/mapreduce/merge-passes.js'
 import { runReduceTask } from '../../src/mapreduce/reduce-task.js'
@@ -68,7 +69,8 @@ describe('merge passes (a bounded fan-in)', () => {
   }
 
   it('merge down to at most the fan-in and give the records of one merge of all, equal keys in run order', () => {
-    const key = fc.constantFrom('a', 'ab', 'b', 'c', 'é', 'z', '\uff21', '𝐀', '')
+    // Keys that tie on their first four bytes, are shorter than four, or hold NULs: the merge compares those as numbers first.
+    const key = fc.constantFrom('a', 'ab', 'b', 'c', 'é', 'z', '\uff21', '𝐀', '', 'abcd', 'abcde', 'abcd\u0000', 'abc', 'ab\u0000', '\u0000', 'ééx', 'ééy')
     const run = fc.array(key, { maxLength: 12 }).map((keys) => [...keys].sort(byBytes))
     fc.assert(fc.property(fc.array(run, { maxLength: 14 }), fc.integer({ min: 2, max: 5 }), (runs, fanIn) => {
       const paths = runs.map((keys, r) => writeRun(keys.map((k, i): [string, string] => [k, `${r}.${i}`])))
@@ -96,6 +98,21 @@ describe('merge passes (a bounded fan-in)', () => {
     expect(once).toBe('k 0,1,2,3,4,5,6,7,8\nm0 0,3,6\nm1 1,4,7\nm2 2,5,8\nz 0,1,2,3,4,5,6,7,8\n')
     expect(reduce(2, 'part-passes')).toBe(once)
     expect(readdirSync(dir).filter((f) => f.includes('.merge-'))).toEqual([])
+  })
+
+  it('a job without a reduce writes every record as its own line, as a reduce that joins them by lines would', () => {
+    const key = fc.constantFrom('a', 'a b', 'abcd', 'abcde', 'abcd\u0000', 'abc', '', 'é', '𝐀', '\uff21', '\u0000')
+    const run = fc.array(fc.tuple(key, fc.string({ maxLength: 6 }).map((v) => v.replaceAll('\n', ''))), { maxLength: 15 })
+      .map((recs) => [...recs].sort((x, y) => byBytes(x[0], y[0])))
+    fc.assert(fc.property(fc.array(run, { maxLength: 8 }), fc.boolean(), fc.integer({ min: 2, max: 6 }), (runs, valuesOnly, mergeFanIn) => {
+      const paths = runs.map((recs, r) => writeRun(recs.map(([k, v], i): [string, string] => [k, `${r}.${i}${v}`])))
+      const part = (job: Job, out: string): string => {
+        runReduceTask({ job, jobName: 'lines', partition: 0, reduces: 1, params: {}, inputs: paths, outputPath: join(dir, out), mergeFanIn })
+        return readFileSync(join(dir, out), 'utf8')
+      }
+      const joined = part({ map: () => {}, valuesOnly, reduce: (k, values) => values.join(valuesOnly ? '\n' : `\n${k} `) }, `part-joined-${n}`)
+      expect(part({ map: () => {}, valuesOnly }, `part-as-they-are-${n++}`)).toBe(joined)
+    }), { numRuns: 200 })
   })
 
   it('refuses a fan-in under 2', () => {
