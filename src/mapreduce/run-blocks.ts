@@ -20,8 +20,12 @@ import { ChunkedFileWriter, writeAll } from './chunked-file-writer.js'
  */
 
 export const BLOCK_HEADER = 9
-/** Raw bytes per block: a reduce holds one block per input run, so this bounds its read memory. */
-export const RUN_BLOCK = 256 * 1024
+/**
+ * Raw bytes per block: a reduce holds one block per input run, so this bounds its read memory. 64 KiB rather than
+ * 256: a reduce then reads four times as many runs in the same memory (merge-passes.ts), and the 4 GiB sort's
+ * needs no extra merge pass. The sort's map output came out 0.5 % larger, and no slower.
+ */
+export const RUN_BLOCK = 64 * 1024
 /** The largest block, so the largest record: a header claiming more is corrupt, not a reason to allocate. */
 const MAX_BLOCK = 1 << 30
 const CODEC_STORED = 0
@@ -32,7 +36,7 @@ const GIVE_UP_AFTER = 4
  * in one piece the size of a block: in 16 KiB pieces (the default), two threads compressing 256 MiB each raised
  * the process's RSS by 76 MiB, in one piece by 26.
  */
-const BROTLI_FAST = { chunkSize: RUN_BLOCK, params: { [constants.BROTLI_PARAM_QUALITY]: 0, [constants.BROTLI_PARAM_LGWIN]: 18 } }
+const BROTLI_FAST = { chunkSize: RUN_BLOCK, params: { [constants.BROTLI_PARAM_QUALITY]: 0, [constants.BROTLI_PARAM_LGWIN]: 16 } }
 
 export class CorruptRunError extends Error {
   static readonly NAME = 'CorruptRunError'
