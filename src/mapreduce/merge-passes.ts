@@ -4,14 +4,14 @@ import { RecordMerge } from './record-merge.js'
 import { RunReader, RunWriter, type RunStats } from './run-file.js'
 
 /**
- * The most runs one merge reads at once. Each reader holds a block of its run (up to 64 KiB raw, run-blocks.ts,
+ * The most runs one merge reads at once. Each reader holds a block of its run (up to 128 KiB raw, run-blocks.ts,
  * and the stored block it came from), so a reduce that merged every map output at once held memory in step with
  * the number of maps: with 256 KiB blocks, the 4 GiB sort (128 maps) peaked at 458 MiB a node against 379 at
- * 1 GiB. Hadoop bounds the same thing with `mapreduce.task.io.sort.factor`. 256 readers of 64 KiB blocks hold
- * what 64 of 256 KiB did; a job of up to 256 maps (8 GiB in 32 MiB splits) then needs no extra pass, which had
+ * 1 GiB. Hadoop bounds the same thing with `mapreduce.task.io.sort.factor`. 128 readers of 128 KiB blocks hold
+ * what 64 of 256 KiB did; a job of up to 128 maps (4 GiB in 32 MiB splits) then needs no extra pass, which had
  * cost the 4 GiB sort a sixth of its time.
  */
-export const MERGE_FAN_IN = 256
+export const MERGE_FAN_IN = 128
 
 /** Runs to merge, after the passes that bring them down to `fanIn`; `temporary` are the runs those passes wrote. */
 export interface MergedDown { paths: string[], temporary: string[] }

@@ -38,11 +38,17 @@ export class PartWriter {
   addRecord (buf: Buffer, keyStart: number, keyEnd: number, valueStart: number, valueEnd: number): void {
     const out = this.out.reserve((this.keys ? keyEnd - keyStart + 1 : 0) + valueEnd - valueStart + 1)
     let p = this.out.pos
-    if (this.keys) {
-      p = copyBytes(buf, keyStart, keyEnd, out, p)
-      out[p++] = 0x20
+    if (this.keys && valueStart === keyEnd + 1) {
+      // The value's length took one byte, between key and value, where the line has its space: one copy, not two.
+      p = copyBytes(buf, keyStart, valueEnd, out, p)
+      out[p - (valueEnd - keyEnd)] = 0x20
+    } else {
+      if (this.keys) {
+        p = copyBytes(buf, keyStart, keyEnd, out, p)
+        out[p++] = 0x20
+      }
+      p = copyBytes(buf, valueStart, valueEnd, out, p)
     }
-    p = copyBytes(buf, valueStart, valueEnd, out, p)
     out[p++] = 0x0a
     this.out.pos = p
     this.lines++
