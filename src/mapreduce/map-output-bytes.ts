@@ -1,9 +1,16 @@
 import type { BlockWriterOptions } from './run-blocks.js'
 import { RunWriter, type RunStats } from './run-file.js'
 
-/** Record slots and bytes a fresh buffer starts with; both double as needed (a small job stays small). */
+/**
+ * Record slots and bytes a buffer starts with when not told its budget; both double as needed. Told the budget, it
+ * starts at that (and a slot per 64 bytes of it): memory that is never written is never resident, and a buffer
+ * grown by doubling left a map task's every smaller copy to the collector, long-lived enough to be tenured.
+ */
 const FIRST_RECORDS = 4096
 const FIRST_BYTES = 256 * 1024
+const BUDGET_BYTES_PER_SLOT = 64
+/** …but not past this: a budget of gigabytes grows to its size as before. */
+const MOST_FIRST_BYTES = 64 * 2 ** 20
 /** Per record besides its bytes: four offsets, a partition and a key prefix (and two record numbers while sorting). */
 const RECORD_OVERHEAD = 4 * 4 + 4 + 8 + 8
 /** Bits of one counting pass of the sort: 4 passes over the prefix's 48 bits, 4096 counters each. */
@@ -26,22 +33,31 @@ const TWO_BYTE_VARINT_UNITS = 5461
  * 16 MiB budget held 60,000 records where this holds 120,000.
  */
 export class MapOutputBytes {
-  private data = Buffer.allocUnsafe(FIRST_BYTES)
+  private data: Buffer
   private pos = 0
   /** Per record: start, key start, key end, end. */
-  private offsets = new Int32Array(4 * FIRST_RECORDS)
-  private partitions = new Int32Array(FIRST_RECORDS)
+  private offsets: Int32Array
+  private partitions: Int32Array
   /**
    * Per record, the key's first six bytes, zero-padded, as two numbers of three bytes each (the first three, then the
    * next): keys in different order by these are in that order, and a key that is another's prefix ties with it.
    */
-  private prefixes = new Int32Array(2 * FIRST_RECORDS)
+  private prefixes: Int32Array
   private count = 0
 
+  /** `budgetBytes`: what the task spills past (map-task.ts), when it has one. */
   constructor (
     private readonly partitionOf: (key: string) => number,
-    readonly runOptions: BlockWriterOptions = {}
-  ) {}
+    readonly runOptions: BlockWriterOptions = {},
+    budgetBytes?: number
+  ) {
+    const first = budgetBytes === undefined ? FIRST_BYTES : Math.min(MOST_FIRST_BYTES, Math.max(FIRST_BYTES, budgetBytes))
+    const records = Math.max(FIRST_RECORDS, Math.ceil(first / BUDGET_BYTES_PER_SLOT))
+    this.data = Buffer.allocUnsafe(first)
+    this.offsets = new Int32Array(4 * records)
+    this.partitions = new Int32Array(records)
+    this.prefixes = new Int32Array(2 * records)
+  }
 
   /** Bytes held, as the map task's memory budget counts them. */
   get bytes (): number {

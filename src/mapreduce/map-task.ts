@@ -45,7 +45,7 @@ export async function runMapTask (input: MapTaskInput): Promise<MapTaskResult> {
   const ctx: MapContext = { params: input.params, reduces, split }
   const runOptions = { compress: input.options?.compress }
   // Values grouped by key are what a combiner needs; without one, records are kept as the bytes the runs hold.
-  const buffer = job.combine !== undefined ? new MapOutputBuffer(job, jobName, ctx, runOptions) : new MapOutputBytes(partitioner(job, jobName, ctx), runOptions)
+  const buffer = job.combine !== undefined ? new MapOutputBuffer(job, jobName, ctx, runOptions) : new MapOutputBytes(partitioner(job, jobName, ctx), runOptions, budget)
   const spills: string[][] = []
   let emitted = 0
 
