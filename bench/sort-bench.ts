@@ -201,7 +201,9 @@ export async function runSortBench (): Promise<Record<string, number>> {
   const input = records(BYTES)
   const mb = statSync(input.path).size / 1e6
   const bareMBps = await bareStreamMBps(BARE_BYTES)
-  const gnuSeconds = timeGnuSort(input.path)
+  // GNU sort of the same file took 8.8 s in one run and 15.0 s in the next on this machine: the faster of two is
+  // the baseline, the harder one to beat.
+  const gnuSeconds = Math.min(timeGnuSort(input.path), timeGnuSort(input.path))
   const packed = await sortOnce(input, [])
   const plain = await sortOnce(input, ['--no-compress'])
   const rate = (bytes: number, run: SortRun): number => bytes / 1e6 / (run.shuffleBusyMs / 1000)
@@ -210,7 +212,7 @@ export async function runSortBench (): Promise<Record<string, number>> {
     records: input.lines,
     sortSeconds: packed.seconds,
     sortMBps: mb / packed.seconds,
-    // What a user would run instead on the same two cores (issue #18: at least 1.0, as fast as GNU sort).
+    // What a user would run instead on the same two cores, the faster of two runs (issue #18: at least 1.0, as fast as GNU sort).
     gnuSortSeconds: gnuSeconds,
     ratioSortVsGnuSort: gnuSeconds / packed.seconds,
     // Every record passes the reduce phase once (no combiner): fetch, merge, reduce, write and commit together.
