@@ -145,7 +145,7 @@ export class BlockReader {
     if (raw.length !== rawLength) throw new CorruptRunError(`bad compressed block in run file ${this.path}`)
     // Copied into the reader's own buffer, so that brotli's dies young. Kept, it lived as long as a merge took to
     // read its records, long enough to be moved to the old generation, where only a full collection frees it: a
-    // reduce over 32 runs of the sort held 84 MiB of dead blocks, over 128 runs 106 MiB.
+    // reduce over 32 runs of the sort raised its process's RSS by 84 MiB, and by 28 with the copy.
     if (this.raw.length < rawLength) this.raw = Buffer.allocUnsafeSlow(rawLength)
     raw.copy(this.raw, 0, 0, rawLength)
     return this.raw.subarray(0, rawLength)
