@@ -73,11 +73,6 @@ export class RunReader implements RecordSource {
   keyEnd = 0
   valueStart = 0
   recordEnd = 0
-  /**
-   * The key's first four bytes as an unsigned number, zero past its end: keys in different order by these are in
-   * that order, so a merge compares two numbers where it would call into `Buffer.compare`, and only on a tie does.
-   */
-  keyPrefix = 0
 
   private constructor (private readonly blocks: BlockReader, private readonly path: string) {}
 
@@ -116,11 +111,6 @@ export class RunReader implements RecordSource {
     const keyLength = this.varint()
     this.keyStart = this.recordEnd
     this.keyEnd = this.skip(keyLength)
-    const b = this.buf
-    const k = this.keyStart
-    this.keyPrefix = keyLength >= 4
-      ? ((b[k] << 24) | (b[k + 1] << 16) | (b[k + 2] << 8) | b[k + 3]) >>> 0
-      : ((keyLength > 0 ? b[k] << 24 : 0) | (keyLength > 1 ? b[k + 1] << 16 : 0) | (keyLength > 2 ? b[k + 2] << 8 : 0)) >>> 0
     const valueLength = this.varint()
     this.valueStart = this.recordEnd
     this.skip(valueLength)
