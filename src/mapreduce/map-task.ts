@@ -15,6 +15,10 @@ export interface MapTaskInput {
   job: Job
   jobName: string
   split: SplitInfo
+  /**
+   * The split's text. The task lets go of it (sets it to '') once the map function has returned: it is the task's
+   * largest object, and the spills' merge that follows has no use for it.
+   */
   contents: string
   reduces: number
   params: Readonly<Record<string, string>>
@@ -24,6 +28,11 @@ export interface MapTaskInput {
   spillDir: string
   /** The job's options: its memory budget (spill past it) and whether runs are compressed. */
   options?: JobOptions
+  /**
+   * Called once the task has let go of `contents`. A task thread starts a collection then, so that the string is
+   * freed while the spills merge, not still held when the next task reads its split (heap-collector.ts).
+   */
+  onContentsDone?: () => void
 }
 
 export interface MapTaskResult {
@@ -71,17 +80,20 @@ export async function runMapTask (input: MapTaskInput): Promise<MapTaskResult> {
   } catch (err) {
     throw userCodeError(jobName, `map failed on document ${split.document}`, err)
   }
+  const lines = countLines(input.contents)
+  input.contents = ''
+  input.onContentsDone?.()
 
   try {
     if (spills.length === 0) {
-      return { partitions: buffer.writeRuns(input.outputPaths), lines: countLines(input.contents), emitted, spills: 0 }
+      return { partitions: buffer.writeRuns(input.outputPaths), lines, emitted, spills: 0 }
     }
     if (buffer.size > 0) spill()
     const partitions = input.outputPaths.map((path, p) => {
       const runs = spills.map((s) => s[p])
       return buffer instanceof MapOutputBuffer ? combineSpills(runs, path, buffer) : mergeRecords(runs, path, runOptions)
     })
-    return { partitions, lines: countLines(input.contents), emitted, spills: spills.length }
+    return { partitions, lines, emitted, spills: spills.length }
   } finally {
     for (const paths of spills) for (const path of paths) rmSync(path, { force: true })
   }

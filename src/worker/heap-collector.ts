@@ -10,9 +10,9 @@ export function heldBytes (): number {
 }
 
 /**
- * What a task thread calls between tasks: when the task left its heap holding at least `thresholdBytes` (a
- * split's contents are one string of up to twice the split's bytes), it starts a full collection, which runs
- * concurrently with the next task.
+ * What a task thread calls when a map has let go of its split's text, and between tasks: when the heap holds at
+ * least `thresholdBytes` (a split's contents are one string of up to twice the split's bytes), it starts a full
+ * collection, which runs concurrently with the task's spill merge, or with the next task.
  *
  * V8 frees a large string only in a full collection, and schedules one by how far the heap has grown, not by how
  * much of it is garbage: a thread that maps split after split kept several dead splits at once, so a node's peak

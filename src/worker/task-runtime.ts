@@ -35,6 +35,8 @@ export interface TaskRuntimeOptions {
    * job's functions are wrapped so that their errors pass through it.
    */
   explainError?: (err: unknown) => void
+  /** Called when a map task has let go of its split's text (map-task.ts): a task thread starts a collection then. */
+  onSplitDone?: () => void
 }
 
 export interface TaskRuntime {
@@ -78,7 +80,7 @@ export function createTaskRuntime (opts: TaskRuntimeOptions = {}): TaskRuntime {
           return { ok: true, reduce: await runStreamingReduceTask({ ...task, setting }) }
         }
         const job = await loadJob(task.codeFile, task.jobName)
-        if (task.kind === 'map') return { ok: true, map: await runMapTask({ ...task, job, contents: readContents(task, 'utf8') }) }
+        if (task.kind === 'map') return { ok: true, map: await runMapTask({ ...task, job, contents: readContents(task, 'utf8'), onContentsDone: opts.onSplitDone }) }
         return { ok: true, reduce: runReduceTask({ ...task, job }) }
       } finally {
         capture?.flush()

@@ -11,8 +11,8 @@ import type { RunnerLog, TaskRequest, ThreadReply } from './thread-messages.js'
 const port = parentPort
 if (port === null) throw new Error('task-thread must run in a worker thread')
 lowerThreadPriority(TASK_NICE)
-const runtime = createTaskRuntime()
 const collect = heapCollector(TASK_COLLECT_AFTER_MB * 2 ** 20)
+const runtime = createTaskRuntime({ onSplitDone: collect })
 
 port.on('message', (msg: TaskRequest) => {
   const output = (log: string, cut: number): void => { port.postMessage({ id: msg.id, log, cut } satisfies RunnerLog) }
