@@ -140,12 +140,17 @@ export interface SortRun {
   shuffleBytes: number
   shuffleRawBytes: number
   shuffleBusyMs: number
+  /** Map output of a node on the same host, linked in place instead (bytes as stored). */
+  inPlaceBytes: number
   peakRssMiB: number
 }
 
-/** One sort through a new mesh, checked (a mesh per sort: a node's peak RSS is that one job's). */
-export async function sortOnce (input: Records, extraArgs: string[]): Promise<SortRun> {
-  const cluster: Cluster = await formedMesh(3)
+/**
+ * One sort through a new mesh, checked (a mesh per sort: a node's peak RSS is that one job's). `env`: the nodes'
+ * (MRP2P_LOCAL_SHUFFLE=0: map outputs cross over streams, as between hosts).
+ */
+export async function sortOnce (input: Records, extraArgs: string[], env: Record<string, string> = {}): Promise<SortRun> {
+  const cluster: Cluster = await formedMesh(3, undefined, undefined, env)
   try {
     const run = await sortOn(cluster, input, extraArgs)
     const rss = cluster.nodes.flatMap((n) => n.process.pid === undefined ? [] : [peakRssMiB(n.process.pid)])
@@ -157,12 +162,12 @@ export async function sortOnce (input: Records, extraArgs: string[]): Promise<So
 
 /** The sort on `cluster`; the shuffle figures are what this job added to each worker's counters. */
 async function sortOn (cluster: Cluster, input: Records, extraArgs: string[]): Promise<Omit<SortRun, 'peakRssMiB'>> {
-  const shuffleNow = async (): Promise<Array<{ bytes: number, rawBytes: number, busyMs: number }>> => {
+  const shuffleNow = async (): Promise<Array<{ bytes: number, rawBytes: number, busyMs: number, inPlaceBytes: number }>> => {
     const out = []
     for (let i = 0; i < cluster.nodes.length; i++) {
       // A node deleting a gigabyte of intermediate files may miss a probe's short deadline: ask until it answers.
       const s = (await waitFor(async () => await cluster.info(i), { timeoutMs: 30_000, intervalMs: 250, description: `node ${i}'s info` })).tasks?.shuffle
-      out.push({ bytes: s?.bytes ?? 0, rawBytes: s?.rawBytes ?? s?.bytes ?? 0, busyMs: s?.busyMs ?? 0 })
+      out.push({ bytes: s?.bytes ?? 0, rawBytes: s?.rawBytes ?? s?.bytes ?? 0, busyMs: s?.busyMs ?? 0, inPlaceBytes: s?.inPlaceBytes ?? 0 })
     }
     return out
   }
@@ -182,20 +187,23 @@ async function sortOn (cluster: Cluster, input: Records, extraArgs: string[]): P
   let shuffleBytes = 0
   let shuffleRawBytes = 0
   let shuffleBusyMs = 0
+  let inPlaceBytes = 0
   for (let i = 0; i < after.length; i++) {
+    inPlaceBytes += after[i].inPlaceBytes - before[i].inPlaceBytes
     shuffleBytes += after[i].bytes - before[i].bytes
     shuffleRawBytes += after[i].rawBytes - before[i].rawBytes
     shuffleBusyMs = Math.max(shuffleBusyMs, after[i].busyMs - before[i].busyMs)
   }
-  if (shuffleBytes === 0) throw new Error('sort bench: no map output crossed between nodes')
-  return { seconds, reduceSeconds: Math.max(0.1, seconds - Number(mapEnd[1])), shuffleBytes, shuffleRawBytes, shuffleBusyMs }
+  if (shuffleBytes + inPlaceBytes === 0) throw new Error('sort bench: no map output crossed between nodes')
+  return { seconds, reduceSeconds: Math.max(0.1, seconds - Number(mapEnd[1])), shuffleBytes, shuffleRawBytes, shuffleBusyMs, inPlaceBytes }
 }
 
 /**
- * The sort twice, each on a new mesh: as submitted by default (map output compressed where that pays), then with
- * `--no-compress`. The shuffle rate is map output moved between the workers per second while any pull ran
- * (each worker counts its own): `shuffleMBps` in the records' own bytes, what the reducers receive;
- * `shuffleWireMBps` in the bytes that crossed, compressed or not.
+ * The sort three times, each on a new mesh: as submitted by default (on one host, map outputs linked in place and
+ * stored uncompressed); then with map outputs crossing over streams as between hosts (MRP2P_LOCAL_SHUFFLE=0),
+ * compressed where that pays, then with `--no-compress`. The shuffle rate is map output moved between the workers
+ * per second while any pull ran (each worker counts its own): `shuffleMBps` in the records' own bytes, what the
+ * reducers receive; `shuffleWireMBps` in the bytes that crossed, compressed or not.
  */
 export async function runSortBench (): Promise<Record<string, number>> {
   const input = records(BYTES)
@@ -204,31 +212,39 @@ export async function runSortBench (): Promise<Record<string, number>> {
   // GNU sort of the same file took 8.8 s in one run and 15.0 s in the next on this machine: the faster of two is
   // the baseline, the harder one to beat.
   const gnuSeconds = Math.min(timeGnuSort(input.path), timeGnuSort(input.path))
-  const packed = await sortOnce(input, [])
-  const plain = await sortOnce(input, ['--no-compress'])
+  const local = await sortOnce(input, [])
+  const streamsOnly = { MRP2P_LOCAL_SHUFFLE: '0' }
+  const packed = await sortOnce(input, [], streamsOnly)
+  const plain = await sortOnce(input, ['--no-compress'], streamsOnly)
   const rate = (bytes: number, run: SortRun): number => bytes / 1e6 / (run.shuffleBusyMs / 1000)
   return {
     inputMB: mb,
     records: input.lines,
-    sortSeconds: packed.seconds,
-    sortMBps: mb / packed.seconds,
+    sortSeconds: local.seconds,
+    sortMBps: mb / local.seconds,
     // What a user would run instead on the same two cores, the faster of two runs (issue #18: at least 1.0, as fast as GNU sort).
     gnuSortSeconds: gnuSeconds,
-    ratioSortVsGnuSort: gnuSeconds / packed.seconds,
+    ratioSortVsGnuSort: gnuSeconds / local.seconds,
     // Every record passes the reduce phase once (no combiner): fetch, merge, reduce, write and commit together.
-    reducePhaseSeconds: packed.reduceSeconds,
-    reducePhaseMBps: mb / packed.reduceSeconds,
+    reducePhaseSeconds: local.reduceSeconds,
+    reducePhaseMBps: mb / local.reduceSeconds,
+    shuffleLinkedMB: local.inPlaceBytes / 1e6,
+    shuffleLinkedSentMB: local.shuffleBytes / 1e6,
+    peakRssMiBMax: local.peakRssMiB,
+    // As between hosts: every map output that crosses goes over a stream.
+    streamedSortSeconds: packed.seconds,
+    ratioSortSecondsStreamedVsLinked: packed.seconds / local.seconds,
     shuffleMB: packed.shuffleRawBytes / 1e6,
     shuffleWireMB: packed.shuffleBytes / 1e6,
     shuffleMBps: rate(packed.shuffleRawBytes, packed),
     shuffleWireMBps: rate(packed.shuffleBytes, packed),
     bareStreamMBps: bareMBps,
     ratioShuffleVsBareStream: rate(packed.shuffleRawBytes, packed) / bareMBps,
+    streamedPeakRssMiBMax: packed.peakRssMiB,
     uncompressedSortSeconds: plain.seconds,
     uncompressedShuffleMBps: rate(plain.shuffleBytes, plain),
     ratioUncompressedShuffleVsBareStream: rate(plain.shuffleBytes, plain) / bareMBps,
     ratioSortSecondsUncompressedVsCompressed: plain.seconds / packed.seconds,
-    peakRssMiBMax: packed.peakRssMiB,
     uncompressedPeakRssMiBMax: plain.peakRssMiB
   }
 }

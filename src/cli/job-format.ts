@@ -93,7 +93,7 @@ export function formatJob (r: JobRecord, now: number): string {
   const c = r.counters
   lines.push(`map         ${c.mapRecordsIn} records, ${formatBytes(c.mapBytesIn)} in; ${c.mapRecordsOut} records, ${formatBytes(c.mapBytesOut)} out`)
   lines.push(`input       ${formatBytes(Math.max(0, c.mapBytesIn - c.inputFetchedBytes - c.blockFetchedBytes))} read in place, ${formatBytes(c.inputFetchedBytes)} sent by the submitter${c.blockFetchedBytes > 0 ? `, ${formatBytes(c.blockFetchedBytes)} of blocks pulled from other nodes` : ''}`)
-  lines.push(`shuffle     ${formatBytes(c.shuffleRawBytes)} raw, ${formatBytes(c.shuffleBytes)} sent`)
+  lines.push(`shuffle     ${formatBytes(c.shuffleRawBytes)} raw, ${formatBytes(c.shuffleBytes)} sent${c.shuffleLinkedBytes > 0 ? `; ${formatBytes(c.shuffleLinkedBytes)} linked in place on its host` : ''}`)
   lines.push(`reduce      ${c.reduceRecordsIn} records in; ${c.reduceRecordsOut} records, ${formatBytes(c.reduceBytesOut)} out${r.detached === undefined ? `, ${formatBytes(c.outputSentBytes)} of it sent to the submitter` : ''}`)
   if (r.failure !== undefined) lines.push(`failure     ${r.failure.task}: ${r.failure.message}`)
   lines.push('')

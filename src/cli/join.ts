@@ -34,6 +34,7 @@ export function registerJoinCommand (program: Command): void {
     .option('--sandbox', TASK_FLAG_HELP.sandbox)
     .option('--no-exec', TASK_FLAG_HELP.exec)
     .option('--no-local-reads', TASK_FLAG_HELP.localReads)
+    .option('--no-local-shuffle', TASK_FLAG_HELP.localShuffle)
     .option('--task-memory <MiB>', TASK_FLAG_HELP.taskMemory)
     .option('--min-free-disk <MiB>', LIMIT_FLAG_HELP.minFreeDisk)
     .option('--max-jobs <n>', LIMIT_FLAG_HELP.maxJobs)

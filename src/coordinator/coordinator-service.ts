@@ -144,8 +144,8 @@ export class CoordinatorService implements Startable {
    * boot id after a lapse of this node's lease died in between, which the new scheduler could not see.
    */
   private readonly bootIds = new Map<string, string>()
-  /** Workers registered in this epoch: their inventories are in, and they are watched for death. */
-  private readonly workers = new Map<string, { incarnation: string }>()
+  /** Workers registered in this epoch: their inventories are in, and they are watched for death; their hosts, as they said. */
+  private readonly workers = new Map<string, { incarnation: string, host?: string }>()
   private timer: NodeJS.Timeout | undefined
   private handlers: RegisteredHandler[] = []
   /** Set by stop(): a request that raced the unregistering is refused, it does not start a new epoch's scheduler. */
@@ -393,7 +393,7 @@ export class CoordinatorService implements Startable {
   private onRegister (req: z.output<typeof RegisterRequest>, from: string): z.input<typeof RegisterResponse> {
     const now = performance.now()
     this.acting()
-    this.workers.set(from, { incarnation: req.incarnation })
+    this.workers.set(from, { incarnation: req.incarnation, host: req.host })
     const before = this.bootIds.get(from)
     this.bootIds.set(from, req.incarnation)
     if (this.bootIds.size > MAX_BOOT_IDS) this.bootIds.delete(this.bootIds.keys().next().value as string)
@@ -658,6 +658,18 @@ export class CoordinatorService implements Startable {
     }
   }
 
+  /**
+   * Whether every worker registered now said it runs on `peer`'s host: then a map there stores its runs uncompressed
+   * (attempt-runner.ts), since its reducers will link them in place. A hint only: a worker that joins from another
+   * host later fetches such runs as they are, which costs bytes, not correctness.
+   */
+  private oneHost (peer: string): boolean {
+    const host = this.workers.get(peer)?.host
+    if (host === undefined) return false
+    for (const w of this.workers.values()) if (w.host !== host) return false
+    return true
+  }
+
   private async dispatch (peer: string, job: HeldJob, task: Extract<SchedulerEffect, { type: 'dispatch' }>['task']): Promise<void> {
     const epoch = this.epoch
     let reason: string
@@ -665,7 +677,8 @@ export class CoordinatorService implements Startable {
     let unable = false
     try {
       const splitProof = task.kind === 'map' ? job.splits.proof(task.index) : undefined
-      const answer = await this.c.rpc.call(peer, JOB_PROTOCOLS.doJob, { epoch, job: job.ref, task, splitProof }, DoJobResponse, { signal: this.lifetime.signal })
+      const order = task.kind === 'map' && this.oneHost(peer) ? { ...task, oneHost: true as const } : task
+      const answer = await this.c.rpc.call(peer, JOB_PROTOCOLS.doJob, { epoch, job: job.ref, task: order, splitProof }, DoJobResponse, { signal: this.lifetime.signal })
       if (answer.accepted) return
       reason = answer.reason ?? 'refused'
       unable = answer.unable === true

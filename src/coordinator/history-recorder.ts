@@ -13,7 +13,7 @@ export function firstLine (message: string): string {
 }
 
 const ZERO_COUNTERS: JobCounters = {
-  mapRecordsIn: 0, mapBytesIn: 0, mapRecordsOut: 0, mapBytesOut: 0, reduceRecordsIn: 0, reduceRecordsOut: 0, reduceBytesOut: 0, shuffleRawBytes: 0, shuffleBytes: 0, inputFetchedBytes: 0, blockFetchedBytes: 0, outputSentBytes: 0
+  mapRecordsIn: 0, mapBytesIn: 0, mapRecordsOut: 0, mapBytesOut: 0, reduceRecordsIn: 0, reduceRecordsOut: 0, reduceBytesOut: 0, shuffleRawBytes: 0, shuffleBytes: 0, shuffleLinkedBytes: 0, inputFetchedBytes: 0, blockFetchedBytes: 0, outputSentBytes: 0
 }
 
 interface Recording {
@@ -316,6 +316,7 @@ function addCounters (c: JobCounters, kind: TaskKind, t: TaskCounters | undefine
     c.reduceBytesOut += t.bytesOut ?? 0
     c.shuffleRawBytes += t.shuffleRawBytes ?? 0
     c.shuffleBytes += t.shuffleBytes ?? 0
+    c.shuffleLinkedBytes += t.shuffleLinkedBytes ?? 0
     c.outputSentBytes += t.outputSentBytes ?? 0
   }
 }

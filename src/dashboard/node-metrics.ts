@@ -23,7 +23,7 @@ export class NodeMetrics {
     const registers = [this.registry]
     this.attempts = new Counter({ name: 'mrp2p_task_attempts_total', help: 'Task attempts that ended on this node, by kind and outcome (succeeded, failed, abandoned)', labelNames: ['kind', 'outcome'], registers })
     this.durations = new Histogram({ name: 'mrp2p_task_attempt_duration_seconds', help: 'Run time of the task attempts that ended on this node', labelNames: ['kind'], buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300], registers })
-    this.bytes = new Counter({ name: 'mrp2p_bytes_total', help: 'Bytes this node\'s successful attempts handled: map input read, map output written (raw), shuffle fetched (raw and as sent), reduce output committed', labelNames: ['what'], registers })
+    this.bytes = new Counter({ name: 'mrp2p_bytes_total', help: 'Bytes this node\'s successful attempts handled: map input read, map output written (raw), shuffle fetched (raw and as sent) or linked in place, reduce output committed', labelNames: ['what'], registers })
     this.records = new Counter({ name: 'mrp2p_records_total', help: 'Records this node\'s successful attempts read and wrote, by task kind', labelNames: ['kind', 'direction'], registers })
     this.sealRefusals = new Counter({ name: 'mrp2p_orders_refused_total', help: 'Task orders this node refused for their job\'s seal, by reason (bad-signature, split-not-signed, signer-not-allowed)', labelNames: ['reason'], registers })
   }
@@ -45,6 +45,7 @@ export class NodeMetrics {
     } else {
       this.bytes.inc({ what: 'shuffle_raw' }, c.shuffleRawBytes ?? 0)
       this.bytes.inc({ what: 'shuffle_sent' }, c.shuffleBytes ?? 0)
+      this.bytes.inc({ what: 'shuffle_linked' }, c.shuffleLinkedBytes ?? 0)
       this.bytes.inc({ what: 'committed' }, c.bytesOut ?? 0)
     }
     this.records.inc({ kind: a.kind, direction: 'in' }, c.recordsIn ?? 0)

@@ -26,6 +26,8 @@ export interface RolesConfig {
   exec?: boolean
   /** false: fetch every split from its submitter (`join --no-local-reads`). */
   localReads?: boolean
+  /** false: fetch every map output over the network, even from a node on this host (`join --no-local-shuffle`). */
+  localShuffle?: boolean
   /** A job whose submitter stops polling for this long is aborted. */
   submitterTimeoutMs?: number
   /** Free disk (MiB) an attempt needs beyond its input. */
@@ -127,7 +129,7 @@ export async function startRoles (node: MeshNode, config: RolesConfig): Promise<
 
   let worker: WorkerService | undefined
   if (config.worker) {
-    const w = worker = await lifecycle.start('worker', new WorkerService({ self: node.peerId, network: node.libp2p, rpc, dataDir: node.dataDir.path, coordinator: leader, logger, blocks: datasets }, { slots: config.slots, version: config.version, taskMemoryMb: config.taskMemoryMb, sandbox: config.sandbox, exec: config.exec, localReads: config.localReads, minFreeDiskBytes: config.minFreeDiskMb === undefined ? undefined : config.minFreeDiskMb * 2 ** 20, onAttempt: config.onAttempt, submitters: node.submitters, onSealRefusal: config.onSealRefusal }))
+    const w = worker = await lifecycle.start('worker', new WorkerService({ self: node.peerId, network: node.libp2p, rpc, dataDir: node.dataDir.path, coordinator: leader, logger, blocks: datasets }, { slots: config.slots, version: config.version, taskMemoryMb: config.taskMemoryMb, sandbox: config.sandbox, exec: config.exec, localReads: config.localReads, localShuffle: config.localShuffle, minFreeDiskBytes: config.minFreeDiskMb === undefined ? undefined : config.minFreeDiskMb * 2 ** 20, onAttempt: config.onAttempt, submitters: node.submitters, onSealRefusal: config.onSealRefusal }))
     node.setTaskInfo(() => w.getStats())
     await lifecycle.start('running count', runningCountReporter(node, w))
     await lifecycle.start('log retention', logRetention(historyStore, w))

@@ -67,6 +67,8 @@ export const JobCountersSchema = z.object({
   reduceBytesOut: Count,
   shuffleRawBytes: Count,
   shuffleBytes: Count,
+  /** Map output that reducers linked in place from mappers on their host, as stored; records from before it read 0. */
+  shuffleLinkedBytes: Count.default(0),
   /** Input bytes the submitter sent to workers; records from before this counter read 0. */
   inputFetchedBytes: Count.default(0),
   /** Of the maps' input, bytes of dataset blocks pulled from another node (the rest was read where it lay). */

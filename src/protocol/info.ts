@@ -53,7 +53,14 @@ export const InfoTasks = z.object({
    * Map output pulled from other nodes by reducers here: bytes as sent, the records' bytes before compression
    * (absent from older nodes), and the time at least one such fetch ran.
    */
-  shuffle: z.object({ bytes: z.number().int().nonnegative(), rawBytes: z.number().int().nonnegative().optional(), busyMs: z.number().nonnegative() }).optional()
+  shuffle: z.object({
+    bytes: z.number().int().nonnegative(),
+    rawBytes: z.number().int().nonnegative().optional(),
+    busyMs: z.number().nonnegative(),
+    /** Map outputs of mappers on this host linked in place (job/local-run), not fetched: how many, and their bytes. */
+    inPlaceRuns: z.number().int().nonnegative().optional(),
+    inPlaceBytes: z.number().int().nonnegative().optional()
+  }).optional()
 })
 export type InfoTasks = z.infer<typeof InfoTasks>
 

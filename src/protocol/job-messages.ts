@@ -43,6 +43,11 @@ export const JOB_PROTOCOLS = {
    * 3.0.0: the trailer without SHA-256.
    */
   fetchRun: protocolId('job/fetch-run', '3.0.0'),
+  /**
+   * reducer → mapper: where on this host is one partition of one map output? (the same host and user, proven as for
+   * inputs read in place: docs/jobs.md) The reducer then links the run into its own folder instead of fetching it.
+   */
+  localRun: protocolId('job/local-run'),
   /** reducer → submitter (bulk upload): a finished part file */
   commit: protocolId('job/commit', '2.0.0'),
   /** reducer → submitter: take a finished part from this path on your host (the same host and user: docs/jobs.md) */
@@ -203,13 +208,29 @@ export const RegisterRequest = z.object({
   /** Finished map outputs held on this worker: what a new coordinator rebuilds from. */
   outputs: z.array(z.object({ jobId: JobId, mapIndex: Index })).max(1_000_000),
   /** Set when this node runs no streaming commands (`join --no-exec`, or `--sandbox` without bubblewrap): why. */
-  noExec: Text(500).optional()
+  noExec: Text(500).optional(),
+  /**
+   * This node's host, as a hash (worker/host-id.ts): the coordinator tells a map whether every worker shares its
+   * host. Only a hint for how to store map output; what crosses in place is proven per run (job/local-run).
+   */
+  host: z.string().regex(/^[0-9a-f]{32}$/).optional()
 })
 export const RegisterResponse = z.object({ epoch: Epoch })
 
 /** One map output a reducer may pull: map `mapIndex`'s, served by `peer`. */
 export const MapSourceSchema = z.object({ mapIndex: Index, peer: PeerIdText })
-export const MapAssignmentSchema = z.object({ kind: z.literal('map'), jobId: JobId, index: Index, attempt: Attempt, split: SplitDescriptorSchema })
+export const MapAssignmentSchema = z.object({
+  kind: z.literal('map'),
+  jobId: JobId,
+  index: Index,
+  attempt: Attempt,
+  split: SplitDescriptorSchema,
+  /**
+   * Every worker registered with the coordinator said it runs on this map's host: reducers will link its runs in
+   * place, so compressing them would only cost time, and the map stores them as is.
+   */
+  oneHost: z.literal(true).optional()
+})
 export const ReduceAssignmentSchema = z.object({
   kind: z.literal('reduce'),
   jobId: JobId,
@@ -250,6 +271,8 @@ export const TaskCountersSchema = z.object({
   /** A reduce's inputs pulled from other nodes: bytes before compression, and as sent. */
   shuffleRawBytes: Count.optional(),
   shuffleBytes: Count.optional(),
+  /** A reduce's inputs linked in place from mappers on its host (job/local-run), as stored: none of it was sent. */
+  shuffleLinkedBytes: Count.optional(),
   /** A map's split as fetched from the submitter: 0 when read in place (`--shared`, or on the submitter's host). */
   inputFetchedBytes: Count.optional(),
   /** A map's block of a dataset pulled from another node: 0 when the block was held where the map ran. */
@@ -319,6 +342,14 @@ export const LocalReadResponse = z.union([
   z.object({ ok: z.literal(false), reason: Text(500) })
 ])
 export const FetchRunRequest = z.object({ jobId: JobId, mapIndex: Index, partition: Index })
+/** `probe`: the reducer's probe, as in LocalReadRequest: the mapper answers with its content. */
+export const LocalRunRequest = FetchRunRequest.extend({ probe: Text(4096) })
+export const LocalRunResponse = z.union([
+  /** `path`: the finished run, absolute; `bytes`: its size; `rawBytes`: its records before compression, when known. */
+  z.object({ ok: z.literal(true), nonce: z.string().regex(/^[0-9a-f]{64}$/), path: Text(4096), bytes: Count, rawBytes: Count.optional() }),
+  /** `elsewhere`: the probe was not readable there (another host or user): the reducer stops asking that mapper. */
+  z.object({ ok: z.literal(false), reason: Text(500), elsewhere: z.literal(true).optional() })
+])
 /** First frame of every bulk answer; the bytes follow when ok. */
 export const BulkResponseHeader = z.union([
   /** `rawBytes`: a map output's records before compression (fetch-run only; absent for a map output whose meta lacks it). */

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { prepareCommandFolder } from '../mapreduce/command-folder.js'
-import { jobOptionsOf } from '../mapreduce/job-options.js'
+import { jobOptionsOf, type JobOptions } from '../mapreduce/job-options.js'
 import { streamingCodeHash } from '../mapreduce/streaming-job.js'
 import type { JobRef } from '../protocol/job-messages.js'
 import { errorMessage } from '../util/errors.js'
@@ -135,7 +135,7 @@ export class AttemptRunner {
       params: job.params,
       outputPaths,
       spillDir: work,
-      options: jobOptionsOf(job),
+      options: mapOptions(job, task),
       access: { read: [codeFile, splitFile, work], write: [work] },
       streaming
     }, { signal, timeoutMs: job.taskTimeoutMs, onOutput: output.append })
@@ -182,7 +182,7 @@ export class AttemptRunner {
     const out = await pool.run({ kind: 'reduce', codeFile, jobName: job.jobName, partition: task.index, reduces: job.reduces, params: job.params, inputs, outputPath: part, access, streaming }, { signal, timeoutMs: job.taskTimeoutMs, onOutput: output.append })
     if (!out.ok) return taskFailure(out)
     const bytes = out.reduce?.bytes ?? 0
-    const counters = { recordsIn: out.reduce?.values, recordsOut: out.reduce?.keys, bytesOut: out.reduce?.bytes, shuffleBytes: fetched.bytes, shuffleRawBytes: fetched.rawBytes }
+    const counters = { recordsIn: out.reduce?.values, recordsOut: out.reduce?.keys, bytesOut: out.reduce?.bytes, shuffleBytes: fetched.bytes, shuffleRawBytes: fetched.rawBytes, shuffleLinkedBytes: fetched.linkedBytes }
     if (job.meshOutput === undefined) {
       const outputSentBytes = await submitter.commitPart(job, task, order.epoch, part, bytes, signal)
       return { ok: true, counters: { ...counters, outputSentBytes } }
@@ -194,4 +194,13 @@ export class AttemptRunner {
     await submitter.commitBlocks(job, task, order.epoch, stored, signal)
     return { ok: true, counters }
   }
+}
+
+/**
+ * The job's options for one of its maps. Runs are compressed where that pays; with every worker on this map's host
+ * (`oneHost`), reducers link them in place and never send them, so it never does (docs/performance.md, stop 34).
+ */
+function mapOptions (job: WorkOrder['job'], task: MapAssignment): JobOptions {
+  const options = jobOptionsOf(job)
+  return task.oneHost === true ? { ...options, compress: false } : options
 }

@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { dirname, join } from 'node:path'
+import { basename, dirname, isAbsolute, join } from 'node:path'
 // Job ids become folder names: the protocol's pattern admits no character that could name a path outside the store.
 import { JOB_ID_PATTERN } from '../protocol/job-messages.js'
 
@@ -15,6 +15,17 @@ export interface MapOutputMeta {
 }
 
 const META_FILE = 'meta.json'
+
+/**
+ * Whether `path` names the run of partition `partition` of map `mapIndex` of job `jobId` in some node's store (the
+ * layout below): all a reducer links in place for a mapper on its host (shuffle-client.ts).
+ */
+export function isRunPath (path: string, jobId: string, mapIndex: number, partition: number): boolean {
+  const mapDir = dirname(path)
+  const jobDir = dirname(mapDir)
+  return isAbsolute(path) && basename(path) === `run-${partition}` && basename(mapDir) === `map-${mapIndex}` &&
+    basename(jobDir) === jobId && basename(dirname(jobDir)) === 'intermediate'
+}
 
 function checkJobId (jobId: string): void {
   if (!JOB_ID_PATTERN.test(jobId)) throw new Error(`bad job id ${JSON.stringify(jobId)}`)

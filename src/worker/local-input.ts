@@ -1,10 +1,10 @@
 import { multiaddr } from '@multiformats/multiaddr'
 import { JOB_PROTOCOLS, LocalReadResponse, type JobRef, type LocalReadRequest, type MapAssignment } from '../protocol/job-messages.js'
-import { writeProbe, type Probe } from '../protocol/local-read-probe.js'
 import { request, type StreamOpener } from '../protocol/reqresp.js'
 import { errorMessage } from '../util/errors.js'
 import { fileIdentity, sameIdentity } from '../util/same-file.js'
 import type { Logger } from '../util/logger.js'
+import type { NodeProbe } from './node-probe.js'
 import type { z } from 'zod'
 
 /** Jobs whose submitter is known to be elsewhere, kept so that their later maps do not ask again. */
@@ -17,21 +17,15 @@ const REMEMBERED_JOBS = 256
  * planned the job on (device, inode, size, modification time). Any check that fails means: fetch it.
  */
 export class LocalInputs {
-  private probe: Probe | undefined
   private readonly elsewhere = new Set<string>()
 
-  constructor (private readonly network: StreamOpener, private readonly log: Logger, private readonly enabled = true) {}
+  constructor (private readonly network: StreamOpener, private readonly probes: NodeProbe, private readonly log: Logger, private readonly enabled = true) {}
 
   /** The file to read the split from in place, or undefined: fetch it from the submitter. */
   async inPlace (job: JobRef, task: MapAssignment, signal: AbortSignal): Promise<string | undefined> {
     if (!this.enabled || this.elsewhere.has(job.jobId)) return undefined
-    let probe: Probe
-    try {
-      probe = this.probe ??= writeProbe()
-    } catch (err) {
-      this.log.warn({ err: errorMessage(err) }, 'cannot write the local-read probe: inputs are fetched')
-      return undefined
-    }
+    const probe = this.probes.get()
+    if (probe === undefined) return undefined
     let answer: z.output<typeof LocalReadResponse>
     try {
       answer = await request(this.network, job.submitter.addrs.map((a) => multiaddr(a)), JOB_PROTOCOLS.localRead,
@@ -54,12 +48,6 @@ export class LocalInputs {
       return undefined
     }
     return answer.path
-  }
-
-  /** Deletes the probe. */
-  stop (): void {
-    this.probe?.remove()
-    this.probe = undefined
   }
 
   private remember (jobId: string): void {

@@ -19,6 +19,11 @@ export interface RegisterLoopInit {
   intervalMs: number
   /** Why this node runs no streaming commands, if it does not: the coordinator sends it none. */
   noExec: () => string | undefined
+  /**
+   * This node's host (host-id.ts), when it links map outputs in place with its neighbours there: the coordinator
+   * compares the workers' to tell maps whether every reducer will (`--no-local-shuffle`: none said).
+   */
+  host?: string
 }
 
 /**
@@ -78,7 +83,7 @@ export class RegisterLoop implements Startable {
     if (same && performance.now() - (this.registered?.at ?? 0) < REREGISTER_MS) return
     try {
       const outputs = this.store.inventory().map((m) => ({ jobId: m.jobId, mapIndex: m.mapIndex }))
-      const request: z.output<typeof RegisterRequest> = { slots: this.init.slots, version: this.init.version, incarnation: this.incarnation, outputs, noExec: this.init.noExec() }
+      const request: z.output<typeof RegisterRequest> = { slots: this.init.slots, version: this.init.version, incarnation: this.incarnation, outputs, noExec: this.init.noExec(), host: this.init.host }
       const answer = await this.rpc.call(coord.peer, JOB_PROTOCOLS.register, request, RegisterResponse, { signal })
       // From now on this worker belongs to that epoch: orders of an older coordinator are refused even before
       // the new one has sent any.

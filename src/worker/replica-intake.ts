@@ -58,7 +58,7 @@ export class ReplicaIntake implements Startable {
         // One folder per partition: the shuffle names what it receives after the map, not the partition.
         const dir = join(work, `p${p}`)
         mkdirSync(dir)
-        const got: FetchedRuns = { paths: [], bytes: 0, rawBytes: 0 }
+        const got: FetchedRuns = { paths: [], bytes: 0, rawBytes: 0, linkedBytes: 0 }
         renameSync(await shuffle.fetchOne(req.jobId, p, { mapIndex: req.mapIndex, peer: req.from }, dir, both, got), runs[p])
         partitionBytes.push(statSync(runs[p]).size)
         partitionRawBytes.push(got.rawBytes)

@@ -1,22 +1,32 @@
+import { resolve } from 'node:path'
 import type { Startable } from '@libp2p/interface'
 import { sendFileRange, writeJsonFrame } from '../protocol/bulk.js'
 import { handleBulk, type BulkHandlerRegistration } from '../protocol/bulk-rpc.js'
-import { FetchRunRequest, JOB_PROTOCOLS, type BulkResponseHeader } from '../protocol/job-messages.js'
-import type { HandlerRegistrar } from '../protocol/reqresp.js'
+import { FetchRunRequest, JOB_PROTOCOLS, LocalRunRequest, type BulkResponseHeader, type LocalRunResponse } from '../protocol/job-messages.js'
+import { readProbe } from '../protocol/local-read-probe.js'
+import { handleRequests, type HandlerRegistrar } from '../protocol/reqresp.js'
 import type { Logger } from '../util/logger.js'
 import type { z } from 'zod'
 import type { IntermediateStore } from './intermediate-store.js'
 
 type Header = z.output<typeof BulkResponseHeader>
 
-/** The map side of the shuffle: serves fetch-run, one partition of a finished map output held on this node. */
-export class ShuffleServer implements Startable {
-  private registration: BulkHandlerRegistration | undefined
+export interface ShuffleServerOptions {
+  /** false: answer no job/local-run, so reducers on this host fetch as from any other (`join --no-local-shuffle`). */
+  inPlace?: boolean
+}
 
-  constructor (private readonly network: HandlerRegistrar, private readonly store: IntermediateStore, private readonly log: Logger) {}
+/**
+ * The map side of the shuffle: serves fetch-run, one partition of a finished map output held on this node, and
+ * local-run, where that run lies, to a reducer on this host that proves it (shuffle-client.ts).
+ */
+export class ShuffleServer implements Startable {
+  private registrations: BulkHandlerRegistration[] = []
+
+  constructor (private readonly network: HandlerRegistrar, private readonly store: IntermediateStore, private readonly log: Logger, private readonly opts: ShuffleServerOptions = {}) {}
 
   async start (): Promise<void> {
-    this.registration = await handleBulk(this.network, {
+    this.registrations.push(await handleBulk(this.network, {
       protocol: JOB_PROTOCOLS.fetchRun,
       requestSchema: FetchRunRequest,
       log: this.log,
@@ -29,11 +39,26 @@ export class ShuffleServer implements Startable {
         await writeJsonFrame(ctx.stream, { ok: true, bytes: run.bytes, rawBytes: this.store.runRawBytes(req.jobId, req.mapIndex, req.partition) } satisfies Header, ctx)
         await sendFileRange(ctx.stream, run.path, 0, run.bytes, ctx)
       }
-    })
+    }))
+    if (this.opts.inPlace === false) return
+    this.registrations.push(await handleRequests(this.network, {
+      protocol: JOB_PROTOCOLS.localRun,
+      requestSchema: LocalRunRequest,
+      log: this.log,
+      handle: (req): z.input<typeof LocalRunResponse> => {
+        const nonce = readProbe(req.probe)
+        if (nonce === undefined) return { ok: false, reason: 'probe not readable here: another host or another user', elsewhere: true }
+        const run = this.store.runFile(req.jobId, req.mapIndex, req.partition)
+        if (run === undefined) return { ok: false, reason: `no output of map ${req.mapIndex} of job ${req.jobId} here` }
+        // Absolute: the reducer's working folder is not this node's (`join --data-dir` may be relative).
+        return { ok: true, nonce, path: resolve(run.path), bytes: run.bytes, rawBytes: this.store.runRawBytes(req.jobId, req.mapIndex, req.partition) }
+      }
+    }))
   }
 
   async stop (): Promise<void> {
-    await this.registration?.unregister()
-    this.registration = undefined
+    const registrations = this.registrations
+    this.registrations = []
+    for (const r of registrations) await r.unregister()
   }
 }

@@ -13,6 +13,7 @@ import { EpochFence } from './epoch-fence.js'
 import { IntermediateStore } from './intermediate-store.js'
 import { LogServer } from './log-server.js'
 import { EarlyShuffle } from './early-shuffle.js'
+import { hostId } from './host-id.js'
 import { OrderIntake, type AttemptObservation } from './order-intake.js'
 import { ReplicaIntake } from './replica-intake.js'
 import { OrderSealCheck, type SealRefusalKind } from './order-seal-check.js'
@@ -22,6 +23,7 @@ import { ShuffleClient, type ShuffleStats } from './shuffle-client.js'
 import { ShuffleServer } from './shuffle-server.js'
 import { SubmitterClient } from './submitter-client.js'
 import { LocalInputs } from './local-input.js'
+import { NodeProbe } from './node-probe.js'
 import { TaskPool } from './task-pool.js'
 import type { WorkerServiceComponents } from './worker-components.js'
 
@@ -49,6 +51,8 @@ export interface WorkerServiceInit {
   onSealRefusal?: (kind: SealRefusalKind) => void
   /** false: never read a split in place on the submitter's host (`join --no-local-reads`); default true. */
   localReads?: boolean
+  /** false: never link a map output in place from a mapper on this host, nor offer ours (`join --no-local-shuffle`); default true. */
+  localShuffle?: boolean
 }
 
 /** What this worker holds and does, as `status` shows it (InfoTasks), with its shuffle counters always there. */
@@ -73,6 +77,7 @@ export class WorkerService implements Startable {
   private readonly registration: RegisterLoop
   private readonly logServer: LogServer
   private readonly local: LocalInputs
+  private readonly probes: NodeProbe
   private readonly lifecycle: Lifecycle
   /** What the job's code wrote in each attempt run here (`mrp2p logs`). */
   readonly logs: AttemptLogs
@@ -92,12 +97,13 @@ export class WorkerService implements Startable {
     this.store = new IntermediateStore(c.dataDir)
     this.fence = new EpochFence(c.dataDir)
     this.pool = new TaskPool({ slots: init.slots, memoryMb: init.taskMemoryMb, isolation: init.sandbox === true ? 'sandbox' : 'thread', logger: c.logger })
-    this.shuffleClient = new ShuffleClient(c.self, c.network, this.store)
-    this.shuffleServer = new ShuffleServer(c.network, this.store, log)
+    this.probes = new NodeProbe(log)
+    this.shuffleClient = new ShuffleClient(c.self, c.network, this.store, { inPlace: init.localShuffle, probes: this.probes, log })
+    this.shuffleServer = new ShuffleServer(c.network, this.store, log, { inPlace: init.localShuffle })
     this.reports = new ReportSender(c.rpc, c.coordinator, log)
     this.logs = new AttemptLogs(join(c.dataDir, 'logs'), log)
     this.logServer = new LogServer(c.rpc, this.logs)
-    this.local = new LocalInputs(c.network, log, init.localReads !== false)
+    this.local = new LocalInputs(c.network, this.probes, log, init.localReads !== false)
     const attempts = new AttemptRunner({
       logs: this.logs,
       store: this.store,
@@ -114,7 +120,7 @@ export class WorkerService implements Startable {
     }, init.minFreeDiskBytes ?? DEFAULT_MIN_FREE_DISK_BYTES)
     this.replicas = new ReplicaIntake({ rpc: c.rpc, coordinator: c.coordinator, store: this.store, shuffle: this.shuffleClient, log })
     this.intake = new OrderIntake({ rpc: c.rpc, coordinator: c.coordinator, fence: this.fence, store: this.store, attempts, reports: this.reports, log, onAttempt: init.onAttempt, noExec: () => this.noExec, seals: new OrderSealCheck(c.self, init.submitters), onSealRefusal: init.onSealRefusal }, init.slots)
-    this.registration = new RegisterLoop(c.rpc, c.coordinator, this.store, this.fence, { slots: init.slots, version: init.version, intervalMs: init.registerIntervalMs ?? 500, noExec: () => this.noExec }, log)
+    this.registration = new RegisterLoop(c.rpc, c.coordinator, this.store, this.fence, { slots: init.slots, version: init.version, intervalMs: init.registerIntervalMs ?? 500, noExec: () => this.noExec, host: init.localShuffle === false ? undefined : hostId() }, log)
   }
 
   getStats (): WorkerStats {
@@ -157,7 +163,7 @@ export class WorkerService implements Startable {
     try {
       await this.lifecycle.stop()
     } finally {
-      this.local.stop()
+      this.probes.stop()
     }
   }
 

@@ -111,6 +111,7 @@ const OUR_PROTOCOLS: Array<[string, 'reqresp' | 'bulk']> = [
   [JOB_PROTOCOLS.cancel, 'reqresp'],
   [JOB_PROTOCOLS.sources, 'reqresp'],
   [JOB_PROTOCOLS.replicate, 'reqresp'],
+  [JOB_PROTOCOLS.localRun, 'reqresp'],
   [JOB_PROTOCOLS.fetchRun, 'bulk']
 ]
 

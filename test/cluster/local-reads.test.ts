@@ -12,10 +12,11 @@ import { BOOKS, REFERENCE_CWD, runCli, type CliOptions } from '../support/run-cl
 
 /*
  * Short-circuit reads and writes (issue #18): a submitter on the nodes' host, as their user, has its inputs read in
- * place and its parts taken in place, and no byte of either crosses a stream. One that cannot read the workers'
+ * place and its parts taken in place, and no byte of either crosses a stream; nor does a map output between the
+ * two nodes, which share the host. One that cannot read the workers'
  * probe, and whose own probe they cannot read (here: bubblewrap gives it its own empty temp folder where the nodes
  * keep theirs, as another host would have), sends every input byte and receives every part's, though the files
- * are the very same. A file changed after submit is the integration test's (job-protocol.test.ts). One 2-node mesh.
+ * are the very same. A file changed after submit is the integration test's (job-protocol.test.ts). One 3-node mesh.
  */
 
 let cluster: Cluster
@@ -27,8 +28,9 @@ beforeAll(async () => {
   scratch = mkdtempSync(join(tmpdir(), 'mrp2p-local-reads-'))
   nodeTmp = join(scratch, 'node-tmp')
   mkdirSync(nodeTmp)
-  cluster = await startCluster({ nodes: 2, env: { ...TEST_ELECTION_ENV, MRP2P_LOG_LEVEL: 'warn', TMPDIR: nodeTmp } })
-  await waitForAgreement(cluster, [0, 1], 30_000)
+  // Three nodes: the coordinator runs no task while two workers can, and map outputs cross between the two.
+  cluster = await startCluster({ nodes: 3, env: { ...TEST_ELECTION_ENV, MRP2P_LOG_LEVEL: 'warn', TMPDIR: nodeTmp } })
+  await waitForAgreement(cluster, [0, 1, 2], 30_000)
 }, 60_000)
 
 afterAll(async () => {
@@ -44,6 +46,13 @@ async function wc (out: string, opts: CliOptions = {}): Promise<string> {
   return m[1]
 }
 
+/** Map outputs linked in place so far, over every node. */
+async function linkedRuns (): Promise<number> {
+  let n = 0
+  for (const info of (await cluster.sample()).values()) n += info.tasks?.shuffle?.inPlaceRuns ?? 0
+  return n
+}
+
 async function record (id: string): Promise<{ json: JobRecord, text: string }> {
   const json = await waitFor(async () => {
     const r = await runCli(['job', id, '--json', '--bootstrap', cluster.nodes[1].addr], { timeoutMs: 30_000 })
@@ -57,7 +66,19 @@ async function record (id: string): Promise<{ json: JobRecord, text: string }> {
 
 describe('inputs read and parts committed in place on the submitter\'s host', () => {
   it('a submitter on this host sends no input byte and receives no part byte: splits are read, parts taken, where they lie', async () => {
+    const linkedBefore = await linkedRuns()
     const { json, text } = await record(await wc(join(scratch, 'here')))
+    // Both nodes on one host: every map output a reduce needed from the other node was linked in place, none sent,
+    // and the maps, told so, stored their runs uncompressed (the records plus a 9-byte header per block).
+    expect(json.counters.shuffleBytes).toBe(0)
+    expect(json.counters.shuffleLinkedBytes).toBeGreaterThan(0)
+    expect(text).toMatch(/^shuffle +0 B raw, 0 B sent; [\d.]+ (KiB|MiB) linked in place on its host$/m)
+    const maps = json.tasks.filter((t) => t.kind === 'map').map((t) => t.attempts.find((a) => a.outcome === 'succeeded'))
+    const stored = maps.reduce((n, a) => n + (a?.bytes ?? 0), 0)
+    expect(stored).toBeGreaterThanOrEqual(json.counters.mapBytesOut)
+    const reducers = new Set(json.tasks.filter((t) => t.kind === 'reduce').flatMap((t) => t.attempts.filter((a) => a.outcome === 'succeeded').map((a) => a.node)))
+    expect([...reducers].some((r) => maps.some((a) => a !== undefined && a.node !== r))).toBe(true)
+    expect(await linkedRuns()).toBeGreaterThan(linkedBefore)
     expect(json.counters.mapBytesIn).toBe(json.inputs.bytes)
     expect(json.counters.inputFetchedBytes).toBe(0)
     expect(text).toMatch(/^input +[\d.]+ (KiB|MiB|GiB) read in place, 0 B sent by the submitter$/m)

@@ -61,9 +61,10 @@ describe('sort example', () => {
     for (const f of parts(join(scratch, 'seq'))) expect(readFileSync(join(out, f)).equals(readFileSync(join(scratch, 'seq', f))), f).toBe(true)
   })
 
-  it('submit on a 3-node mesh, map output compressed (the default) and not: part files equal the sequential run byte for byte; the shuffle carries compressed bytes only when asked to', async () => {
-    // The coordinator runs no task while two workers can: map output crosses between the two.
-    cluster = await startCluster({ nodes: 3, env: { ...TEST_ELECTION_ENV, MRP2P_LOG_LEVEL: 'warn' } })
+  it('submit on a 3-node mesh whose map outputs cross over streams, compressed (the default) and not: part files equal the sequential run byte for byte; the shuffle carries compressed bytes only when asked to', async () => {
+    // The coordinator runs no task while two workers can: map output crosses between the two. Over streams, as
+    // between hosts: on one host they would be linked in place (local-reads.test.ts).
+    cluster = await startCluster({ nodes: 3, env: { ...TEST_ELECTION_ENV, MRP2P_LOG_LEVEL: 'warn', MRP2P_LOCAL_SHUFFLE: '0' } })
     await waitForAgreement(cluster, [0, 1, 2], 30_000)
     const c = cluster
     const shuffled = async (): Promise<{ bytes: number, rawBytes: number }> => {

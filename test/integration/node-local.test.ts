@@ -123,7 +123,9 @@ describe('options', () => {
     expect(resolveLimitOptions({ repairAfter: '0' }, { MRP2P_REPAIR_AFTER: '5' }).datasetRepairAfterMs).toBe(0)
     expect(resolveLimitOptions({}, { MRP2P_REPAIR_AFTER: '5' }).datasetRepairAfterMs).toBe(5_000)
     expect(() => resolveLimitOptions({ repairAfter: '-1' }, {})).toThrow(/--repair-after/)
-    expect(resolveTaskOptions({}, { MRP2P_TASK_MEMORY_MB: '', MRP2P_SANDBOX: '', MRP2P_NO_EXEC: ' ', MRP2P_LOCAL_READS: '' })).toEqual({ sandbox: false, taskMemoryMb: 1024, exec: true, localReads: true })
+    expect(resolveTaskOptions({}, { MRP2P_TASK_MEMORY_MB: '', MRP2P_SANDBOX: '', MRP2P_NO_EXEC: ' ', MRP2P_LOCAL_READS: '', MRP2P_LOCAL_SHUFFLE: ' ' })).toEqual({ sandbox: false, taskMemoryMb: 1024, exec: true, localReads: true, localShuffle: true })
+    expect(resolveTaskOptions({}, { MRP2P_LOCAL_SHUFFLE: '0' }).localShuffle).toBe(false)
+    expect(resolveTaskOptions({ localShuffle: false }, {}).localShuffle).toBe(false)
   })
 
   it('LAN discovery: on with no --bootstrap and a listen address off loopback, else off; flags and MRP2P_MDNS win', () => {

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { CoordinatorService, type CoordinatorServiceComponents } from '../../src/coordinator/coordinator-service.js'
 import { blockCid } from '../../src/dataset/block-cid.js'
+import { waitFor } from '../../src/harness/wait-for.js'
 import type { JobRecord } from '../../src/protocol/history-messages.js'
 import type { JobSpec, SchedulerEffect } from '../../src/coordinator/scheduler-types.js'
 import { JOB_PROTOCOLS } from '../../src/protocol/job-messages.js'
@@ -13,15 +14,15 @@ type Handler = (request: unknown, from: string) => unknown
 /** The coordinator's side of the wire, without a wire: handlers are called directly, orders are recorded and accepted. */
 class FakeRpc {
   readonly handlers = new Map<string, Handler>()
-  readonly orders: Array<{ peer: string, kind: string, index: number }> = []
+  readonly orders: Array<{ peer: string, kind: string, index: number, oneHost?: true }> = []
 
   async serve (protocol: string, _schema: unknown, handle: Handler): Promise<{ unregister: () => Promise<void> }> {
     this.handlers.set(protocol, handle)
     return { unregister: async () => { this.handlers.delete(protocol) } }
   }
 
-  async call (peer: string, protocol: string, body: { task?: { kind: string, index: number } }): Promise<unknown> {
-    if (protocol === JOB_PROTOCOLS.doJob && body.task !== undefined) this.orders.push({ peer, kind: body.task.kind, index: body.task.index })
+  async call (peer: string, protocol: string, body: { task?: { kind: string, index: number, oneHost?: true } }): Promise<unknown> {
+    if (protocol === JOB_PROTOCOLS.doJob && body.task !== undefined) this.orders.push({ peer, kind: body.task.kind, index: body.task.index, oneHost: body.task.oneHost })
     return { accepted: true, ok: true }
   }
 
@@ -106,6 +107,23 @@ describe('CoordinatorService: a new coordinator waits for the inventories', () =
     rpc.handle(JOB_PROTOCOLS.register, { slots: 1, version: 'test', incarnation: 'b', outputs: [] }, 'B')
     rpc.handle(JOB_PROTOCOLS.submit, { job, committed: [] }, 'S')
     expect(rpc.orders.map((o) => `${o.kind} ${o.index}`).sort()).toEqual(['map 0', 'map 1'])
+  })
+
+  // A map on one host with every worker stores its runs uncompressed (attempt-runner.ts): reducers link them in place.
+  it.each([
+    ['both on one host', 'a'.repeat(32), 'a'.repeat(32), true],
+    ['on two hosts', 'a'.repeat(32), 'b'.repeat(32), undefined],
+    ['one that did not say its host (an older version)', 'a'.repeat(32), undefined, undefined]
+  ])('maps are told whether every registered worker is on their host: workers %s', async (_name, hostA, hostB, oneHost) => {
+    const rpc = new FakeRpc()
+    await start(rpc, ['A', 'B'])
+    const job = await spec('wc-000000000003', 4)
+    rpc.handle(JOB_PROTOCOLS.register, { slots: 2, version: 'test', incarnation: 'a', outputs: [], host: hostA }, 'A')
+    rpc.handle(JOB_PROTOCOLS.register, { slots: 2, version: 'test', incarnation: 'b', outputs: [], host: hostB }, 'B')
+    rpc.handle(JOB_PROTOCOLS.submit, { job, committed: [] }, 'S')
+    await waitFor(() => rpc.orders.length === 4 ? true : undefined, { timeoutMs: 5_000, intervalMs: 5, description: 'four map orders' })
+    expect(new Set(rpc.orders.map((o) => o.peer))).toEqual(new Set(['A', 'B']))
+    expect(rpc.orders.map((o) => o.oneHost)).toEqual([oneHost, oneHost, oneHost, oneHost])
   })
 
   it('takes a job only under a seal that holds, from an allowed identity, and not under another job\'s id', async () => {

@@ -66,7 +66,7 @@ describe('worker service lifecycle', () => {
     )
     await worker.start()
     expect([...rpc.handlers.keys()].sort()).toEqual([JOB_PROTOCOLS.doJob, JOB_PROTOCOLS.end, JOB_PROTOCOLS.replicate, LOGS_PROTOCOL].sort())
-    expect([...network.handled]).toEqual([JOB_PROTOCOLS.fetchRun])
+    expect([...network.handled].sort()).toEqual([JOB_PROTOCOLS.fetchRun, JOB_PROTOCOLS.localRun].sort())
 
     const doJob = rpc.handlers.get(JOB_PROTOCOLS.doJob)
     expect(await doJob?.(await signedOrder(), COORDINATOR)).toEqual({ accepted: true })

@@ -150,6 +150,7 @@ function renderJob (): void {
       <tr><td>dataset blocks pulled from other nodes</td><td></td><td>${bytes(c.blockFetchedBytes)}</td></tr>
       <tr><td>map output</td><td>${c.mapRecordsOut} records</td><td>${bytes(c.mapBytesOut)}</td></tr>
       <tr><td>shuffle</td><td>${bytes(c.shuffleRawBytes)} raw</td><td>${bytes(c.shuffleBytes)} sent</td></tr>
+      <tr><td>shuffle linked in place (mapper on the reducer's host)</td><td></td><td>${bytes(c.shuffleLinkedBytes ?? 0)}</td></tr>
       <tr><td>reduce</td><td>${c.reduceRecordsIn} in, ${c.reduceRecordsOut} out</td><td>${bytes(c.reduceBytesOut)}</td></tr>
       <tr><td>output sent to the submitter</td><td></td><td>${bytes(c.outputSentBytes)}</td></tr></tbody></table>
     ${failed.length === 0 ? '' : `<h3>Failures</h3><table id="failures"><tbody>${failed.map(({ t, a }) => `<tr><td>${t.kind}-${t.index}</td><td>${a.epoch}.${a.attempt}</td><td class="mono">${short(a.node)}</td><td>${esc(a.error ?? '')}</td>
