@@ -1,3 +1,4 @@
+import { totalmem } from 'node:os'
 import type { Startable } from '@libp2p/interface'
 import type { z } from 'zod'
 import type { JobRecord } from '../protocol/history-messages.js'
@@ -89,12 +90,17 @@ export interface CoordinatorServiceInit {
   submitters?: ReadonlySet<string>
 }
 
+/** A job whose input is under this share of the host's memory may keep its runs uncompressed (rawRuns). */
+const RAW_RUNS_MEMORY_SHARE = 10
+
 interface HeldJob {
   spec: JobSpec
   /** What every order of this job carries, made once from the spec. */
   ref: JobRef
   /** The splits' tree whose root the job's seal signs: each map order carries its split's proof from it. */
   splits: MerkleTree
+  /** The splits' bytes together. */
+  inputBytes: number
   lastPoll: number
   progress: JobProgress | undefined
   outcome: { state: 'succeeded' } | { state: 'failed' | 'cancelled', error: JobFailure } | undefined
@@ -345,7 +351,7 @@ export class CoordinatorService implements Startable {
     for (const partition of [...committed, ...stored]) this.feed({ type: 'reduce-committed', jobId: spec.jobId, partition, now })
     if (known === undefined) {
       const parts = spec.detached === undefined ? undefined : new Map((prior?.detached?.parts ?? []).map(({ partition, ...part }) => [partition, part]))
-      this.jobs.set(spec.jobId, { spec, ref: jobRefOf(spec), splits: sealed.tree, lastPoll: now, progress: undefined, outcome: undefined, parts })
+      this.jobs.set(spec.jobId, { spec, ref: jobRefOf(spec), splits: sealed.tree, inputBytes: spec.splits.reduce((n, s) => n + s.length, 0), lastPoll: now, progress: undefined, outcome: undefined, parts })
       this.recorder?.begin(spec, Date.now(), prior, restarted)
       this.log.info({ job: spec.jobId, name: spec.jobName, maps: spec.splits.length, reduces: spec.reduces, submitter: spec.submitter.peer }, 'job submitted')
     } else {
@@ -659,11 +665,16 @@ export class CoordinatorService implements Startable {
   }
 
   /**
-   * Whether every worker registered now said it runs on `peer`'s host: then a map there stores its runs uncompressed
-   * (attempt-runner.ts), since its reducers will link them in place. A hint only: a worker that joins from another
-   * host later fetches such runs as they are, which costs bytes, not correctness.
+   * Whether a map of `job` on `peer` should store its runs uncompressed (attempt-runner.ts): when every worker
+   * registered now said it runs on `peer`'s host, reducers link them in place and never send them; and when the
+   * job's input is under a tenth of this host's memory (the same host), its runs and its output, about twice the
+   * input, stay under the kernel's dirty-page limit (a fifth of memory by default) and are never throttled to disk.
+   * Past it, compressed runs were faster: the 4 GiB sort on this 24 GiB machine took 64–67 s compressed against
+   * 77–81 s not, the 1 GiB sort 15 s against 16–17 (docs/performance.md, stop 34). A hint only: a worker that joins
+   * from another host later fetches such runs as they are, which costs bytes, not correctness.
    */
-  private oneHost (peer: string): boolean {
+  private rawRuns (peer: string, job: HeldJob): boolean {
+    if (job.inputBytes > totalmem() / RAW_RUNS_MEMORY_SHARE) return false
     const host = this.workers.get(peer)?.host
     if (host === undefined) return false
     for (const w of this.workers.values()) if (w.host !== host) return false
@@ -677,7 +688,7 @@ export class CoordinatorService implements Startable {
     let unable = false
     try {
       const splitProof = task.kind === 'map' ? job.splits.proof(task.index) : undefined
-      const order = task.kind === 'map' && this.oneHost(peer) ? { ...task, oneHost: true as const } : task
+      const order = task.kind === 'map' && this.rawRuns(peer, job) ? { ...task, rawRuns: true as const } : task
       const answer = await this.c.rpc.call(peer, JOB_PROTOCOLS.doJob, { epoch, job: job.ref, task: order, splitProof }, DoJobResponse, { signal: this.lifetime.signal })
       if (answer.accepted) return
       reason = answer.reason ?? 'refused'

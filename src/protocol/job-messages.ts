@@ -226,10 +226,11 @@ export const MapAssignmentSchema = z.object({
   attempt: Attempt,
   split: SplitDescriptorSchema,
   /**
-   * Every worker registered with the coordinator said it runs on this map's host: reducers will link its runs in
-   * place, so compressing them would only cost time, and the map stores them as is.
+   * Store the runs uncompressed: every worker registered with the coordinator said it runs on this map's host, so
+   * reducers will link them in place, and the job is small enough for them to stay in that host's page cache
+   * (coordinator-service.ts, `rawRuns`): compressing them would only cost time.
    */
-  oneHost: z.literal(true).optional()
+  rawRuns: z.literal(true).optional()
 })
 export const ReduceAssignmentSchema = z.object({
   kind: z.literal('reduce'),

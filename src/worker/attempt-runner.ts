@@ -197,10 +197,10 @@ export class AttemptRunner {
 }
 
 /**
- * The job's options for one of its maps. Runs are compressed where that pays; with every worker on this map's host
- * (`oneHost`), reducers link them in place and never send them, so it never does (docs/performance.md, stop 34).
+ * The job's options for one of its maps. Runs are compressed where that pays; not when the coordinator says they
+ * will be linked in place and stay in the page cache (`rawRuns`, docs/performance.md, stop 34).
  */
 function mapOptions (job: WorkOrder['job'], task: MapAssignment): JobOptions {
   const options = jobOptionsOf(job)
-  return task.oneHost === true ? { ...options, compress: false } : options
+  return task.rawRuns === true ? { ...options, compress: false } : options
 }

@@ -5,7 +5,7 @@ import { hostname } from 'node:os'
 /**
  * This host as a hash of its name and, on Linux, its boot id: nodes in containers of one machine differ by name
  * (and cannot link each other's files either), two machines of one name differ by boot id. The coordinator only
- * compares them (job-messages.ts, `oneHost`); the name itself is not sent.
+ * compares them (coordinator-service.ts, `rawRuns`); the name itself is not sent.
  */
 export function hostId (): string {
   let boot = ''

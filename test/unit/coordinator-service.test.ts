@@ -1,3 +1,4 @@
+import { totalmem } from 'node:os'
 import { afterEach, describe, expect, it } from 'vitest'
 import { CoordinatorService, type CoordinatorServiceComponents } from '../../src/coordinator/coordinator-service.js'
 import { blockCid } from '../../src/dataset/block-cid.js'
@@ -14,15 +15,15 @@ type Handler = (request: unknown, from: string) => unknown
 /** The coordinator's side of the wire, without a wire: handlers are called directly, orders are recorded and accepted. */
 class FakeRpc {
   readonly handlers = new Map<string, Handler>()
-  readonly orders: Array<{ peer: string, kind: string, index: number, oneHost?: true }> = []
+  readonly orders: Array<{ peer: string, kind: string, index: number, rawRuns?: true }> = []
 
   async serve (protocol: string, _schema: unknown, handle: Handler): Promise<{ unregister: () => Promise<void> }> {
     this.handlers.set(protocol, handle)
     return { unregister: async () => { this.handlers.delete(protocol) } }
   }
 
-  async call (peer: string, protocol: string, body: { task?: { kind: string, index: number, oneHost?: true } }): Promise<unknown> {
-    if (protocol === JOB_PROTOCOLS.doJob && body.task !== undefined) this.orders.push({ peer, kind: body.task.kind, index: body.task.index, oneHost: body.task.oneHost })
+  async call (peer: string, protocol: string, body: { task?: { kind: string, index: number, rawRuns?: true } }): Promise<unknown> {
+    if (protocol === JOB_PROTOCOLS.doJob && body.task !== undefined) this.orders.push({ peer, kind: body.task.kind, index: body.task.index, rawRuns: body.task.rawRuns })
     return { accepted: true, ok: true }
   }
 
@@ -33,12 +34,12 @@ class FakeRpc {
   }
 }
 
-async function spec (jobId: string, maps: number): Promise<JobSpec> {
+async function spec (jobId: string, maps: number, splitBytes = 100): Promise<JobSpec> {
   return await sealedSpec({
     jobId,
     jobName: 'wc',
     codeHash: 'a'.repeat(64),
-    splits: Array.from({ length: maps }, (_, i) => ({ document: `doc-${i}.txt`, index: i, offset: 0, length: 100, firstLine: 1 })),
+    splits: Array.from({ length: maps }, (_, i) => ({ document: `doc-${i}.txt`, index: i, offset: 0, length: splitBytes, firstLine: 1 })),
     reduces: 1,
     params: {},
     submitter: { peer: '12D3KooWSubmitterAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', addrs: [] },
@@ -109,21 +110,23 @@ describe('CoordinatorService: a new coordinator waits for the inventories', () =
     expect(rpc.orders.map((o) => `${o.kind} ${o.index}`).sort()).toEqual(['map 0', 'map 1'])
   })
 
-  // A map on one host with every worker stores its runs uncompressed (attempt-runner.ts): reducers link them in place.
+  // A map on one host with every worker, of a job small against the host's memory, stores its runs uncompressed
+  // (attempt-runner.ts): reducers link them in place, and they stay in the page cache.
   it.each([
-    ['both on one host', 'a'.repeat(32), 'a'.repeat(32), true],
-    ['on two hosts', 'a'.repeat(32), 'b'.repeat(32), undefined],
-    ['one that did not say its host (an older version)', 'a'.repeat(32), undefined, undefined]
-  ])('maps are told whether every registered worker is on their host: workers %s', async (_name, hostA, hostB, oneHost) => {
+    ['both on one host', 'a'.repeat(32), 'a'.repeat(32), 100, true],
+    ['on two hosts', 'a'.repeat(32), 'b'.repeat(32), 100, undefined],
+    ['one that did not say its host (an older version, or --no-local-shuffle)', 'a'.repeat(32), undefined, 100, undefined],
+    ['on one host, with an input of a third of its memory', 'a'.repeat(32), 'a'.repeat(32), Math.ceil(totalmem() / 12), undefined]
+  ])('maps store raw runs only if every registered worker is on their host and the job is small: workers %s', async (_name, hostA, hostB, splitBytes, rawRuns) => {
     const rpc = new FakeRpc()
     await start(rpc, ['A', 'B'])
-    const job = await spec('wc-000000000003', 4)
+    const job = await spec('wc-000000000003', 4, splitBytes)
     rpc.handle(JOB_PROTOCOLS.register, { slots: 2, version: 'test', incarnation: 'a', outputs: [], host: hostA }, 'A')
     rpc.handle(JOB_PROTOCOLS.register, { slots: 2, version: 'test', incarnation: 'b', outputs: [], host: hostB }, 'B')
     rpc.handle(JOB_PROTOCOLS.submit, { job, committed: [] }, 'S')
     await waitFor(() => rpc.orders.length === 4 ? true : undefined, { timeoutMs: 5_000, intervalMs: 5, description: 'four map orders' })
     expect(new Set(rpc.orders.map((o) => o.peer))).toEqual(new Set(['A', 'B']))
-    expect(rpc.orders.map((o) => o.oneHost)).toEqual([oneHost, oneHost, oneHost, oneHost])
+    expect(rpc.orders.map((o) => o.rawRuns)).toEqual([rawRuns, rawRuns, rawRuns, rawRuns])
   })
 
   it('takes a job only under a seal that holds, from an allowed identity, and not under another job\'s id', async () => {
