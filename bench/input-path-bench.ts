@@ -39,7 +39,7 @@ export async function runInputPathBench (): Promise<Record<string, number>> {
         await sendFileRange(ctx.stream, input, 0, bytes, ctx)
       }
     })
-    const worker = new SubmitterClient(client, log)
+    const worker = new SubmitterClient(client.peerId.toString(), client, log)
     const job = { jobId: 'bench', submitter: { peer: server.peerId.toString(), addrs: server.getMultiaddrs().map(String) } } as unknown as JobRef
     const task = { kind: 'map', jobId: 'bench', index: 0, attempt: 1, split: { document: input, index: 0, offset: 0, length: bytes, firstLine: 1 } } satisfies MapAssignment
     for (let round = 0; round < ROUNDS; round++) {

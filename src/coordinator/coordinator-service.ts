@@ -1,4 +1,3 @@
-import { totalmem } from 'node:os'
 import type { Startable } from '@libp2p/interface'
 import type { z } from 'zod'
 import type { JobRecord } from '../protocol/history-messages.js'
@@ -151,7 +150,7 @@ export class CoordinatorService implements Startable {
    */
   private readonly bootIds = new Map<string, string>()
   /** Workers registered in this epoch: their inventories are in, and they are watched for death; their hosts, as they said. */
-  private readonly workers = new Map<string, { incarnation: string, host?: string }>()
+  private readonly workers = new Map<string, { incarnation: string, host?: string, memoryBytes?: number }>()
   private timer: NodeJS.Timeout | undefined
   private handlers: RegisteredHandler[] = []
   /** Set by stop(): a request that raced the unregistering is refused, it does not start a new epoch's scheduler. */
@@ -399,7 +398,7 @@ export class CoordinatorService implements Startable {
   private onRegister (req: z.output<typeof RegisterRequest>, from: string): z.input<typeof RegisterResponse> {
     const now = performance.now()
     this.acting()
-    this.workers.set(from, { incarnation: req.incarnation, host: req.host })
+    this.workers.set(from, { incarnation: req.incarnation, host: req.host, memoryBytes: req.memoryBytes })
     const before = this.bootIds.get(from)
     this.bootIds.set(from, req.incarnation)
     if (this.bootIds.size > MAX_BOOT_IDS) this.bootIds.delete(this.bootIds.keys().next().value as string)
@@ -667,17 +666,18 @@ export class CoordinatorService implements Startable {
   /**
    * Whether a map of `job` on `peer` should store its runs uncompressed (attempt-runner.ts): when every worker
    * registered now said it runs on `peer`'s host, reducers link them in place and never send them; and when the
-   * job's input is under a tenth of this host's memory (the same host), its runs and its output, about twice the
-   * input, stay under the kernel's dirty-page limit (a fifth of memory by default) and are never throttled to disk.
+   * job's input is under a tenth of the memory each worker reported, its runs and its output, about twice the input,
+   * stay under the kernel's dirty-page limit (a fifth of memory by default) and are never throttled to disk.
    * Past it, compressed runs were faster: the 4 GiB sort on this 24 GiB machine took 64–67 s compressed against
    * 77–81 s not, the 1 GiB sort 15 s against 16–17 (docs/performance.md, stop 34). A hint only: a worker that joins
    * from another host later fetches such runs as they are, which costs bytes, not correctness.
    */
   private rawRuns (peer: string, job: HeldJob): boolean {
-    if (job.inputBytes > totalmem() / RAW_RUNS_MEMORY_SHARE) return false
     const host = this.workers.get(peer)?.host
     if (host === undefined) return false
-    for (const w of this.workers.values()) if (w.host !== host) return false
+    for (const w of this.workers.values()) {
+      if (w.host !== host || w.memoryBytes === undefined || job.inputBytes > w.memoryBytes / RAW_RUNS_MEMORY_SHARE) return false
+    }
     return true
   }
 

@@ -15,7 +15,7 @@ export const JobOptionsSchema = z.object({
   taskTimeoutMs: z.number().int().min(1).max(MAX_TASK_TIMEOUT_MS).optional(),
   /** Map output a task holds in memory before it spills a sorted run to disk (`--memory`; DEFAULT_MEMORY_BYTES). */
   memoryBytes: z.number().int().min(MIN_MEMORY_BYTES).max(2 ** 40).optional(),
-  /** false: map output is stored as is (`--no-compress`); unset or true: compressed where that pays (not where every worker shares one host). */
+  /** false: map output is stored as is (`--no-compress`); unset or true: compressed where that pays (not for a small job whose workers share one host: coordinator-service.ts, `rawRuns`). */
   compress: z.boolean().optional(),
   /**
    * The share of maps done before the job's reduces start pulling their outputs (`--reduce-slow-start`; the

@@ -213,7 +213,9 @@ export const RegisterRequest = z.object({
    * This node's host, as a hash (worker/host-id.ts): the coordinator tells a map whether every worker shares its
    * host. Only a hint for how to store map output; what crosses in place is proven per run (job/local-run).
    */
-  host: z.string().regex(/^[0-9a-f]{32}$/).optional()
+  host: z.string().regex(/^[0-9a-f]{32}$/).optional(),
+  /** This node's memory (its cgroup's limit where it has one): whether a job's raw runs would stay in its page cache. */
+  memoryBytes: Count.optional()
 })
 export const RegisterResponse = z.object({ epoch: Epoch })
 
@@ -338,16 +340,24 @@ export const FetchSplitRequest = z.object({ jobId: JobId, index: Index })
  */
 export const LocalReadRequest = z.object({ jobId: JobId, index: Index, probe: Text(4096) })
 export const LocalReadResponse = z.union([
-  /** `file`: the split's file as it was when the job was planned. */
-  z.object({ ok: z.literal(true), nonce: z.string().regex(/^[0-9a-f]{64}$/), path: Text(4096), file: FileIdentitySchema }),
+  /**
+   * `proof`: the probe's nonce bound to this submitter, the asking worker and the split (local-read-probe.ts,
+   * probeProof), never the nonce, which a remote asker could replay; `file`: the split's file as it was when the job
+   * was planned.
+   */
+  z.object({ ok: z.literal(true), proof: z.string().regex(/^[0-9a-f]{64}$/), path: Text(4096), file: FileIdentitySchema }),
   z.object({ ok: z.literal(false), reason: Text(500) })
 ])
 export const FetchRunRequest = z.object({ jobId: JobId, mapIndex: Index, partition: Index })
-/** `probe`: the reducer's probe, as in LocalReadRequest: the mapper answers with its content. */
+/** `probe`: the reducer's probe, as in LocalReadRequest: the mapper proves it read it (local-read-probe.ts, probeProof). */
 export const LocalRunRequest = FetchRunRequest.extend({ probe: Text(4096) })
 export const LocalRunResponse = z.union([
-  /** `path`: the finished run, absolute; `bytes`: its size; `rawBytes`: its records before compression, when known. */
-  z.object({ ok: z.literal(true), nonce: z.string().regex(/^[0-9a-f]{64}$/), path: Text(4096), bytes: Count, rawBytes: Count.optional() }),
+  /**
+   * `proof`: the probe's nonce bound to this mapper, this reducer and this run (probeProof), never the nonce itself, which a
+   * remote asker could replay; `path`: the finished run, absolute; `bytes`: its size; `rawBytes`: its records before
+   * compression, when known.
+   */
+  z.object({ ok: z.literal(true), proof: z.string().regex(/^[0-9a-f]{64}$/), path: Text(4096), bytes: Count, rawBytes: Count.optional() }),
   /** `elsewhere`: the probe was not readable there (another host or user): the reducer stops asking that mapper. */
   z.object({ ok: z.literal(false), reason: Text(500), elsewhere: z.literal(true).optional() })
 ])
@@ -362,7 +372,8 @@ export const CommitRequest = z.object({ jobId: JobId, partition: Index, epoch: E
  * `nonce`: the content of the job's `submitter.commitProbe`, which only a process on the submitter's host, as its
  * user, can read: the proof that `path` names the reducer's own file, not one a remote peer would have it copy.
  */
-export const LocalCommitRequest = z.object({ jobId: JobId, partition: Index, epoch: Epoch, attempt: Attempt, bytes: Count, path: Text(4096), nonce: z.string().regex(/^[0-9a-f]{64}$/) })
+/** `proof`: the nonce of the submitter's commit probe bound to this reducer, the submitter and the partition (probeProof). */
+export const LocalCommitRequest = z.object({ jobId: JobId, partition: Index, epoch: Epoch, attempt: Attempt, bytes: Count, path: Text(4096), proof: z.string().regex(/^[0-9a-f]{64}$/) })
 /** `inPlace: false`: the submitter did not take the file (another host, a file it cannot read as said): stream it. */
 export const LocalCommitResponse = z.object({ inPlace: z.boolean(), accepted: z.boolean(), reason: Text(500).optional() })
 export const CommitBlocksRequest = z.object({ jobId: JobId, partition: Index, epoch: Epoch, attempt: Attempt, ...StoredPartSchema.shape })

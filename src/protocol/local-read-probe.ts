@@ -1,10 +1,10 @@
-import { randomBytes } from 'node:crypto'
+import { createHmac, randomBytes } from 'node:crypto'
 import { closeSync, constants, fstatSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { basename, dirname, isAbsolute, join } from 'node:path'
 
 /**
- * The proof that a worker and a job's submitter share a host and a user (docs/jobs.md, "Inputs read in place").
+ * The proof that two peers share a host and a user (docs/jobs.md, "Where a map reads its input").
  * The worker writes a random nonce into a file only its own user can read, in the host's temp folder, and asks
  * the submitter for its content. A peer on another host cannot read it; nor can a local process of another
  * user, which might name a file it may not read itself. Only files named like a probe are ever read for a peer.
@@ -50,4 +50,21 @@ export function readProbe (path: string): string | undefined {
   } finally {
     closeSync(fd)
   }
+}
+
+/**
+ * What a peer that read a probe answers with when the answer goes back to someone else than the probe's writer could
+ * check alone: the nonce, keyed over who answers, who asked and what about. Only a reader of the probe can make it,
+ * and it proves nothing for any other pair of peers or question: a node that answered a remote asker did not give it
+ * something to replay to the probe's writer.
+ */
+export function probeProof (nonce: string, answerer: string, asker: string, about: string): string {
+  return createHmac('sha256', nonce).update(`mrp2p probe\0${answerer}\0${asker}\0${about}`).digest('hex')
+}
+
+/** What a probe proof is about, one subject per question: a proof answers that question alone. */
+export const probeSubject = {
+  localRead: (req: { jobId: string, index: number }): string => `local-read ${req.jobId} ${req.index}`,
+  localRun: (req: { jobId: string, mapIndex: number, partition: number }): string => `local-run ${req.jobId} ${req.mapIndex} ${req.partition}`,
+  localCommit: (req: { jobId: string, partition: number }): string => `local-commit ${req.jobId} ${req.partition}`
 }

@@ -14,7 +14,7 @@ import {
   CommitBlocksRequest, CommitRequest, type CommitResponse, FetchCodeRequest, FetchSplitRequest, JOB_PROTOCOLS, LocalCommitRequest, type LocalCommitResponse, LocalReadRequest, StatusResponse, SubmitResponse, type JobProgress, type JobSpec, type UnsealedJobSpec
 } from '../protocol/job-messages.js'
 import { sealJob } from '../protocol/job-seal.js'
-import { readProbe, writeProbe, type Probe } from '../protocol/local-read-probe.js'
+import { probeProof, probeSubject, readProbe, writeProbe, type Probe } from '../protocol/local-read-probe.js'
 import { handleRequests, request, type HandlerRegistrar, type StreamOpener } from '../protocol/reqresp.js'
 import { errorMessage, UserCodeError, UserFacingError } from '../util/errors.js'
 import type { Logger } from '../util/logger.js'
@@ -213,12 +213,12 @@ export class Submission implements Startable {
       protocol: JOB_PROTOCOLS.localRead,
       requestSchema: LocalReadRequest,
       log,
-      handle: (req) => {
+      handle: (req, ctx) => {
         const split = req.jobId === plan.jobId ? plan.splits[req.index] : undefined
         if (split?.identity === undefined || split.block !== undefined) return { ok: false, reason: 'no such split' }
         const nonce = readProbe(req.probe)
         if (nonce === undefined) return { ok: false, reason: 'probe not readable here: another host or another user' }
-        return { ok: true, nonce, path: split.path, file: split.identity }
+        return { ok: true, proof: probeProof(nonce, this.c.self, ctx.remotePeer.toString(), probeSubject.localRead(req)), path: split.path, file: split.identity }
       }
     }))
     this.handlers.push(await handleBulk(network, {
@@ -252,7 +252,8 @@ export class Submission implements Startable {
         const parts = plan.parts
         if (req.jobId !== plan.jobId || req.partition >= plan.reduces || !(parts instanceof PartCollector)) return { inPlace: false, accepted: false, reason: 'commit for an unknown job or partition' }
         const probe = this.commitProbe
-        if (probe === undefined || !timingSafeEqual(Buffer.from(req.nonce), Buffer.from(probe.nonce))) return { inPlace: false, accepted: false, reason: 'wrong nonce: not this host, or not this user' }
+        const proof = probe === undefined ? undefined : probeProof(probe.nonce, ctx.remotePeer.toString(), this.c.self, probeSubject.localCommit(req))
+        if (proof === undefined || !timingSafeEqual(Buffer.from(req.proof), Buffer.from(proof))) return { inPlace: false, accepted: false, reason: 'wrong proof of the nonce: not this host, or not this user' }
         let accepted: boolean
         try {
           accepted = await parts.takeInPlace(req.partition, req.path, req.bytes)

@@ -33,7 +33,7 @@ export class EarlyShuffle {
 
   async pull (order: WorkOrder, task: ReduceAssignment, work: string, dispatcher: string, signal: AbortSignal): Promise<FetchedRuns> {
     const { shuffle } = this.parts
-    const fetched: FetchedRuns = { paths: new Array(task.maps), bytes: 0, rawBytes: 0, linkedBytes: 0 }
+    const fetched: FetchedRuns = { paths: new Array(task.maps), bytes: 0, rawBytes: 0, linkedBytes: 0, linkedRawBytes: 0 }
     const pulled = new Set<number>()
     let fresh: number[] = []
     let failed: MapSource | undefined

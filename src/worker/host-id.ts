@@ -1,18 +1,23 @@
 import { createHash } from 'node:crypto'
-import { readFileSync } from 'node:fs'
+import { readFileSync, readlinkSync } from 'node:fs'
 import { hostname } from 'node:os'
 
 /**
- * This host as a hash of its name and, on Linux, its boot id: nodes in containers of one machine differ by name
- * (and cannot link each other's files either), two machines of one name differ by boot id. The coordinator only
- * compares them (coordinator-service.ts, `rawRuns`); the name itself is not sent.
+ * Where this node runs, as a hash: its host's name and, on Linux, boot id and mount namespace, and its user. Nodes that
+ * hash alike can link each other's files: two machines of one name differ by boot id, containers of one machine by
+ * mount namespace (even those sharing the host's network and name), two users by uid. The coordinator only compares
+ * them (coordinator-service.ts, `rawRuns`); the name itself is not sent.
  */
 export function hostId (): string {
-  let boot = ''
-  try {
-    boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim()
-  } catch {
-    // not Linux: the name alone
+  const part = (read: () => string): string => {
+    try {
+      return read().trim()
+    } catch {
+      return '' // not Linux: the name and user alone
+    }
   }
-  return createHash('sha256').update(`${hostname()}\0${boot}`).digest('hex').slice(0, 32)
+  const boot = part(() => readFileSync('/proc/sys/kernel/random/boot_id', 'utf8'))
+  const mounts = part(() => readlinkSync('/proc/self/ns/mnt'))
+  const user = process.getuid?.() ?? ''
+  return createHash('sha256').update(`${hostname()}\0${boot}\0${mounts}\0${user}`).digest('hex').slice(0, 32)
 }

@@ -4,6 +4,7 @@ import { request, type StreamOpener } from '../protocol/reqresp.js'
 import { errorMessage } from '../util/errors.js'
 import { fileIdentity, sameIdentity } from '../util/same-file.js'
 import type { Logger } from '../util/logger.js'
+import { probeProof, probeSubject } from '../protocol/local-read-probe.js'
 import type { NodeProbe } from './node-probe.js'
 import type { z } from 'zod'
 
@@ -19,7 +20,7 @@ const REMEMBERED_JOBS = 256
 export class LocalInputs {
   private readonly elsewhere = new Set<string>()
 
-  constructor (private readonly network: StreamOpener, private readonly probes: NodeProbe, private readonly log: Logger, private readonly enabled = true) {}
+  constructor (private readonly self: string, private readonly network: StreamOpener, private readonly probes: NodeProbe, private readonly log: Logger, private readonly enabled = true) {}
 
   /** The file to read the split from in place, or undefined: fetch it from the submitter. */
   async inPlace (job: JobRef, task: MapAssignment, signal: AbortSignal): Promise<string | undefined> {
@@ -37,9 +38,9 @@ export class LocalInputs {
       this.log.debug({ job: job.jobId, split: task.split.index, err: errorMessage(err) }, 'local-read check failed: fetching')
       return undefined
     }
-    if (!answer.ok || answer.nonce !== probe.nonce) {
+    if (!answer.ok || answer.proof !== probeProof(probe.nonce, job.submitter.peer, this.self, probeSubject.localRead({ jobId: job.jobId, index: task.split.index }))) {
       this.remember(job.jobId)
-      this.log.debug({ job: job.jobId, reason: answer.ok ? 'wrong nonce' : answer.reason }, 'submitter not on this host: fetching its inputs')
+      this.log.debug({ job: job.jobId, reason: answer.ok ? 'wrong proof of the nonce' : answer.reason }, 'submitter not on this host: fetching its inputs')
       return undefined
     }
     const now = fileIdentity(answer.path)

@@ -8,17 +8,18 @@ import type { Logger } from '../util/logger.js'
  */
 export class NodeProbe {
   private probe: Probe | undefined
-  private failed = false
+  /** Set when it could not be written, or after stop(): no probe from now on. */
+  private off = false
 
   constructor (private readonly log: Logger) {}
 
   /** The probe; undefined when it cannot be written, and then nothing is read in place (said once). */
   get (): Probe | undefined {
-    if (this.probe !== undefined || this.failed) return this.probe
+    if (this.probe !== undefined || this.off) return this.probe
     try {
       this.probe = writeProbe()
     } catch (err) {
-      this.failed = true
+      this.off = true
       this.log.warn({ err: errorMessage(err) }, 'cannot write the local-read probe: inputs and map outputs are fetched')
     }
     return this.probe
@@ -26,6 +27,7 @@ export class NodeProbe {
 
   /** Deletes the probe. */
   stop (): void {
+    this.off = true
     this.probe?.remove()
     this.probe = undefined
   }

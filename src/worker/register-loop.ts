@@ -24,6 +24,8 @@ export interface RegisterLoopInit {
    * compares the workers' to tell maps whether every reducer will (`--no-local-shuffle`: none said).
    */
   host?: string
+  /** This node's memory, as the coordinator weighs raw runs against it. */
+  memoryBytes?: number
 }
 
 /**
@@ -83,7 +85,7 @@ export class RegisterLoop implements Startable {
     if (same && performance.now() - (this.registered?.at ?? 0) < REREGISTER_MS) return
     try {
       const outputs = this.store.inventory().map((m) => ({ jobId: m.jobId, mapIndex: m.mapIndex }))
-      const request: z.output<typeof RegisterRequest> = { slots: this.init.slots, version: this.init.version, incarnation: this.incarnation, outputs, noExec: this.init.noExec(), host: this.init.host }
+      const request: z.output<typeof RegisterRequest> = { slots: this.init.slots, version: this.init.version, incarnation: this.incarnation, outputs, noExec: this.init.noExec(), host: this.init.host, memoryBytes: this.init.memoryBytes }
       const answer = await this.rpc.call(coord.peer, JOB_PROTOCOLS.register, request, RegisterResponse, { signal })
       // From now on this worker belongs to that epoch: orders of an older coordinator are refused even before
       // the new one has sent any.

@@ -58,10 +58,10 @@ export class ReplicaIntake implements Startable {
         // One folder per partition: the shuffle names what it receives after the map, not the partition.
         const dir = join(work, `p${p}`)
         mkdirSync(dir)
-        const got: FetchedRuns = { paths: [], bytes: 0, rawBytes: 0, linkedBytes: 0 }
+        const got: FetchedRuns = { paths: [], bytes: 0, rawBytes: 0, linkedBytes: 0, linkedRawBytes: 0 }
         renameSync(await shuffle.fetchOne(req.jobId, p, { mapIndex: req.mapIndex, peer: req.from }, dir, both, got), runs[p])
         partitionBytes.push(statSync(runs[p]).size)
-        partitionRawBytes.push(got.rawBytes)
+        partitionRawBytes.push(got.rawBytes + got.linkedRawBytes)
       }
       store.commitMapOutput(work, { jobId: req.jobId, mapIndex: req.mapIndex, attempt: `copy-${req.epoch}`, partitionBytes, partitionRawBytes })
       this.copies.made++

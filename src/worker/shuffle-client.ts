@@ -1,10 +1,12 @@
-import { copyFileSync, linkSync, lstatSync, rmSync } from 'node:fs'
+import { linkSync, lstatSync, rmSync } from 'node:fs'
+import { copyFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { receiveToFile } from '../protocol/bulk.js'
 import { withBulkStream } from '../protocol/bulk-rpc.js'
 import { BulkResponseHeader, JOB_PROTOCOLS, LocalRunResponse, type FetchRunRequest, type LocalRunRequest } from '../protocol/job-messages.js'
 import type { InfoTasks } from '../protocol/info.js'
+import { probeProof, probeSubject } from '../protocol/local-read-probe.js'
 import { request, type StreamOpener } from '../protocol/reqresp.js'
 import { errorMessage } from '../util/errors.js'
 import type { Logger } from '../util/logger.js'
@@ -30,8 +32,11 @@ export class FetchError extends Error {
 /** The shuffle counters of `status` (InfoTasks), every one of them present: this node counts them all. */
 export type ShuffleStats = Required<NonNullable<InfoTasks['shuffle']>>
 
-/** A reduce's inputs: their paths, what came over streams (as sent, and before compression), what was linked in place. */
-export interface FetchedRuns { paths: string[], bytes: number, rawBytes: number, linkedBytes: number }
+/**
+ * A reduce's inputs: their paths; what came over streams (as sent, and before compression); what was linked in place
+ * (as stored, and before compression).
+ */
+export interface FetchedRuns { paths: string[], bytes: number, rawBytes: number, linkedBytes: number, linkedRawBytes: number }
 
 /** Fetches at once per reduce: enough to hide one mapper's latency, few enough to leave the link to the others. */
 export const FETCHES_AT_ONCE = 4
@@ -44,6 +49,11 @@ export interface ShuffleClientOptions {
   inPlace?: boolean
   /** What proves this node's host to a mapper. */
   probes: NodeProbe
+  /**
+   * Copy runs instead of linking them (`join --sandbox`): a sandboxed reduce may write its own folder, and a link there
+   * is the mapper's file.
+   */
+  copy?: boolean
   log: Logger
 }
 
@@ -63,11 +73,13 @@ export class ShuffleClient {
   private since = 0
   private readonly elsewhere = new Set<string>()
   private readonly inPlace: boolean
+  private readonly copy: boolean
   private readonly probes: NodeProbe
   private readonly log: Logger
 
   constructor (private readonly self: string, private readonly network: StreamOpener, private readonly store: IntermediateStore, opts: ShuffleClientOptions) {
     this.inPlace = opts.inPlace !== false
+    this.copy = opts.copy === true
     this.probes = opts.probes
     this.log = opts.log
   }
@@ -81,7 +93,7 @@ export class ShuffleClient {
    * over the network for them: bytes as sent and before compression.
    */
   async fetchRuns (jobId: string, partition: number, sources: MapSource[], work: string, signal: AbortSignal): Promise<FetchedRuns> {
-    const fetched: FetchedRuns = { paths: new Array(sources.length), bytes: 0, rawBytes: 0, linkedBytes: 0 }
+    const fetched: FetchedRuns = { paths: new Array(sources.length), bytes: 0, rawBytes: 0, linkedBytes: 0, linkedRawBytes: 0 }
     let next = 0
     const fetchSome = async (): Promise<void> => {
       while (next < sources.length) {
@@ -107,7 +119,8 @@ export class ShuffleClient {
     const path = join(work, `in-${src.mapIndex}`)
     const linked = await this.linkInPlace(jobId, partition, src, path, signal)
     if (linked !== undefined) {
-      fetched.linkedBytes += linked
+      fetched.linkedBytes += linked.bytes
+      fetched.linkedRawBytes += linked.rawBytes
       return path
     }
     if (this.active++ === 0) this.since = performance.now()
@@ -136,7 +149,7 @@ export class ShuffleClient {
    * across file systems) instead of fetching it over a stream; returns the run's bytes. Undefined: fetch it. Another
    * host, an older mapper, a path not shaped like a run, a file gone or not the size said: each only means the stream.
    */
-  private async linkInPlace (jobId: string, partition: number, src: MapSource, path: string, signal: AbortSignal): Promise<number | undefined> {
+  private async linkInPlace (jobId: string, partition: number, src: MapSource, path: string, signal: AbortSignal): Promise<{ bytes: number, rawBytes: number } | undefined> {
     if (!this.inPlace || this.elsewhere.has(src.peer)) return undefined
     const probe = this.probes.get()
     if (probe === undefined) return undefined
@@ -144,10 +157,12 @@ export class ShuffleClient {
     try {
       answer = await request(this.network, peerIdFromString(src.peer), JOB_PROTOCOLS.localRun,
         { jobId, mapIndex: src.mapIndex, partition, probe: probe.path } satisfies z.output<typeof LocalRunRequest>, LocalRunResponse,
-        { signal, timeouts: { dialMs: 5_000, firstByteMs: 3_000, responseMs: 3_000 } })
+        { signal, timeouts: { dialMs: 5_000, firstByteMs: 10_000, responseMs: 10_000 } })
     } catch (err) {
-      // A mapper of an older version does not speak the protocol; any other failure, the fetch meets too.
+      // A mapper of an older version (or `--no-local-shuffle`) does not speak the protocol: not asked again. Any
+      // other failure, the fetch meets too.
       if (signal.aborted) throw new TaskAbortedError('task abandoned')
+      if (err instanceof Error && err.name === 'UnsupportedProtocolError') this.remember(src.peer)
       this.log.debug({ job: jobId, map: src.mapIndex, peer: src.peer, err: errorMessage(err) }, 'local-run check failed: fetching')
       return undefined
     }
@@ -156,22 +171,31 @@ export class ShuffleClient {
       this.log.debug({ job: jobId, map: src.mapIndex, peer: src.peer, reason: answer.reason }, 'map output not linked in place: fetching')
       return undefined
     }
-    if (answer.nonce !== probe.nonce || !isRunPath(answer.path, jobId, src.mapIndex, partition)) {
+    const proof = probeProof(probe.nonce, src.peer, this.self, probeSubject.localRun({ jobId, mapIndex: src.mapIndex, partition }))
+    if (answer.proof !== proof || !isRunPath(answer.path, jobId, src.mapIndex, partition)) {
       this.remember(src.peer)
       this.log.warn({ job: jobId, map: src.mapIndex, peer: src.peer, path: answer.path }, 'a mapper named a run it could not have: fetching from it instead')
       return undefined
     }
     try {
       rmSync(path, { force: true })
-      try {
-        linkSync(answer.path, path)
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err
-        copyFileSync(answer.path, path)
+      // A link named like a run is not one: link() follows it on some systems, and a copy always would.
+      const source = lstatSync(answer.path)
+      if (!source.isFile()) throw new Error('not a regular file')
+      let copied = this.copy
+      if (!copied) {
+        try {
+          linkSync(answer.path, path)
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err
+          copied = true
+        }
       }
-      const linked = lstatSync(path)
-      if (!linked.isFile()) throw new Error('not a regular file')
-      if (linked.size !== answer.bytes) throw new Error(`holds ${linked.size} bytes, not ${answer.bytes}`)
+      if (copied) await copyFile(answer.path, path)
+      const got = lstatSync(path)
+      if (!got.isFile()) throw new Error('not a regular file')
+      if (!copied && (got.ino !== source.ino || got.dev !== source.dev)) throw new Error('the link is not the run')
+      if (got.size !== answer.bytes) throw new Error(`holds ${got.size} bytes, not ${answer.bytes}`)
     } catch (err) {
       rmSync(path, { force: true })
       this.log.debug({ job: jobId, map: src.mapIndex, path: answer.path, err: errorMessage(err) }, 'map output could not be linked in place: fetching')
@@ -179,7 +203,7 @@ export class ShuffleClient {
     }
     this.inPlaceRuns++
     this.inPlaceBytes += answer.bytes
-    return answer.bytes
+    return { bytes: answer.bytes, rawBytes: answer.rawBytes ?? answer.bytes }
   }
 
   private remember (peer: string): void {

@@ -3,7 +3,7 @@ import type { Startable } from '@libp2p/interface'
 import { sendFileRange, writeJsonFrame } from '../protocol/bulk.js'
 import { handleBulk, type BulkHandlerRegistration } from '../protocol/bulk-rpc.js'
 import { FetchRunRequest, JOB_PROTOCOLS, LocalRunRequest, type BulkResponseHeader, type LocalRunResponse } from '../protocol/job-messages.js'
-import { readProbe } from '../protocol/local-read-probe.js'
+import { probeProof, probeSubject, readProbe } from '../protocol/local-read-probe.js'
 import { handleRequests, type HandlerRegistrar } from '../protocol/reqresp.js'
 import type { Logger } from '../util/logger.js'
 import type { z } from 'zod'
@@ -12,6 +12,8 @@ import type { IntermediateStore } from './intermediate-store.js'
 type Header = z.output<typeof BulkResponseHeader>
 
 export interface ShuffleServerOptions {
+  /** This node's PeerId: what a local-run proof is bound to. */
+  self: string
   /** false: answer no job/local-run, so reducers on this host fetch as from any other (`join --no-local-shuffle`). */
   inPlace?: boolean
 }
@@ -23,7 +25,7 @@ export interface ShuffleServerOptions {
 export class ShuffleServer implements Startable {
   private registrations: BulkHandlerRegistration[] = []
 
-  constructor (private readonly network: HandlerRegistrar, private readonly store: IntermediateStore, private readonly log: Logger, private readonly opts: ShuffleServerOptions = {}) {}
+  constructor (private readonly network: HandlerRegistrar, private readonly store: IntermediateStore, private readonly log: Logger, private readonly opts: ShuffleServerOptions) {}
 
   async start (): Promise<void> {
     this.registrations.push(await handleBulk(this.network, {
@@ -45,13 +47,14 @@ export class ShuffleServer implements Startable {
       protocol: JOB_PROTOCOLS.localRun,
       requestSchema: LocalRunRequest,
       log: this.log,
-      handle: (req): z.input<typeof LocalRunResponse> => {
+      handle: (req, ctx): z.input<typeof LocalRunResponse> => {
         const nonce = readProbe(req.probe)
         if (nonce === undefined) return { ok: false, reason: 'probe not readable here: another host or another user', elsewhere: true }
         const run = this.store.runFile(req.jobId, req.mapIndex, req.partition)
         if (run === undefined) return { ok: false, reason: `no output of map ${req.mapIndex} of job ${req.jobId} here` }
         // Absolute: the reducer's working folder is not this node's (`join --data-dir` may be relative).
-        return { ok: true, nonce, path: resolve(run.path), bytes: run.bytes, rawBytes: this.store.runRawBytes(req.jobId, req.mapIndex, req.partition) }
+        const proof = probeProof(nonce, this.opts.self, ctx.remotePeer.toString(), probeSubject.localRun(req))
+        return { ok: true, proof, path: resolve(run.path), bytes: run.bytes, rawBytes: this.store.runRawBytes(req.jobId, req.mapIndex, req.partition) }
       }
     }))
   }

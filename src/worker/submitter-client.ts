@@ -7,7 +7,7 @@ import {
 } from '../protocol/job-messages.js'
 import { request, type StreamOpener } from '../protocol/reqresp.js'
 import type { BlockRef } from '../protocol/dataset-messages.js'
-import { readProbe } from '../protocol/local-read-probe.js'
+import { probeProof, probeSubject, readProbe } from '../protocol/local-read-probe.js'
 import { errorMessage } from '../util/errors.js'
 import type { Logger } from '../util/logger.js'
 import type { z } from 'zod'
@@ -23,7 +23,7 @@ function submitterAddrs (job: JobRef): Multiaddr[] {
  */
 export class SubmitterClient {
   /** `inPlace: false`: always stream parts, even to a submitter on this host (`--no-local-reads`). */
-  constructor (private readonly network: StreamOpener, private readonly log: Logger, private readonly inPlace = true) {}
+  constructor (private readonly self: string, private readonly network: StreamOpener, private readonly log: Logger, private readonly inPlace = true) {}
 
   /**
    * The job's bundled code, or with `file` one of a streaming job's files (its size as the spec says, refused
@@ -78,7 +78,7 @@ export class SubmitterClient {
     const nonce = readProbe(probe)
     if (nonce === undefined) return false
     // Absolute: the submitter's working folder is not this node's (`join --data-dir` may be relative).
-    const body: z.output<typeof LocalCommitRequest> = { jobId: job.jobId, partition: task.index, epoch, attempt: task.attempt, bytes, path: resolve(path), nonce }
+    const body: z.output<typeof LocalCommitRequest> = { jobId: job.jobId, partition: task.index, epoch, attempt: task.attempt, bytes, path: resolve(path), proof: probeProof(nonce, this.self, job.submitter.peer, probeSubject.localCommit({ jobId: job.jobId, partition: task.index })) }
     let answer: z.output<typeof LocalCommitResponse>
     try {
       answer = await request(this.network, submitterAddrs(job), JOB_PROTOCOLS.localCommit, body, LocalCommitResponse, { signal })

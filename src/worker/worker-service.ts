@@ -1,3 +1,4 @@
+import { totalmem } from 'node:os'
 import type { Startable } from '@libp2p/interface'
 import type { InfoTasks } from '../protocol/info.js'
 import { Lifecycle } from '../util/lifecycle.js'
@@ -98,18 +99,18 @@ export class WorkerService implements Startable {
     this.fence = new EpochFence(c.dataDir)
     this.pool = new TaskPool({ slots: init.slots, memoryMb: init.taskMemoryMb, isolation: init.sandbox === true ? 'sandbox' : 'thread', logger: c.logger })
     this.probes = new NodeProbe(log)
-    this.shuffleClient = new ShuffleClient(c.self, c.network, this.store, { inPlace: init.localShuffle, probes: this.probes, log })
-    this.shuffleServer = new ShuffleServer(c.network, this.store, log, { inPlace: init.localShuffle })
+    this.shuffleClient = new ShuffleClient(c.self, c.network, this.store, { inPlace: init.localShuffle, probes: this.probes, copy: init.sandbox === true, log })
+    this.shuffleServer = new ShuffleServer(c.network, this.store, log, { self: c.self, inPlace: init.localShuffle })
     this.reports = new ReportSender(c.rpc, c.coordinator, log)
     this.logs = new AttemptLogs(join(c.dataDir, 'logs'), log)
     this.logServer = new LogServer(c.rpc, this.logs)
-    this.local = new LocalInputs(c.network, this.probes, log, init.localReads !== false)
+    this.local = new LocalInputs(c.self, c.network, this.probes, log, init.localReads !== false)
     const attempts = new AttemptRunner({
       logs: this.logs,
       store: this.store,
       pool: this.pool,
       code: new CodeCache(c.dataDir),
-      submitter: new SubmitterClient(c.network, log, init.localReads !== false),
+      submitter: new SubmitterClient(c.self, c.network, log, init.localReads !== false),
       local: this.local,
       blocks: c.blocks,
       shuffle: this.shuffleClient,
@@ -120,7 +121,7 @@ export class WorkerService implements Startable {
     }, init.minFreeDiskBytes ?? DEFAULT_MIN_FREE_DISK_BYTES)
     this.replicas = new ReplicaIntake({ rpc: c.rpc, coordinator: c.coordinator, store: this.store, shuffle: this.shuffleClient, log })
     this.intake = new OrderIntake({ rpc: c.rpc, coordinator: c.coordinator, fence: this.fence, store: this.store, attempts, reports: this.reports, log, onAttempt: init.onAttempt, noExec: () => this.noExec, seals: new OrderSealCheck(c.self, init.submitters), onSealRefusal: init.onSealRefusal }, init.slots)
-    this.registration = new RegisterLoop(c.rpc, c.coordinator, this.store, this.fence, { slots: init.slots, version: init.version, intervalMs: init.registerIntervalMs ?? 500, noExec: () => this.noExec, host: init.localShuffle === false ? undefined : hostId() }, log)
+    this.registration = new RegisterLoop(c.rpc, c.coordinator, this.store, this.fence, { slots: init.slots, version: init.version, intervalMs: init.registerIntervalMs ?? 500, noExec: () => this.noExec, host: init.localShuffle === false ? undefined : hostId(), memoryBytes: nodeMemory() }, log)
   }
 
   getStats (): WorkerStats {
@@ -171,4 +172,10 @@ export class WorkerService implements Startable {
   forgetRegistration (): void {
     this.registration.forget()
   }
+}
+
+/** This node's memory: its cgroup's limit where one is set (Node reports none as 0, or a huge number), else the host's. */
+function nodeMemory (): number {
+  const limit = process.constrainedMemory?.() ?? 0
+  return limit > 0 && limit < totalmem() ? limit : totalmem()
 }

@@ -1,5 +1,5 @@
 import '../../src/util/polyfills.js'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Libp2p } from '@libp2p/interface'
@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { z } from 'zod'
 import { createClientLibp2p } from '../../src/node/client-libp2p.js'
 import { JOB_PROTOCOLS, LocalRunRequest, LocalRunResponse } from '../../src/protocol/job-messages.js'
-import { readProbe } from '../../src/protocol/local-read-probe.js'
+import { probeProof, probeSubject, readProbe } from '../../src/protocol/local-read-probe.js'
 import { handleRequests, request } from '../../src/protocol/reqresp.js'
 import { createLogger } from '../../src/util/logger.js'
 import { IntermediateStore } from '../../src/worker/intermediate-store.js'
@@ -56,7 +56,7 @@ beforeAll(async () => {
       writeFileSync(paths[1], runBytes(m))
       store.commitMapOutput(work, { jobId: JOB, mapIndex: m, attempt: '1.1', partitionBytes: [15, runBytes(m).length] })
     }
-    const server = new ShuffleServer(nodes[i], store, log, { inPlace: i === 1 })
+    const server = new ShuffleServer(nodes[i], store, log, { self: nodes[i].peerId.toString(), inPlace: i === 1 })
     await server.start()
     servers.push(server)
   }
@@ -80,9 +80,9 @@ const peer = (i: number): string => nodes[i].peerId.toString()
 const runPath = (node: number, mapIndex: number): string => join(stores[node].root, JOB, `map-${mapIndex}`, `run-${PARTITION}`)
 
 /** A fresh reducer (nothing remembered) pulling map `mapIndex` from node `from` into a new folder. */
-async function pull (from: number, mapIndex: number, inPlace = true): Promise<{ path: string, client: ShuffleClient, bytes: number, linkedBytes: number }> {
+async function pull (from: number, mapIndex: number, inPlace = true, copy = false): Promise<{ path: string, client: ShuffleClient, bytes: number, linkedBytes: number }> {
   const probes = new NodeProbe(log)
-  const client = new ShuffleClient(peer(0), nodes[0], stores[0], { inPlace, probes, log })
+  const client = new ShuffleClient(peer(0), nodes[0], stores[0], { inPlace, probes, copy, log })
   const work = join(dir, `work-${from}-${mapIndex}-${String(inPlace)}-${Math.random().toString(36).slice(2)}`)
   mkdirSync(work)
   try {
@@ -132,7 +132,7 @@ describe('map outputs of a mapper on this host, linked in place', () => {
     const work = join(dir, 'work-elsewhere')
     mkdirSync(work)
     try {
-      const into = { paths: [], bytes: 0, rawBytes: 0, linkedBytes: 0 }
+      const into = { paths: [], bytes: 0, rawBytes: 0, linkedBytes: 0, linkedRawBytes: 0 }
       for (const m of [0, 1, 2]) {
         const path = await client.fetchOne(JOB, PARTITION, { mapIndex: m, peer: peer(3) }, work, AbortSignal.timeout(20_000), into)
         expect(readFileSync(path).equals(runBytes(m))).toBe(true)
@@ -144,27 +144,49 @@ describe('map outputs of a mapper on this host, linked in place', () => {
     }
   })
 
-  // Each answer a mapper on this host could give that the reducer must not take; the run then comes over the stream.
+  it('with --sandbox the run is copied, not linked: a sandboxed reduce may write its folder, and a link there is the mapper\'s file', async () => {
+    const { path, bytes, linkedBytes } = await pull(1, 2, true, true)
+    expect(sameFile(path, runPath(1, 2))).toBe(false)
+    expect(bytes).toBe(0)
+    expect(linkedBytes).toBe(runBytes(2).length)
+  })
+
+  /** What node 3 proves for `req`, as a mapper that read the probe, answering node `asker`, as node `answerer`. */
+  const proofFor = (req: z.output<typeof LocalRunRequest>, answerer = 3, asker = 0): string => probeProof(readProbe(req.probe) ?? '', peer(answerer), peer(asker), probeSubject.localRun(req))
+  const trueAnswer = (req: z.output<typeof LocalRunRequest>): z.input<typeof LocalRunResponse> => ({ ok: true, proof: proofFor(req), path: runPath(3, req.mapIndex), bytes: runBytes(req.mapIndex).length })
+
+  // Each answer a mapper could give that the reducer must not take, each one thing off the true one; the run then
+  // comes over the stream.
   it.each([
-    ['a nonce that is not the probe\'s', (req: z.output<typeof LocalRunRequest>, path: string) => ({ ok: true as const, nonce: 'f'.repeat(64), path, bytes: runBytes(req.mapIndex).length })],
+    ['a proof of another nonce', (req: z.output<typeof LocalRunRequest>) => ({ ...trueAnswer(req), proof: probeProof('f'.repeat(64), peer(3), peer(0), probeSubject.localRun(req)) })],
+    ['a proof made for another asker (an answer a remote peer got and relays)', (req: z.output<typeof LocalRunRequest>) => ({ ...trueAnswer(req), proof: proofFor(req, 3, 1) })],
+    ['a proof made by another mapper', (req: z.output<typeof LocalRunRequest>) => ({ ...trueAnswer(req), proof: proofFor(req, 1, 0) })],
+    ['a proof about another run', (req: z.output<typeof LocalRunRequest>) => ({ ...trueAnswer(req), proof: probeProof(readProbe(req.probe) ?? '', peer(3), peer(0), probeSubject.localRun({ ...req, mapIndex: req.mapIndex + 1 })) })],
     ['a file that is not shaped like a run of that map', (req: z.output<typeof LocalRunRequest>) => {
       const secret = join(dir, 'secret')
       writeFileSync(secret, runBytes(req.mapIndex))
-      return { ok: true as const, nonce: readProbe(req.probe) ?? '', path: secret, bytes: runBytes(req.mapIndex).length }
+      return { ...trueAnswer(req), path: secret }
     }],
-    ['a run of another map', (req: z.output<typeof LocalRunRequest>) => ({ ok: true as const, nonce: readProbe(req.probe) ?? '', path: runPath(3, (req.mapIndex + 1) % 4), bytes: runBytes((req.mapIndex + 1) % 4).length })],
-    ['a size the file does not have', (req: z.output<typeof LocalRunRequest>, path: string) => ({ ok: true as const, nonce: readProbe(req.probe) ?? '', path, bytes: runBytes(req.mapIndex).length + 1 })],
-    ['a run that is gone', (req: z.output<typeof LocalRunRequest>) => ({ ok: true as const, nonce: readProbe(req.probe) ?? '', path: join(dir, 'node-9', 'intermediate', JOB, `map-${req.mapIndex}`, `run-${PARTITION}`), bytes: runBytes(req.mapIndex).length })]
+    ['a run of another map', (req: z.output<typeof LocalRunRequest>) => ({ ...trueAnswer(req), path: runPath(3, (req.mapIndex + 1) % 4), bytes: runBytes((req.mapIndex + 1) % 4).length })],
+    ['a symbolic link named like the run', (req: z.output<typeof LocalRunRequest>) => {
+      const link = join(dir, 'node-8', 'intermediate', JOB, `map-${req.mapIndex}`, `run-${PARTITION}`)
+      mkdirSync(join(link, '..'), { recursive: true })
+      rmSync(link, { force: true })
+      symlinkSync(runPath(3, req.mapIndex), link)
+      return { ...trueAnswer(req), path: link }
+    }],
+    ['a size the file does not have', (req: z.output<typeof LocalRunRequest>) => ({ ...trueAnswer(req), bytes: runBytes(req.mapIndex).length + 1 })],
+    ['a run that is gone', (req: z.output<typeof LocalRunRequest>) => ({ ...trueAnswer(req), path: join(dir, 'node-9', 'intermediate', JOB, `map-${req.mapIndex}`, `run-${PARTITION}`) })]
   ])('an answer with %s: the run is fetched, not linked', async (_name, answer) => {
-    lie = (req) => answer(req, runPath(3, req.mapIndex))
+    lie = answer
     const { path, client, bytes } = await pull(3, 2)
     expect(sameFile(path, runPath(3, 2))).toBe(false)
     expect(bytes).toBe(runBytes(2).length)
     expect(client.stats()).toMatchObject({ inPlaceRuns: 0 })
   })
 
-  it('the same answer, but true, is linked (the cases above differ from it in one thing each)', async () => {
-    lie = (req) => ({ ok: true, nonce: readProbe(req.probe) ?? '', path: runPath(3, req.mapIndex), bytes: runBytes(req.mapIndex).length })
+  it('the true answer is linked (the cases above differ from it in one thing each)', async () => {
+    lie = trueAnswer
     const { path, bytes } = await pull(3, 2)
     expect(sameFile(path, runPath(3, 2))).toBe(true)
     expect(bytes).toBe(0)

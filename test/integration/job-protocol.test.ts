@@ -12,7 +12,8 @@ import { OutputDir } from '../../src/mapreduce/output-dir.js'
 import { planSplits } from '../../src/mapreduce/splits.js'
 import { createClientLibp2p } from '../../src/node/client-libp2p.js'
 import { serveInfo, type InfoResponse } from '../../src/protocol/info.js'
-import { JOB_PROTOCOLS, LocalCommitResponse, type LocalCommitRequest } from '../../src/protocol/job-messages.js'
+import { JOB_PROTOCOLS, LocalCommitResponse, LocalReadResponse, type LocalCommitRequest } from '../../src/protocol/job-messages.js'
+import { probeProof, probeSubject, writeProbe } from '../../src/protocol/local-read-probe.js'
 import { request } from '../../src/protocol/reqresp.js'
 import { Rpc } from '../../src/protocol/rpc.js'
 import { PartCollector } from '../../src/submitter/part-collector.js'
@@ -130,7 +131,7 @@ describe('Register / DoJob / fetch / commit over libp2p (one process)', () => {
     expect(sent).toBe(statSync(touched).size)
   })
 
-  it('a part is taken in place only for the nonce of the submitter\'s probe, and only as a regular file of the size said', async () => {
+  it('a part is taken in place only for a proof of the submitter\'s probe made by that reducer for that submitter and partition, and only as a regular file of the size said', async () => {
     const parts = new PartCollector(OutputDir.prepare(join(dir, 'out-in-place')), 2)
     const submitter = await createClientLibp2p({ version: 'test', listen: ['/ip4/127.0.0.1/tcp/0'] })
     await submitter.start()
@@ -144,21 +145,39 @@ describe('Register / DoJob / fetch / commit over libp2p (one process)', () => {
       const probe = spec.submitter.commitProbe
       if (probe === undefined) throw new Error('no commit probe in the spec')
       const nonce = readFileSync(probe, 'utf8')
+      const asker = nodes[1].peerId.toString()
+      const proof = (over: { jobId?: string, partition?: number } = {}, who = asker, to = submitter.peerId.toString()): string =>
+        probeProof(nonce, who, to, probeSubject.localCommit({ jobId: spec.jobId, partition: 0, ...over }))
       const part = join(dir, 'a-part')
       writeFileSync(part, 'a 1\nb 2\n')
       const link = join(dir, 'a-link')
       symlinkSync(part, link)
       const commit = async (over: Partial<z.input<typeof LocalCommitRequest>>): Promise<z.output<typeof LocalCommitResponse>> =>
-        await request(nodes[1], submitter.getMultiaddrs(), JOB_PROTOCOLS.localCommit, { jobId: spec.jobId, partition: 0, epoch: 1, attempt: 1, bytes: 8, path: part, nonce, ...over }, LocalCommitResponse)
+        await request(nodes[1], submitter.getMultiaddrs(), JOB_PROTOCOLS.localCommit, { jobId: spec.jobId, partition: 0, epoch: 1, attempt: 1, bytes: 8, path: part, proof: proof(), ...over }, LocalCommitResponse)
       const incoming = (): string[] => readdirSync(parts.output.temporary).filter((f) => f.startsWith('incoming-'))
 
-      expect(await commit({ nonce: '0'.repeat(64) })).toMatchObject({ inPlace: false, accepted: false, reason: expect.stringMatching(/nonce/) })
+      expect(await commit({ proof: '0'.repeat(64) })).toMatchObject({ inPlace: false, accepted: false, reason: expect.stringMatching(/proof of the nonce/) })
+      // The nonce itself, or a proof made for another peer (one a remote submitter got from a reducer and relays): refused.
+      expect(await commit({ proof: nonce })).toMatchObject({ inPlace: false, accepted: false })
+      expect(await commit({ proof: proof({}, nodes[2].peerId.toString()) })).toMatchObject({ inPlace: false, accepted: false })
+      expect(await commit({ proof: proof({}, asker, nodes[0].peerId.toString()) })).toMatchObject({ inPlace: false, accepted: false })
+      expect(await commit({ proof: proof({ partition: 1 }) })).toMatchObject({ inPlace: false, accepted: false })
       expect(await commit({ path: link })).toMatchObject({ inPlace: false, reason: expect.stringMatching(/not a regular file/) })
       expect(await commit({ bytes: 9 })).toMatchObject({ inPlace: false, reason: expect.stringMatching(/holds 8 bytes, not 9/) })
       expect(await commit({ path: 'a-part' })).toMatchObject({ inPlace: false, reason: expect.stringMatching(/not an absolute path/) })
       expect(await commit({ jobId: 'another-job' })).toMatchObject({ inPlace: false, accepted: false })
       expect(incoming()).toEqual([])
       expect(parts.has(0)).toBe(false)
+
+      // Local reads answer with a proof bound to the asker, never the nonce a remote asker could replay to the probe's writer.
+      const workerProbe = writeProbe(dir)
+      try {
+        const read = await request(nodes[1], submitter.getMultiaddrs(), JOB_PROTOCOLS.localRead, { jobId: spec.jobId, index: 0, probe: workerProbe.path }, LocalReadResponse)
+        expect(read).toMatchObject({ ok: true, proof: probeProof(workerProbe.nonce, submitter.peerId.toString(), asker, probeSubject.localRead({ jobId: spec.jobId, index: 0 })) })
+        expect(JSON.stringify(read)).not.toContain(workerProbe.nonce)
+      } finally {
+        workerProbe.remove()
+      }
 
       expect(await commit({})).toEqual({ inPlace: true, accepted: true })
       rmSync(part)

@@ -1,4 +1,3 @@
-import { totalmem } from 'node:os'
 import { afterEach, describe, expect, it } from 'vitest'
 import { CoordinatorService, type CoordinatorServiceComponents } from '../../src/coordinator/coordinator-service.js'
 import { blockCid } from '../../src/dataset/block-cid.js'
@@ -112,17 +111,21 @@ describe('CoordinatorService: a new coordinator waits for the inventories', () =
 
   // A map on one host with every worker, of a job small against the host's memory, stores its runs uncompressed
   // (attempt-runner.ts): reducers link them in place, and they stay in the page cache.
+  const GiB = 2 ** 30
+  const one = { host: 'a'.repeat(32), memoryBytes: 24 * GiB }
   it.each([
-    ['both on one host', 'a'.repeat(32), 'a'.repeat(32), 100, true],
-    ['on two hosts', 'a'.repeat(32), 'b'.repeat(32), 100, undefined],
-    ['one that did not say its host (an older version, or --no-local-shuffle)', 'a'.repeat(32), undefined, 100, undefined],
-    ['on one host, with an input of a third of its memory', 'a'.repeat(32), 'a'.repeat(32), Math.ceil(totalmem() / 12), undefined]
-  ])('maps store raw runs only if every registered worker is on their host and the job is small: workers %s', async (_name, hostA, hostB, splitBytes, rawRuns) => {
+    ['both on one host, 400 bytes of input', one, one, 100, true],
+    ['both on one host, an input just under a tenth of their memory', one, one, Math.floor(2.4 * GiB / 4), true],
+    ['both on one host, an input just over a tenth of their memory', one, one, Math.floor(2.4 * GiB / 4) + 1, undefined],
+    ['on two hosts', one, { ...one, host: 'b'.repeat(32) }, 100, undefined],
+    ['one that did not say its host (an older version, or --no-local-shuffle)', one, { memoryBytes: one.memoryBytes }, 100, undefined],
+    ['one that did not say its memory', one, { host: one.host }, 100, undefined]
+  ])('maps store raw runs only if every registered worker is on their host and the job is small: workers %s', async (_name, a, b, splitBytes, rawRuns) => {
     const rpc = new FakeRpc()
     await start(rpc, ['A', 'B'])
     const job = await spec('wc-000000000003', 4, splitBytes)
-    rpc.handle(JOB_PROTOCOLS.register, { slots: 2, version: 'test', incarnation: 'a', outputs: [], host: hostA }, 'A')
-    rpc.handle(JOB_PROTOCOLS.register, { slots: 2, version: 'test', incarnation: 'b', outputs: [], host: hostB }, 'B')
+    rpc.handle(JOB_PROTOCOLS.register, { slots: 2, version: 'test', incarnation: 'a', outputs: [], ...a }, 'A')
+    rpc.handle(JOB_PROTOCOLS.register, { slots: 2, version: 'test', incarnation: 'b', outputs: [], ...b }, 'B')
     rpc.handle(JOB_PROTOCOLS.submit, { job, committed: [] }, 'S')
     await waitFor(() => rpc.orders.length === 4 ? true : undefined, { timeoutMs: 5_000, intervalMs: 5, description: 'four map orders' })
     expect(new Set(rpc.orders.map((o) => o.peer))).toEqual(new Set(['A', 'B']))
