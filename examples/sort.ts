@@ -6,8 +6,8 @@
 //   mrp2p submit sort --input records.txt --reduces 8 --output sorted
 //   cat sorted/part-* > sorted.txt        # sorted by key bytes (LC_ALL=C sort order)
 //
-// There is no reduce: every record comes out as it went in, a `key payload`
-// line, and the engine copies records as bytes instead of decoding them.
+// There is no map and no reduce: every record comes out as it went in, a `key payload` line, and the engine
+// copies records as bytes instead of decoding them.
 // Records with equal keys keep all their lines; their order among themselves
 // follows the map order (input order), as the engine's merge is stable.
 import { compareKeys, defineJob } from 'mrp2p'
@@ -17,14 +17,15 @@ function keyOf (line: string): string {
   return space < 0 ? line : line.slice(0, space)
 }
 
-const cache = new WeakMap<object, string[]>()
+// The cuts of the task's parameters, parsed once: partition runs once per record, and a task has one set of params.
+let cutsFor: Readonly<Record<string, string>> | undefined
+let parsedCuts: string[] = []
 function cutsOf (params: Readonly<Record<string, string>>): string[] {
-  let cuts = cache.get(params)
-  if (cuts === undefined) {
-    cuts = JSON.parse(params.cuts ?? '[]') as string[]
-    cache.set(params, cuts)
+  if (params !== cutsFor) {
+    parsedCuts = JSON.parse(params.cuts ?? '[]') as string[]
+    cutsFor = params
   }
-  return cuts
+  return parsedCuts
 }
 
 export default defineJob({
@@ -34,24 +35,9 @@ export default defineJob({
     for (let r = 1; r < ctx.reduces; r++) cuts.push(keys[Math.floor((r * keys.length) / ctx.reduces)] ?? '')
     return { cuts: JSON.stringify(cuts) }
   },
-  map (_document, contents, emit) {
-    // Line by line in place: split('\n') would hold an array of every line of the split at once. The next space is
-    // looked for once and kept, so that lines without one do not each scan on to a later line's.
-    let space = -1
-    for (let start = 0; start < contents.length;) {
-      let end = contents.indexOf('\n', start)
-      if (end < 0) end = contents.length
-      if (space < start) {
-        space = contents.indexOf(' ', start)
-        if (space < 0) space = contents.length
-      }
-      if (end > start) {
-        if (space >= end) emit(contents.slice(start, end), '')
-        else emit(contents.slice(start, space), contents.slice(space + 1, end))
-      }
-      start = end + 1
-    }
-  },
+  // No map: each line is a record as it is, its key before the first space (Hadoop's KeyValueTextInputFormat under
+  // the identity mapper), read as bytes by the engine and never decoded but for the partitioner's key.
+  keyValueSeparator: ' ',
   partition (key, reduces, ctx) {
     // The first range whose upper cut is above the key: a binary search over R−1 cuts.
     const cuts = cutsOf(ctx.params)

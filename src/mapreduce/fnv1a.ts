@@ -45,3 +45,10 @@ export function fnv1a32 (key: string): number {
 export function defaultPartition (key: string, reduces: number): number {
   return (fnv1a32(key) & 0x7fffffff) % reduces
 }
+
+/** {@link fnv1a32} of bytes `buf[start, end)`: the same value for a key's UTF-8 bytes as for the key. */
+export function fnv1a32Bytes (buf: Uint8Array, start: number, end: number): number {
+  let h = FNV_OFFSET
+  for (let i = start; i < end; i++) h = Math.imul(h ^ buf[i], FNV_PRIME)
+  return h >>> 0
+}

@@ -144,7 +144,13 @@ export async function importJob (bundle: { name: string, code: string, hash: str
     throw new JobLoadError(`job module ${bundle.name} failed to load: ${err instanceof Error ? err.message : String(err)}`)
   }
   const candidate = (typeof mod.default === 'object' && mod.default !== null ? mod.default : mod) as Record<string, unknown>
-  if (typeof candidate.map !== 'function') throw new JobLoadError(`job module ${bundle.name} does not export a map function`)
+  const separator = candidate.keyValueSeparator
+  if (candidate.map === undefined && separator === undefined) throw new JobLoadError(`job module ${bundle.name} does not export a map function or a keyValueSeparator`)
+  if (candidate.map !== undefined && separator !== undefined) throw new JobLoadError(`job module ${bundle.name} exports both map and keyValueSeparator: give one (a map reads a split's text, keyValueSeparator reads its lines as key-value records)`)
+  if (candidate.map !== undefined && typeof candidate.map !== 'function') throw new JobLoadError(`job module ${bundle.name} exports map, but it is not a function`)
+  if (separator !== undefined && (typeof separator !== 'string' || !/^[\x00-\x09\x0b-\x7f]$/.test(separator))) {
+    throw new JobLoadError(`job module ${bundle.name}: keyValueSeparator must be one ASCII character other than a newline, got ${JSON.stringify(separator)}`)
+  }
   for (const fn of ['reduce', 'combine', 'partition', 'sample'] as const) {
     if (candidate[fn] !== undefined && typeof candidate[fn] !== 'function') throw new JobLoadError(`job module ${bundle.name} exports ${fn}, but it is not a function`)
   }

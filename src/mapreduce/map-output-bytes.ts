@@ -45,15 +45,26 @@ export class MapOutputBytes {
   private prefixes: Int32Array
   private count = 0
 
-  /** `budgetBytes`: what the task spills past (map-task.ts), when it has one. */
+  /**
+   * Set when the records are not copies but ranges of a buffer the caller holds (`source`, a split read by
+   * key-value-lines.ts): each is then written into its run, with its lengths, only when the run is.
+   */
+  private readonly inPlace: boolean
+
+  /**
+   * `budgetBytes`: what the task spills past (map-task.ts), when it has one. `source`: the buffer that records
+   * added with {@link addRange} lie in (such a buffer takes no {@link add}).
+   */
   constructor (
     private readonly partitionOf: (key: string) => number,
     readonly runOptions: BlockWriterOptions = {},
-    budgetBytes?: number
+    budgetBytes?: number,
+    source?: Buffer
   ) {
     const first = budgetBytes === undefined ? FIRST_BYTES : Math.min(MOST_FIRST_BYTES, Math.max(FIRST_BYTES, budgetBytes))
     const records = Math.max(FIRST_RECORDS, Math.ceil(first / BUDGET_BYTES_PER_SLOT))
-    this.data = Buffer.allocUnsafe(first)
+    this.inPlace = source !== undefined
+    this.data = source ?? Buffer.allocUnsafe(first)
     this.offsets = new Int32Array(4 * records)
     this.partitions = new Int32Array(records)
     this.prefixes = new Int32Array(2 * records)
@@ -69,6 +80,7 @@ export class MapOutputBytes {
   }
 
   add (key: string, value: string): void {
+    if (this.inPlace) throw new Error('a map output kept in place takes ranges of its source, not strings')
     const partition = this.partitionOf(key)
     if (this.count === this.partitions.length) this.growRecords()
     // The most either string can take, with its length varint: a UTF-16 unit is at most 3 UTF-8 bytes.
@@ -83,6 +95,25 @@ export class MapOutputBytes {
     this.offsets[o + 1] = keyStart
     this.offsets[o + 2] = keyEnd
     this.offsets[o + 3] = this.pos
+    this.partitions[this.count] = partition
+    this.prefixes[2 * this.count] = this.prefixAt(keyStart, keyEnd)
+    this.prefixes[2 * this.count + 1] = this.prefixAt(keyStart + 3, keyEnd)
+    this.count++
+  }
+
+  /**
+   * A record that lies in the source buffer: its key is `[keyStart, keyEnd)` and its value `[valueStart, valueEnd)`,
+   * in partition `partition`. Per record: four offsets (the value's start first, so that the key's stand where an
+   * encoded record has them), its partition and its key's prefix.
+   */
+  addRange (keyStart: number, keyEnd: number, valueStart: number, valueEnd: number, partition: number): void {
+    if (!this.inPlace) throw new Error('a map output of encoded records takes strings, not ranges')
+    if (this.count === this.partitions.length) this.growRecords()
+    const o = 4 * this.count
+    this.offsets[o] = valueStart
+    this.offsets[o + 1] = keyStart
+    this.offsets[o + 2] = keyEnd
+    this.offsets[o + 3] = valueEnd
     this.partitions[this.count] = partition
     this.prefixes[2 * this.count] = this.prefixAt(keyStart, keyEnd)
     this.prefixes[2 * this.count + 1] = this.prefixAt(keyStart + 3, keyEnd)
@@ -167,7 +198,14 @@ export class MapOutputBytes {
         const tail = prefixes[2 * order[at] + 1]
         while (end < order.length && partitions[order[end]] === p && prefixes[2 * order[end]] === head && prefixes[2 * order[end] + 1] === tail) end++
         if (end - at > 1) this.sortTies(order.subarray(at, end))
-        for (; at < end; at++) writer.addRecord(data, offsets[4 * order[at]], offsets[4 * order[at] + 3])
+        if (this.inPlace) {
+          for (; at < end; at++) {
+            const o = 4 * order[at]
+            writer.addKeyValue(data, offsets[o + 1], offsets[o + 2], offsets[o], offsets[o + 3])
+          }
+        } else {
+          for (; at < end; at++) writer.addRecord(data, offsets[4 * order[at]], offsets[4 * order[at] + 3])
+        }
       }
       stats.push(writer.close())
     }

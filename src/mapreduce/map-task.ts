@@ -6,7 +6,8 @@ import type { JobOptions } from './job-options.js'
 import { MapOutputBuffer } from './map-output-buffer.js'
 import { MapOutputBytes } from './map-output-bytes.js'
 import { mergeRecords } from './merge-passes.js'
-import { partitioner } from './partitioner.js'
+import { addKeyValueLines, separatorByte } from './key-value-lines.js'
+import { bytesPartitioner, partitioner } from './partitioner.js'
 import { forEachGroup, KWayMerge } from './merge.js'
 import { RunReader, RunWriter, type RunStats } from './run-file.js'
 import { userCodeError } from './user-code.js'
@@ -16,10 +17,11 @@ export interface MapTaskInput {
   jobName: string
   split: SplitInfo
   /**
-   * The split's text. The task lets go of it (sets it to '') once the map function has returned: it is the task's
-   * largest object, and the spills' merge that follows has no use for it.
+   * The split: its text, or its bytes (decoded here for a map function, kept as they are for a job that reads
+   * key-value lines). A task with a map function lets go of it (sets it to '') once that function has returned: it
+   * is the task's largest object, and the spills' merge that follows has no use for it.
    */
-  contents: string
+  contents: string | Buffer
   reduces: number
   params: Readonly<Record<string, string>>
   /** One run file per partition, created by the task. */
@@ -53,8 +55,13 @@ export async function runMapTask (input: MapTaskInput): Promise<MapTaskResult> {
   const budget = input.options?.memoryBytes ?? DEFAULT_MEMORY_BYTES
   const ctx: MapContext = { params: input.params, reduces, split }
   const runOptions = { compress: input.options?.compress }
-  // Values grouped by key are what a combiner needs; without one, records are kept as the bytes the runs hold.
-  const buffer = job.combine !== undefined ? new MapOutputBuffer(job, jobName, ctx, runOptions) : new MapOutputBytes(partitioner(job, jobName, ctx), runOptions, budget)
+  const separator = separatorByte(job.keyValueSeparator)
+  const source = separator === undefined ? undefined : typeof input.contents === 'string' ? Buffer.from(input.contents) : input.contents
+  // Values grouped by key are what a combiner needs; without one, records are kept as the bytes the runs hold, and
+  // lines read as key-value records stay where they are in the split.
+  const buffer = job.combine !== undefined
+    ? new MapOutputBuffer(job, jobName, ctx, runOptions)
+    : new MapOutputBytes(partitioner(job, jobName, ctx), runOptions, budget, source)
   const spills: string[][] = []
   let emitted = 0
 
@@ -74,15 +81,32 @@ export async function runMapTask (input: MapTaskInput): Promise<MapTaskResult> {
     if (buffer.bytes > budget) spill()
   }
 
-  try {
-    const ret = job.map(split.document, input.contents, emit, ctx)
-    if (ret instanceof Promise) await ret
-  } catch (err) {
-    throw userCodeError(jobName, `map failed on document ${split.document}`, err)
+  let lines: number
+  if (source !== undefined && separator !== undefined) {
+    // A combiner works on strings: its buffer is given each record decoded, and partitions it itself.
+    const read = buffer instanceof MapOutputBytes
+      ? addKeyValueLines(source, separator, bytesPartitioner(job, jobName, ctx), buffer, () => { if (buffer.bytes > budget) spill() })
+      : addKeyValueLines(source, separator, () => 0, {
+        addRange: (keyStart, keyEnd, valueStart, valueEnd) => { buffer.add(source.toString('utf8', keyStart, keyEnd), source.toString('utf8', valueStart, valueEnd)) }
+      }, () => { if (buffer.bytes > budget) spill() })
+    lines = read.lines
+    emitted = read.records
+  } else {
+    const map = job.map
+    if (map === undefined) throw new TypeError(`job ${jobName} has neither a map function nor a keyValueSeparator`)
+    let text = typeof input.contents === 'string' ? input.contents : input.contents.toString('utf8')
+    input.contents = ''
+    try {
+      const ret = map.call(job, split.document, text, emit, ctx)
+      if (ret instanceof Promise) await ret
+    } catch (err) {
+      throw userCodeError(jobName, `map failed on document ${split.document}`, err)
+    }
+    lines = countLines(text)
+    // A local of an async function lives as long as the call does: dropped here, the string can go.
+    text = ''
+    input.onContentsDone?.()
   }
-  const lines = countLines(input.contents)
-  input.contents = ''
-  input.onContentsDone?.()
 
   try {
     if (spills.length === 0) {

@@ -1,4 +1,5 @@
 import { ChunkedFileWriter } from './chunked-file-writer.js'
+import { copyBytes } from './copy-bytes.js'
 
 /** Output part file: `key value\n` lines, the format MIT 6.824's mrsequential writes. */
 export class PartWriter {
@@ -57,13 +58,4 @@ export class PartWriter {
   close (): void {
     this.out.close()
   }
-}
-
-/** Below this many bytes a loop beats `Buffer.copy`, whose cost is mostly per call (it makes a view of the source). */
-const LOOP_COPY_BYTES = 32
-
-function copyBytes (from: Buffer, start: number, end: number, to: Buffer, at: number): number {
-  if (end - start >= LOOP_COPY_BYTES) return at + from.copy(to, at, start, end)
-  for (let i = start; i < end; i++) to[at++] = from[i]
-  return at
 }

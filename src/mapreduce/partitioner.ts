@@ -1,4 +1,4 @@
-import { defaultPartition } from './fnv1a.js'
+import { defaultPartition, fnv1a32Bytes } from './fnv1a.js'
 import type { Job, JobContext } from './job-api.js'
 import { userCodeError } from './user-code.js'
 
@@ -19,4 +19,15 @@ export function partitioner (job: Job, jobName: string, ctx: JobContext): (key: 
     }
     return p
   }
+}
+
+/**
+ * The same partitioner over a key given as bytes, `buf[start, end)`: the default hashes the bytes as they are; a
+ * job's own function is given the key decoded (UTF-8, as a map's emitted key would have been).
+ */
+export function bytesPartitioner (job: Job, jobName: string, ctx: JobContext): (buf: Buffer, start: number, end: number) => number {
+  const reduces = ctx.reduces
+  if (job.partition === undefined) return (buf, start, end) => (fnv1a32Bytes(buf, start, end) & 0x7fffffff) % reduces
+  const ofKey = partitioner(job, jobName, ctx)
+  return (buf, start, end) => ofKey(buf.toString('utf8', start, end))
 }

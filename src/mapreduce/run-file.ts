@@ -1,3 +1,4 @@
+import { copyBytes } from './copy-bytes.js'
 import { BlockReader, BlockWriter, CorruptRunError, type BlockWriterOptions } from './run-blocks.js'
 
 export { CorruptRunError }
@@ -45,6 +46,28 @@ export class RunWriter {
   addRecord (buf: Buffer, start: number, end: number): void {
     const into = this.out.reserve(end - start)
     this.out.pos += buf.copy(into, this.out.pos, start, end)
+    this.records++
+  }
+
+  /**
+   * A record whose key is `buf[keyStart, keyEnd)` and value `buf[valueStart, valueEnd)`, as bytes: a line of a
+   * split read in place. Where one byte parts the key from the value and the value's length takes one byte (a
+   * `key value` line of up to 127 bytes of value), the line is copied once and that byte becomes the length.
+   */
+  addKeyValue (buf: Buffer, keyStart: number, keyEnd: number, valueStart: number, valueEnd: number): void {
+    const kl = keyEnd - keyStart
+    const vl = valueEnd - valueStart
+    const into = this.out.reserve(kl + vl + 10)
+    let p = writeVarint(into, this.out.pos, kl)
+    if (valueStart === keyEnd + 1 && vl < 0x80) {
+      p = copyBytes(buf, keyStart, valueEnd, into, p)
+      into[p - vl - 1] = vl
+    } else {
+      p = copyBytes(buf, keyStart, keyEnd, into, p)
+      p = writeVarint(into, p, vl)
+      p = copyBytes(buf, valueStart, valueEnd, into, p)
+    }
+    this.out.pos = p
     this.records++
   }
 

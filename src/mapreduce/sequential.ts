@@ -7,7 +7,7 @@ import { runMapTask, type MapTaskInput, type MapTaskResult } from './map-task.js
 import { OutputDir, partFileName } from './output-dir.js'
 import { runReduceTask, type ReduceTaskInput, type ReduceTaskResult } from './reduce-task.js'
 import { sampledParams } from './sample.js'
-import { planSplits, readSplit } from './splits.js'
+import { planSplits, readSplit, readSplitBytes } from './splits.js'
 import type { JobOptions } from './job-options.js'
 import type { StreamingJob } from './streaming-job.js'
 import { runStreamingMapTask } from './streaming-map-task.js'
@@ -91,7 +91,7 @@ export async function runSequential (opts: SequentialRunOptions): Promise<Sequen
       const result = await runMap({
         jobName: opts.jobName,
         split,
-        contents: readSplit(split, streaming === undefined ? 'utf8' : 'latin1'),
+        contents: streaming === undefined ? readSplitBytes(split) : readSplit(split, 'latin1'),
         reduces: opts.reduces,
         params,
         outputPaths: Array.from({ length: opts.reduces }, (_, r) => runPath(split.index, r)),

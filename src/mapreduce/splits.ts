@@ -101,9 +101,16 @@ function cutAtLines (path: string, size: number, splitSize: number): Array<{ off
   return pieces
 }
 
-/** The split's text. Bytes that are not UTF-8 become U+FFFD, as Go's range over a string yields RuneError. */
-/** A split's text: UTF-8 for a module job, `latin1` (a byte string, streaming-records.ts) for a streaming job. */
+/**
+ * A split's text: UTF-8 (bytes that are not UTF-8 become U+FFFD, as Go's range over a string yields RuneError), or
+ * `latin1` (a byte string, streaming-records.ts) for a streaming job.
+ */
 export function readSplit (split: Pick<InputSplit, 'path' | 'offset' | 'length'>, encoding: 'utf8' | 'latin1' = 'utf8'): string {
+  return readSplitBytes(split).toString(encoding)
+}
+
+/** A split's bytes: what a module job's map task is given (map-task.ts decodes them for a map function). */
+export function readSplitBytes (split: Pick<InputSplit, 'path' | 'offset' | 'length'>): Buffer {
   const fd = openSync(split.path, 'r')
   try {
     const buf = Buffer.allocUnsafe(split.length)
@@ -113,7 +120,7 @@ export function readSplit (split: Pick<InputSplit, 'path' | 'offset' | 'length'>
       if (n === 0) throw new InputError(`input ${split.path} shrank while the job was reading it`)
       off += n
     }
-    return buf.toString(encoding)
+    return buf
   } finally {
     closeSync(fd)
   }

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import type { Job } from '../mapreduce/job-api.js'
-import { readSplit } from '../mapreduce/splits.js'
+import { readSplitBytes } from '../mapreduce/splits.js'
 import { runMapTask } from '../mapreduce/map-task.js'
 import { runReduceTask } from '../mapreduce/reduce-task.js'
 import { runStreamingMapTask, type StreamingTaskSetting } from '../mapreduce/streaming-map-task.js'
@@ -76,11 +76,11 @@ export function createTaskRuntime (opts: TaskRuntimeOptions = {}): TaskRuntime {
         if (task.streaming !== undefined) {
           // Its commands' stderr goes to this runner's stderr, which the capture above makes the attempt's log.
           const setting = streamingSetting(task.streaming)
-          if (task.kind === 'map') return { ok: true, map: await runStreamingMapTask({ ...task, setting, contents: readContents(task, 'latin1') }) }
+          if (task.kind === 'map') return { ok: true, map: await runStreamingMapTask({ ...task, setting, contents: readContents(task).toString('latin1') }) }
           return { ok: true, reduce: await runStreamingReduceTask({ ...task, setting }) }
         }
         const job = await loadJob(task.codeFile, task.jobName)
-        if (task.kind === 'map') return { ok: true, map: await runMapTask({ ...task, job, contents: readContents(task, 'utf8'), onContentsDone: opts.onSplitDone }) }
+        if (task.kind === 'map') return { ok: true, map: await runMapTask({ ...task, job, contents: readContents(task), onContentsDone: opts.onSplitDone }) }
         return { ok: true, reduce: runReduceTask({ ...task, job }) }
       } finally {
         capture?.flush()
@@ -90,10 +90,11 @@ export function createTaskRuntime (opts: TaskRuntimeOptions = {}): TaskRuntime {
   }
 }
 
-function readContents (task: Extract<ThreadTask, { kind: 'map' }>, encoding: 'utf8' | 'latin1'): string {
+/** The split's bytes: a module job's map task decodes them, or reads them as key-value lines (map-task.ts). */
+function readContents (task: Extract<ThreadTask, { kind: 'map' }>): Buffer {
   return task.splitLength === undefined
-    ? readFileSync(task.splitFile).toString(encoding)
-    : readShared(task.splitFile, task.splitOffset ?? 0, task.splitLength, encoding)
+    ? readFileSync(task.splitFile)
+    : readShared(task.splitFile, task.splitOffset ?? 0, task.splitLength)
 }
 
 function streamingSetting (task: StreamingTask): StreamingTaskSetting {
@@ -134,9 +135,9 @@ function explained (job: Job, explain: (err: unknown) => void): Job {
 }
 
 /** A `--shared` input that this node cannot read is the job's mistake, not this node's: it counts toward the job's attempts. */
-function readShared (path: string, offset: number, length: number, encoding: 'utf8' | 'latin1'): string {
+function readShared (path: string, offset: number, length: number): Buffer {
   try {
-    return readSplit({ path, offset, length }, encoding)
+    return readSplitBytes({ path, offset, length })
   } catch (err) {
     throw new InputError(`shared input ${path} cannot be read on this node: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
   }

@@ -11,6 +11,9 @@ mkdirSync(join(dir, 'folder'))
 execFileSync('mkfifo', [join(dir, 'fifo')])
 writeFileSync(join(dir, 'syntax.ts'), 'export function map (\n')
 writeFileSync(join(dir, 'no-map.ts'), 'export const reduce = () => "x"\n')
+writeFileSync(join(dir, 'map-and-separator.ts'), 'export const map = () => {}\nexport const keyValueSeparator = " "\n')
+writeFileSync(join(dir, 'long-separator.ts'), 'export const keyValueSeparator = "::"\n')
+writeFileSync(join(dir, 'newline-separator.ts'), 'export const keyValueSeparator = "\\n"\n')
 writeFileSync(join(dir, 'combine-no-reduce.ts'), 'export const map = () => {}\nexport const combine = () => "x"\n')
 writeFileSync(join(dir, 'imports-missing.ts'), 'import x from "./nowhere.js"\nexport const map = x\nexport const reduce = x\n')
 writeFileSync(join(dir, 'throws-at-load.ts'), 'throw new Error("top-level boom")\n')
@@ -91,6 +94,18 @@ describe('mrp2p run refuses bad input with one clear line', () => {
     const o = out()
     expectOneLineError(await runCli(['run', './no-map.ts', '--input', 'in.txt', '-o', o], { cwd: dir }), 2, /job module no-map does not export a map function/, o)
   })
+
+  it('job module with both a map and a keyValueSeparator', async () => {
+    const o = out()
+    expectOneLineError(await runCli(['run', './map-and-separator.ts', '--input', 'in.txt', '-o', o], { cwd: dir }), 2, /job module map-and-separator exports both map and keyValueSeparator: give one/, o)
+  })
+
+  for (const [file, shown] of [['long-separator', '"::"'], ['newline-separator', '"\\n"']]) {
+    it(`job module whose keyValueSeparator is ${shown}`, async () => {
+      const o = out()
+      expectOneLineError(await runCli(['run', `./${file}.ts`, '--input', 'in.txt', '-o', o], { cwd: dir }), 2, new RegExp(`job module ${file}: keyValueSeparator must be one ASCII character other than a newline, got ${shown.replace(/\\/g, '\\\\')}`), o)
+    })
+  }
 
   it('job module with a combiner and no reduce', async () => {
     const o = out()

@@ -21,12 +21,23 @@ const linesJob: Job = {
   reduce: (_key, values) => values.join(',')
 }
 
+/** What a job without a map reads (`keyValueSeparator`): every non-empty line, its key before the first separator. */
+function keyValueLines (separator: string): NonNullable<Job['map']> {
+  return (_document, contents, emit) => {
+    for (const line of contents.split('\n')) {
+      if (line === '') continue
+      const at = line.indexOf(separator)
+      emit(at < 0 ? line : line.slice(0, at), at < 0 ? '' : line.slice(at + 1))
+    }
+  }
+}
+
 /** The whole job in memory, one map call per document: what the engine must reproduce, line by line. */
 function naive (job: Job, docs: Array<{ name: string, text: string }>, reduces: number): string[] {
   const groups = new Map<string, string[]>()
   for (const d of docs) {
     const ctx = { params: {}, reduces, split: { document: d.name, index: 0, offset: 0, firstLine: 1 } }
-    void job.map(d.name, d.text, (k, v) => { groups.set(k, [...(groups.get(k) ?? []), v]) }, ctx)
+    void (job.map ?? keyValueLines(job.keyValueSeparator ?? ''))(d.name, d.text, (k, v) => { groups.set(k, [...(groups.get(k) ?? []), v]) }, ctx)
   }
   // Without a reduce, every value is its own line, in emit order (Hadoop's identity reducer).
   const reduce = job.reduce ?? ((k: string, values: string[]): string => values.join(`\n${k} `))
@@ -65,7 +76,19 @@ const params = fc.record({
 
 describe('sequential engine against a naive in-memory run', () => {
   const linesAsThey: Job = { map: linesJob.map }
-  for (const [name, getJob] of [['wc (with combiner)', () => wc], ['lines (order-sensitive values, keys with spaces)', () => linesJob], ['lines with no reduce (records as they are)', () => linesAsThey]] as const) {
+  // Read by the engine as bytes, left where they are in the split: keys before the first space, values with spaces.
+  const keyValue: Job = { keyValueSeparator: ' ' }
+  // …and decoded for a combiner, which may see any subset of a key's values: a bag of them, in byte order.
+  const bag = (values: string[]): string => values.flatMap((v) => v.split('\u0001')).sort(byBytes).join('\u0001')
+  const keyValueCombined: Job = { keyValueSeparator: ' ', combine: (_k, values) => bag(values), reduce: (_k, values) => bag(values) }
+  const jobs = [
+    ['wc (with combiner)', () => wc],
+    ['lines (order-sensitive values, keys with spaces)', () => linesJob],
+    ['lines with no reduce (records as they are)', () => linesAsThey],
+    ['key-value lines with no map and no reduce', () => keyValue],
+    ['key-value lines with a combiner', () => keyValueCombined]
+  ] as const
+  for (const [name, getJob] of jobs) {
     it(`${name}: same lines for random documents, R, split sizes and spill budgets`, async () => {
       await fc.assert(fc.asyncProperty(params, async ({ texts, reduces, splitSize, memory }) => {
         const job = getJob()
@@ -74,11 +97,12 @@ describe('sequential engine against a naive in-memory run', () => {
         expect(parts.flat().sort(byBytes)).toEqual(naive(job, docs, reduces).sort(byBytes))
         parts.forEach((lines, r) => {
           // each part file is sorted by key bytes and holds only its own partition's keys
-          const keys = lines.map((l) => l.slice(0, l.lastIndexOf(' ')))
+          const keyOf = (l: string): string => l.slice(0, job.keyValueSeparator !== undefined ? l.indexOf(' ') : l.lastIndexOf(' '))
+          const keys = lines.map(keyOf)
           expect([...keys].sort(byBytes)).toEqual(keys)
           if (job === wc) for (const k of keys) expect(defaultPartition(k, reduces)).toBe(r)
           // Records as they are: the part is the naive run's lines of its partition, equal keys in emit order.
-          if (job === linesAsThey) expect(lines).toEqual(naive(job, docs, reduces).filter((l) => defaultPartition(l.slice(0, l.lastIndexOf(' ')), reduces) === r))
+          if (job === linesAsThey || job === keyValue) expect(lines).toEqual(naive(job, docs, reduces).filter((l) => defaultPartition(keyOf(l), reduces) === r))
         })
       }), { numRuns: 60 })
     })
