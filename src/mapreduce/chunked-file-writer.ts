@@ -1,6 +1,6 @@
 import { closeSync, openSync, writeSync } from 'node:fs'
 
-const CHUNK = 1 << 20
+export const CHUNK = 1 << 20
 
 /**
  * A new file written through one reusable buffer, flushed in blocks (1 MiB by
@@ -15,9 +15,9 @@ export class ChunkedFileWriter {
   bytes = 0
   protected readonly fd: number
 
-  /** Creates `path`; refuses to overwrite an existing file. */
-  constructor (path: string, chunk = CHUNK) {
-    this.buf = Buffer.allocUnsafe(chunk)
+  /** Creates `path`; refuses to overwrite an existing file. `buffer`: the one to write through (its length is the chunk). */
+  constructor (path: string, chunk = CHUNK, buffer?: Buffer) {
+    this.buf = buffer ?? Buffer.allocUnsafe(chunk)
     this.fd = openSync(path, 'wx')
   }
 

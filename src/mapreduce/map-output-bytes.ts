@@ -1,4 +1,5 @@
-import type { BlockWriterOptions } from './run-blocks.js'
+import { roomAfter, type ArenaBuffer } from './block-arena.js'
+import { RUN_BLOCK, type BlockWriterOptions } from './run-blocks.js'
 import { RunWriter, type RunStats } from './run-file.js'
 
 /**
@@ -50,6 +51,8 @@ export class MapOutputBytes {
    * key-value-lines.ts): each is then written into its run, with its lengths, only when the run is.
    */
   private readonly inPlace: boolean
+  /** Where runs' blocks are filled when the records stay in place: in the source's buffer, past its end. */
+  private readonly block: ArenaBuffer | undefined
 
   /**
    * `budgetBytes`: what the task spills past (map-task.ts), when it has one. `source`: the buffer that records
@@ -65,6 +68,8 @@ export class MapOutputBytes {
     const records = Math.max(FIRST_RECORDS, Math.ceil(first / BUDGET_BYTES_PER_SLOT))
     this.inPlace = source !== undefined
     this.data = source ?? Buffer.allocUnsafe(first)
+    // A split read with room after it (splits.ts): its runs' blocks are filled there, records copied within one buffer.
+    this.block = source === undefined ? undefined : roomAfter(source, RUN_BLOCK)
     this.offsets = new Int32Array(4 * records)
     this.partitions = new Int32Array(records)
     this.prefixes = new Int32Array(2 * records)
@@ -189,8 +194,9 @@ export class MapOutputBytes {
     const order = this.prefixOrder(paths.length)
     const stats: RunStats[] = []
     let at = 0
+    const sourceAt = this.block === undefined ? -1 : this.data.byteOffset
     for (let p = 0; p < paths.length; p++) {
-      const writer = RunWriter.create(paths[p], options)
+      const writer = RunWriter.create(paths[p], { ...options, block: this.block })
       while (at < order.length && partitions[order[at]] === p) {
         // Records whose six-byte prefixes tie are put in key order among themselves.
         let end = at + 1
@@ -201,7 +207,7 @@ export class MapOutputBytes {
         if (this.inPlace) {
           for (; at < end; at++) {
             const o = 4 * order[at]
-            writer.addKeyValue(data, offsets[o + 1], offsets[o + 2], offsets[o], offsets[o + 3])
+            writer.addKeyValue(data, offsets[o + 1], offsets[o + 2], offsets[o], offsets[o + 3], sourceAt)
           }
         } else {
           for (; at < end; at++) writer.addRecord(data, offsets[4 * order[at]], offsets[4 * order[at] + 3])

@@ -1,14 +1,21 @@
-import { ChunkedFileWriter } from './chunked-file-writer.js'
-import { copyBytes } from './copy-bytes.js'
+import type { ArenaBuffer, BlockArena } from './block-arena.js'
+import { CHUNK, ChunkedFileWriter } from './chunked-file-writer.js'
+import { copyBytes, copyWithinArena } from './copy-bytes.js'
 
 /** Output part file: `key value\n` lines, the format MIT 6.824's mrsequential writes. */
 export class PartWriter {
   lines = 0
-  private constructor (private readonly out: ChunkedFileWriter, private readonly keys: boolean) {}
+  private constructor (
+    private readonly out: ChunkedFileWriter,
+    private readonly keys: boolean,
+    /** The chunk, taken from an arena (block-arena.ts). */
+    private readonly chunk: ArenaBuffer | undefined
+  ) {}
 
-  /** `keys: false`: lines are the values alone (a job's `valuesOnly`). */
-  static create (path: string, keys = true): PartWriter {
-    return new PartWriter(new ChunkedFileWriter(path), keys)
+  /** `keys: false`: lines are the values alone (a job's `valuesOnly`). `arena`: where its chunk is taken from. */
+  static create (path: string, keys = true, arena?: BlockArena): PartWriter {
+    const chunk = arena?.take(CHUNK)
+    return new PartWriter(new ChunkedFileWriter(path, CHUNK, chunk?.buffer), keys, chunk === undefined || chunk.at < 0 ? undefined : chunk)
   }
 
   /** Bytes written so far (all of them once closed). */
@@ -34,25 +41,30 @@ export class PartWriter {
 
   /**
    * The line of a record read as bytes (a run's `key` and `value` ranges of `buf`), written without decoding it:
-   * what a job without a `reduce` writes for every record.
+   * what a job without a `reduce` writes for every record. `bufAt`: where `buf` starts in the writer's arena, or
+   * −1 when it is not in it.
    */
-  addRecord (buf: Buffer, keyStart: number, keyEnd: number, valueStart: number, valueEnd: number): void {
+  addRecord (buf: Buffer, keyStart: number, keyEnd: number, valueStart: number, valueEnd: number, bufAt = -1): void {
     const out = this.out.reserve((this.keys ? keyEnd - keyStart + 1 : 0) + valueEnd - valueStart + 1)
     let p = this.out.pos
     if (this.keys && valueStart === keyEnd + 1) {
       // The value's length took one byte, between key and value, where the line has its space: one copy, not two.
-      p = copyBytes(buf, keyStart, valueEnd, out, p)
+      p = this.copy(buf, keyStart, valueEnd, out, p, bufAt)
       out[p - (valueEnd - keyEnd)] = 0x20
     } else {
       if (this.keys) {
-        p = copyBytes(buf, keyStart, keyEnd, out, p)
+        p = this.copy(buf, keyStart, keyEnd, out, p, bufAt)
         out[p++] = 0x20
       }
-      p = copyBytes(buf, valueStart, valueEnd, out, p)
+      p = this.copy(buf, valueStart, valueEnd, out, p, bufAt)
     }
     out[p++] = 0x0a
     this.out.pos = p
     this.lines++
+  }
+
+  private copy (from: Buffer, start: number, end: number, to: Buffer, at: number, fromAt: number): number {
+    return this.chunk === undefined ? copyBytes(from, start, end, to, at) : copyWithinArena(from, start, end, fromAt, to, at, this.chunk)
   }
 
   close (): void {

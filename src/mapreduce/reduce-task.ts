@@ -1,8 +1,11 @@
+import { BlockArena } from './block-arena.js'
+import { CHUNK } from './chunked-file-writer.js'
 import type { Job, ReduceContext } from './job-api.js'
 import { forEachGroup, KWayMerge } from './merge.js'
 import { mergeDown, removeRuns } from './merge-passes.js'
 import { PartWriter } from './part-file.js'
 import { RecordMerge } from './record-merge.js'
+import { RUN_BLOCK } from './run-blocks.js'
 import { RunReader } from './run-file.js'
 import { userCodeError } from './user-code.js'
 
@@ -30,14 +33,16 @@ export function runReduceTask (input: ReduceTaskInput): ReduceTaskResult {
   const runs = mergeDown(input.inputs, (i) => `${input.outputPath}.merge-${i}`, input.mergeFanIn)
   const readers: RunReader[] = []
   try {
-    const writer = PartWriter.create(input.outputPath, job.valuesOnly !== true)
+    // Records are copied from the runs' blocks to the part's chunk as bytes when there is no reduce: all in one arena.
+    const arena = job.reduce === undefined ? new BlockArena(runs.paths.length * 2 * RUN_BLOCK + CHUNK) : undefined
+    const writer = PartWriter.create(input.outputPath, job.valuesOnly !== true, arena)
     let valuesIn = 0
     try {
-      for (const path of runs.paths) readers.push(RunReader.open(path))
+      for (const path of runs.paths) readers.push(RunReader.open(path, arena))
       const reduce = job.reduce
       if (reduce === undefined) {
         // Every record is its own line, in merged order: copied as bytes, never decoded (Hadoop's identity reducer).
-        new RecordMerge(readers).drain((r) => writer.addRecord(r.buf, r.keyStart, r.keyEnd, r.valueStart, r.recordEnd))
+        new RecordMerge(readers).drain((r) => writer.addRecord(r.buf, r.keyStart, r.keyEnd, r.valueStart, r.recordEnd, r.bufAt))
         valuesIn = writer.lines
       } else {
         forEachGroup(new KWayMerge(readers), (key, values) => {

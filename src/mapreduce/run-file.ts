@@ -1,4 +1,5 @@
-import { copyBytes } from './copy-bytes.js'
+import type { ArenaBuffer, BlockArena } from './block-arena.js'
+import { copyBytes, copyWithinArena } from './copy-bytes.js'
 import { BlockReader, BlockWriter, CorruptRunError, type BlockWriterOptions } from './run-blocks.js'
 
 export { CorruptRunError }
@@ -24,10 +25,11 @@ export interface RunStats { bytes: number, rawBytes: number, records: number }
 
 export class RunWriter {
   private records = 0
-  private constructor (private readonly out: BlockWriter) {}
+  private constructor (private readonly out: BlockWriter, private readonly block: ArenaBuffer | undefined) {}
 
   static create (path: string, options?: BlockWriterOptions): RunWriter {
-    return new RunWriter(new BlockWriter(path, options))
+    const block = options?.block
+    return new RunWriter(new BlockWriter(path, options), block !== undefined && block.at >= 0 ? block : undefined)
   }
 
   add (key: string, value: string): void {
@@ -54,21 +56,25 @@ export class RunWriter {
    * split read in place. Where one byte parts the key from the value and the value's length takes one byte (a
    * `key value` line of up to 127 bytes of value), the line is copied once and that byte becomes the length.
    */
-  addKeyValue (buf: Buffer, keyStart: number, keyEnd: number, valueStart: number, valueEnd: number): void {
+  addKeyValue (buf: Buffer, keyStart: number, keyEnd: number, valueStart: number, valueEnd: number, bufAt = -1): void {
     const kl = keyEnd - keyStart
     const vl = valueEnd - valueStart
     const into = this.out.reserve(kl + vl + 10)
     let p = writeVarint(into, this.out.pos, kl)
     if (valueStart === keyEnd + 1 && vl < 0x80) {
-      p = copyBytes(buf, keyStart, valueEnd, into, p)
+      p = this.copy(buf, keyStart, valueEnd, bufAt, into, p)
       into[p - vl - 1] = vl
     } else {
-      p = copyBytes(buf, keyStart, keyEnd, into, p)
+      p = this.copy(buf, keyStart, keyEnd, bufAt, into, p)
       p = writeVarint(into, p, vl)
-      p = copyBytes(buf, valueStart, valueEnd, into, p)
+      p = this.copy(buf, valueStart, valueEnd, bufAt, into, p)
     }
     this.out.pos = p
     this.records++
+  }
+
+  private copy (from: Buffer, start: number, end: number, fromAt: number, to: Buffer, at: number): number {
+    return this.block === undefined ? copyBytes(from, start, end, to, at) : copyWithinArena(from, start, end, fromAt, to, at, this.block)
   }
 
   close (): RunStats {
@@ -91,6 +97,8 @@ export class RunReader implements RecordSource {
   value = ''
   /** After {@link nextRecord}: the record is `buf[recordStart, recordEnd)`, its key `buf[keyStart, keyEnd)`; valid until the next call. */
   buf: Buffer = Buffer.alloc(0)
+  /** Where `buf` starts in the reader's arena (block-arena.ts); −1 when it is not in one. */
+  bufAt = -1
   recordStart = 0
   keyStart = 0
   keyEnd = 0
@@ -99,8 +107,9 @@ export class RunReader implements RecordSource {
 
   private constructor (private readonly blocks: BlockReader, private readonly path: string) {}
 
-  static open (path: string): RunReader {
-    return new RunReader(BlockReader.open(path), path)
+  /** `arena`: where its block buffers are taken from (block-arena.ts). */
+  static open (path: string, arena?: BlockArena): RunReader {
+    return new RunReader(BlockReader.open(path, arena), path)
   }
 
   private varint (): number {
@@ -128,6 +137,7 @@ export class RunReader implements RecordSource {
       const block = this.blocks.next()
       if (block === undefined) return false
       this.buf = block
+      this.bufAt = this.blocks.blockAt
       this.recordEnd = 0
     }
     this.recordStart = this.recordEnd

@@ -5,6 +5,7 @@ import { InputError } from '../util/errors.js'
 import type { FileIdentity } from '../util/file-identity.js'
 import { identityOf } from '../util/same-file.js'
 import type { SplitInfo } from './job-api.js'
+import { RUN_BLOCK } from './run-blocks.js'
 
 /** Hadoop's default block is 128 MiB; a Node map task holds its split as a string, so ours is smaller. */
 export const DEFAULT_SPLIT_SIZE = 16 * 1024 * 1024
@@ -109,11 +110,17 @@ export function readSplit (split: Pick<InputSplit, 'path' | 'offset' | 'length'>
   return readSplitBytes(split).toString(encoding)
 }
 
+/**
+ * Bytes read with a block's room after them, in the same ArrayBuffer: a map that keeps its records in its split
+ * copies each into its runs' block within one buffer (block-arena.ts `roomAfter`).
+ */
+export const SPLIT_ROOM = RUN_BLOCK
+
 /** A split's bytes: what a module job's map task is given (map-task.ts decodes them for a map function). */
 export function readSplitBytes (split: Pick<InputSplit, 'path' | 'offset' | 'length'>): Buffer {
   const fd = openSync(split.path, 'r')
   try {
-    const buf = Buffer.allocUnsafe(split.length)
+    const buf = Buffer.allocUnsafeSlow(split.length + SPLIT_ROOM).subarray(0, split.length)
     let off = 0
     while (off < split.length) {
       const n = readSync(fd, buf, off, split.length - off, split.offset + off)

@@ -2,7 +2,7 @@
 // load the job's code, run the map or reduce, turn any error into a failure
 // message. The two entries (task-thread.ts, task-process.ts) only differ in
 // how they receive tasks and send replies.
-import { readFileSync } from 'node:fs'
+import { statSync } from 'node:fs'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import type { Job } from '../mapreduce/job-api.js'
 import { readSplitBytes } from '../mapreduce/splits.js'
@@ -93,7 +93,7 @@ export function createTaskRuntime (opts: TaskRuntimeOptions = {}): TaskRuntime {
 /** The split's bytes: a module job's map task decodes them, or reads them as key-value lines (map-task.ts). */
 function readContents (task: Extract<ThreadTask, { kind: 'map' }>): Buffer {
   return task.splitLength === undefined
-    ? readFileSync(task.splitFile)
+    ? readSplitBytes({ path: task.splitFile, offset: 0, length: statSync(task.splitFile).size })
     : readShared(task.splitFile, task.splitOffset ?? 0, task.splitLength)
 }
 
