@@ -1,7 +1,7 @@
 /**
  * The API a job module is written against. It is bundled into every job (the
  * `mrp2p` import of a job module is aliased here), so it must stay tiny and
- * free of node-only code: it imports only key-order.ts, which is both.
+ * free of node-only code: it imports only key-order.ts and range-partition.ts, which are both.
  */
 
 /**
@@ -9,6 +9,7 @@
  * compares with, so that its ranges follow the engine's own order.
  */
 export { compareKeys } from './key-order.js'
+export { rangePartition, type RangePartition } from './range-partition.js'
 
 /** Emits one intermediate key/value pair. Both must be strings. */
 export type Emit = (key: string, value: string) => void

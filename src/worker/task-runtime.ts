@@ -120,7 +120,8 @@ function explained (job: Job, explain: (err: unknown) => void): Job {
   for (const name of JOB_FUNCTIONS) {
     const fn = job[name] as ((...args: unknown[]) => unknown) | undefined
     if (typeof fn !== 'function') continue
-    wrapped[name] = function (...args: unknown[]): unknown {
+    // Object.assign keeps what marks a function the engine knows (range-partition.ts) on its wrapper.
+    wrapped[name] = Object.assign(function (...args: unknown[]): unknown {
       try {
         const out = fn.apply(job, args)
         if (out instanceof Promise) return out.catch((err: unknown) => { passThrough(err, explain); throw err })
@@ -129,7 +130,7 @@ function explained (job: Job, explain: (err: unknown) => void): Job {
         passThrough(err, explain)
         throw err
       }
-    }
+    }, fn)
   }
   return wrapped as unknown as Job
 }
