@@ -17,6 +17,8 @@ const RECORD_OVERHEAD = 4 * 4 + 4 + 8 + 8
 /** Bits of one counting pass of the sort: 4 passes over the prefix's 48 bits, 4096 counters each. */
 const DIGIT_BITS = 12
 const DIGIT_MASK = (1 << DIGIT_BITS) - 1
+/** Counters of the widest digit: a partition and the prefix's top 12 bits fold into one while they fit (16 reduces). */
+const FOLDED_DIGITS = 1 << 16
 /** A string of at most this many UTF-16 units is at most 3 bytes a unit in UTF-8: its length fits a 1-byte varint. */
 const ONE_BYTE_VARINT_UNITS = 42
 /** …and one of at most this many, a 2-byte varint (16383 bytes). */
@@ -65,7 +67,11 @@ export class MapOutputBytes {
     source?: Buffer
   ) {
     const first = budgetBytes === undefined ? FIRST_BYTES : Math.min(MOST_FIRST_BYTES, Math.max(FIRST_BYTES, budgetBytes))
-    const records = Math.max(FIRST_RECORDS, Math.ceil(first / BUDGET_BYTES_PER_SLOT))
+    // Records kept in place take no bytes of the budget but their slots: a slot per 64 bytes of the source, up to
+    // what the budget holds, so that a split's records fit the arrays made first (the sort's: 335,000 in 32 MiB).
+    const records = source === undefined
+      ? Math.max(FIRST_RECORDS, Math.ceil(first / BUDGET_BYTES_PER_SLOT))
+      : Math.max(FIRST_RECORDS, Math.min(Math.ceil(source.length / BUDGET_BYTES_PER_SLOT), Math.ceil((budgetBytes ?? first) / RECORD_OVERHEAD) + 1))
     this.inPlace = source !== undefined
     this.data = source ?? Buffer.allocUnsafe(first)
     // A split read with room after it (splits.ts): its runs' blocks are filled there, records copied within one buffer.
@@ -222,8 +228,9 @@ export class MapOutputBytes {
 
   /**
    * Record numbers by partition, then key prefix, then emit order: stable counting passes, least significant
-   * digit first (the prefix's 12-bit digits, then the partition). A pass where every record has the same digit
-   * (the high bits of ASCII, say) is skipped. A comparison sort of the same records took four times as long.
+   * digit first (the prefix's 12-bit digits, then the partition, which shares the top digit's pass when few). A
+   * pass where every record has the same digit (the high bits of ASCII, say) is skipped. A comparison sort of the
+   * same records took four times as long.
    */
   private prefixOrder (partitions: number): Uint32Array {
     const n = this.count
@@ -232,10 +239,15 @@ export class MapOutputBytes {
     for (let i = 0; i < n; i++) order[i] = i
     let spare = new Uint32Array(n)
     const digits = new Int32Array(n)
-    const counts = new Int32Array(Math.max(1 << DIGIT_BITS, partitions) + 1)
-    for (let pass = 0; pass < 5; pass++) {
+    // With few partitions the last prefix digit and the partition make one digit: a pass fewer over every record.
+    const fold = partitions << DIGIT_BITS <= FOLDED_DIGITS
+    const counts = new Int32Array(Math.max(fold ? partitions << DIGIT_BITS : 1 << DIGIT_BITS, partitions) + 1)
+    for (let pass = 0; pass < (fold ? 4 : 5); pass++) {
       if (pass === 4) digits.set(this.partitions.subarray(0, n))
-      else {
+      else if (pass === 3 && fold) {
+        const parts = this.partitions
+        for (let i = 0; i < n; i++) digits[i] = (parts[i] << DIGIT_BITS) | ((prefixes[2 * i] >>> DIGIT_BITS) & DIGIT_MASK)
+      } else {
         const half = pass < 2 ? 1 : 0
         const shift = pass % 2 === 0 ? 0 : DIGIT_BITS
         for (let i = 0; i < n; i++) digits[i] = (prefixes[2 * i + half] >>> shift) & DIGIT_MASK

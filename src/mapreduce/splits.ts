@@ -116,11 +116,15 @@ export function readSplit (split: Pick<InputSplit, 'path' | 'offset' | 'length'>
  */
 export const SPLIT_ROOM = RUN_BLOCK
 
-/** A split's bytes: what a module job's map task is given (map-task.ts decodes them for a map function). */
-export function readSplitBytes (split: Pick<InputSplit, 'path' | 'offset' | 'length'>): Buffer {
+/**
+ * A split's bytes: what a module job's map task is given (map-task.ts decodes them for a map function). Read into
+ * `into` when it holds them and their room, a buffer the caller no longer uses (task-runtime.ts), else a new one.
+ */
+export function readSplitBytes (split: Pick<InputSplit, 'path' | 'offset' | 'length'>, into?: Buffer): Buffer {
   const fd = openSync(split.path, 'r')
   try {
-    const buf = Buffer.allocUnsafeSlow(split.length + SPLIT_ROOM).subarray(0, split.length)
+    const whole = into !== undefined && into.length >= split.length + SPLIT_ROOM ? into : Buffer.allocUnsafeSlow(split.length + SPLIT_ROOM)
+    const buf = whole.subarray(0, split.length)
     let off = 0
     while (off < split.length) {
       const n = readSync(fd, buf, off, split.length - off, split.offset + off)

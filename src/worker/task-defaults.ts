@@ -25,3 +25,6 @@ export const TASK_COLLECT_AFTER_MB = 32
  * the job's time unchanged (docs/performance.md).
  */
 export const TASK_NICE = 10
+
+/** A task thread idle this long lets go of the split buffer it keeps for its next map (task-runtime.ts). */
+export const SPARE_IDLE_MS = 2000

@@ -192,6 +192,7 @@ describe('gossipsub peer scoring on the control topic', () => {
     loopDelay.enable()
     const elu = { start: performance.eventLoopUtilization(), graylisted: performance.eventLoopUtilization(), drained: performance.eventLoopUtilization() }
     let takenAtGraylist: number[] = []
+    let takenDrained: number[] = []
     let flooderRefusals: number[] = []
     let pausedAtEnd: boolean[] = []
     let flooded: FloodStats | undefined
@@ -203,7 +204,7 @@ describe('gossipsub peer scoring on the control topic', () => {
       console.log([
         flooded === undefined ? 'flood: still running' : `flood: ${flooded.published} messages in ${(flooded.elapsedMs / 1000).toFixed(1)} s = ${Math.round(flooded.published / (flooded.elapsedMs / 1000))}/s (${flooded.errors} publish errors), flooder thread busy ${Math.round(flooded.loopBusy * 100)} %`,
         `graylisted after: ${nodes.map((n, i) => `node ${i} ${n.graylistedAtMs === undefined ? 'never' : `${(n.graylistedAtMs / 1000).toFixed(2)} s`}`).join(', ')}; its gossip stream paused at the end: ${pausedAtEnd.join(', ')}`,
-        `flooder messages the election took: ${takenAtGraylist.join(', ')} until graylisted, ${taken().join(', ')} in all (bucket burst ${DEFAULT_SENDER_RATE.burst}); refused over rate: ${nodes.map(n => n.adapter.stats().rateDropped).join(', ')}; its invalid deliveries at graylisting: ${flooderRefusals.join(', ')}`,
+        `flooder messages the election took: ${takenAtGraylist.join(', ')} until graylisted, ${takenDrained.join(', ')} ${DRAIN_MS / 1000} s after, ${taken().join(', ')} in all (bucket burst ${DEFAULT_SENDER_RATE.burst}); refused over rate: ${nodes.map(n => n.adapter.stats().rateDropped).join(', ')}; its invalid deliveries at graylisting: ${flooderRefusals.join(', ')}`,
         `longest silence of each honest peer (lease ${ELECTION.leaseMs} ms, heartbeat ${ELECTION.heartbeatMs} ms): ${nodes.map((n, i) => ids.filter(id => id !== n.id).map(id => `${ids.indexOf(id)}→${i} ${Math.round(silence(n, id, now))} ms`).join(', ')).join(', ')}`,
         `honest peak rate per author: ${calmPeak}/s before the flood (the first election included), ${Math.max(...nodes.flatMap(n => ids.filter(id => id !== n.id).map(id => n.heard.get(id)?.peakPerSecond ?? 0)))}/s in all`,
         `lowest score of an honest peer: ${lowest.score}${lowest.at === '' ? '' : ` (${lowest.at}: invalid deliveries ${lowest.invalid.toFixed(1)}, behaviour ${lowest.behaviour.toFixed(1)})`}, graylisted below ${GOSSIP_SCORE_THRESHOLDS.graylistThreshold}`,
@@ -231,6 +232,7 @@ describe('gossipsub peer scoring on the control topic', () => {
       const graylistedAt = performance.now()
       await waitFor(() => performance.now() >= graylistedAt + DRAIN_MS, { timeoutMs: DRAIN_MS + 5_000, intervalMs: 100, description: 'the flood to go on' })
       elu.drained = performance.eventLoopUtilization()
+      takenDrained = taken()
       await waitFor(() => performance.now() >= graylistedAt + FLOOD_AFTER_GRAYLIST_MS, { timeoutMs: FLOOD_AFTER_GRAYLIST_MS + 5_000, intervalMs: 100, description: 'the flood to go on' })
       pausedAtEnd = nodes.map(n => n.libp2p.services.graylist.paused().includes(flooderId))
       flooded = await f.stop()
@@ -247,8 +249,12 @@ describe('gossipsub peer scoring on the control topic', () => {
 
     expect(violations.slice(0, 10)).toEqual([])
     expect(pausedAtEnd).toEqual(nodes.map(() => true))
-    // Nothing more of the flooder got through once it was graylisted: its debt outlasts the flood.
-    expect(taken()).toEqual(takenAtGraylist)
+    // Nothing more of the flooder got through once graylisted and drained: its debt outlasts the flood. Copies an
+    // honest node accepted before it graylisted the flooder may still reach the others in the drain, more of them
+    // when the machine is busy (seen: 31, 26, 46 at graylisting, 55, 50, 63 at the end, beside other test files),
+    // but never more than its rate bucket lets through.
+    expect(taken()).toEqual(takenDrained)
+    for (let i = 0; i < nodes.length; i++) expect(takenDrained[i] - takenAtGraylist[i]).toBeLessThanOrEqual(DEFAULT_SENDER_RATE.burst + DEFAULT_SENDER_RATE.perSecond * DRAIN_MS / 1000)
     for (const n of nodes) {
       for (const id of ids) if (id !== n.id) expect(silence(n, id, now), `the longest silence of ${name(id)} at ${name(n.id)}`).toBeLessThan(ELECTION.leaseMs)
       // Every refusal was the flood detector's: the flooder's messages are otherwise well-formed.
