@@ -52,7 +52,7 @@ export interface Job {
    * `keyValueSeparator` (one ASCII character) and its value the bytes after it; a line without one is a key with an
    * empty value. Hadoop's `KeyValueTextInputFormat` under its identity mapper. The engine then reads the split as
    * bytes and never decodes a line into a string (only a key, for a `partition` function), which made the 1 GiB
-   * sort's maps about twice as fast (docs/performance.md). Bytes that are not UTF-8 are kept as they are.
+   * sort's maps about 1.5 times as fast (docs/performance.md). Bytes that are not UTF-8 are kept as they are.
    */
   keyValueSeparator?: string
   /**
