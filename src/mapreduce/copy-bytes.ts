@@ -15,8 +15,8 @@ export function copyBytes (from: Buffer, start: number, end: number, to: Buffer,
  * it): then one `copyWithin` over the arena (block-arena.ts). A buffer grown for one long record is no longer the
  * arena's, and is copied to as any other.
  */
-export function copyWithinArena (from: Buffer, start: number, end: number, fromAt: number, to: Buffer, at: number, arenaTo: ArenaBuffer): number {
-  if (fromAt >= 0 && to === arenaTo.buffer) {
+export function copyWithinArena (from: Buffer, start: number, end: number, fromAt: number, to: Buffer, at: number, arenaTo: ArenaBuffer | undefined): number {
+  if (arenaTo !== undefined && fromAt >= 0 && to === arenaTo.buffer) {
     arenaTo.whole.copyWithin(arenaTo.at + at, fromAt + start, fromAt + end)
     return at + end - start
   }

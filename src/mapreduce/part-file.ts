@@ -1,6 +1,6 @@
 import type { ArenaBuffer, BlockArena } from './block-arena.js'
 import { CHUNK, ChunkedFileWriter } from './chunked-file-writer.js'
-import { copyBytes, copyWithinArena } from './copy-bytes.js'
+import { copyWithinArena } from './copy-bytes.js'
 
 /** Output part file: `key value\n` lines, the format MIT 6.824's mrsequential writes. */
 export class PartWriter {
@@ -49,22 +49,18 @@ export class PartWriter {
     let p = this.out.pos
     if (this.keys && valueStart === keyEnd + 1) {
       // The value's length took one byte, between key and value, where the line has its space: one copy, not two.
-      p = this.copy(buf, keyStart, valueEnd, out, p, bufAt)
+      p = copyWithinArena(buf, keyStart, valueEnd, bufAt, out, p, this.chunk)
       out[p - (valueEnd - keyEnd)] = 0x20
     } else {
       if (this.keys) {
-        p = this.copy(buf, keyStart, keyEnd, out, p, bufAt)
+        p = copyWithinArena(buf, keyStart, keyEnd, bufAt, out, p, this.chunk)
         out[p++] = 0x20
       }
-      p = this.copy(buf, valueStart, valueEnd, out, p, bufAt)
+      p = copyWithinArena(buf, valueStart, valueEnd, bufAt, out, p, this.chunk)
     }
     out[p++] = 0x0a
     this.out.pos = p
     this.lines++
-  }
-
-  private copy (from: Buffer, start: number, end: number, to: Buffer, at: number, fromAt: number): number {
-    return this.chunk === undefined ? copyBytes(from, start, end, to, at) : copyWithinArena(from, start, end, fromAt, to, at, this.chunk)
   }
 
   close (): void {

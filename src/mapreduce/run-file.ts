@@ -1,5 +1,5 @@
 import type { ArenaBuffer, BlockArena } from './block-arena.js'
-import { copyBytes, copyWithinArena } from './copy-bytes.js'
+import { copyWithinArena } from './copy-bytes.js'
 import { BlockReader, BlockWriter, CorruptRunError, type BlockWriterOptions } from './run-blocks.js'
 
 export { CorruptRunError }
@@ -62,19 +62,15 @@ export class RunWriter {
     const into = this.out.reserve(kl + vl + 10)
     let p = writeVarint(into, this.out.pos, kl)
     if (valueStart === keyEnd + 1 && vl < 0x80) {
-      p = this.copy(buf, keyStart, valueEnd, bufAt, into, p)
+      p = copyWithinArena(buf, keyStart, valueEnd, bufAt, into, p, this.block)
       into[p - vl - 1] = vl
     } else {
-      p = this.copy(buf, keyStart, keyEnd, bufAt, into, p)
+      p = copyWithinArena(buf, keyStart, keyEnd, bufAt, into, p, this.block)
       p = writeVarint(into, p, vl)
-      p = this.copy(buf, valueStart, valueEnd, bufAt, into, p)
+      p = copyWithinArena(buf, valueStart, valueEnd, bufAt, into, p, this.block)
     }
     this.out.pos = p
     this.records++
-  }
-
-  private copy (from: Buffer, start: number, end: number, fromAt: number, to: Buffer, at: number): number {
-    return this.block === undefined ? copyBytes(from, start, end, to, at) : copyWithinArena(from, start, end, fromAt, to, at, this.block)
   }
 
   close (): RunStats {

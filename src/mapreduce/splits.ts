@@ -5,6 +5,7 @@ import { InputError } from '../util/errors.js'
 import type { FileIdentity } from '../util/file-identity.js'
 import { identityOf } from '../util/same-file.js'
 import type { SplitInfo } from './job-api.js'
+import { withRoom } from './block-arena.js'
 import { RUN_BLOCK } from './run-blocks.js'
 
 /** Hadoop's default block is 128 MiB; a Node map task holds its split as a string, so ours is smaller. */
@@ -123,8 +124,7 @@ export const SPLIT_ROOM = RUN_BLOCK
 export function readSplitBytes (split: Pick<InputSplit, 'path' | 'offset' | 'length'>, into?: Buffer): Buffer {
   const fd = openSync(split.path, 'r')
   try {
-    const whole = into !== undefined && into.length >= split.length + SPLIT_ROOM ? into : Buffer.allocUnsafeSlow(split.length + SPLIT_ROOM)
-    const buf = whole.subarray(0, split.length)
+    const buf = into !== undefined && into.length >= split.length + SPLIT_ROOM ? into.subarray(0, split.length) : withRoom(split.length, SPLIT_ROOM)
     let off = 0
     while (off < split.length) {
       const n = readSync(fd, buf, off, split.length - off, split.offset + off)

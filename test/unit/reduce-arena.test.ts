@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import fc from 'fast-check'
 import { afterAll, describe, expect, it } from 'vitest'
-import { BlockArena } from '../../src/mapreduce/block-arena.js'
+import { BlockArena, roomAfter, withRoom } from '../../src/mapreduce/block-arena.js'
 import type { Job } from '../../src/mapreduce/job-api.js'
 import { runReduceTask } from '../../src/mapreduce/reduce-task.js'
 import { RUN_BLOCK } from '../../src/mapreduce/run-blocks.js'
@@ -42,6 +42,17 @@ describe('a reduce that copies records as bytes (no reduce function), through on
         .map(({ k, v }) => `${k} ${v}\n`).join('')
       expect(readFileSync(outputPath, 'utf8')).toBe(want)
     }), { numRuns: 150 })
+  })
+
+  it('lets a map write past its split only into room made for it, never past a view of other memory', () => {
+    const split = withRoom(1000, 64)
+    const room = roomAfter(split, 64)
+    expect(room?.at).toBe(1000)
+    expect(room?.buffer.length).toBe(64)
+    expect(roomAfter(split, 65)).toBeUndefined()
+    // A view of the first kilobyte of a larger buffer has bytes after it, but they are someone else's.
+    expect(roomAfter(Buffer.allocUnsafeSlow(1 << 20).subarray(0, 1000), 64)).toBeUndefined()
+    expect(roomAfter(Buffer.from('a short split'), 1)).toBeUndefined()
   })
 
   it('hands out its bytes in order, then buffers of their own', () => {
